@@ -1,0 +1,284 @@
+package aggregates
+
+import (
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/otpledger/otpledger/events"
+)
+
+// Profile is a customer's profile as last recorded (customer_profiled).
+type Profile struct {
+	Known          bool
+	Type           events.CustomerType
+	Residency      events.Residency
+	RealNameFP     string
+	RealNameMasked string
+	Accounts       []string
+}
+
+// HardwareOTP is the customer's active hardware registration at home.
+type HardwareOTP struct {
+	Active bool
+	Vendor string
+	Serial string
+	Since  time.Time
+}
+
+// MobileOTP is the customer's mobile OTP (R-MOB-*).
+type MobileOTP struct {
+	Active      bool
+	GeneratorNo string
+	PhoneFP     string
+	PhoneMasked string
+	IssuedAt    time.Time
+	ValidUntil  time.Time
+	Errors      int
+	Locked      bool
+	LastErrorAt time.Time
+	LastResetAt time.Time
+}
+
+// Expired reports whether the mobile OTP is past its validity at t (R-MOB-VALIDITY).
+func (m MobileOTP) Expired(t time.Time) bool { return !t.Before(m.ValidUntil) }
+
+// Customer is a home-institution customer's state: a fold of its events, a
+// value like [Device].
+type Customer struct {
+	Ref      events.AggregateRef
+	Version  uint64
+	Profile  Profile
+	Hardware HardwareOTP
+	Mobile   MobileOTP
+	Pending  map[uuid.UUID]string
+}
+
+// NewCustomer returns the state of a customer the ledger has not seen yet.
+func NewCustomer(customerNo string) Customer {
+	return Customer{Ref: events.CustomerRef(customerNo)}
+}
+
+// Known reports whether the customer has any event.
+func (c Customer) Known() bool { return c.Version > 0 }
+
+// oneOTP applies R-ONE-OTP: at most one active OTP at home, hardware and
+// mobile counted together.
+func (c Customer) oneOTP() error {
+	switch {
+	case c.Hardware.Active:
+		return refuse(RuleOneOTP, "customer already has hardware OTP %s.%s at home; cancel it first", c.Hardware.Vendor, c.Hardware.Serial)
+	case c.Mobile.Active:
+		return refuse(RuleOneOTP, "customer already has mobile OTP %s; revoke it first", c.Mobile.GeneratorNo)
+	}
+	return nil
+}
+
+// CustomerCommand is a command on a customer: [SetProfile], [IssueMobile],
+// [RevokeMobile], [IncrementMobileError], [ResetMobileErrors] or [Approve].
+type CustomerCommand interface{ customerCommand() }
+
+// SetProfile records the customer's profile. RealNameFP and RealNameMasked
+// come from package pii; the clear number never reaches the aggregate.
+type SetProfile struct {
+	Meta
+	Type           events.CustomerType
+	Residency      events.Residency
+	RealNameFP     string
+	RealNameMasked string
+	Accounts       []string
+}
+
+// IssueMobile issues a mobile OTP on one phone; on another phone, or to
+// replace a locked or expired one, it revokes the old one in the same commit
+// (R-MOB-ONE-PHONE).
+type IssueMobile struct {
+	Meta
+	GeneratorNo  string
+	PhoneFP      string
+	PhoneMasked  string
+	Verification events.Verification
+}
+
+// RevokeMobile revokes the customer's mobile OTP (A013).
+type RevokeMobile struct {
+	Meta
+	Reason events.RevokeReason // default CUSTOMER_REQUEST
+}
+
+// IncrementMobileError records one failed mobile PIN entry.
+type IncrementMobileError struct{ Meta }
+
+// ResetMobileErrors resets the mobile PIN error count.
+type ResetMobileErrors struct{ Meta }
+
+func (SetProfile) customerCommand()           {}
+func (IssueMobile) customerCommand()          {}
+func (RevokeMobile) customerCommand()         {}
+func (IncrementMobileError) customerCommand() {}
+func (ResetMobileErrors) customerCommand()    {}
+func (Approve) customerCommand()              {}
+
+// Decide validates cmd against the customer's state c and returns the events
+// it produces, or why it is refused ([*RuleError], [*events.FieldError] or
+// [ErrNoMobileOTP]). It never changes c.
+func (c Customer) Decide(cmd CustomerCommand, now time.Time, p *Policy) ([]events.Event, error) {
+	var evs []events.Event
+	var err error
+	switch cmd := cmd.(type) {
+	case SetProfile:
+		evs, err = c.setProfile(cmd, now, p)
+	case IssueMobile:
+		evs, err = c.issueMobile(cmd, now, p)
+	case RevokeMobile:
+		evs, err = c.revokeMobile(cmd, now, p)
+	case IncrementMobileError:
+		evs, err = c.incrementMobileError(cmd, now, p)
+	case ResetMobileErrors:
+		evs, err = c.resetMobileErrors(cmd, now, p)
+	case Approve:
+		evs, err = decideApproval(c.Ref, c.Pending, cmd, now)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return validated(evs)
+}
+
+func (c Customer) setProfile(cmd SetProfile, now time.Time, p *Policy) ([]events.Event, error) {
+	if err := cmd.validate(p); err != nil {
+		return nil, err
+	}
+	if cmd.Institution != p.HomeInstitution {
+		return nil, refuse(RuleChannel, "customer profiles belong to the home institution %s", p.HomeInstitution)
+	}
+	return []events.Event{cmd.envelope(0, c.Ref, now, events.CustomerProfiled{CustomerType: cmd.Type,
+		Residency: cmd.Residency, RealNameFingerprint: cmd.RealNameFP, RealNameMasked: cmd.RealNameMasked,
+		Accounts: cmd.Accounts})}, nil
+}
+
+// admitMobile applies the shared rules to a mobile action and then requires
+// an active mobile OTP.
+func (c Customer) admitMobile(a Action, m Meta, now time.Time, p *Policy) error {
+	if err := p.admit(a, m, c.Profile.Type, now); err != nil {
+		return err
+	}
+	if err := p.checkDocs(a, m, c.Profile.Type); err != nil {
+		return err
+	}
+	if !c.Mobile.Active {
+		return ErrNoMobileOTP
+	}
+	return nil
+}
+
+func (c Customer) issueMobile(cmd IssueMobile, now time.Time, p *Policy) ([]events.Event, error) {
+	if err := p.admit(ActionMobileIssue, cmd.Meta, c.Profile.Type, now); err != nil {
+		return nil, err
+	}
+	switch {
+	case !c.Profile.Known:
+		return nil, refuse(RuleMobEligible, "mobile OTP needs the customer's profile on record")
+	case c.Profile.Type != events.Individual || c.Profile.Residency != events.Domestic:
+		return nil, refuse(RuleMobEligible, "mobile OTP is for domestic individual customers only")
+	case cmd.Channel == events.ChannelMTS && !cmd.Verification.Complete():
+		return nil, refuse(RuleMobVerify, "non-face-to-face issuance needs home-account and phone-identity verification and a 1-won transfer or OTP/security-card authentication")
+	case cmd.Channel == events.ChannelBranch && !slices.Contains(cmd.Documents, events.DocRealNameID):
+		return nil, refuse(RuleMobVerify, "in-branch issuance needs the real-name ID document")
+	}
+	if err := p.checkDocs(ActionMobileIssue, cmd.Meta, c.Profile.Type); err != nil {
+		return nil, err
+	}
+	if c.Hardware.Active {
+		return nil, c.oneOTP()
+	}
+	issued := events.MobileIssued{GeneratorNo: cmd.GeneratorNo, PhoneFingerprint: cmd.PhoneFP,
+		PhoneMasked: cmd.PhoneMasked, ValidUntil: p.MobileValidUntil(now).UTC()}
+	if cmd.Channel == events.ChannelMTS {
+		v := cmd.Verification
+		issued.Verification = &v
+	}
+	if !c.Mobile.Active {
+		return []events.Event{cmd.envelope(0, c.Ref, now, issued)}, nil
+	}
+	var reason events.RevokeReason
+	switch {
+	case c.Mobile.PhoneFP != cmd.PhoneFP:
+		reason = events.RevokeSuperseded
+	case c.Mobile.Locked:
+		reason = events.RevokeLocked
+	case c.Mobile.Expired(now):
+		reason = events.RevokeExpired
+	default:
+		return nil, refuse(RuleMobOnePhone, "mobile OTP %s is already active on this phone", c.Mobile.GeneratorNo)
+	}
+	revoked := events.MobileRevoked{GeneratorNo: c.Mobile.GeneratorNo, Reason: reason}
+	return []events.Event{cmd.envelope(0, c.Ref, now, revoked), cmd.envelope(1, c.Ref, now, issued)}, nil
+}
+
+func (c Customer) revokeMobile(cmd RevokeMobile, now time.Time, p *Policy) ([]events.Event, error) {
+	if err := c.admitMobile(ActionMobileRevoke, cmd.Meta, now, p); err != nil {
+		return nil, err
+	}
+	reason := cmd.Reason
+	if reason == "" {
+		reason = events.RevokeCustomerRequest
+	}
+	return []events.Event{cmd.envelope(0, c.Ref, now, events.MobileRevoked{GeneratorNo: c.Mobile.GeneratorNo, Reason: reason})}, nil
+}
+
+func (c Customer) incrementMobileError(cmd IncrementMobileError, now time.Time, p *Policy) ([]events.Event, error) {
+	if err := c.admitMobile(ActionMobileErrorIncrem, cmd.Meta, now, p); err != nil {
+		return nil, err
+	}
+	if c.Mobile.Locked {
+		return nil, refuse(RuleMobPINLock, "mobile OTP is locked at %d PIN errors; only reissue is possible", c.Mobile.Errors)
+	}
+	n := c.Mobile.Errors + 1
+	return []events.Event{cmd.envelope(0, c.Ref, now, events.ErrorIncremented{CountAfter: n, Locked: n >= p.MobilePINLimit})}, nil
+}
+
+func (c Customer) resetMobileErrors(cmd ResetMobileErrors, now time.Time, p *Policy) ([]events.Event, error) {
+	if err := c.admitMobile(ActionMobileErrorReset, cmd.Meta, now, p); err != nil {
+		return nil, err
+	}
+	switch {
+	case c.Mobile.Locked:
+		return nil, refuse(RuleMobPINLock, "a locked mobile OTP cannot be reset; reissue it")
+	case c.Mobile.Expired(now):
+		return nil, refuse(RuleMobValidity, "mobile OTP expired; reissue it")
+	}
+	return []events.Event{cmd.envelope(0, c.Ref, now, events.ErrorReset{CountBefore: c.Mobile.Errors})}, nil
+}
+
+// Evolve returns the state after event e; it applies facts and never fails.
+func (c Customer) Evolve(e events.Event) Customer {
+	c.Version++
+	if e.Approvable() {
+		c.Pending = with(c.Pending, e.ID, e.Staff)
+	}
+	switch p := e.Payload.(type) {
+	case events.CustomerProfiled:
+		c.Profile = Profile{Known: true, Type: p.CustomerType, Residency: p.Residency,
+			RealNameFP: p.RealNameFingerprint, RealNameMasked: p.RealNameMasked, Accounts: p.Accounts}
+	case events.Registered:
+		c.Hardware = HardwareOTP{Active: true, Vendor: p.Vendor, Serial: p.Serial, Since: e.OccurredAt}
+	case events.Cancelled:
+		if c.Hardware.Vendor == p.Vendor && c.Hardware.Serial == p.Serial {
+			c.Hardware = HardwareOTP{}
+		}
+	case events.MobileIssued:
+		c.Mobile = MobileOTP{Active: true, GeneratorNo: p.GeneratorNo, PhoneFP: p.PhoneFingerprint,
+			PhoneMasked: p.PhoneMasked, IssuedAt: e.OccurredAt, ValidUntil: p.ValidUntil}
+	case events.MobileRevoked:
+		c.Mobile = MobileOTP{}
+	case events.ErrorIncremented:
+		c.Mobile.Errors, c.Mobile.Locked, c.Mobile.LastErrorAt = p.CountAfter, p.Locked, e.OccurredAt
+	case events.ErrorReset:
+		c.Mobile.Errors, c.Mobile.Locked, c.Mobile.LastResetAt = 0, false, e.OccurredAt
+	case events.Approved:
+		c.Pending = without(c.Pending, p.EventID)
+	}
+	return c
+}

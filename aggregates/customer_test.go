@@ -1,0 +1,193 @@
+package aggregates
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/otpledger/otpledger/events"
+)
+
+type customerCase = ruleCase[Customer, CustomerCommand]
+
+var (
+	verified   = events.Verification{HomeAccount: true, PhoneIdentity: true, OneWonTransfer: true}
+	issued     = []events.Type{events.TypeMobileIssued}
+	reissued   = []events.Type{events.TypeMobileRevoked, events.TypeMobileIssued}
+	domestic   = profiled(events.Individual, events.Domestic)
+	validUntil = now.AddDate(3, 0, 0)
+	expiredAt  = now.Add(-time.Minute)
+)
+
+func issueMTS(phone string, v events.Verification) IssueMobile {
+	return IssueMobile{Meta: online(events.ChannelMTS), GeneratorNo: "MOTP0002", PhoneFP: phone, PhoneMasked: "*******5678", Verification: v}
+}
+
+func issueBranch(m Meta) IssueMobile {
+	return IssueMobile{Meta: m, GeneratorNo: "MOTP0002", PhoneFP: phoneA, PhoneMasked: "*******5678"}
+}
+
+func revokeReason(want events.RevokeReason) func(t *testing.T, c Customer, evs []events.Event) {
+	return func(t *testing.T, c Customer, evs []events.Event) {
+		if got := evs[0].Payload.(events.MobileRevoked).Reason; got != want {
+			t.Fatalf("revoke reason %s, want %s", got, want)
+		}
+		after := Fold(c, evs, time.Time{})
+		if !after.Mobile.Active || after.Mobile.GeneratorNo != "MOTP0002" || after.Mobile.Errors != 0 {
+			t.Fatalf("after reissue: %+v", after.Mobile)
+		}
+	}
+}
+
+func TestCustomerRules(t *testing.T) {
+	t.Parallel()
+	active := flat(domestic, mobileIssued(phoneA, validUntil))
+	expired := flat(domestic, mobileIssued(phoneA, expiredAt))
+	cases := []customerCase{
+		// R-ONE-OTP
+		{name: "R-ONE-OTP refused: mobile while hardware is registered at home", given: flat(domestic, hwMirror("000111222333")), when: issueMTS(phoneA, verified), rule: RuleOneOTP},
+		{name: "R-ONE-OTP allowed: mobile after the hardware was cancelled", given: flat(domestic, hwMirror("000111222333"), hwMirrorCancelled("000111222333")), when: issueMTS(phoneA, verified), want: issued},
+		{name: "R-ONE-OTP allowed: a reissue is not a second OTP", given: active, when: issueMTS(phoneB, verified), want: reissued},
+
+		// R-MOB-ELIGIBLE
+		{name: "R-MOB-ELIGIBLE refused: a corporation", given: flat(profiled(events.Corporate, events.Domestic)), when: issueMTS(phoneA, verified), rule: RuleMobEligible},
+		{name: "R-MOB-ELIGIBLE refused: a foreigner", given: flat(profiled(events.Individual, events.Foreign)), when: issueMTS(phoneA, verified), rule: RuleMobEligible},
+		{name: "R-MOB-ELIGIBLE refused: no profile on record", when: issueMTS(phoneA, verified), rule: RuleMobEligible},
+		{name: "R-MOB-ELIGIBLE allowed: a domestic individual", given: flat(domestic), when: issueMTS(phoneA, verified), want: issued},
+
+		// R-MOB-ONE-PHONE
+		{name: "R-MOB-ONE-PHONE allowed: issuing on another phone revokes the old one in the same commit", given: active, when: issueMTS(phoneB, verified), want: reissued, check: revokeReason(events.RevokeSuperseded)},
+		{name: "R-MOB-ONE-PHONE refused: issuing again on the same phone while active", given: active, when: issueMTS(phoneA, verified), rule: RuleMobOnePhone},
+
+		// R-MOB-VALIDITY
+		{name: "R-MOB-VALIDITY allowed: valid three years from issuance", given: flat(domestic), when: issueMTS(phoneA, verified), want: issued,
+			check: func(t *testing.T, _ Customer, evs []events.Event) {
+				if got := evs[0].Payload.(events.MobileIssued).ValidUntil; !got.Equal(time.Date(2029, 11, 25, 1, 0, 0, 0, time.UTC)) {
+					t.Fatalf("valid until %v", got)
+				}
+			}},
+		{name: "R-MOB-VALIDITY allowed: errors on an expired OTP are still recorded", given: expired, when: IncrementMobileError{Meta: auth()}, want: []events.Type{events.TypeErrorIncremented}},
+		{name: "R-MOB-VALIDITY allowed: the customer revokes an expired OTP", given: expired, when: RevokeMobile{Meta: online(events.ChannelMTS)}, want: []events.Type{events.TypeMobileRevoked}},
+		{name: "R-MOB-VALIDITY allowed: reissue after expiry", given: expired, when: issueMTS(phoneA, verified), want: reissued, check: revokeReason(events.RevokeExpired)},
+		{name: "R-MOB-VALIDITY refused: reset of an expired OTP", given: flat(expired, pinErrs(2)), when: ResetMobileErrors{Meta: online(events.ChannelMTS)}, rule: RuleMobValidity},
+
+		// R-MOB-PIN-LOCK
+		{name: "R-MOB-PIN-LOCK allowed: the fifth PIN error locks", given: flat(active, pinErrs(4)), when: IncrementMobileError{Meta: auth()}, want: []events.Type{events.TypeErrorIncremented},
+			check: func(t *testing.T, c Customer, evs []events.Event) {
+				if p := evs[0].Payload.(events.ErrorIncremented); p.CountAfter != 5 || !p.Locked || !c.Evolve(evs[0]).Mobile.Locked {
+					t.Fatalf("fifth error: %+v", p)
+				}
+			}},
+		{name: "R-MOB-PIN-LOCK refused: a PIN error while locked", given: flat(active, pinErrs(5)), when: IncrementMobileError{Meta: auth()}, rule: RuleMobPINLock},
+		{name: "R-MOB-PIN-LOCK refused: reset while locked", given: flat(active, pinErrs(5)), when: ResetMobileErrors{Meta: online(events.ChannelMTS)}, rule: RuleMobPINLock},
+		{name: "R-MOB-PIN-LOCK allowed: reset below the limit", given: flat(active, pinErrs(3)), when: ResetMobileErrors{Meta: online(events.ChannelMTS)}, want: []events.Type{events.TypeErrorReset}},
+		{name: "R-MOB-PIN-LOCK allowed: a locked OTP is reissued on the same phone", given: flat(active, pinErrs(5)), when: issueMTS(phoneA, verified), want: reissued, check: revokeReason(events.RevokeLocked)},
+
+		// R-MOB-VERIFY
+		{name: "R-MOB-VERIFY refused: no 1-won transfer nor OTP/security card", given: flat(domestic), when: issueMTS(phoneA, events.Verification{HomeAccount: true, PhoneIdentity: true}), rule: RuleMobVerify},
+		{name: "R-MOB-VERIFY refused: no phone identity", given: flat(domestic), when: issueMTS(phoneA, events.Verification{HomeAccount: true, OneWonTransfer: true}), rule: RuleMobVerify},
+		{name: "R-MOB-VERIFY refused: no home account", given: flat(domestic), when: issueMTS(phoneA, events.Verification{PhoneIdentity: true, OTPOrSecurityCard: true}), rule: RuleMobVerify},
+		{name: "R-MOB-VERIFY refused: in branch without the real-name ID", given: flat(domestic), when: issueBranch(withDocs(branch(), events.DocProcessingForm, events.DocSealOrSignature)), rule: RuleMobVerify},
+		{name: "R-MOB-VERIFY allowed: OTP or security card instead of the transfer", given: flat(domestic), when: issueMTS(phoneA, events.Verification{HomeAccount: true, PhoneIdentity: true, OTPOrSecurityCard: true}), want: issued,
+			check: func(t *testing.T, _ Customer, evs []events.Event) {
+				if v := evs[0].Payload.(events.MobileIssued).Verification; v == nil || !v.OTPOrSecurityCard {
+					t.Fatalf("verification evidence not recorded: %+v", v)
+				}
+			}},
+		{name: "R-MOB-VERIFY allowed: in branch with the real-name ID", given: flat(domestic), when: issueBranch(branch()), want: issued},
+
+		// R-MOB-REVOKE-CHANNEL
+		{name: "R-MOB-REVOKE-CHANNEL allowed: MTS", given: active, when: RevokeMobile{Meta: online(events.ChannelMTS)}, want: []events.Type{events.TypeMobileRevoked},
+			check: func(t *testing.T, c Customer, evs []events.Event) {
+				if c.Evolve(evs[0]).Mobile.Active {
+					t.Fatal("still active after revocation")
+				}
+			}},
+		{name: "R-MOB-REVOKE-CHANNEL allowed: branch", given: active, when: RevokeMobile{Meta: branch()}, want: []events.Type{events.TypeMobileRevoked}},
+		{name: "R-MOB-REVOKE-CHANNEL refused: phone", given: active, when: RevokeMobile{Meta: online(events.ChannelPhone)}, rule: RuleMobRevokeChannel},
+		{name: "R-MOB-REVOKE-CHANNEL refused: HTS", given: active, when: RevokeMobile{Meta: online(events.ChannelHTS)}, rule: RuleMobRevokeChannel},
+
+		// R-CHANNEL
+		{name: "R-CHANNEL refused: mobile issuance on HTS", given: flat(domestic), when: IssueMobile{Meta: online(events.ChannelHTS), GeneratorNo: "MOTP0002", PhoneFP: phoneA, PhoneMasked: "****1234", Verification: verified}, rule: RuleChannel},
+		{name: "R-CHANNEL refused: mobile issuance through the centre", given: flat(domestic), when: IssueMobile{Meta: center(instKB, ""), GeneratorNo: "MOTP0002", PhoneFP: phoneA, PhoneMasked: "****1234", Verification: verified}, rule: RuleChannel},
+		{name: "R-CHANNEL refused: a profile for another institution", when: SetProfile{Meta: center(instKB, ""), Type: events.Individual, Residency: events.Domestic, RealNameFP: rnFP, RealNameMasked: "900101-1******"}, rule: RuleChannel},
+		{name: "R-CHANNEL allowed: a profile at home", when: SetProfile{Meta: branch(), Type: events.Individual, Residency: events.Domestic, RealNameFP: rnFP, RealNameMasked: "900101-1******", Accounts: []string{"12345678901"}},
+			want: []events.Type{events.TypeCustomerProfiled}},
+
+		// R-AGENT
+		{name: "R-AGENT refused: an agent revoking a mobile OTP", given: active, when: RevokeMobile{Meta: agent(events.DocRealNameID)}, rule: RuleAgent},
+		{name: "R-AGENT refused: an agent issuing a mobile OTP", given: flat(domestic), when: issueBranch(agent(events.DocRealNameID)), rule: RuleAgent},
+
+		// R-DOCS
+		{name: "R-DOCS refused: branch revocation without the seal or signature", given: active, when: RevokeMobile{Meta: withDocs(branch(), events.DocRealNameID, events.DocProcessingForm)}, rule: RuleDocs},
+		{name: "R-DOCS allowed: MTS revocation needs no documents", given: active, when: RevokeMobile{Meta: online(events.ChannelMTS)}, want: []events.Type{events.TypeMobileRevoked}},
+
+		// R-HOURS
+		{name: "R-HOURS refused: branch issuance after closing", given: flat(domestic), when: issueBranch(branch()), at: evening, rule: RuleHours},
+		{name: "R-HOURS allowed: MTS issuance on Sunday night", given: flat(domestic), when: issueMTS(phoneA, verified), at: sundayLate, want: issued},
+
+		// R-APPROVAL
+		{name: "R-APPROVAL allowed: approving a branch revocation", given: flat(active, fact(custRef, home, events.ChannelBranch, events.MobileRevoked{GeneratorNo: "MOTP0001", Reason: events.RevokeCustomerRequest})),
+			when: Approve{Meta: branch(), Target: fact(custRef, home, events.ChannelBranch, events.MobileRevoked{GeneratorNo: "MOTP0001", Reason: events.RevokeCustomerRequest}).ID, Approver: "M200"}, want: []events.Type{events.TypeApproved}},
+		{name: "R-APPROVAL refused: the customer's copy of a home registration is approved through the device", given: flat(domestic, hwMirror("000111222333")),
+			when: Approve{Meta: branch(), Target: hwMirror("000111222333").ID, Approver: "M200"}, rule: RuleApproval},
+		{name: "R-APPROVAL refused: an online event", given: active, when: Approve{Meta: branch(), Target: mobileIssued(phoneA, validUntil).ID, Approver: "M200"}, rule: RuleApproval},
+	}
+	runRules(t, NewCustomer(custNo), Customer.Decide, cases)
+}
+
+func TestCustomerWithoutMobile(t *testing.T) {
+	t.Parallel()
+	c := Fold(NewCustomer(custNo), flat(domestic), time.Time{})
+	for _, cmd := range []CustomerCommand{RevokeMobile{Meta: online(events.ChannelMTS)}, IncrementMobileError{Meta: auth()}, ResetMobileErrors{Meta: online(events.ChannelMTS)}} {
+		if _, err := c.Decide(cmd, now, &policy); !errors.Is(err, ErrNoMobileOTP) {
+			t.Errorf("%T without a mobile OTP: %v", cmd, err)
+		}
+	}
+}
+
+// TestAsOf checks that folding the events up to t gives the state at t.
+func TestAsOf(t *testing.T) {
+	t.Parallel()
+	at := func(e events.Event, d time.Duration) events.Event {
+		e.OccurredAt = now.Add(d)
+		return e
+	}
+	evs := flat(at(reg(instKB), 0), at(errs(1, 10)[0], time.Hour), at(lost(instKB), 2*time.Hour), at(recovered(instKB, true), 3*time.Hour))
+	d0 := NewDevice("OTP", "000111222333")
+	for _, tc := range []struct {
+		asOf       time.Time
+		version    uint64
+		accident   bool
+		errorCount int
+	}{
+		{now.Add(-time.Second), 0, false, 0},
+		{now, 1, false, 0},
+		{now.Add(90 * time.Minute), 2, false, 1},
+		{now.Add(2 * time.Hour), 3, true, 1},
+		{now.Add(4 * time.Hour), 4, false, 1},
+		{time.Time{}, 4, false, 1},
+	} {
+		s := Fold(d0, evs, tc.asOf)
+		if s.Version != tc.version || s.InAccident() != tc.accident || s.ErrorCount != tc.errorCount {
+			t.Errorf("as of %v: version %d accident %v errors %d", tc.asOf, s.Version, s.InAccident(), s.ErrorCount)
+		}
+	}
+}
+
+// TestEveryRuleHasATable makes sure each rule id of domain.md §4 has an
+// allowed and a refused row.
+func TestEveryRuleHasATable(t *testing.T) {
+	t.Parallel()
+	if len(Rules) != 24 {
+		t.Fatalf("domain.md §4 has 24 rules, Rules has %d", len(Rules))
+	}
+	// The row names are the specification of coverage; see TestDeviceRules
+	// and TestCustomerRules. This test reads them through the source.
+	names := ruleRowNames(t)
+	for _, r := range Rules {
+		if names[string(r)+" allowed"] == 0 || names[string(r)+" refused"] == 0 {
+			t.Errorf("%s: %d allowed and %d refused rows", r, names[string(r)+" allowed"], names[string(r)+" refused"])
+		}
+	}
+}

@@ -1,0 +1,363 @@
+package aggregates
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/otpledger/otpledger/events"
+)
+
+// Registration is a device's active registration at one institution.
+type Registration struct {
+	CustomerNo        string // set at the home institution
+	Since             time.Time
+	WarrantyFrom      string
+	WarrantyTo        string
+	ResponseCodeGiven bool
+}
+
+// Device is a hardware OTP device's state: a fold of its events. It is a value:
+// [Device.Evolve] returns a new Device and never changes the one it is called
+// on, so states may be cached and shared between goroutines.
+type Device struct {
+	Ref           events.AggregateRef
+	Version       uint64 // number of events folded
+	Registrations map[string]Registration
+	ErrorCount    int
+	Locked        bool
+	LastErrorAt   time.Time
+	LastResetAt   time.Time
+	// Accident holds the institutions where the device is in accident and has
+	// not recovered (R-HW-LOST-ALL, R-HW-RECOVER-EACH).
+	Accident        map[string]bool
+	AccidentSince   time.Time
+	BranchRecovered bool // an in-branch recovery since the loss report (R-HW-RECOVER-ONLINE)
+	// Pending maps each branch event awaiting approval to its staff member.
+	Pending map[uuid.UUID]string
+}
+
+// NewDevice returns the state of a device the ledger has not seen yet.
+func NewDevice(vendor, serial string) Device {
+	return Device{Ref: events.DeviceRef(vendor, serial)}
+}
+
+// Known reports whether the device has any event.
+func (d Device) Known() bool { return d.Version > 0 }
+
+// InAccident reports whether the device is in accident at any institution.
+func (d Device) InAccident() bool { return len(d.Accident) > 0 }
+
+// HomeCustomer returns the customer of the device's registration at home, if any.
+func (d Device) HomeCustomer(p *Policy) (string, bool) {
+	r, ok := d.Registrations[p.HomeInstitution]
+	return r.CustomerNo, ok && r.CustomerNo != ""
+}
+
+// DeviceCommand is a command on a device: [Register], [Cancel], [ReportLoss],
+// [Recover], [IncrementError], [ResetErrors] or [Approve].
+type DeviceCommand interface{ deviceCommand() }
+
+// Register registers the device at Meta.Institution (2372). At the home
+// institution CustomerNo is required and Customer must hold that customer's
+// state (R-ONE-OTP); the decision then yields an event for each aggregate.
+type Register struct {
+	Meta
+	CustomerNo        string
+	ResponseCodeGiven bool
+	WarrantyFrom      string
+	WarrantyTo        string
+	Customer          *Customer
+}
+
+// Cancel cancels the registration at Meta.Institution (2372). At the home
+// institution Customer must hold the registered customer's state.
+type Cancel struct {
+	Meta
+	Reason   events.CancelReason // default CUSTOMER_REQUEST
+	Customer *Customer
+}
+
+// ReportLoss reports the device lost at Meta.Institution (2374).
+type ReportLoss struct {
+	Meta
+	Reason events.LossReason
+}
+
+// Recover ends the accident at Meta.Institution (2374).
+type Recover struct{ Meta }
+
+// IncrementError records one failed authentication with the device.
+type IncrementError struct{ Meta }
+
+// ResetErrors resets the device's error count (2375).
+type ResetErrors struct{ Meta }
+
+// Approve records a branch manager's approval of the aggregate's branch
+// event EventID (R-APPROVAL). Approver is the manager's staff id.
+type Approve struct {
+	Meta
+	Target   uuid.UUID
+	Approver string
+}
+
+func (Register) deviceCommand()       {}
+func (Cancel) deviceCommand()         {}
+func (ReportLoss) deviceCommand()     {}
+func (Recover) deviceCommand()        {}
+func (IncrementError) deviceCommand() {}
+func (ResetErrors) deviceCommand()    {}
+func (Approve) deviceCommand()        {}
+
+// Decide validates c against the device's state d and the policy at time now
+// and returns the events it produces, or why it is refused: a [*RuleError]
+// naming the rule, a [*events.FieldError] for malformed input, or
+// [ErrCustomerState]. It never changes d. A home registration or
+// cancellation also yields the customer's event (its Aggregate says so).
+func (d Device) Decide(c DeviceCommand, now time.Time, p *Policy) ([]events.Event, error) {
+	if _, isRegister := c.(Register); !isRegister && !d.Known() {
+		return nil, refuse(RuleHWNoIssue, "device %s is not registered anywhere in the ledger; hardware OTP enters only by registration", d.Ref.Key)
+	}
+	var evs []events.Event
+	var err error
+	switch c := c.(type) {
+	case Register:
+		evs, err = d.register(c, now, p)
+	case Cancel:
+		evs, err = d.cancel(c, now, p)
+	case ReportLoss:
+		evs, err = d.reportLoss(c, now, p)
+	case Recover:
+		evs, err = d.recover(c, now, p)
+	case IncrementError:
+		evs, err = d.incrementError(c, now, p)
+	case ResetErrors:
+		evs, err = d.resetErrors(c, now, p)
+	case Approve:
+		evs, err = decideApproval(d.Ref, d.Pending, c, now)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return validated(evs)
+}
+
+func (d Device) admit(a Action, m Meta, ct events.CustomerType, now time.Time, p *Policy) error {
+	if err := p.admit(a, m, ct, now); err != nil {
+		return err
+	}
+	return p.checkDocs(a, m, ct)
+}
+
+func (d Device) register(c Register, now time.Time, p *Policy) ([]events.Event, error) {
+	home := c.Institution == p.HomeInstitution
+	ct := c.CustomerType
+	if home && c.Customer != nil {
+		ct = c.Customer.Profile.Type
+	}
+	if err := d.admit(ActionRegister, c.Meta, ct, now, p); err != nil {
+		return nil, err
+	}
+	if home && c.CustomerNo == "" {
+		return nil, &events.FieldError{Field: "customer_no", Reason: "required at the home institution"}
+	}
+	if home && (c.Customer == nil || c.Customer.Ref != events.CustomerRef(c.CustomerNo)) {
+		return nil, ErrCustomerState
+	}
+	if c.WarrantyFrom != "" && c.WarrantyTo != "" && c.WarrantyFrom > c.WarrantyTo {
+		return nil, refuse(RuleHWValidity, "warranty ends before it starts")
+	}
+	if _, ok := d.Registrations[c.Institution]; ok {
+		return nil, refuse(RuleHWOnePerInstitution, "device is already registered at %s", c.Institution)
+	}
+	if d.InAccident() {
+		return nil, refuse(RuleHWLostBlocks, "device is in accident; recover it before registering")
+	}
+	if d.Locked && c.online() {
+		return nil, refuse(RuleHWLockedOnline, "device is locked after %d errors; register in branch or reset first", d.ErrorCount)
+	}
+	vendor, serial, _ := d.Ref.DeviceKey()
+	payload := events.Registered{Vendor: vendor, Serial: serial, CustomerNo: c.CustomerNo,
+		WarrantyFrom: c.WarrantyFrom, WarrantyTo: c.WarrantyTo, ResponseCodeGiven: c.ResponseCodeGiven}
+	dev := c.envelope(0, d.Ref, now, payload)
+	if !home {
+		return []events.Event{dev}, nil
+	}
+	if err := c.Customer.oneOTP(); err != nil {
+		return nil, err
+	}
+	cust := c.envelope(1, c.Customer.Ref, now, payload)
+	cust.CausationID = dev.ID.String()
+	return []events.Event{dev, cust}, nil
+}
+
+func (d Device) cancel(c Cancel, now time.Time, p *Policy) ([]events.Event, error) {
+	reg, ok := d.Registrations[c.Institution]
+	home := c.Institution == p.HomeInstitution
+	ct := c.CustomerType
+	if ok && home {
+		if c.Customer == nil || c.Customer.Ref != events.CustomerRef(reg.CustomerNo) {
+			return nil, ErrCustomerState
+		}
+		ct = c.Customer.Profile.Type
+	}
+	if err := d.admit(ActionCancel, c.Meta, ct, now, p); err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, refuse(RuleHWOnePerInstitution, "device is not registered at %s", c.Institution)
+	}
+	if d.Locked && c.online() {
+		return nil, refuse(RuleHWLockedOnline, "device is locked after %d errors; cancel in branch or reset first", d.ErrorCount)
+	}
+	reason := c.Reason
+	if reason == "" {
+		reason = events.CancelCustomerRequest
+	}
+	vendor, serial, _ := d.Ref.DeviceKey()
+	payload := events.Cancelled{Vendor: vendor, Serial: serial, CustomerNo: reg.CustomerNo, Reason: reason}
+	dev := c.envelope(0, d.Ref, now, payload)
+	if !home {
+		return []events.Event{dev}, nil
+	}
+	cust := c.envelope(1, c.Customer.Ref, now, payload)
+	cust.CausationID = dev.ID.String()
+	return []events.Event{dev, cust}, nil
+}
+
+func (d Device) reportLoss(c ReportLoss, now time.Time, p *Policy) ([]events.Event, error) {
+	if err := d.admit(ActionLossReport, c.Meta, c.CustomerType, now, p); err != nil {
+		return nil, err
+	}
+	if len(d.Registrations) == 0 {
+		return nil, refuse(RuleHWLostAll, "device is registered nowhere; there is no institution to put in accident")
+	}
+	insts := slices.Sorted(maps.Keys(d.Registrations))
+	return []events.Event{c.envelope(0, d.Ref, now, events.ReportedLost{Reason: c.Reason, Institutions: insts})}, nil
+}
+
+func (d Device) recover(c Recover, now time.Time, p *Policy) ([]events.Event, error) {
+	if err := d.admit(ActionRecovery, c.Meta, c.CustomerType, now, p); err != nil {
+		return nil, err
+	}
+	if !d.Accident[c.Institution] {
+		return nil, refuse(RuleHWRecoverEach, "device is not in accident at %s", c.Institution)
+	}
+	if c.Institution == p.HomeInstitution && c.Channel.Online() && !d.BranchRecovered {
+		return nil, refuse(RuleHWRecoverOnline, "online recovery needs an in-branch recovery at some institution first")
+	}
+	return []events.Event{c.envelope(0, d.Ref, now, events.Recovered{InBranch: c.inBranch()})}, nil
+}
+
+func (d Device) incrementError(c IncrementError, now time.Time, p *Policy) ([]events.Event, error) {
+	if err := d.admit(ActionErrorIncrement, c.Meta, c.CustomerType, now, p); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(d.Registrations) == 0:
+		return nil, refuse(RuleHWDiscarded, "device is registered nowhere; errors count only while a registration is active")
+	case d.InAccident():
+		return nil, refuse(RuleHWLostBlocks, "device is in accident")
+	case d.Locked:
+		return nil, refuse(RuleHWLock, "device is locked at %d errors", d.ErrorCount)
+	}
+	n := d.ErrorCount + 1
+	return []events.Event{c.envelope(0, d.Ref, now, events.ErrorIncremented{CountAfter: n, Locked: n >= p.DeviceErrorLimit})}, nil
+}
+
+func (d Device) resetErrors(c ResetErrors, now time.Time, p *Policy) ([]events.Event, error) {
+	if err := d.admit(ActionErrorReset, c.Meta, c.CustomerType, now, p); err != nil {
+		return nil, err
+	}
+	if _, ok := d.Registrations[c.Institution]; !ok {
+		return nil, refuse(RuleHWResetAll, "device is not registered at %s, which cannot reset it", c.Institution)
+	}
+	return []events.Event{c.envelope(0, d.Ref, now, events.ErrorReset{CountBefore: d.ErrorCount})}, nil
+}
+
+// decideApproval applies R-APPROVAL for either aggregate.
+func decideApproval(ref events.AggregateRef, pending map[uuid.UUID]string, c Approve, now time.Time) ([]events.Event, error) {
+	if !events.ValidActorID(c.Approver) {
+		return nil, &events.FieldError{Field: "approver", Reason: "must match ^[0-9A-Za-z._-]{1,64}$"}
+	}
+	staff, ok := pending[c.Target]
+	switch {
+	case !ok:
+		return nil, refuse(RuleApproval, "event is not a branch event of %s awaiting approval", ref)
+	case staff == c.Approver:
+		return nil, refuse(RuleApproval, "the staff member who processed an event cannot approve it")
+	}
+	m := c.Meta
+	m.CausationID = c.Target.String()
+	return []events.Event{m.envelope(0, ref, now, events.Approved{EventID: c.Target, Approver: c.Approver})}, nil
+}
+
+// Evolve returns the state after event e. It applies facts and never fails:
+// an event of another aggregate or an unknown type only counts the version.
+func (d Device) Evolve(e events.Event) Device {
+	d.Version++
+	if e.Approvable() {
+		d.Pending = with(d.Pending, e.ID, e.Staff)
+	}
+	switch p := e.Payload.(type) {
+	case events.Registered:
+		d.Registrations = with(d.Registrations, e.Institution, Registration{CustomerNo: p.CustomerNo, Since: e.OccurredAt,
+			WarrantyFrom: p.WarrantyFrom, WarrantyTo: p.WarrantyTo, ResponseCodeGiven: p.ResponseCodeGiven})
+	case events.Cancelled:
+		d.Registrations = without(d.Registrations, e.Institution)
+		d.leaveAccident(e.Institution)
+	case events.ReportedLost:
+		d.Accident = make(map[string]bool, len(p.Institutions))
+		for _, inst := range p.Institutions {
+			d.Accident[inst] = true
+		}
+		d.AccidentSince, d.BranchRecovered = e.OccurredAt, false
+	case events.Recovered:
+		d.BranchRecovered = d.BranchRecovered || p.InBranch
+		d.leaveAccident(e.Institution)
+	case events.ErrorIncremented:
+		d.ErrorCount, d.Locked, d.LastErrorAt = p.CountAfter, p.Locked, e.OccurredAt
+	case events.ErrorReset:
+		d.ErrorCount, d.Locked, d.LastResetAt = 0, false, e.OccurredAt
+	case events.Approved:
+		d.Pending = without(d.Pending, p.EventID)
+	}
+	return d
+}
+
+func (d *Device) leaveAccident(inst string) {
+	if !d.Accident[inst] {
+		return
+	}
+	d.Accident = without(d.Accident, inst)
+	if len(d.Accident) == 0 {
+		d.Accident, d.AccidentSince, d.BranchRecovered = nil, time.Time{}, false
+	}
+}
+
+// with returns a copy of m with k set to v (copy-on-write keeps states immutable).
+func with[K comparable, V any](m map[K]V, k K, v V) map[K]V {
+	out := make(map[K]V, len(m)+1)
+	maps.Copy(out, m)
+	out[k] = v
+	return out
+}
+
+// without returns a copy of m without k, or nil when that leaves it empty.
+func without[K comparable, V any](m map[K]V, k K) map[K]V {
+	if _, ok := m[k]; !ok {
+		return m
+	}
+	if len(m) == 1 {
+		return nil
+	}
+	out := make(map[K]V, len(m)-1)
+	for kk, v := range m {
+		if kk != k {
+			out[kk] = v
+		}
+	}
+	return out
+}

@@ -1,0 +1,193 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// typeSpec describes the current schema of one event type.
+type typeSpec struct {
+	version int
+	decode  func(data []byte) (Payload, error)
+}
+
+func spec[P Payload](version int) typeSpec {
+	return typeSpec{version: version, decode: func(data []byte) (Payload, error) {
+		var p P
+		if err := strictUnmarshal(data, &p, ""); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}}
+}
+
+// registry maps every event type to its current schema version and decoder.
+// It is fixed at compile time; adding a type or version is a code change.
+var registry = map[Type]typeSpec{
+	TypeCustomerProfiled: spec[CustomerProfiled](1),
+	TypeRegistered:       spec[Registered](2),
+	TypeCancelled:        spec[Cancelled](1),
+	TypeReportedLost:     spec[ReportedLost](1),
+	TypeRecovered:        spec[Recovered](1),
+	TypeErrorIncremented: spec[ErrorIncremented](1),
+	TypeErrorReset:       spec[ErrorReset](1),
+	TypeMobileIssued:     spec[MobileIssued](1),
+	TypeMobileRevoked:    spec[MobileRevoked](1),
+	TypeApproved:         spec[Approved](1),
+}
+
+// Types returns every registered event type.
+func Types() []Type {
+	out := make([]Type, 0, len(registry))
+	for t := range registry {
+		out = append(out, t)
+	}
+	return out
+}
+
+// SchemaVersion returns the current schema version of t, or 0 for an unknown type.
+func SchemaVersion(t Type) int { return registry[t].version }
+
+// wireEvent is the JSON shape of an [Event]. Ids and times are strings here
+// so that a malformed one is reported with its field name.
+type wireEvent struct {
+	ID             string          `json:"id"`
+	Type           Type            `json:"type"`
+	SchemaVersion  int             `json:"schema_version"`
+	OccurredAt     string          `json:"occurred_at"`
+	RecordedAt     string          `json:"recorded_at"`
+	Aggregate      json.RawMessage `json:"aggregate"`
+	Institution    string          `json:"institution"`
+	Channel        Channel         `json:"channel"`
+	OriginChannel  OriginChannel   `json:"origin_channel,omitempty"`
+	Actor          json.RawMessage `json:"actor"`
+	Staff          string          `json:"staff,omitempty"`
+	Documents      []Document      `json:"documents,omitempty"`
+	CorrelationID  string          `json:"correlation_id,omitempty"`
+	CausationID    string          `json:"causation_id,omitempty"`
+	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	Payload        json.RawMessage `json:"payload"`
+}
+
+// MarshalJSON encodes e at its type's current schema version. It does not
+// validate; [EncodeCommit] does.
+func (e Event) MarshalJSON() ([]byte, error) {
+	if e.Payload == nil {
+		return nil, fieldErr("payload", "required")
+	}
+	agg, _ := json.Marshal(e.Aggregate)
+	actor, _ := json.Marshal(e.Actor)
+	payload, err := json.Marshal(e.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s payload: %w", e.Type(), err)
+	}
+	return json.Marshal(wireEvent{
+		ID: e.ID.String(), Type: e.Type(), SchemaVersion: SchemaVersion(e.Type()),
+		OccurredAt: e.OccurredAt.UTC().Format(time.RFC3339Nano), RecordedAt: e.RecordedAt.UTC().Format(time.RFC3339Nano),
+		Aggregate: agg, Institution: e.Institution, Channel: e.Channel, OriginChannel: e.OriginChannel,
+		Actor: actor, Staff: e.Staff, Documents: e.Documents, CorrelationID: e.CorrelationID,
+		CausationID: e.CausationID, IdempotencyKey: e.IdempotencyKey, Payload: payload,
+	})
+}
+
+// UnmarshalJSON decodes strictly; see [DecodeEvent].
+func (e *Event) UnmarshalJSON(data []byte) error {
+	ev, err := DecodeEvent(data)
+	if err != nil {
+		return err
+	}
+	*e = ev
+	return nil
+}
+
+// DecodeEvent decodes one event strictly: unknown fields, wrong types, missing
+// required fields, unknown types and future schema versions are [*FieldError]s
+// naming the field. Older schema versions are upcast first.
+func DecodeEvent(data []byte) (Event, error) {
+	var w wireEvent
+	if err := strictUnmarshal(data, &w, ""); err != nil {
+		return Event{}, err
+	}
+	for _, req := range []struct {
+		name    string
+		missing bool
+	}{
+		{"id", w.ID == ""}, {"type", w.Type == ""}, {"schema_version", w.SchemaVersion == 0},
+		{"occurred_at", w.OccurredAt == ""}, {"recorded_at", w.RecordedAt == ""},
+		{"aggregate", w.Aggregate == nil}, {"institution", w.Institution == ""},
+		{"channel", w.Channel == ""}, {"actor", w.Actor == nil}, {"payload", w.Payload == nil},
+	} {
+		if req.missing {
+			return Event{}, fieldErr(req.name, "required")
+		}
+	}
+	var e Event
+	var err error
+	if e.ID, err = uuid.Parse(w.ID); err != nil {
+		return Event{}, fieldErr("id", "must be a UUID")
+	}
+	if e.OccurredAt, err = time.Parse(time.RFC3339Nano, w.OccurredAt); err != nil {
+		return Event{}, fieldErr("occurred_at", "must be an RFC 3339 timestamp")
+	}
+	if e.RecordedAt, err = time.Parse(time.RFC3339Nano, w.RecordedAt); err != nil {
+		return Event{}, fieldErr("recorded_at", "must be an RFC 3339 timestamp")
+	}
+	e.OccurredAt, e.RecordedAt = e.OccurredAt.UTC(), e.RecordedAt.UTC()
+	if err := strictUnmarshal(w.Aggregate, &e.Aggregate, "aggregate"); err != nil {
+		return Event{}, err
+	}
+	if err := strictUnmarshal(w.Actor, &e.Actor, "actor"); err != nil {
+		return Event{}, err
+	}
+	if e.Payload, err = decodePayload(w.Type, w.SchemaVersion, w.Payload); err != nil {
+		return Event{}, err
+	}
+	e.Institution, e.Channel, e.OriginChannel = w.Institution, w.Channel, w.OriginChannel
+	e.Staff, e.Documents = w.Staff, w.Documents
+	e.CorrelationID, e.CausationID, e.IdempotencyKey = w.CorrelationID, w.CausationID, w.IdempotencyKey
+	if err := e.Validate(); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+func decodePayload(t Type, version int, raw json.RawMessage) (Payload, error) {
+	s, ok := registry[t]
+	if !ok {
+		return nil, &FieldError{Field: "type", Reason: ErrUnknownType.Error()}
+	}
+	if version < 1 || version > s.version {
+		return nil, fieldErr("schema_version", "%s supports versions 1 to %d", t, s.version)
+	}
+	raw, err := upcast(t, version, s.version, raw)
+	if err != nil {
+		return nil, prefixed("payload", err)
+	}
+	p, err := s.decode(raw)
+	if err != nil {
+		return nil, prefixed("payload", err)
+	}
+	return p, nil
+}
+
+// strictUnmarshal decodes one JSON value into v, refusing unknown fields and
+// trailing data, and reports errors as *FieldError under path.
+func strictUnmarshal(data []byte, v any, path string) error {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		if err == io.EOF {
+			return fieldErr(path, "empty")
+		}
+		return jsonErr(path, err)
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return fieldErr(path, "trailing data after the JSON value")
+	}
+	return nil
+}

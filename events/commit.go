@@ -1,0 +1,93 @@
+package events
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// SubjectPrefix is the first token of every journal subject.
+const SubjectPrefix = "otpledger"
+
+// SubjectAll matches the subject of every aggregate in the journal.
+const SubjectAll = SubjectPrefix + ".>"
+
+// Subject returns the journal subject of one aggregate instance:
+// otpledger.device.<vendor>.<serial> or otpledger.customer.<customer_no>.
+// ref must be valid ([AggregateRef.Validate]).
+func Subject(ref AggregateRef) string {
+	return SubjectPrefix + "." + string(ref.Kind) + "." + ref.Key
+}
+
+// ParseSubject is the inverse of [Subject].
+func ParseSubject(subject string) (AggregateRef, bool) {
+	rest, ok := strings.CutPrefix(subject, SubjectPrefix+".")
+	if !ok {
+		return AggregateRef{}, false
+	}
+	kind, key, ok := strings.Cut(rest, ".")
+	if !ok {
+		return AggregateRef{}, false
+	}
+	ref := AggregateRef{Kind: AggregateKind(kind), Key: key}
+	return ref, ref.Validate() == nil
+}
+
+// Commit is the unit written to the journal: the events one command produced
+// for one aggregate, stored together in one message so that they are atomic.
+type Commit struct {
+	Events []Event `json:"events"`
+}
+
+// Aggregate returns the aggregate all of the commit's events belong to.
+func (c Commit) Aggregate() AggregateRef { return c.Events[0].Aggregate }
+
+// Validate checks that c holds at least one event, that every event is valid
+// and that all belong to one aggregate.
+func (c Commit) Validate() error {
+	if len(c.Events) == 0 {
+		return fieldErr("events", "required")
+	}
+	for i, e := range c.Events {
+		if err := e.Validate(); err != nil {
+			return prefixed("events["+itoa(i)+"]", err)
+		}
+		if e.Aggregate != c.Events[0].Aggregate {
+			return fieldErr("events["+itoa(i)+"].aggregate", "all events of a commit belong to one aggregate")
+		}
+	}
+	return nil
+}
+
+// EncodeCommit validates c and encodes it as the journal message body.
+func EncodeCommit(c Commit) ([]byte, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(c)
+}
+
+// wireCommit defers event decoding so that each event's errors carry its index.
+type wireCommit struct {
+	Events []json.RawMessage `json:"events"`
+}
+
+// DecodeCommit decodes a journal message body strictly (see [DecodeEvent]);
+// errors are [*FieldError]s with paths such as "events[1].payload.reason".
+func DecodeCommit(data []byte) (Commit, error) {
+	var w wireCommit
+	if err := strictUnmarshal(data, &w, ""); err != nil {
+		return Commit{}, err
+	}
+	c := Commit{Events: make([]Event, 0, len(w.Events))}
+	for i, raw := range w.Events {
+		e, err := DecodeEvent(raw)
+		if err != nil {
+			return Commit{}, prefixed("events["+itoa(i)+"]", err)
+		}
+		c.Events = append(c.Events, e)
+	}
+	if err := c.Validate(); err != nil {
+		return Commit{}, err
+	}
+	return c, nil
+}

@@ -1,0 +1,149 @@
+package events
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// AggregateKind names the kind of aggregate an event belongs to.
+type AggregateKind string
+
+// Aggregate kinds.
+const (
+	KindDevice   AggregateKind = "device"
+	KindCustomer AggregateKind = "customer"
+)
+
+// AggregateRef identifies one aggregate instance. A device's key is
+// "<vendor>.<serial>", a customer's is the customer number.
+type AggregateRef struct {
+	Kind AggregateKind `json:"kind"`
+	Key  string        `json:"key"`
+}
+
+// DeviceRef returns the reference of the device vendor/serial.
+func DeviceRef(vendor, serial string) AggregateRef {
+	return AggregateRef{Kind: KindDevice, Key: vendor + "." + serial}
+}
+
+// CustomerRef returns the reference of the customer customerNo.
+func CustomerRef(customerNo string) AggregateRef {
+	return AggregateRef{Kind: KindCustomer, Key: customerNo}
+}
+
+// DeviceKey splits a device reference's key into vendor and serial.
+func (r AggregateRef) DeviceKey() (vendor, serial string, ok bool) {
+	if r.Kind != KindDevice {
+		return "", "", false
+	}
+	vendor, serial, ok = strings.Cut(r.Key, ".")
+	return vendor, serial, ok
+}
+
+// Validate reports whether r is a well-formed device or customer reference.
+func (r AggregateRef) Validate() error {
+	switch r.Kind {
+	case KindDevice:
+		v, s, ok := r.DeviceKey()
+		if !ok || !ValidVendor(v) || !ValidSerial(s) {
+			return fieldErr("key", "must be <vendor>.<serial> with valid codes")
+		}
+	case KindCustomer:
+		if !ValidCustomerNo(r.Key) {
+			return fieldErr("key", "must match ^[0-9A-Z]{4,20}$")
+		}
+	default:
+		return fieldErr("kind", "must be device or customer")
+	}
+	return nil
+}
+
+func (r AggregateRef) String() string { return string(r.Kind) + " " + r.Key }
+
+// Actor is who acted: a role and an opaque id (never a name).
+type Actor struct {
+	Role Role   `json:"role"`
+	ID   string `json:"id,omitempty"`
+}
+
+// Event is one fact in the ledger: the envelope of domain.md §3 and a payload.
+// Events are values; nothing in the ledger ever changes one after it is built.
+type Event struct {
+	ID             uuid.UUID
+	OccurredAt     time.Time
+	RecordedAt     time.Time
+	Aggregate      AggregateRef
+	Institution    string
+	Channel        Channel
+	OriginChannel  OriginChannel // with ChannelCenter only
+	Actor          Actor
+	Staff          string     // the employee who processed a branch action
+	Documents      []Document // papers presented for a branch action
+	CorrelationID  string
+	CausationID    string
+	IdempotencyKey string
+	Payload        Payload
+}
+
+// Type returns the event's type, taken from its payload.
+func (e Event) Type() Type { return e.Payload.EventType() }
+
+// Validate checks the envelope and the payload and returns the first problem
+// as a [*FieldError] naming its JSON field.
+func (e Event) Validate() error {
+	switch {
+	case e.ID == uuid.Nil:
+		return fieldErr("id", "required")
+	case e.OccurredAt.IsZero():
+		return fieldErr("occurred_at", "required")
+	case e.RecordedAt.IsZero():
+		return fieldErr("recorded_at", "required")
+	case !ValidInstitution(e.Institution):
+		return fieldErr("institution", "must match ^[0-9A-Z]{2,8}$")
+	case !e.Channel.Valid():
+		return fieldErr("channel", "unknown channel")
+	case !e.OriginChannel.Valid():
+		return fieldErr("origin_channel", "must be BRANCH or ONLINE")
+	case e.OriginChannel != "" && e.Channel != ChannelCenter:
+		return fieldErr("origin_channel", "allowed with channel CENTER only")
+	case !e.Actor.Role.Valid():
+		return fieldErr("actor.role", "unknown role")
+	case e.Actor.ID != "" && !ValidActorID(e.Actor.ID):
+		return fieldErr("actor.id", "must match ^[0-9A-Za-z._-]{1,64}$")
+	case e.Staff != "" && !ValidActorID(e.Staff):
+		return fieldErr("staff", "must match ^[0-9A-Za-z._-]{1,64}$")
+	case e.Payload == nil:
+		return fieldErr("payload", "required")
+	}
+	if err := e.Aggregate.Validate(); err != nil {
+		return prefixed("aggregate", err)
+	}
+	for i, d := range e.Documents {
+		if !d.Valid() {
+			return fieldErr("documents["+itoa(i)+"]", "unknown document")
+		}
+	}
+	if err := e.Payload.Validate(); err != nil {
+		return prefixed("payload", err)
+	}
+	return nil
+}
+
+// Approvable reports whether e is a branch action that R-APPROVAL requires a
+// branch manager to approve. The customer's copy of a home registration or
+// cancellation (caused by the device's event) is approved through the device
+// event and is not itself approvable.
+func (e Event) Approvable() bool {
+	if e.Channel != ChannelBranch || e.Type() == TypeApproved {
+		return false
+	}
+	if e.Aggregate.Kind == KindCustomer && (e.Type() == TypeRegistered || e.Type() == TypeCancelled) {
+		return false
+	}
+	return true
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

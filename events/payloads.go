@@ -1,0 +1,361 @@
+package events
+
+import (
+	"regexp"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Type is the stable name of an event type. A name is never reused for a
+// different shape: a new shape is a new schema version with an [Upcaster].
+type Type string
+
+// The event types of domain.md §3, plus customer_profiled (the customer profile
+// that R-MOB-ELIGIBLE, R-AGENT and R-DOCS read) and approved (R-APPROVAL).
+const (
+	TypeCustomerProfiled Type = "customer_profiled"
+	TypeRegistered       Type = "registered"
+	TypeCancelled        Type = "cancelled"
+	TypeReportedLost     Type = "reported_lost"
+	TypeRecovered        Type = "recovered"
+	TypeErrorIncremented Type = "error_incremented"
+	TypeErrorReset       Type = "error_reset"
+	TypeMobileIssued     Type = "mobile_issued"
+	TypeMobileRevoked    Type = "mobile_revoked"
+	TypeApproved         Type = "approved"
+)
+
+// Payload is the type-specific part of an event. Validate reports the first
+// missing or malformed field as a [*FieldError] relative to the payload.
+type Payload interface {
+	EventType() Type
+	Validate() error
+}
+
+// CustomerType is a customer's legal form.
+type CustomerType string
+
+// Customer types.
+const (
+	Individual CustomerType = "INDIVIDUAL"
+	Corporate  CustomerType = "CORPORATE"
+)
+
+// Residency says whether a customer is domestic (내국인) or foreign.
+type Residency string
+
+// Residencies.
+const (
+	Domestic Residency = "DOMESTIC"
+	Foreign  Residency = "FOREIGN"
+)
+
+// CustomerProfiled records (or replaces) a home-institution customer's
+// profile. The real-name number is kept only as a keyed fingerprint and a mask.
+type CustomerProfiled struct {
+	CustomerType        CustomerType `json:"customer_type"`
+	Residency           Residency    `json:"residency"`
+	RealNameFingerprint string       `json:"real_name_fingerprint"`
+	RealNameMasked      string       `json:"real_name_masked"`
+	Accounts            []string     `json:"accounts,omitempty"`
+}
+
+// Registered records a hardware device's registration at the event's
+// institution (2372). At the home institution it is appended to both the
+// device and the customer, in one atomic batch.
+type Registered struct {
+	Vendor            string `json:"vendor"`
+	Serial            string `json:"serial"`
+	CustomerNo        string `json:"customer_no,omitempty"`
+	WarrantyFrom      string `json:"warranty_from,omitempty"` // YYYY-MM-DD
+	WarrantyTo        string `json:"warranty_to,omitempty"`   // YYYY-MM-DD
+	ResponseCodeGiven bool   `json:"response_code_given"`
+}
+
+// CancelReason says why a registration was cancelled.
+type CancelReason string
+
+// Cancel reasons.
+const (
+	CancelCustomerRequest CancelReason = "CUSTOMER_REQUEST"
+	CancelDiscarded       CancelReason = "DISCARDED"
+	CancelReplaced        CancelReason = "REPLACED"
+	CancelOther           CancelReason = "OTHER"
+)
+
+// Cancelled records a registration's cancellation at the event's institution.
+type Cancelled struct {
+	Vendor     string       `json:"vendor"`
+	Serial     string       `json:"serial"`
+	CustomerNo string       `json:"customer_no,omitempty"`
+	Reason     CancelReason `json:"reason"`
+}
+
+// LossReason classifies an accident report.
+type LossReason string
+
+// Loss reasons.
+const (
+	LossLost    LossReason = "LOST"
+	LossStolen  LossReason = "STOLEN"
+	LossDamaged LossReason = "DAMAGED"
+	LossOther   LossReason = "OTHER"
+)
+
+// ReportedLost records a loss report made at the event's institution; it puts
+// the device in accident at every institution in Institutions (R-HW-LOST-ALL).
+type ReportedLost struct {
+	Reason       LossReason `json:"reason"`
+	Institutions []string   `json:"institutions"`
+}
+
+// Recovered records the end of the accident at the event's institution.
+// InBranch is true for a recovery made in person (R-HW-RECOVER-ONLINE).
+type Recovered struct {
+	InBranch bool `json:"in_branch"`
+}
+
+// ErrorIncremented records one failed authentication, with the count after it
+// and whether that count locked the medium (R-HW-LOCK, R-MOB-PIN-LOCK).
+type ErrorIncremented struct {
+	CountAfter int  `json:"count_after"`
+	Locked     bool `json:"locked"`
+}
+
+// ErrorReset records an error-count reset (2375) and the count before it.
+type ErrorReset struct {
+	CountBefore int `json:"count_before"`
+}
+
+// Verification is the evidence of a non-face-to-face mobile OTP issuance (R-MOB-VERIFY).
+type Verification struct {
+	HomeAccount       bool `json:"home_account"`
+	PhoneIdentity     bool `json:"phone_identity"`
+	OneWonTransfer    bool `json:"one_won_transfer"`
+	OTPOrSecurityCard bool `json:"otp_or_security_card"`
+}
+
+// Complete reports whether v satisfies R-MOB-VERIFY: home account and phone
+// identity, and one of a 1-won transfer or an OTP/security-card authentication.
+func (v Verification) Complete() bool {
+	return v.HomeAccount && v.PhoneIdentity && (v.OneWonTransfer || v.OTPOrSecurityCard)
+}
+
+// MobileIssued records a mobile OTP issued to the customer on one phone.
+type MobileIssued struct {
+	GeneratorNo      string        `json:"generator_no"`
+	PhoneFingerprint string        `json:"phone_fingerprint"`
+	PhoneMasked      string        `json:"phone_masked"`
+	ValidUntil       time.Time     `json:"valid_until"`
+	Verification     *Verification `json:"verification,omitempty"`
+}
+
+// RevokeReason says why a mobile OTP was revoked.
+type RevokeReason string
+
+// Revoke reasons (domain.md §3).
+const (
+	RevokeCustomerRequest RevokeReason = "CUSTOMER_REQUEST"
+	RevokeSuperseded      RevokeReason = "SUPERSEDED"
+	RevokeLocked          RevokeReason = "LOCKED"
+	RevokeExpired         RevokeReason = "EXPIRED"
+)
+
+// MobileRevoked records the end of a mobile OTP.
+type MobileRevoked struct {
+	GeneratorNo string       `json:"generator_no"`
+	Reason      RevokeReason `json:"reason"`
+}
+
+// Approved records a branch manager's approval of an earlier branch event of
+// the same aggregate (R-APPROVAL).
+type Approved struct {
+	EventID  uuid.UUID `json:"event_id"`
+	Approver string    `json:"approver"`
+}
+
+func (CustomerProfiled) EventType() Type { return TypeCustomerProfiled }
+func (Registered) EventType() Type       { return TypeRegistered }
+func (Cancelled) EventType() Type        { return TypeCancelled }
+func (ReportedLost) EventType() Type     { return TypeReportedLost }
+func (Recovered) EventType() Type        { return TypeRecovered }
+func (ErrorIncremented) EventType() Type { return TypeErrorIncremented }
+func (ErrorReset) EventType() Type       { return TypeErrorReset }
+func (MobileIssued) EventType() Type     { return TypeMobileIssued }
+func (MobileRevoked) EventType() Type    { return TypeMobileRevoked }
+func (Approved) EventType() Type         { return TypeApproved }
+
+var (
+	fingerprintRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	maskedRE      = regexp.MustCompile(`^[0-9A-Za-z-]*\*[0-9A-Za-z*-]*$`)
+	generatorRE   = regexp.MustCompile(`^[0-9A-Z]{8,20}$`)
+	dateRE        = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+	// StaffIDPattern is the pattern of actor, staff and approver ids: opaque
+	// identifiers, never names, so that they carry no personal data.
+	staffIDRE = regexp.MustCompile(`^[0-9A-Za-z._-]{1,64}$`)
+)
+
+// ValidActorID reports whether s is a well-formed actor, staff or approver id
+// (^[0-9A-Za-z._-]{1,64}$).
+func ValidActorID(s string) bool { return staffIDRE.MatchString(s) }
+
+// ValidGeneratorNo reports whether s is a well-formed mobile generator number.
+func ValidGeneratorNo(s string) bool { return generatorRE.MatchString(s) }
+
+func validDate(s string) bool {
+	if !dateRE.MatchString(s) {
+		return false
+	}
+	_, err := time.Parse(time.DateOnly, s)
+	return err == nil
+}
+
+func (p CustomerProfiled) Validate() error {
+	switch {
+	case p.CustomerType != Individual && p.CustomerType != Corporate:
+		return fieldErr("customer_type", "must be INDIVIDUAL or CORPORATE")
+	case p.Residency != Domestic && p.Residency != Foreign:
+		return fieldErr("residency", "must be DOMESTIC or FOREIGN")
+	case !fingerprintRE.MatchString(p.RealNameFingerprint):
+		return fieldErr("real_name_fingerprint", "must be 64 lower-case hex digits")
+	case !maskedRE.MatchString(p.RealNameMasked):
+		return fieldErr("real_name_masked", "must be a masked form")
+	}
+	for i, a := range p.Accounts {
+		if !ValidAccountNo(a) {
+			return fieldErr("accounts["+itoa(i)+"]", "must match ^[0-9]{8,14}$")
+		}
+	}
+	return nil
+}
+
+func validateDeviceKey(vendor, serial string) error {
+	if !ValidVendor(vendor) {
+		return fieldErr("vendor", "must match ^[0-9A-Z]{2,4}$")
+	}
+	if !ValidSerial(serial) {
+		return fieldErr("serial", "must match ^[0-9A-Z]{6,20}$")
+	}
+	return nil
+}
+
+func (p Registered) Validate() error {
+	if err := validateDeviceKey(p.Vendor, p.Serial); err != nil {
+		return err
+	}
+	switch {
+	case p.CustomerNo != "" && !ValidCustomerNo(p.CustomerNo):
+		return fieldErr("customer_no", "must match ^[0-9A-Z]{4,20}$")
+	case p.WarrantyFrom != "" && !validDate(p.WarrantyFrom):
+		return fieldErr("warranty_from", "must be a date YYYY-MM-DD")
+	case p.WarrantyTo != "" && !validDate(p.WarrantyTo):
+		return fieldErr("warranty_to", "must be a date YYYY-MM-DD")
+	}
+	return nil
+}
+
+func (p Cancelled) Validate() error {
+	if err := validateDeviceKey(p.Vendor, p.Serial); err != nil {
+		return err
+	}
+	switch {
+	case p.CustomerNo != "" && !ValidCustomerNo(p.CustomerNo):
+		return fieldErr("customer_no", "must match ^[0-9A-Z]{4,20}$")
+	case !p.Reason.Valid():
+		return fieldErr("reason", "must be CUSTOMER_REQUEST, DISCARDED, REPLACED or OTHER")
+	}
+	return nil
+}
+
+// Valid reports whether r is one of the cancel reasons.
+func (r CancelReason) Valid() bool {
+	switch r {
+	case CancelCustomerRequest, CancelDiscarded, CancelReplaced, CancelOther:
+		return true
+	}
+	return false
+}
+
+// Valid reports whether r is one of the loss reasons.
+func (r LossReason) Valid() bool {
+	switch r {
+	case LossLost, LossStolen, LossDamaged, LossOther:
+		return true
+	}
+	return false
+}
+
+// Valid reports whether r is one of the revoke reasons.
+func (r RevokeReason) Valid() bool {
+	switch r {
+	case RevokeCustomerRequest, RevokeSuperseded, RevokeLocked, RevokeExpired:
+		return true
+	}
+	return false
+}
+
+func (p ReportedLost) Validate() error {
+	if !p.Reason.Valid() {
+		return fieldErr("reason", "must be LOST, STOLEN, DAMAGED or OTHER")
+	}
+	if len(p.Institutions) == 0 {
+		return fieldErr("institutions", "required")
+	}
+	for i, inst := range p.Institutions {
+		if !ValidInstitution(inst) {
+			return fieldErr("institutions["+itoa(i)+"]", "must match ^[0-9A-Z]{2,8}$")
+		}
+	}
+	return nil
+}
+
+func (Recovered) Validate() error { return nil }
+
+func (p ErrorIncremented) Validate() error {
+	if p.CountAfter < 1 {
+		return fieldErr("count_after", "must be at least 1")
+	}
+	return nil
+}
+
+func (p ErrorReset) Validate() error {
+	if p.CountBefore < 0 {
+		return fieldErr("count_before", "must not be negative")
+	}
+	return nil
+}
+
+func (p MobileIssued) Validate() error {
+	switch {
+	case !ValidGeneratorNo(p.GeneratorNo):
+		return fieldErr("generator_no", "must match ^[0-9A-Z]{8,20}$")
+	case !fingerprintRE.MatchString(p.PhoneFingerprint):
+		return fieldErr("phone_fingerprint", "must be 64 lower-case hex digits")
+	case !maskedRE.MatchString(p.PhoneMasked):
+		return fieldErr("phone_masked", "must be a masked form")
+	case p.ValidUntil.IsZero():
+		return fieldErr("valid_until", "required")
+	}
+	return nil
+}
+
+func (p MobileRevoked) Validate() error {
+	switch {
+	case !ValidGeneratorNo(p.GeneratorNo):
+		return fieldErr("generator_no", "must match ^[0-9A-Z]{8,20}$")
+	case !p.Reason.Valid():
+		return fieldErr("reason", "must be CUSTOMER_REQUEST, SUPERSEDED, LOCKED or EXPIRED")
+	}
+	return nil
+}
+
+func (p Approved) Validate() error {
+	switch {
+	case p.EventID == uuid.Nil:
+		return fieldErr("event_id", "required")
+	case !ValidActorID(p.Approver):
+		return fieldErr("approver", "must match ^[0-9A-Za-z._-]{1,64}$")
+	}
+	return nil
+}
