@@ -99,3 +99,66 @@ func validated(evs []events.Event) ([]events.Event, error) {
 	}
 	return evs, nil
 }
+
+// Metadata returns the command's [Meta]; every command has it by embedding.
+func (m Meta) Metadata() Meta { return m }
+
+// WithMeta returns cmd with its Meta replaced by m and, for a registration or
+// cancellation, the customer's state set to c (nil leaves it).
+func WithMeta(cmd DeviceCommand, m Meta, c *Customer) DeviceCommand {
+	switch cmd := cmd.(type) {
+	case Register:
+		cmd.Meta = m
+		if c != nil {
+			cmd.Customer = c
+		}
+		return cmd
+	case Cancel:
+		cmd.Meta = m
+		if c != nil {
+			cmd.Customer = c
+		}
+		return cmd
+	case ReportLoss:
+		cmd.Meta = m
+		return cmd
+	case Recover:
+		cmd.Meta = m
+		return cmd
+	case IncrementError:
+		cmd.Meta = m
+		return cmd
+	case ResetErrors:
+		cmd.Meta = m
+		return cmd
+	case Approve:
+		cmd.Meta = m
+		return cmd
+	}
+	return cmd
+}
+
+// WithCustomerMeta returns cmd with its Meta replaced by m.
+func WithCustomerMeta(cmd CustomerCommand, m Meta) CustomerCommand {
+	switch cmd := cmd.(type) {
+	case SetProfile:
+		cmd.Meta = m
+		return cmd
+	case IssueMobile:
+		cmd.Meta = m
+		return cmd
+	case RevokeMobile:
+		cmd.Meta = m
+		return cmd
+	case IncrementMobileError:
+		cmd.Meta = m
+		return cmd
+	case ResetMobileErrors:
+		cmd.Meta = m
+		return cmd
+	case Approve:
+		cmd.Meta = m
+		return cmd
+	}
+	return cmd
+}

@@ -60,6 +60,9 @@ func NewCustomer(customerNo string) Customer {
 	return Customer{Ref: events.CustomerRef(customerNo)}
 }
 
+// AggregateVersion returns the number of events folded into c.
+func (c Customer) AggregateVersion() uint64 { return c.Version }
+
 // Known reports whether the customer has any event.
 func (c Customer) Known() bool { return c.Version > 0 }
 
@@ -77,7 +80,10 @@ func (c Customer) oneOTP() error {
 
 // CustomerCommand is a command on a customer: [SetProfile], [IssueMobile],
 // [RevokeMobile], [IncrementMobileError], [ResetMobileErrors] or [Approve].
-type CustomerCommand interface{ customerCommand() }
+type CustomerCommand interface {
+	Metadata() Meta
+	customerCommand()
+}
 
 // SetProfile records the customer's profile. RealNameFP and RealNameMasked
 // come from package pii; the clear number never reaches the aggregate.

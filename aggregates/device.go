@@ -44,6 +44,9 @@ func NewDevice(vendor, serial string) Device {
 	return Device{Ref: events.DeviceRef(vendor, serial)}
 }
 
+// AggregateVersion returns the number of events folded into d.
+func (d Device) AggregateVersion() uint64 { return d.Version }
+
 // Known reports whether the device has any event.
 func (d Device) Known() bool { return d.Version > 0 }
 
@@ -58,7 +61,10 @@ func (d Device) HomeCustomer(p *Policy) (string, bool) {
 
 // DeviceCommand is a command on a device: [Register], [Cancel], [ReportLoss],
 // [Recover], [IncrementError], [ResetErrors] or [Approve].
-type DeviceCommand interface{ deviceCommand() }
+type DeviceCommand interface {
+	Metadata() Meta
+	deviceCommand()
+}
 
 // Register registers the device at Meta.Institution (2372). At the home
 // institution CustomerNo is required and Customer must hold that customer's

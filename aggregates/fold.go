@@ -9,6 +9,7 @@ import (
 // State is an aggregate state that folds events: [Device] or [Customer].
 type State[S any] interface {
 	Evolve(events.Event) S
+	AggregateVersion() uint64
 }
 
 // Fold returns s after the events of evs that occurred at or before asOf, in

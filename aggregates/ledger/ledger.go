@@ -1,0 +1,354 @@
+// Package ledger is otpledger's command service: load an aggregate (from the
+// cache or its last message's snapshot, never by replaying its history),
+// decide (pure, package aggregates), append with compare-and-set (package
+// journal); on a conflict reload and try again, a bounded number of times.
+//
+// A [Ledger] is safe for concurrent use; producer services may embed it
+// in-process, the HTTP API wraps it.
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/otpledger/otpledger/aggregates"
+	"github.com/otpledger/otpledger/events"
+	"github.com/otpledger/otpledger/events/journal"
+)
+
+// ErrConflict is returned when a command kept conflicting with concurrent
+// writers after every attempt (API: 409 conflict).
+var ErrConflict = errors.New("ledger: conflict survived every retry")
+
+// Event is one appended event as the API answers it.
+type Event struct {
+	ID        uuid.UUID           `json:"id"`
+	Type      events.Type         `json:"type"`
+	Sequence  uint64              `json:"sequence"`
+	Aggregate events.AggregateRef `json:"aggregate"`
+	Version   uint64              `json:"version"`
+}
+
+// Answer is the result of an accepted command.
+type Answer struct {
+	Events []Event `json:"events"`
+}
+
+// Config configures [New].
+type Config struct {
+	Policy      aggregates.Policy
+	CacheSize   int                             // aggregates kept in memory per kind; default 100,000
+	MaxAttempts int                             // appends tried per command; default 8
+	Now         func() time.Time                // the ledger's clock; default time.Now
+	NewID       func() uuid.UUID                // ids of commands without an idempotency key; default uuid.New
+	Backoff     func(attempt int) time.Duration // wait before retry attempt n (1…); default jittered exponential from 1 ms
+}
+
+func (c *Config) setDefaults() {
+	if c.CacheSize == 0 {
+		c.CacheSize = 100_000
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 8
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.NewID == nil {
+		c.NewID = uuid.New
+	}
+	if c.Backoff == nil {
+		c.Backoff = func(n int) time.Duration {
+			base := time.Millisecond << min(n-1, 6)
+			return base/2 + rand.N(base)
+		}
+	}
+}
+
+// Validate reports every problem of c.
+func (c Config) Validate() error {
+	var errs []error
+	if err := c.Policy.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("policy: %w", err))
+	}
+	if c.CacheSize < 1 || c.MaxAttempts < 1 {
+		errs = append(errs, errors.New("cache size and max attempts must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Ledger decides and appends commands.
+type Ledger struct {
+	j         *journal.Journal
+	cfg       Config
+	devices   *store[aggregates.Device]
+	customers *store[aggregates.Customer]
+}
+
+// New returns a Ledger over journal j.
+func New(j *journal.Journal, cfg Config) (*Ledger, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("new ledger: %w", err)
+	}
+	return &Ledger{j: j, cfg: cfg,
+		devices: &store[aggregates.Device]{j: j, cache: newLRU[loaded[aggregates.Device]](cfg.CacheSize),
+			zero: func(r events.AggregateRef) aggregates.Device {
+				v, s, _ := r.DeviceKey()
+				return aggregates.NewDevice(v, s)
+			}},
+		customers: &store[aggregates.Customer]{j: j, cache: newLRU[loaded[aggregates.Customer]](cfg.CacheSize),
+			zero: func(r events.AggregateRef) aggregates.Customer { return aggregates.NewCustomer(r.Key) }},
+	}, nil
+}
+
+// Policy returns the policy the ledger decides with.
+func (l *Ledger) Policy() *aggregates.Policy { return &l.cfg.Policy }
+
+// eventID returns the id of a command's first event: derived from its
+// idempotency key, so that a retry decides the same events, or fresh.
+func (l *Ledger) eventID(key string) uuid.UUID {
+	if key == "" {
+		return l.cfg.NewID()
+	}
+	return uuid.NewSHA1(idNamespace, []byte(key))
+}
+
+var idNamespace = uuid.MustParse("5b0e52c6-6d0e-4c61-9d0c-0a2f1d6e7b11")
+
+// Device decides cmd on device vendor/serial and appends its events. A
+// registration or cancellation at the home institution also loads the
+// customer and appends both aggregates' events in one atomic batch. It
+// returns the answer, a refusal (*aggregates.RuleError, *events.FieldError),
+// [ErrConflict], or an error wrapping journal.ErrUnavailable. The same
+// idempotency key (Meta.IdempotencyKey) returns the first answer and appends
+// nothing.
+func (l *Ledger) Device(ctx context.Context, vendor, serial string, cmd aggregates.DeviceCommand) (Answer, error) {
+	ref := events.DeviceRef(vendor, serial)
+	if err := ref.Validate(); err != nil {
+		return Answer{}, err
+	}
+	return l.retry(ctx, func(now time.Time) (Answer, bool, error) {
+		dev, err := l.devices.load(ctx, ref)
+		if err != nil {
+			return Answer{}, false, err
+		}
+		meta := cmd.Metadata()
+		if a, ok := dev.recall(meta.IdempotencyKey); ok {
+			return a, false, nil
+		}
+		meta.EventID = l.eventID(meta.IdempotencyKey)
+		var cust *loaded[aggregates.Customer]
+		if custNo := l.customerOf(dev.snap.State, cmd); custNo != "" {
+			c, err := l.customers.load(ctx, events.CustomerRef(custNo))
+			if err != nil {
+				return Answer{}, false, err
+			}
+			if a, ok := c.recall(meta.IdempotencyKey); ok {
+				return a, false, nil
+			}
+			cust = &c
+			if meta.CustomerType == "" {
+				meta.CustomerType = c.snap.State.Profile.Type
+			}
+		}
+		var custState *aggregates.Customer
+		if cust != nil {
+			custState = &cust.snap.State
+		}
+		cmd = aggregates.WithMeta(cmd, meta, custState)
+		evs, err := dev.snap.State.Decide(cmd, now, &l.cfg.Policy)
+		if err != nil {
+			return Answer{}, false, err
+		}
+		devEvs, custEvs := split(ref, evs)
+		w := []writing{l.devices.writing(dev, devEvs)}
+		if len(custEvs) > 0 {
+			w = append(w, l.customers.writing(*cust, custEvs))
+		}
+		return l.append(ctx, meta.IdempotencyKey, now, w)
+	})
+}
+
+// Customer decides cmd on customer customerNo and appends its events, as
+// [Ledger.Device] does.
+func (l *Ledger) Customer(ctx context.Context, customerNo string, cmd aggregates.CustomerCommand) (Answer, error) {
+	ref := events.CustomerRef(customerNo)
+	if err := ref.Validate(); err != nil {
+		return Answer{}, err
+	}
+	return l.retry(ctx, func(now time.Time) (Answer, bool, error) {
+		c, err := l.customers.load(ctx, ref)
+		if err != nil {
+			return Answer{}, false, err
+		}
+		meta := cmd.Metadata()
+		if a, ok := c.recall(meta.IdempotencyKey); ok {
+			return a, false, nil
+		}
+		meta.EventID = l.eventID(meta.IdempotencyKey)
+		evs, err := c.snap.State.Decide(aggregates.WithCustomerMeta(cmd, meta), now, &l.cfg.Policy)
+		if err != nil {
+			return Answer{}, false, err
+		}
+		return l.append(ctx, meta.IdempotencyKey, now, []writing{l.customers.writing(c, evs)})
+	})
+}
+
+// customerOf returns the customer whose state a device command needs: the
+// registering customer at home, the registered customer of a home
+// cancellation, or the device's home customer for a branch action (R-AGENT,
+// R-DOCS read its type).
+func (l *Ledger) customerOf(d aggregates.Device, cmd aggregates.DeviceCommand) string {
+	home := l.cfg.Policy.HomeInstitution
+	m := cmd.Metadata()
+	switch c := cmd.(type) {
+	case aggregates.Register:
+		if m.Institution == home && events.ValidCustomerNo(c.CustomerNo) {
+			return c.CustomerNo
+		}
+		return ""
+	case aggregates.Cancel:
+		if m.Institution != home {
+			return ""
+		}
+	}
+	if no, ok := d.HomeCustomer(&l.cfg.Policy); ok && (m.Institution == home || m.Channel == events.ChannelBranch) {
+		return no
+	}
+	return ""
+}
+
+// retry runs attempt until it succeeds, is refused, or has conflicted
+// MaxAttempts times, waiting a jittered backoff between attempts.
+func (l *Ledger) retry(ctx context.Context, attempt func(now time.Time) (Answer, bool, error)) (Answer, error) {
+	for n := 1; ; n++ {
+		a, conflicted, err := attempt(l.cfg.Now())
+		if !conflicted {
+			return a, err
+		}
+		if n == l.cfg.MaxAttempts {
+			return Answer{}, ErrConflict
+		}
+		t := time.NewTimer(l.cfg.Backoff(n))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return Answer{}, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// writing is one aggregate's part of an append: its record, and how to cache
+// the aggregate once the record's sequence is known.
+type writing struct {
+	ref    events.AggregateRef
+	evs    []events.Event
+	from   uint64 // the aggregate's version before
+	expect uint64
+	state  func(key string, pos int, answer []Event, now time.Time) ([]byte, error)
+	commit func(seq uint64)
+	forget func()
+}
+
+func (s *store[S]) writing(l loaded[S], evs []events.Event) writing {
+	var next snapshot[S]
+	ref := evs[0].Aggregate
+	return writing{ref: ref, evs: evs, from: l.snap.State.AggregateVersion(), expect: l.seq,
+		state: func(key string, pos int, answer []Event, now time.Time) ([]byte, error) {
+			next = l.next(aggregates.Fold(l.snap.State, evs, time.Time{}), key, pos, answer, now)
+			return marshal(next)
+		},
+		commit: func(seq uint64) { s.cache.put(ref, loaded[S]{seq: seq, snap: settled(next, seq)}) },
+		forget: func() { s.cache.remove(ref) },
+	}
+}
+
+// append writes the aggregates' records in one message or one atomic batch.
+// It reports a conflict (to retry) after dropping the stale cache entries.
+func (l *Ledger) append(ctx context.Context, key string, now time.Time, ws []writing) (Answer, bool, error) {
+	var answer []Event // sequences relative to the first message
+	for i, w := range ws {
+		for k, e := range w.evs {
+			answer = append(answer, Event{ID: e.ID, Type: e.Type(), Sequence: uint64(i), Aggregate: w.ref, Version: w.from + uint64(k) + 1})
+		}
+	}
+	recs := make([]journal.Record, len(ws))
+	for i, w := range ws {
+		state, err := w.state(key, i, answer, now)
+		if err != nil {
+			return Answer{}, false, err
+		}
+		recs[i] = journal.Record{Commit: events.Commit{Events: w.evs}, Expect: w.expect, MsgID: w.evs[0].ID.String(), State: state}
+	}
+	seqs, err := l.j.Append(ctx, recs...)
+	if errors.Is(err, journal.ErrConflict) || errors.Is(err, journal.ErrDuplicate) {
+		for _, w := range ws {
+			w.forget()
+		}
+		return Answer{}, true, nil
+	}
+	if err != nil {
+		return Answer{}, false, err
+	}
+	for i, w := range ws {
+		w.commit(seqs[i])
+	}
+	for i := range answer {
+		answer[i].Sequence += seqs[0]
+	}
+	return Answer{Events: answer}, false, nil
+}
+
+// DeviceAsOf returns the device's state as of stream sequence upTo (0: the
+// end) and instant t (zero: now), replaying its events, and the sequence of
+// the last message folded (0: the device has none).
+func (l *Ledger) DeviceAsOf(ctx context.Context, vendor, serial string, upTo uint64, t time.Time) (aggregates.Device, uint64, error) {
+	return l.devices.asOf(ctx, events.DeviceRef(vendor, serial), upTo, t)
+}
+
+// CustomerAsOf is [Ledger.DeviceAsOf] for a customer.
+func (l *Ledger) CustomerAsOf(ctx context.Context, customerNo string, upTo uint64, t time.Time) (aggregates.Customer, uint64, error) {
+	return l.customers.asOf(ctx, events.CustomerRef(customerNo), upTo, t)
+}
+
+// LoadDevice returns the device's current state the way commands load it
+// (cache or one snapshot lookup) and the sequence of its last message.
+func (l *Ledger) LoadDevice(ctx context.Context, vendor, serial string) (aggregates.Device, uint64, error) {
+	d, err := l.devices.load(ctx, events.DeviceRef(vendor, serial))
+	return d.snap.State, d.seq, err
+}
+
+// LoadCustomer is [Ledger.LoadDevice] for a customer.
+func (l *Ledger) LoadCustomer(ctx context.Context, customerNo string) (aggregates.Customer, uint64, error) {
+	c, err := l.customers.load(ctx, events.CustomerRef(customerNo))
+	return c.snap.State, c.seq, err
+}
+
+// split separates the events of ref from the others (the customer's part of a
+// home registration or cancellation).
+func split(ref events.AggregateRef, evs []events.Event) (mine, others []events.Event) {
+	for _, e := range evs {
+		if e.Aggregate == ref {
+			mine = append(mine, e)
+		} else {
+			others = append(others, e)
+		}
+	}
+	return mine, others
+}
+
+func marshal(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode snapshot: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,158 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/otpledger/otpledger/aggregates"
+	"github.com/otpledger/otpledger/events"
+	"github.com/otpledger/otpledger/events/journal"
+)
+
+// snapshotVersion is the shape of [snapshot]; a message carrying another
+// version is loaded by replaying the aggregate's events instead.
+const snapshotVersion = 1
+
+// recentWindow and recentMax bound the idempotency answers an aggregate keeps:
+// the journal's duplicate window, and a count.
+const (
+	recentWindow = 24 * time.Hour
+	recentMax    = 64
+)
+
+// remembered is the answer to one idempotent command, kept with the
+// aggregates it touched. Base is the stream sequence of the command's first
+// message; it is 0 while unknown (in the snapshot written with the command's
+// own messages), and Pos is then this message's position in its batch.
+type remembered struct {
+	Key    string    `json:"key"`
+	At     time.Time `json:"at"`
+	Base   uint64    `json:"base,omitempty"`
+	Pos    int       `json:"pos,omitempty"`
+	Events []Event   `json:"events"` // Sequence relative to Base
+}
+
+func (r remembered) answer() Answer {
+	out := Answer{Events: slices.Clone(r.Events)}
+	for i := range out.Events {
+		out.Events[i].Sequence += r.Base
+	}
+	return out
+}
+
+// snapshot is what every journal message carries in its state header: the
+// aggregate's state after the message, and its recent idempotency answers.
+type snapshot[S any] struct {
+	V      int          `json:"v"`
+	State  S            `json:"state"`
+	Recent []remembered `json:"recent,omitempty"`
+}
+
+// loaded is an aggregate as the ledger holds it: its snapshot and the stream
+// sequence of its last message (0: new).
+type loaded[S any] struct {
+	seq  uint64
+	snap snapshot[S]
+}
+
+func (l loaded[S]) recall(key string) (Answer, bool) {
+	if key == "" {
+		return Answer{}, false
+	}
+	for _, r := range l.snap.Recent {
+		if r.Key == key {
+			return r.answer(), true
+		}
+	}
+	return Answer{}, false
+}
+
+// next returns the snapshot after appending: the new state and the recent
+// answers with this command's added (Base unknown) and old ones pruned.
+func (l loaded[S]) next(state S, key string, pos int, evs []Event, now time.Time) snapshot[S] {
+	recent := slices.DeleteFunc(slices.Clone(l.snap.Recent), func(r remembered) bool { return now.Sub(r.At) > recentWindow })
+	if key != "" {
+		recent = append(recent, remembered{Key: key, At: now, Pos: pos, Events: evs})
+	}
+	if len(recent) > recentMax {
+		recent = recent[len(recent)-recentMax:]
+	}
+	return snapshot[S]{V: snapshotVersion, State: state, Recent: recent}
+}
+
+// settled returns s with the unknown Base of the remembered answers carried
+// by the message at seq filled in.
+func settled[S any](s snapshot[S], seq uint64) snapshot[S] {
+	s.Recent = slices.Clone(s.Recent)
+	for i, r := range s.Recent {
+		if r.Base == 0 {
+			s.Recent[i].Base = seq - uint64(r.Pos)
+		}
+	}
+	return s
+}
+
+// store loads and caches one kind of aggregate.
+type store[S aggregates.State[S]] struct {
+	j     *journal.Journal
+	cache *lru[loaded[S]]
+	zero  func(events.AggregateRef) S
+}
+
+// load returns the aggregate from the cache, or from its last message's
+// snapshot with one direct lookup; only a message without a usable snapshot
+// makes it replay the aggregate's events.
+func (s *store[S]) load(ctx context.Context, ref events.AggregateRef) (loaded[S], error) {
+	if l, ok := s.cache.get(ref); ok {
+		return l, nil
+	}
+	last, ok, err := s.j.Last(ctx, ref)
+	if err != nil {
+		return loaded[S]{}, err
+	}
+	l := loaded[S]{snap: snapshot[S]{V: snapshotVersion, State: s.zero(ref)}}
+	if ok {
+		var snap snapshot[S]
+		if json.Unmarshal(last.State, &snap) == nil && snap.V == snapshotVersion {
+			l = loaded[S]{seq: last.Sequence, snap: settled(snap, last.Sequence)}
+		} else if l, err = s.replay(ctx, ref); err != nil {
+			return loaded[S]{}, err
+		}
+	}
+	s.cache.put(ref, l)
+	return l, nil
+}
+
+// replay folds every event of ref. Idempotency answers of commands appended
+// under an older snapshot format are not recovered; the server's duplicate
+// window still refuses their messages.
+func (s *store[S]) replay(ctx context.Context, ref events.AggregateRef) (loaded[S], error) {
+	l := loaded[S]{snap: snapshot[S]{V: snapshotVersion, State: s.zero(ref)}}
+	for e, err := range s.j.Read(ctx, ref, 1) {
+		if err != nil {
+			return loaded[S]{}, fmt.Errorf("replay %s: %w", ref, err)
+		}
+		l.snap.State = aggregates.Fold(l.snap.State, e.Commit.Events, time.Time{})
+		l.seq = e.Sequence
+	}
+	return l, nil
+}
+
+// asOf folds the events of ref up to stream sequence upTo (0: all) that
+// occurred at or before t (zero: any time).
+func (s *store[S]) asOf(ctx context.Context, ref events.AggregateRef, upTo uint64, t time.Time) (S, uint64, error) {
+	state, seq := s.zero(ref), uint64(0)
+	for e, err := range s.j.Read(ctx, ref, 1) {
+		if err != nil {
+			return state, 0, fmt.Errorf("load %s as of: %w", ref, err)
+		}
+		if upTo != 0 && e.Sequence > upTo {
+			break
+		}
+		state, seq = aggregates.Fold(state, e.Commit.Events, t), e.Sequence
+	}
+	return state, seq, nil
+}

@@ -1,0 +1,50 @@
+package journal
+
+import (
+	"errors"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+var (
+	// ErrConflict is returned by [Journal.Append] when an aggregate's last
+	// sequence is not the one expected: another writer appended first. Reload
+	// and decide again.
+	ErrConflict = errors.New("journal: aggregate changed since it was loaded")
+
+	// ErrDuplicate is returned by [Journal.Append] when the server has already
+	// stored a message with the same Nats-Msg-Id within the duplicate window:
+	// the command was appended before. Nothing new is stored.
+	ErrDuplicate = errors.New("journal: command already appended")
+
+	// ErrUnavailable wraps every error of [Journal.Append] and the loads that
+	// comes from the server or the connection rather than from the data: the
+	// journal is down or unreachable. Nothing is known to have been appended.
+	ErrUnavailable = errors.New("journal: unavailable")
+)
+
+// JetStream error codes the journal interprets.
+const (
+	codeWrongLastSeq         jetstream.ErrorCode = 10071
+	codeWrongLastSeqReplicas jetstream.ErrorCode = 10164
+	codeBatchDuplicate       jetstream.ErrorCode = 10201
+	codeDuplicateInProcess   jetstream.ErrorCode = 10158
+)
+
+// classify maps a publish error to ErrConflict, ErrDuplicate or ErrUnavailable.
+func classify(err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case codeWrongLastSeq, codeWrongLastSeqReplicas:
+			return ErrConflict
+		case codeBatchDuplicate, codeDuplicateInProcess:
+			return ErrDuplicate
+		}
+	}
+	var jsErr jetstream.JetStreamError
+	if errors.As(err, &jsErr) && jsErr.APIError() != nil {
+		return classify(jsErr.APIError())
+	}
+	return errors.Join(ErrUnavailable, err)
+}

@@ -1,0 +1,331 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+
+	"github.com/otpledger/otpledger/events"
+)
+
+// StateHeader carries the aggregate's state after the message's commit.
+const StateHeader = "Otpledger-State"
+
+// Durability is how an acknowledged append survives failures.
+type Durability string
+
+// Durability modes; see the package documentation for what each costs.
+const (
+	Fsync      Durability = "fsync"
+	Interval   Durability = "interval"
+	Replicated Durability = "replicated"
+)
+
+// MinServerVersion is the oldest nats-server with atomic batch publish.
+const MinServerVersion = "2.12.0"
+
+// Config configures [Open].
+type Config struct {
+	Stream          string        // default "OTPLEDGER"
+	Durability      Durability    // default Interval
+	DuplicateWindow time.Duration // default 24 h
+	// MaxAge is how long events are kept: 0 (the default) keeps them forever;
+	// otherwise at least 10 years (R-APPROVAL's retention).
+	MaxAge time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Stream == "" {
+		c.Stream = "OTPLEDGER"
+	}
+	if c.Durability == "" {
+		c.Durability = Interval
+	}
+	if c.DuplicateWindow == 0 {
+		c.DuplicateWindow = 24 * time.Hour
+	}
+}
+
+const tenYears = 10 * 365 * 24 * time.Hour
+
+// Validate reports every problem of c.
+func (c Config) Validate() error {
+	var errs []error
+	switch c.Durability {
+	case Fsync, Interval, Replicated:
+	default:
+		errs = append(errs, fmt.Errorf("durability %q: want fsync, interval or replicated", c.Durability))
+	}
+	if c.MaxAge != 0 && c.MaxAge < tenYears {
+		errs = append(errs, fmt.Errorf("max age %v: events are kept at least 10 years (or 0: forever)", c.MaxAge))
+	}
+	if c.DuplicateWindow < time.Minute {
+		errs = append(errs, errors.New("duplicate window under a minute"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) replicas() int {
+	if c.Durability == Replicated {
+		return 3
+	}
+	return 1
+}
+
+func (c Config) stream() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name: c.Stream, Subjects: []string{events.SubjectAll}, Storage: jetstream.FileStorage,
+		Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardNew, Replicas: c.replicas(),
+		MaxAge: c.MaxAge, MaxMsgs: -1, MaxBytes: -1, MaxMsgsPerSubject: -1,
+		Duplicates: c.DuplicateWindow, DenyDelete: true, DenyPurge: true, AllowDirect: true, AllowAtomicPublish: true,
+	}
+}
+
+// Journal is the event journal on one JetStream stream. It is safe for
+// concurrent use.
+type Journal struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	cfg    Config
+}
+
+// Open checks the server's version and provisions the stream, idempotently:
+// an existing stream with the same settings is used as it is; one whose
+// settings conflict is an error naming each conflict, and nothing is changed.
+func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Journal, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	if v := nc.ConnectedServerVersion(); !versionAtLeast(v, MinServerVersion) {
+		return nil, fmt.Errorf("open journal: nats-server %s found, %s or newer needed (atomic batch publish)", v, MinServerVersion)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	want := cfg.stream()
+	stream, err := js.Stream(ctx, cfg.Stream)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		if stream, err = js.CreateStream(ctx, want); err != nil {
+			return nil, fmt.Errorf("open journal: create stream %s: %w", cfg.Stream, err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("open journal: %w", errors.Join(ErrUnavailable, err))
+	default:
+		if conflicts := diffStream(stream.CachedInfo().Config, want); len(conflicts) > 0 {
+			return nil, fmt.Errorf("open journal: stream %s exists with conflicting settings: %s", cfg.Stream, strings.Join(conflicts, "; "))
+		}
+	}
+	return &Journal{js: js, stream: stream, cfg: cfg}, nil
+}
+
+// diffStream lists the settings of have that differ from want.
+func diffStream(have, want jetstream.StreamConfig) []string {
+	var out []string
+	check := func(name string, h, w any) {
+		if fmt.Sprint(h) != fmt.Sprint(w) {
+			out = append(out, fmt.Sprintf("%s is %v, want %v", name, h, w))
+		}
+	}
+	check("subjects", have.Subjects, want.Subjects)
+	check("storage", have.Storage, want.Storage)
+	check("retention", have.Retention, want.Retention)
+	check("replicas", have.Replicas, want.Replicas)
+	check("max_age", have.MaxAge, want.MaxAge)
+	check("max_msgs_per_subject", have.MaxMsgsPerSubject, want.MaxMsgsPerSubject)
+	check("duplicate_window", have.Duplicates, want.Duplicates)
+	check("deny_delete", have.DenyDelete, want.DenyDelete)
+	check("deny_purge", have.DenyPurge, want.DenyPurge)
+	check("allow_direct", have.AllowDirect, want.AllowDirect)
+	check("allow_atomic", have.AllowAtomicPublish, want.AllowAtomicPublish)
+	return out
+}
+
+// versionAtLeast compares dotted versions such as "2.15.2" (a suffix such as
+// "-beta" is ignored).
+func versionAtLeast(have, want string) bool {
+	parse := func(s string) [3]int {
+		var v [3]int
+		s, _, _ = strings.Cut(s, "-")
+		for i, part := range strings.SplitN(s, ".", 3) {
+			v[i], _ = strconv.Atoi(part)
+		}
+		return v
+	}
+	h, w := parse(have), parse(want)
+	for i := range h {
+		if h[i] != w[i] {
+			return h[i] > w[i]
+		}
+	}
+	return true
+}
+
+// Stream returns the stream's name.
+func (j *Journal) Stream() string { return j.cfg.Stream }
+
+// Durability returns the journal's durability mode.
+func (j *Journal) Durability() Durability { return j.cfg.Durability }
+
+// JetStream returns the JetStream context the journal uses, for readers of the
+// whole stream (projections, audits).
+func (j *Journal) JetStream() jetstream.JetStream { return j.js }
+
+// Record is one message to append: one aggregate's commit, the sequence its
+// subject must have now (0: the aggregate must be new), a message id for the
+// server's deduplication, and the aggregate's encoded state after the commit.
+type Record struct {
+	Commit events.Commit
+	Expect uint64
+	MsgID  string
+	State  []byte
+}
+
+func (r Record) msg() (*nats.Msg, error) {
+	data, err := events.EncodeCommit(r.Commit)
+	if err != nil {
+		return nil, err
+	}
+	m := nats.NewMsg(events.Subject(r.Commit.Aggregate()))
+	m.Data = data
+	if r.MsgID != "" {
+		m.Header.Set(jetstream.MsgIDHeader, r.MsgID)
+	}
+	if len(r.State) > 0 {
+		m.Header.Set(StateHeader, string(r.State))
+	}
+	return m, nil
+}
+
+// Append stores recs atomically and returns each record's stream sequence:
+// one record as one compare-and-set publish, several as one atomic batch in
+// which every message carries its own expectation. It returns [ErrConflict]
+// when an expectation fails, [ErrDuplicate] when the message ids were already
+// stored, a [*events.FieldError] for an invalid commit, or an error wrapping
+// [ErrUnavailable]; in every error case nothing was stored.
+func (j *Journal) Append(ctx context.Context, recs ...Record) ([]uint64, error) {
+	msgs := make([]*nats.Msg, len(recs))
+	for i, r := range recs {
+		m, err := r.msg()
+		if err != nil {
+			return nil, fmt.Errorf("append %s: %w", r.Commit.Aggregate(), err)
+		}
+		msgs[i] = m
+	}
+	switch len(recs) {
+	case 0:
+		return nil, nil
+	case 1:
+		ack, err := j.js.PublishMsg(ctx, msgs[0], jetstream.WithExpectLastSequencePerSubject(recs[0].Expect))
+		if err != nil {
+			return nil, fmt.Errorf("append %s: %w", recs[0].Commit.Aggregate(), classify(err))
+		}
+		if ack.Duplicate {
+			return nil, fmt.Errorf("append %s: %w", recs[0].Commit.Aggregate(), ErrDuplicate)
+		}
+		return []uint64{ack.Sequence}, nil
+	}
+	for i, m := range msgs {
+		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(recs[i].Expect, 10))
+	}
+	ack, err := jetstreamext.PublishMsgBatch(ctx, j.js, msgs)
+	if err != nil {
+		return nil, fmt.Errorf("append batch of %d at %s: %w", len(recs), recs[0].Commit.Aggregate(), classify(err))
+	}
+	seqs := make([]uint64, len(recs))
+	for i := range seqs { // a batch is stored contiguously, ending at the ack's sequence
+		seqs[i] = ack.Sequence - uint64(len(recs)-1-i)
+	}
+	return seqs, nil
+}
+
+// Entry is one stored message: its stream sequence, its commit, and the
+// state snapshot it carries (nil when it has none).
+type Entry struct {
+	Sequence uint64
+	Commit   events.Commit
+	State    []byte
+}
+
+func entry(m *jetstream.RawStreamMsg) (Entry, error) {
+	c, err := events.DecodeCommit(m.Data)
+	if err != nil {
+		return Entry{}, fmt.Errorf("decode message %d: %w", m.Sequence, err)
+	}
+	e := Entry{Sequence: m.Sequence, Commit: c}
+	if s := m.Header.Get(StateHeader); s != "" {
+		e.State = []byte(s)
+	}
+	return e, nil
+}
+
+// Last returns the last message of aggregate ref with one direct lookup, and
+// ok false when the aggregate has none.
+func (j *Journal) Last(ctx context.Context, ref events.AggregateRef) (e Entry, ok bool, err error) {
+	m, err := j.stream.GetLastMsgForSubject(ctx, events.Subject(ref))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return Entry{}, false, nil
+	}
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("load %s: %w", ref, errors.Join(ErrUnavailable, err))
+	}
+	e, err = entry(m)
+	return e, err == nil, err
+}
+
+// readBatch is how many messages one direct batch get asks for.
+const readBatch = 256
+
+// Read yields the messages of aggregate ref in order, from sequence from
+// (1: all), with direct batch gets. It stops at the first error, which it
+// yields.
+func (j *Journal) Read(ctx context.Context, ref events.AggregateRef, from uint64) iter.Seq2[Entry, error] {
+	return func(yield func(Entry, error) bool) {
+		subject, next := events.Subject(ref), max(from, 1)
+		for {
+			msgs, err := jetstreamext.GetBatch(ctx, j.js, j.cfg.Stream, readBatch,
+				jetstreamext.GetBatchSubject(subject), jetstreamext.GetBatchSeq(next))
+			if err != nil {
+				yield(Entry{}, fmt.Errorf("read %s: %w", ref, errors.Join(ErrUnavailable, err)))
+				return
+			}
+			n := 0
+			for m, err := range msgs {
+				if errors.Is(err, jetstreamext.ErrNoMessages) {
+					return
+				}
+				if err != nil {
+					yield(Entry{}, fmt.Errorf("read %s: %w", ref, errors.Join(ErrUnavailable, err)))
+					return
+				}
+				e, err := entry(m)
+				if !yield(e, err) || err != nil {
+					return
+				}
+				n, next = n+1, m.Sequence+1
+			}
+			if n < readBatch {
+				return
+			}
+		}
+	}
+}
+
+// LastSequence returns the stream's last sequence (0 when empty).
+func (j *Journal) LastSequence(ctx context.Context) (uint64, error) {
+	info, err := j.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stream info: %w", errors.Join(ErrUnavailable, err))
+	}
+	return info.State.LastSeq, nil
+}
