@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -89,6 +90,19 @@ type Ledger struct {
 	cfg       Config
 	devices   *store[aggregates.Device]
 	customers *store[aggregates.Customer]
+	appends   atomic.Uint64
+	conflicts atomic.Uint64
+}
+
+// Stats counts the ledger's appends and the conflicts it retried.
+type Stats struct {
+	Appends   uint64 // messages or batches stored
+	Conflicts uint64 // appends refused by compare-and-set (or deduplicated) and retried
+}
+
+// Stats returns the counters since New.
+func (l *Ledger) Stats() Stats {
+	return Stats{Appends: l.appends.Load(), Conflicts: l.conflicts.Load()}
 }
 
 // New returns a Ledger over journal j.
@@ -293,11 +307,13 @@ func (l *Ledger) append(ctx context.Context, key string, now time.Time, ws []wri
 		for _, w := range ws {
 			w.forget()
 		}
+		l.conflicts.Add(1)
 		return Answer{}, true, nil
 	}
 	if err != nil {
 		return Answer{}, false, err
 	}
+	l.appends.Add(1)
 	for i, w := range ws {
 		w.commit(seqs[i])
 	}

@@ -75,7 +75,7 @@ func (l loaded[S]) recall(key string) (Answer, bool) {
 func (l loaded[S]) next(state S, key string, pos int, evs []Event, now time.Time) snapshot[S] {
 	recent := slices.DeleteFunc(slices.Clone(l.snap.Recent), func(r remembered) bool { return now.Sub(r.At) > recentWindow })
 	if key != "" {
-		recent = append(recent, remembered{Key: key, At: now, Pos: pos, Events: evs})
+		recent = append(recent, remembered{Key: key, At: now, Pos: pos, Events: slices.Clone(evs)})
 	}
 	if len(recent) > recentMax {
 		recent = recent[len(recent)-recentMax:]

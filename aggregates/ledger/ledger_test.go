@@ -1,0 +1,266 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	natstest "github.com/nats-io/nats-server/v2/test"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/otpledger/otpledger/aggregates"
+	"github.com/otpledger/otpledger/events"
+	"github.com/otpledger/otpledger/events/journal"
+)
+
+const home = "IBKS"
+
+// businessNow is Wednesday 10:00 in Seoul, within branch hours.
+var businessNow = time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
+
+func newJournal(t testing.TB) *journal.Journal {
+	t.Helper()
+	opts := natstest.DefaultTestOptions
+	opts.Port, opts.JetStream, opts.StoreDir = -1, true, t.TempDir()
+	s := natstest.RunServer(&opts)
+	t.Cleanup(s.Shutdown)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	j, err := journal.Open(context.Background(), nc, journal.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func newLedger(t testing.TB, j *journal.Journal) *Ledger {
+	t.Helper()
+	l, err := New(j, Config{Policy: aggregates.DefaultPolicy(home), Now: func() time.Time { return businessNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func branch(key string) aggregates.Meta {
+	return aggregates.Meta{Institution: home, Channel: events.ChannelBranch, Actor: events.Actor{Role: events.RoleSelf, ID: "CUST"},
+		Staff: "S1", IdempotencyKey: key,
+		Documents: []events.Document{events.DocRealNameID, events.DocProcessingForm, events.DocSealOrSignature}}
+}
+
+func auth(key string) aggregates.Meta {
+	return aggregates.Meta{Institution: home, Channel: events.ChannelAuth, Actor: events.Actor{Role: events.RoleSystem}, IdempotencyKey: key}
+}
+
+func center(inst string) aggregates.Meta {
+	return aggregates.Meta{Institution: inst, Channel: events.ChannelCenter, Actor: events.Actor{Role: events.RoleSystem}}
+}
+
+func profile(t testing.TB, l *Ledger, no string) {
+	t.Helper()
+	_, err := l.Customer(context.Background(), no, aggregates.SetProfile{Meta: branch(""), Type: events.Individual, Residency: events.Domestic,
+		RealNameFP: "ab00000000000000000000000000000000000000000000000000000000000000", RealNameMasked: "900101-1******"})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func streamMsgs(t *testing.T, j *journal.Journal) uint64 {
+	t.Helper()
+	s, err := j.JetStream().Stream(context.Background(), j.Stream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.CachedInfo().State.Msgs
+}
+
+func TestHomeRegistrationIsOneBatchAndIdempotent(t *testing.T) {
+	t.Parallel()
+	j := newJournal(t)
+	l := newLedger(t, j)
+	ctx := context.Background()
+	profile(t, l, "C0001")
+	reg := aggregates.Register{Meta: branch("producer-1:reg-1"), CustomerNo: "C0001"}
+	first, err := l.Device(ctx, "OTP", "SERIAL0001", reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.Events) != 2 || first.Events[0].Aggregate.Kind != events.KindDevice || first.Events[1].Aggregate.Kind != events.KindCustomer ||
+		first.Events[1].Sequence != first.Events[0].Sequence+1 || first.Events[0].Version != 1 || first.Events[1].Version != 2 {
+		t.Fatalf("answer %+v", first)
+	}
+	msgs := streamMsgs(t, j)
+	for _, ledger := range []*Ledger{l, newLedger(t, j)} { // the same process, and another with a cold cache
+		again, err := ledger.Device(ctx, "OTP", "SERIAL0001", reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(again) != fmt.Sprint(first) {
+			t.Fatalf("retry answered %+v, first %+v", again, first)
+		}
+	}
+	if got := streamMsgs(t, j); got != msgs {
+		t.Fatalf("retries appended %d messages", got-msgs)
+	}
+	// A second registration for the same customer is refused by R-ONE-OTP.
+	_, err = l.Device(ctx, "OTP", "SERIAL0002", aggregates.Register{Meta: branch(""), CustomerNo: "C0001"})
+	if aggregates.RuleOf(err) != aggregates.RuleOneOTP {
+		t.Fatalf("second OTP: %v", err)
+	}
+}
+
+func TestColdLoadUsesSnapshot(t *testing.T) {
+	t.Parallel()
+	j := newJournal(t)
+	l := newLedger(t, j)
+	ctx := context.Background()
+	if _, err := l.Device(ctx, "OTP", "SERIAL0001", aggregates.Register{Meta: center("KB001")}); err != nil {
+		t.Fatal(err)
+	}
+	for range 7 {
+		if _, err := l.Device(ctx, "OTP", "SERIAL0001", aggregates.IncrementError{Meta: auth("")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cold := newLedger(t, j)
+	d, seq, err := cold.LoadDevice(ctx, "OTP", "SERIAL0001")
+	if err != nil || d.ErrorCount != 7 || d.Version != 8 || seq != 8 {
+		t.Fatalf("cold load: %+v seq %d %v", d, seq, err)
+	}
+	replayed, _, err := cold.DeviceAsOf(ctx, "OTP", "SERIAL0001", 0, time.Time{})
+	if err != nil || replayed.ErrorCount != d.ErrorCount || replayed.Version != d.Version {
+		t.Fatalf("snapshot %+v differs from replay %+v (%v)", d, replayed, err)
+	}
+	old, seq, err := cold.DeviceAsOf(ctx, "OTP", "SERIAL0001", 4, time.Time{})
+	if err != nil || old.ErrorCount != 3 || seq != 4 {
+		t.Fatalf("as of sequence 4: %+v %d %v", old, seq, err)
+	}
+}
+
+// TestConcurrentConflictingCommands races 16 goroutines, through two ledgers
+// (two processes' caches), on one customer and a few devices, then checks the
+// invariants on the final stream and that every accepted command is in it.
+func TestConcurrentConflictingCommands(t *testing.T) {
+	t.Parallel()
+	j := newJournal(t)
+	ledgers := []*Ledger{newLedger(t, j), newLedger(t, j)}
+	ctx := context.Background()
+	profile(t, ledgers[0], "C0001")
+	for _, s := range []string{"SERIAL0100", "SERIAL0200"} {
+		if _, err := ledgers[0].Device(ctx, "OTP", s, aggregates.Register{Meta: center("KB001")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var (
+		mu       sync.Mutex
+		accepted []Event
+		conflict atomic.Int64
+		wg       sync.WaitGroup
+	)
+	record := func(a Answer, err error) {
+		switch {
+		case err == nil:
+			mu.Lock()
+			accepted = append(accepted, a.Events...)
+			mu.Unlock()
+		case errors.Is(err, ErrConflict):
+			conflict.Add(1)
+		case aggregates.RuleOf(err) == "":
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := ledgers[g%2]
+			for i := range 12 {
+				switch g % 4 {
+				case 0: // registrations for one customer on different devices: R-ONE-OTP lets one win
+					record(l.Device(ctx, "OTP", fmt.Sprintf("SERIAL%02d%02d", g, i), aggregates.Register{Meta: branch(""), CustomerNo: "C0001"}))
+				case 1: // error increments racing resets
+					record(l.Device(ctx, "OTP", "SERIAL0100", aggregates.IncrementError{Meta: auth("")}))
+				case 2:
+					record(l.Device(ctx, "OTP", "SERIAL0100", aggregates.ResetErrors{Meta: center("KB001")}))
+				case 3: // a loss report racing registrations
+					if i%3 == 0 {
+						record(l.Device(ctx, "OTP", "SERIAL0200", aggregates.ReportLoss{Meta: center("KB001"), Reason: events.LossLost}))
+					} else {
+						record(l.Device(ctx, "OTP", "SERIAL0200", aggregates.Register{Meta: center(fmt.Sprintf("IN%02d%02d", g, i))}))
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	// Fold the whole stream per aggregate and check the invariants.
+	js := j.JetStream()
+	cons, err := js.OrderedConsumer(ctx, j.Stream(), jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, _ := j.LastSequence(ctx)
+	devices, customers, seen := map[string]aggregates.Device{}, map[string]aggregates.Customer{}, map[string]bool{}
+	for n := uint64(0); n < last; n++ {
+		m, err := cons.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := events.DecodeCommit(m.Data())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range c.Events {
+			seen[e.ID.String()] = true
+			switch e.Aggregate.Kind {
+			case events.KindDevice:
+				d, ok := devices[e.Aggregate.Key]
+				if !ok {
+					v, s, _ := e.Aggregate.DeviceKey()
+					d = aggregates.NewDevice(v, s)
+				}
+				devices[e.Aggregate.Key] = d.Evolve(e)
+			case events.KindCustomer:
+				cu, ok := customers[e.Aggregate.Key]
+				if !ok {
+					cu = aggregates.NewCustomer(e.Aggregate.Key)
+				}
+				customers[e.Aggregate.Key] = cu.Evolve(e)
+			}
+		}
+	}
+	homeRegs := 0
+	for key, d := range devices {
+		if d.ErrorCount < 0 || d.ErrorCount > 10 || d.Locked != (d.ErrorCount == 10) {
+			t.Errorf("device %s: count %d locked %v", key, d.ErrorCount, d.Locked)
+		}
+		if _, ok := d.HomeCustomer(ledgers[0].Policy()); ok {
+			homeRegs++
+		}
+		if d.InAccident() && len(d.Accident) != len(d.Registrations) {
+			t.Errorf("device %s: accident at %d of %d registrations", key, len(d.Accident), len(d.Registrations))
+		}
+	}
+	if c := customers["C0001"]; homeRegs != 1 || !c.Hardware.Active {
+		t.Errorf("R-ONE-OTP: %d home registrations, customer %+v", homeRegs, c.Hardware)
+	}
+	for _, e := range accepted {
+		if !seen[e.ID.String()] {
+			t.Errorf("accepted event %s (%s) is not in the stream", e.ID, e.Type)
+		}
+	}
+	retried := ledgers[0].Stats().Conflicts + ledgers[1].Stats().Conflicts
+	if retried == 0 {
+		t.Error("no append conflicted: the race did not race")
+	}
+	t.Logf("%d accepted events, %d conflicts retried, %d commands gave up, %d messages", len(accepted), retried, conflict.Load(), last)
+}
