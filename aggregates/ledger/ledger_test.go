@@ -9,13 +9,12 @@ import (
 	"testing"
 	"time"
 
-	natstest "github.com/nats-io/nats-server/v2/test"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/otpledger/otpledger/aggregates"
 	"github.com/otpledger/otpledger/events"
 	"github.com/otpledger/otpledger/events/journal"
+	"github.com/otpledger/otpledger/events/journal/journaltest"
 )
 
 const home = "IBKS"
@@ -25,16 +24,7 @@ var businessNow = time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
 
 func newJournal(t testing.TB) *journal.Journal {
 	t.Helper()
-	opts := natstest.DefaultTestOptions
-	opts.Port, opts.JetStream, opts.StoreDir = -1, true, t.TempDir()
-	s := natstest.RunServer(&opts)
-	t.Cleanup(s.Shutdown)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	j, err := journal.Open(context.Background(), nc, journal.Config{})
+	j, err := journal.Open(context.Background(), journaltest.Conn(t), journal.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,27 +14,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	natstest "github.com/nats-io/nats-server/v2/test"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/otpledger/otpledger/events"
+	"github.com/otpledger/otpledger/events/journal/journaltest"
 )
-
-// runServer starts a real JetStream server in process on a random loopback port.
-func runServer(t testing.TB) *nats.Conn {
-	t.Helper()
-	opts := natstest.DefaultTestOptions
-	opts.Port, opts.JetStream, opts.StoreDir = -1, true, t.TempDir()
-	s := natstest.RunServer(&opts)
-	t.Cleanup(s.Shutdown)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
-}
 
 func openJournal(t testing.TB, nc *nats.Conn) *Journal {
 	t.Helper()
@@ -71,7 +56,7 @@ func msgCount(t *testing.T, j *Journal) uint64 {
 
 func TestOpenIsIdempotentAndRefusesConflicts(t *testing.T) {
 	t.Parallel()
-	nc := runServer(t)
+	nc := journaltest.Conn(t)
 	openJournal(t, nc)
 	openJournal(t, nc) // second start: same stream, no error
 	js, _ := jetstream.New(nc)
@@ -100,7 +85,7 @@ func TestVersionCheck(t *testing.T) {
 
 func TestPurgeAndDeleteRefusedByServer(t *testing.T) {
 	t.Parallel()
-	j := openJournal(t, runServer(t))
+	j := openJournal(t, journaltest.Conn(t))
 	if _, err := j.Append(context.Background(), Record{Commit: errorCommit("SERIAL0001", 1)}); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +106,7 @@ func TestPurgeAndDeleteRefusedByServer(t *testing.T) {
 
 func TestCompareAndSet(t *testing.T) {
 	t.Parallel()
-	j := openJournal(t, runServer(t))
+	j := openJournal(t, journaltest.Conn(t))
 	ctx := context.Background()
 	seqs, err := j.Append(ctx, Record{Commit: errorCommit("SERIAL0001", 1), State: []byte(`{"v":1}`)})
 	if err != nil || seqs[0] != 1 {
@@ -157,7 +142,7 @@ func TestCompareAndSet(t *testing.T) {
 
 func TestDuplicateMsgIDStoresOnce(t *testing.T) {
 	t.Parallel()
-	j := openJournal(t, runServer(t))
+	j := openJournal(t, journaltest.Conn(t))
 	ctx := context.Background()
 	rec := Record{Commit: errorCommit("SERIAL0001", 1), MsgID: "key-1"}
 	if _, err := j.Append(ctx, rec); err != nil {
@@ -174,7 +159,7 @@ func TestDuplicateMsgIDStoresOnce(t *testing.T) {
 
 func TestAtomicBatch(t *testing.T) {
 	t.Parallel()
-	j := openJournal(t, runServer(t))
+	j := openJournal(t, journaltest.Conn(t))
 	ctx := context.Background()
 	if _, err := j.Append(ctx, Record{Commit: customerCommit("C0001")}); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,26 @@
+// Package journaltest runs a real JetStream server in process for tests: the
+// same server code as production, on a random loopback port, with its store
+// in the test's temporary directory, stopped at the test's end.
+package journaltest
+
+import (
+	"testing"
+
+	natstest "github.com/nats-io/nats-server/v2/test"
+	"github.com/nats-io/nats.go"
+)
+
+// Conn starts a JetStream server for t and returns a connection to it.
+func Conn(t testing.TB) *nats.Conn {
+	t.Helper()
+	opts := natstest.DefaultTestOptions
+	opts.Port, opts.JetStream, opts.StoreDir = -1, true, t.TempDir()
+	s := natstest.RunServer(&opts)
+	t.Cleanup(s.Shutdown)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
