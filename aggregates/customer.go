@@ -11,34 +11,34 @@ import (
 
 // Profile is a customer's profile as last recorded (customer_profiled).
 type Profile struct {
-	Known          bool
-	Type           events.CustomerType
-	Residency      events.Residency
-	RealNameFP     string
-	RealNameMasked string
-	Accounts       []string
+	Known          bool                `json:"known,omitzero"`
+	Type           events.CustomerType `json:"type,omitzero"`
+	Residency      events.Residency    `json:"residency,omitzero"`
+	RealNameFP     string              `json:"real_name_fp,omitzero"`
+	RealNameMasked string              `json:"real_name_masked,omitzero"`
+	Accounts       []string            `json:"accounts,omitzero"`
 }
 
 // HardwareOTP is the customer's active hardware registration at home.
 type HardwareOTP struct {
-	Active bool
-	Vendor string
-	Serial string
-	Since  time.Time
+	Active bool      `json:"active,omitzero"`
+	Vendor string    `json:"vendor,omitzero"`
+	Serial string    `json:"serial,omitzero"`
+	Since  time.Time `json:"since,omitzero"`
 }
 
 // MobileOTP is the customer's mobile OTP (R-MOB-*).
 type MobileOTP struct {
-	Active      bool
-	GeneratorNo string
-	PhoneFP     string
-	PhoneMasked string
-	IssuedAt    time.Time
-	ValidUntil  time.Time
-	Errors      int
-	Locked      bool
-	LastErrorAt time.Time
-	LastResetAt time.Time
+	Active      bool      `json:"active,omitzero"`
+	GeneratorNo string    `json:"generator_no,omitzero"`
+	PhoneFP     string    `json:"phone_fp,omitzero"`
+	PhoneMasked string    `json:"phone_masked,omitzero"`
+	IssuedAt    time.Time `json:"issued_at,omitzero"`
+	ValidUntil  time.Time `json:"valid_until,omitzero"`
+	Errors      int       `json:"errors,omitzero"`
+	Locked      bool      `json:"locked,omitzero"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	LastResetAt time.Time `json:"last_reset_at,omitzero"`
 }
 
 // Expired reports whether the mobile OTP is past its validity at t (R-MOB-VALIDITY).
@@ -47,12 +47,12 @@ func (m MobileOTP) Expired(t time.Time) bool { return !t.Before(m.ValidUntil) }
 // Customer is a home-institution customer's state: a fold of its events, a
 // value like [Device].
 type Customer struct {
-	Ref      events.AggregateRef
-	Version  uint64
-	Profile  Profile
-	Hardware HardwareOTP
-	Mobile   MobileOTP
-	Pending  map[uuid.UUID]string
+	Ref      events.AggregateRef  `json:"ref,omitzero"`
+	Version  uint64               `json:"version,omitzero"`
+	Profile  Profile              `json:"profile,omitzero"`
+	Hardware HardwareOTP          `json:"hardware,omitzero"`
+	Mobile   MobileOTP            `json:"mobile,omitzero"`
+	Pending  map[uuid.UUID]string `json:"pending,omitzero"`
 }
 
 // NewCustomer returns the state of a customer the ledger has not seen yet.

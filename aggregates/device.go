@@ -12,31 +12,31 @@ import (
 
 // Registration is a device's active registration at one institution.
 type Registration struct {
-	CustomerNo        string // set at the home institution
-	Since             time.Time
-	WarrantyFrom      string
-	WarrantyTo        string
-	ResponseCodeGiven bool
+	CustomerNo        string    `json:"customer_no,omitzero"` // set at the home institution
+	Since             time.Time `json:"since,omitzero"`
+	WarrantyFrom      string    `json:"warranty_from,omitzero"`
+	WarrantyTo        string    `json:"warranty_to,omitzero"`
+	ResponseCodeGiven bool      `json:"response_code_given,omitzero"`
 }
 
 // Device is a hardware OTP device's state: a fold of its events. It is a value:
 // [Device.Evolve] returns a new Device and never changes the one it is called
 // on, so states may be cached and shared between goroutines.
 type Device struct {
-	Ref           events.AggregateRef
-	Version       uint64 // number of events folded
-	Registrations map[string]Registration
-	ErrorCount    int
-	Locked        bool
-	LastErrorAt   time.Time
-	LastResetAt   time.Time
+	Ref           events.AggregateRef     `json:"ref,omitzero"`
+	Version       uint64                  `json:"version,omitzero"` // number of events folded
+	Registrations map[string]Registration `json:"registrations,omitzero"`
+	ErrorCount    int                     `json:"error_count,omitzero"`
+	Locked        bool                    `json:"locked,omitzero"`
+	LastErrorAt   time.Time               `json:"last_error_at,omitzero"`
+	LastResetAt   time.Time               `json:"last_reset_at,omitzero"`
 	// Accident holds the institutions where the device is in accident and has
 	// not recovered (R-HW-LOST-ALL, R-HW-RECOVER-EACH).
-	Accident        map[string]bool
-	AccidentSince   time.Time
-	BranchRecovered bool // an in-branch recovery since the loss report (R-HW-RECOVER-ONLINE)
+	Accident        map[string]bool `json:"accident,omitzero"`
+	AccidentSince   time.Time       `json:"accident_since,omitzero"`
+	BranchRecovered bool            `json:"branch_recovered,omitzero"` // an in-branch recovery since the loss report (R-HW-RECOVER-ONLINE)
 	// Pending maps each branch event awaiting approval to its staff member.
-	Pending map[uuid.UUID]string
+	Pending map[uuid.UUID]string `json:"pending,omitzero"`
 }
 
 // NewDevice returns the state of a device the ledger has not seen yet.

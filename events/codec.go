@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -74,25 +75,86 @@ type wireEvent struct {
 	Payload        json.RawMessage `json:"payload"`
 }
 
-// MarshalJSON encodes e at its type's current schema version. It does not
-// validate; [EncodeCommit] does.
-func (e Event) MarshalJSON() ([]byte, error) {
+// MarshalJSON encodes e at its type's current schema version, in the field
+// order of the wire format. It does not validate; [EncodeCommit] does.
+func (e Event) MarshalJSON() ([]byte, error) { return e.appendJSON(make([]byte, 0, 512)) }
+
+// appendJSON appends e's JSON to buf. The envelope is written by hand — it is
+// encoded on every command — and only the payload goes through encoding/json.
+func (e Event) appendJSON(buf []byte) ([]byte, error) {
 	if e.Payload == nil {
 		return nil, fieldErr("payload", "required")
 	}
-	agg, _ := json.Marshal(e.Aggregate)
-	actor, _ := json.Marshal(e.Actor)
 	payload, err := json.Marshal(e.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s payload: %w", e.Type(), err)
 	}
-	return json.Marshal(wireEvent{
-		ID: e.ID.String(), Type: e.Type(), SchemaVersion: SchemaVersion(e.Type()),
-		OccurredAt: e.OccurredAt.UTC().Format(time.RFC3339Nano), RecordedAt: e.RecordedAt.UTC().Format(time.RFC3339Nano),
-		Aggregate: agg, Institution: e.Institution, Channel: e.Channel, OriginChannel: e.OriginChannel,
-		Actor: actor, Staff: e.Staff, Documents: e.Documents, CorrelationID: e.CorrelationID,
-		CausationID: e.CausationID, IdempotencyKey: e.IdempotencyKey, Payload: payload,
-	})
+	buf = append(buf, `{"id":"`...)
+	buf = append(buf, e.ID.String()...)
+	buf = append(buf, '"')
+	buf = appendField(buf, "type", string(e.Type()))
+	buf = append(buf, `,"schema_version":`...)
+	buf = strconv.AppendInt(buf, int64(SchemaVersion(e.Type())), 10)
+	buf = append(buf, `,"occurred_at":"`...)
+	buf = e.OccurredAt.UTC().AppendFormat(buf, time.RFC3339Nano)
+	buf = append(buf, `","recorded_at":"`...)
+	buf = e.RecordedAt.UTC().AppendFormat(buf, time.RFC3339Nano)
+	buf = append(buf, `","aggregate":{"kind":`...)
+	buf = appendString(buf, string(e.Aggregate.Kind))
+	buf = appendField(buf, "key", e.Aggregate.Key)
+	buf = append(buf, '}')
+	buf = appendField(buf, "institution", e.Institution)
+	buf = appendField(buf, "channel", string(e.Channel))
+	buf = appendOptional(buf, "origin_channel", string(e.OriginChannel))
+	buf = append(buf, `,"actor":{"role":`...)
+	buf = appendString(buf, string(e.Actor.Role))
+	buf = appendOptional(buf, "id", e.Actor.ID)
+	buf = append(buf, '}')
+	buf = appendOptional(buf, "staff", e.Staff)
+	if len(e.Documents) > 0 {
+		buf = append(buf, `,"documents":[`...)
+		for i, d := range e.Documents {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = appendString(buf, string(d))
+		}
+		buf = append(buf, ']')
+	}
+	buf = appendOptional(buf, "correlation_id", e.CorrelationID)
+	buf = appendOptional(buf, "causation_id", e.CausationID)
+	buf = appendOptional(buf, "idempotency_key", e.IdempotencyKey)
+	buf = append(buf, `,"payload":`...)
+	buf = append(buf, payload...)
+	return append(buf, '}'), nil
+}
+
+func appendField(buf []byte, name, value string) []byte {
+	buf = append(buf, ',', '"')
+	buf = append(buf, name...)
+	buf = append(buf, '"', ':')
+	return appendString(buf, value)
+}
+
+func appendOptional(buf []byte, name, value string) []byte {
+	if value == "" {
+		return buf
+	}
+	return appendField(buf, name, value)
+}
+
+// appendString appends s as a JSON string: directly when it is plain ASCII
+// (every code and id is), through encoding/json otherwise.
+func appendString(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			quoted, _ := json.Marshal(s)
+			return append(buf, quoted...)
+		}
+	}
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"')
 }
 
 // UnmarshalJSON decodes strictly; see [DecodeEvent].

@@ -1,7 +1,5 @@
 package events
 
-import "regexp"
-
 // Channel is where an action was taken (api.md, domain.md §5).
 type Channel string
 
@@ -99,25 +97,39 @@ func (d Document) Valid() bool {
 	return false
 }
 
-var (
-	vendorRE      = regexp.MustCompile(`^[0-9A-Z]{2,4}$`)
-	serialRE      = regexp.MustCompile(`^[0-9A-Z]{6,20}$`)
-	customerNoRE  = regexp.MustCompile(`^[0-9A-Z]{4,20}$`)
-	accountNoRE   = regexp.MustCompile(`^[0-9]{8,14}$`)
-	institutionRE = regexp.MustCompile(`^[0-9A-Z]{2,8}$`)
-)
+// span reports whether s has between lo and hi bytes, each allowed by ok.
+// The code patterns are simple classes, checked without a regexp engine
+// because they run on every command.
+func span(s string, lo, hi int, ok func(c byte) bool) bool {
+	if len(s) < lo || len(s) > hi {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !ok(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func digit(c byte) bool        { return c >= '0' && c <= '9' }
+func digitOrUpper(c byte) bool { return digit(c) || c >= 'A' && c <= 'Z' }
+func lowerHex(c byte) bool     { return digit(c) || c >= 'a' && c <= 'f' }
+func idChar(c byte) bool {
+	return digitOrUpper(c) || c >= 'a' && c <= 'z' || c == '.' || c == '_' || c == '-'
+}
 
 // ValidVendor reports whether s matches the vendor code pattern ^[0-9A-Z]{2,4}$.
-func ValidVendor(s string) bool { return vendorRE.MatchString(s) }
+func ValidVendor(s string) bool { return span(s, 2, 4, digitOrUpper) }
 
 // ValidSerial reports whether s matches the serial pattern ^[0-9A-Z]{6,20}$.
-func ValidSerial(s string) bool { return serialRE.MatchString(s) }
+func ValidSerial(s string) bool { return span(s, 6, 20, digitOrUpper) }
 
 // ValidCustomerNo reports whether s matches the customer number pattern ^[0-9A-Z]{4,20}$.
-func ValidCustomerNo(s string) bool { return customerNoRE.MatchString(s) }
+func ValidCustomerNo(s string) bool { return span(s, 4, 20, digitOrUpper) }
 
 // ValidAccountNo reports whether s matches the account number pattern ^[0-9]{8,14}$.
-func ValidAccountNo(s string) bool { return accountNoRE.MatchString(s) }
+func ValidAccountNo(s string) bool { return span(s, 8, 14, digit) }
 
 // ValidInstitution reports whether s matches the institution code pattern ^[0-9A-Z]{2,8}$.
-func ValidInstitution(s string) bool { return institutionRE.MatchString(s) }
+func ValidInstitution(s string) bool { return span(s, 2, 8, digitOrUpper) }

@@ -63,7 +63,17 @@ func EncodeCommit(c Commit) ([]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return json.Marshal(c)
+	buf := append(make([]byte, 0, 600*len(c.Events)), `{"events":[`...)
+	for i, e := range c.Events {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		var err error
+		if buf, err = e.appendJSON(buf); err != nil {
+			return nil, err
+		}
+	}
+	return append(buf, ']', '}'), nil
 }
 
 // wireCommit defers event decoding so that each event's errors carry its index.

@@ -187,21 +187,21 @@ func (MobileRevoked) EventType() Type    { return TypeMobileRevoked }
 func (Approved) EventType() Type         { return TypeApproved }
 
 var (
-	fingerprintRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	maskedRE      = regexp.MustCompile(`^[0-9A-Za-z-]*\*[0-9A-Za-z*-]*$`)
-	generatorRE   = regexp.MustCompile(`^[0-9A-Z]{8,20}$`)
-	dateRE        = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
-	// StaffIDPattern is the pattern of actor, staff and approver ids: opaque
-	// identifiers, never names, so that they carry no personal data.
-	staffIDRE = regexp.MustCompile(`^[0-9A-Za-z._-]{1,64}$`)
+	maskedRE = regexp.MustCompile(`^[0-9A-Za-z-]*\*[0-9A-Za-z*-]*$`)
+	dateRE   = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 )
 
-// ValidActorID reports whether s is a well-formed actor, staff or approver id
-// (^[0-9A-Za-z._-]{1,64}$).
-func ValidActorID(s string) bool { return staffIDRE.MatchString(s) }
+// validFingerprint reports whether s is a keyed fingerprint: 64 lower-case hex digits.
+func validFingerprint(s string) bool { return span(s, 64, 64, lowerHex) }
 
-// ValidGeneratorNo reports whether s is a well-formed mobile generator number.
-func ValidGeneratorNo(s string) bool { return generatorRE.MatchString(s) }
+// ValidActorID reports whether s is a well-formed actor, staff or approver id
+// (^[0-9A-Za-z._-]{1,64}$): opaque identifiers, never names, so that they
+// carry no personal data.
+func ValidActorID(s string) bool { return span(s, 1, 64, idChar) }
+
+// ValidGeneratorNo reports whether s is a well-formed mobile generator number
+// (^[0-9A-Z]{8,20}$).
+func ValidGeneratorNo(s string) bool { return span(s, 8, 20, digitOrUpper) }
 
 func validDate(s string) bool {
 	if !dateRE.MatchString(s) {
@@ -217,7 +217,7 @@ func (p CustomerProfiled) Validate() error {
 		return fieldErr("customer_type", "must be INDIVIDUAL or CORPORATE")
 	case p.Residency != Domestic && p.Residency != Foreign:
 		return fieldErr("residency", "must be DOMESTIC or FOREIGN")
-	case !fingerprintRE.MatchString(p.RealNameFingerprint):
+	case !validFingerprint(p.RealNameFingerprint):
 		return fieldErr("real_name_fingerprint", "must be 64 lower-case hex digits")
 	case !maskedRE.MatchString(p.RealNameMasked):
 		return fieldErr("real_name_masked", "must be a masked form")
@@ -330,7 +330,7 @@ func (p MobileIssued) Validate() error {
 	switch {
 	case !ValidGeneratorNo(p.GeneratorNo):
 		return fieldErr("generator_no", "must match ^[0-9A-Z]{8,20}$")
-	case !fingerprintRE.MatchString(p.PhoneFingerprint):
+	case !validFingerprint(p.PhoneFingerprint):
 		return fieldErr("phone_fingerprint", "must be 64 lower-case hex digits")
 	case !maskedRE.MatchString(p.PhoneMasked):
 		return fieldErr("phone_masked", "must be a masked form")

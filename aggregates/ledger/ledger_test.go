@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/otpledger/otpledger/aggregates"
@@ -253,4 +254,34 @@ func TestConcurrentConflictingCommands(t *testing.T) {
 		t.Error("no append conflicted: the race did not race")
 	}
 	t.Logf("%d accepted events, %d conflicts retried, %d commands gave up, %d messages", len(accepted), retried, conflict.Load(), last)
+}
+
+// TestLoadWithoutSnapshotReplays covers messages written without a usable
+// snapshot (another writer, or an older snapshot format): loading folds the
+// aggregate's events instead.
+func TestLoadWithoutSnapshotReplays(t *testing.T) {
+	t.Parallel()
+	j := newJournal(t)
+	ctx := context.Background()
+	p := aggregates.DefaultPolicy(home)
+	d := aggregates.NewDevice("OTP", "SERIAL0001")
+	var seq uint64
+	for i, cmd := range []aggregates.DeviceCommand{aggregates.Register{Meta: center("KB001")}, aggregates.IncrementError{Meta: auth("")}} {
+		m := cmd.Metadata()
+		m.EventID = uuid.NewSHA1(uuid.NameSpaceOID, []byte{byte(i)})
+		evs, err := d.Decide(aggregates.WithMeta(cmd, m, nil), businessNow, &p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		state := []byte(`{"v":0}`) // a snapshot format this code does not read
+		seqs, err := j.Append(ctx, journal.Record{Commit: events.Commit{Events: evs}, Expect: seq, State: state})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, seq = aggregates.Fold(d, evs, time.Time{}), seqs[0]
+	}
+	got, gotSeq, err := newLedger(t, j).LoadDevice(ctx, "OTP", "SERIAL0001")
+	if err != nil || got.Version != 2 || got.ErrorCount != 1 || gotSeq != seq {
+		t.Fatalf("replayed load: %+v at %d (%v)", got, gotSeq, err)
+	}
 }

@@ -109,15 +109,15 @@ func (s *store[S]) load(ctx context.Context, ref events.AggregateRef) (loaded[S]
 	if l, ok := s.cache.get(ref); ok {
 		return l, nil
 	}
-	last, ok, err := s.j.Last(ctx, ref)
+	seq, state, ok, err := s.j.Last(ctx, ref)
 	if err != nil {
 		return loaded[S]{}, err
 	}
 	l := loaded[S]{snap: snapshot[S]{V: snapshotVersion, State: s.zero(ref)}}
 	if ok {
 		var snap snapshot[S]
-		if json.Unmarshal(last.State, &snap) == nil && snap.V == snapshotVersion {
-			l = loaded[S]{seq: last.Sequence, snap: settled(snap, last.Sequence)}
+		if json.Unmarshal(state, &snap) == nil && snap.V == snapshotVersion {
+			l = loaded[S]{seq: seq, snap: settled(snap, seq)}
 		} else if l, err = s.replay(ctx, ref); err != nil {
 			return loaded[S]{}, err
 		}

@@ -269,18 +269,21 @@ func entry(m *jetstream.RawStreamMsg) (Entry, error) {
 	return e, nil
 }
 
-// Last returns the last message of aggregate ref with one direct lookup, and
-// ok false when the aggregate has none.
-func (j *Journal) Last(ctx context.Context, ref events.AggregateRef) (e Entry, ok bool, err error) {
+// Last returns the stream sequence and state snapshot of aggregate ref's last
+// message with one direct lookup (the commit itself is not decoded: loading
+// needs only the snapshot), and ok false when the aggregate has none.
+func (j *Journal) Last(ctx context.Context, ref events.AggregateRef) (seq uint64, state []byte, ok bool, err error) {
 	m, err := j.stream.GetLastMsgForSubject(ctx, events.Subject(ref))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return Entry{}, false, nil
+		return 0, nil, false, nil
 	}
 	if err != nil {
-		return Entry{}, false, fmt.Errorf("load %s: %w", ref, errors.Join(ErrUnavailable, err))
+		return 0, nil, false, fmt.Errorf("load %s: %w", ref, errors.Join(ErrUnavailable, err))
 	}
-	e, err = entry(m)
-	return e, err == nil, err
+	if s := m.Header.Get(StateHeader); s != "" {
+		state = []byte(s)
+	}
+	return m.Sequence, state, true, nil
 }
 
 // readBatch is how many messages one direct batch get asks for.
