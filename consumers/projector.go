@@ -1,0 +1,174 @@
+package consumers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wmjs "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/jetstream"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/otpledger/otpledger/events"
+	"github.com/otpledger/otpledger/projections"
+)
+
+// ProjectorConfig configures [NewProjector].
+type ProjectorConfig struct {
+	// Conn is the projector's own NATS connection: Watermill's subscriber
+	// drains it on Close, so it must not be shared.
+	Conn    *nats.Conn
+	Stream  string // default "OTPLEDGER"
+	Durable string // durable consumer name; default "otpledger-projector"
+	Store   projections.Writer
+	Logger  watermill.LoggerAdapter // default: none
+	// Retries of a failed apply before the message is nacked (redelivered later); default 5.
+	Retries int
+}
+
+func (c *ProjectorConfig) setDefaults() {
+	if c.Stream == "" {
+		c.Stream = "OTPLEDGER"
+	}
+	if c.Durable == "" {
+		c.Durable = "otpledger-projector"
+	}
+	if c.Logger == nil {
+		c.Logger = watermill.NopLogger{}
+	}
+	if c.Retries == 0 {
+		c.Retries = 5
+	}
+}
+
+// Validate reports every problem of c.
+func (c ProjectorConfig) Validate() error {
+	var errs []error
+	if c.Conn == nil {
+		errs = append(errs, errors.New("projector: Conn is required"))
+	}
+	if c.Store == nil {
+		errs = append(errs, errors.New("projector: Store is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Projector applies the journal to a projection store as it grows: a
+// Watermill router over a durable JetStream consumer that delivers one
+// message at a time in stream order (max ack pending 1), acks only after the
+// store committed the message's rows with its checkpoint, retries failures
+// with backoff, and quarantines a message that cannot be decoded or whose
+// rows the database refuses. A redelivered message at or below the
+// checkpoint is a no-op, so the effect is exactly once.
+type Projector struct {
+	router      *message.Router
+	cfg         ProjectorConfig
+	quarantined atomic.Uint64
+}
+
+// NewProjector builds the router; [Projector.Run] runs it.
+func NewProjector(cfg ProjectorConfig) (*Projector, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Projector{cfg: cfg}
+	sub, err := wmjs.NewSubscriber(wmjs.SubscriberConfig{
+		Conn: cfg.Conn, Logger: cfg.Logger, AckWaitTimeout: time.Minute, Unmarshaler: unmarshaler{},
+		ResourceInitializer: p.durableConsumer,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("projector: %w", err)
+	}
+	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("projector: %w", err)
+	}
+	r.AddMiddleware(middleware.Recoverer, middleware.Retry{
+		MaxRetries: cfg.Retries, InitialInterval: 50 * time.Millisecond, MaxInterval: 5 * time.Second, Multiplier: 2,
+		RandomizationFactor: 0.3, Logger: cfg.Logger,
+	}.Middleware)
+	r.AddConsumerHandler("projector", events.SubjectAll, sub, p.handle)
+	p.router = r
+	return p, nil
+}
+
+// durableConsumer creates the projector's durable consumer starting right
+// after the store's checkpoint: the checkpoint, committed with the rows, is
+// the truth; a consumer left from an earlier run (whose acks may be ahead of
+// a restored or rebuilt store) is replaced.
+func (p *Projector) durableConsumer(ctx context.Context, js jetstream.JetStream, _ string) (jetstream.Consumer, func(context.Context, watermill.LoggerAdapter), error) {
+	pos, err := p.cfg.Store.Position(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := js.Stream(ctx, p.cfg.Stream)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.DeleteConsumer(ctx, p.cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, nil, err
+	}
+	c, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable: p.cfg.Durable, FilterSubject: events.SubjectAll, AckPolicy: jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: pos + 1, MaxAckPending: 1, AckWait: time.Minute,
+	})
+	return c, nil, err
+}
+
+// unmarshaler keeps the stream sequence and subject of each message.
+type unmarshaler struct{}
+
+func (unmarshaler) Unmarshal(m jetstream.Msg) (*message.Message, error) {
+	var seq uint64
+	if meta, err := m.Metadata(); err == nil {
+		seq = meta.Sequence.Stream
+	}
+	wm := message.NewMessage(strconv.FormatUint(seq, 10), m.Data())
+	wm.Metadata.Set("seq", strconv.FormatUint(seq, 10))
+	wm.Metadata.Set("subject", m.Subject())
+	return wm, nil
+}
+
+func (p *Projector) handle(msg *message.Message) error {
+	seq, err := strconv.ParseUint(msg.Metadata.Get("seq"), 10, 64)
+	if err != nil || seq == 0 {
+		return fmt.Errorf("projector: message without a stream sequence")
+	}
+	it := item(seq, msg.Metadata.Get("subject"), msg.Payload)
+	err = p.cfg.Store.Apply(msg.Context(), []projections.Item{it})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && it.Err == nil {
+		// The database refused the rows themselves (a constraint, a type): no
+		// retry will change that, so keep the message aside and go on.
+		it.Err = fmt.Errorf("apply refused by the database: %s (%s)", pgErr.Message, pgErr.Code)
+		err = p.cfg.Store.Apply(msg.Context(), []projections.Item{it})
+	}
+	if err != nil {
+		return err
+	}
+	if it.Err != nil {
+		p.quarantined.Add(1)
+		p.cfg.Logger.Error("message quarantined", it.Err, watermill.LogFields{"seq": seq})
+	}
+	return nil
+}
+
+// Run runs the projector until ctx ends or Close is called.
+func (p *Projector) Run(ctx context.Context) error { return p.router.Run(ctx) }
+
+// Running is closed once the projector consumes.
+func (p *Projector) Running() chan struct{} { return p.router.Running() }
+
+// Close stops the projector, waiting for the message in flight.
+func (p *Projector) Close() error { return p.router.Close() }
+
+// Quarantined counts the messages this projector quarantined.
+func (p *Projector) Quarantined() uint64 { return p.quarantined.Load() }

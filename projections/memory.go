@@ -1,0 +1,330 @@
+package projections
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/google/uuid"
+)
+
+// tables is the memory store's data: one value per view, replaced whole by
+// a rebuild.
+type tables struct {
+	seq         uint64
+	customers   map[string]Customer
+	custDevices map[string]map[string]CustomerDevice // customer → kind/medium → row
+	media       map[string][]Media
+	insts       map[string]map[string]Institution // device key → institution → row
+	byInst      map[string]map[string]bool        // institution → device keys
+	history     map[string][]History
+	errors      map[string]Errors
+	mobile      map[string]Mobile
+	approvals   map[uuid.UUID]Approval
+	quarantine  []Quarantined
+}
+
+func newTables() *tables {
+	return &tables{customers: map[string]Customer{}, custDevices: map[string]map[string]CustomerDevice{},
+		media: map[string][]Media{}, insts: map[string]map[string]Institution{}, byInst: map[string]map[string]bool{},
+		history: map[string][]History{}, errors: map[string]Errors{}, mobile: map[string]Mobile{}, approvals: map[uuid.UUID]Approval{}}
+}
+
+// Memory is the in-memory projection store of the embedded default, rebuilt
+// from the stream at start. It is safe for concurrent use; every answer is
+// taken under one read lock, so it reflects exactly the position it reports.
+type Memory struct {
+	mu sync.RWMutex
+	t  *tables
+}
+
+// NewMemory returns an empty memory store at position 0.
+func NewMemory() *Memory { return &Memory{t: newTables()} }
+
+func devKey(vendor, serial string) string { return vendor + "." + serial }
+
+// Apply applies items above the checkpoint, in order.
+func (m *Memory) Apply(_ context.Context, items []Item) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, it := range items {
+		m.t.apply(it)
+	}
+	return nil
+}
+
+// Replace makes built's content m's, atomically for readers: under m's write
+// lock, it applies to built what the stream holds after built's position
+// (through catchUp), then swaps. built must not be used afterwards.
+func (m *Memory) Replace(ctx context.Context, built *Memory, catchUp CatchUp) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	built.mu.Lock()
+	defer built.mu.Unlock()
+	err := catchUp(ctx, built.t.seq, func(items []Item) error {
+		for _, it := range items {
+			built.t.apply(it)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild: catch up: %w", err)
+	}
+	m.t = built.t
+	return nil
+}
+
+func (t *tables) apply(it Item) {
+	if it.Seq <= t.seq {
+		return
+	}
+	t.seq = it.Seq
+	if it.Err != nil {
+		t.quarantine = append(t.quarantine, Quarantined{Seq: it.Seq, Subject: it.Subject, Error: it.Err.Error()})
+		return
+	}
+	for _, c := range it.Changes() {
+		t.change(c)
+	}
+}
+
+func (t *tables) change(c Change) {
+	switch c := c.(type) {
+	case PutCustomer:
+		t.customers[c.Row.CustomerNo] = c.Row
+	case PutCustomerDevice:
+		rows := t.custDevices[c.Row.CustomerNo]
+		if rows == nil {
+			rows = map[string]CustomerDevice{}
+			t.custDevices[c.Row.CustomerNo] = rows
+		}
+		rows[c.Row.Kind+"/"+c.Row.MediumID] = c.Row
+	case EndCustomerDevice:
+		if row, ok := t.custDevices[c.CustomerNo][c.Kind+"/"+c.MediumID]; ok {
+			at := c.At
+			row.Status, row.EndedAt, row.UpdatedSeq = c.Status, &at, c.Seq
+			t.custDevices[c.CustomerNo][c.Kind+"/"+c.MediumID] = row
+		}
+	case AddMedia:
+		t.media[c.Row.CustomerNo] = append(t.media[c.Row.CustomerNo], c.Row)
+	case PutInstitution:
+		k := devKey(c.Row.Vendor, c.Row.Serial)
+		if t.insts[k] == nil {
+			t.insts[k] = map[string]Institution{}
+		}
+		t.insts[k][c.Row.Institution] = c.Row
+		if t.byInst[c.Row.Institution] == nil {
+			t.byInst[c.Row.Institution] = map[string]bool{}
+		}
+		t.byInst[c.Row.Institution][k] = true
+	case DeleteInstitution:
+		k := devKey(c.Vendor, c.Serial)
+		delete(t.insts[k], c.Institution)
+		delete(t.byInst[c.Institution], k)
+	case SetAccident:
+		k := devKey(c.Vendor, c.Serial)
+		if row, ok := t.insts[k][c.Institution]; ok {
+			row.InAccident, row.AccidentSince, row.UpdatedSeq = c.InAccident, c.Since, c.Seq
+			t.insts[k][c.Institution] = row
+		}
+	case AddHistory:
+		k := devKey(c.Row.Vendor, c.Row.Serial)
+		t.history[k] = append(t.history[k], c.Row)
+	case EnsureErrors:
+		k := devKey(c.Vendor, c.Serial)
+		if _, ok := t.errors[k]; !ok {
+			t.errors[k] = Errors{Vendor: c.Vendor, Serial: c.Serial, UpdatedSeq: c.Seq}
+		}
+	case SetErrors:
+		k := devKey(c.Row.Vendor, c.Row.Serial)
+		row := t.errors[k]
+		row.Vendor, row.Serial, row.Count, row.Locked, row.UpdatedSeq = c.Row.Vendor, c.Row.Serial, c.Row.Count, c.Row.Locked, c.Row.UpdatedSeq
+		if c.Row.LastErrorAt != nil {
+			row.LastErrorAt = c.Row.LastErrorAt
+		}
+		if c.Row.LastResetAt != nil {
+			row.LastResetAt = c.Row.LastResetAt
+		}
+		t.errors[k] = row
+	case PutMobile:
+		t.mobile[c.Row.CustomerNo] = c.Row
+	case SetMobileErrors:
+		if row, ok := t.mobile[c.CustomerNo]; ok {
+			row.Errors, row.Locked, row.UpdatedSeq = c.Errors, c.Locked, c.Seq
+			if c.LastErrorAt != nil {
+				row.LastErrorAt = c.LastErrorAt
+			}
+			if c.LastResetAt != nil {
+				row.LastResetAt = c.LastResetAt
+			}
+			t.mobile[c.CustomerNo] = row
+		}
+	case DeleteMobile:
+		delete(t.mobile, c.CustomerNo)
+	case PutApproval:
+		t.approvals[c.Row.EventID] = c.Row
+	case DeleteApproval:
+		delete(t.approvals, c.EventID)
+	}
+}
+
+func (m *Memory) read() (*tables, func()) {
+	m.mu.RLock()
+	return m.t, m.mu.RUnlock
+}
+
+// Position returns the checkpoint: the last stream sequence applied.
+func (m *Memory) Position(context.Context) (uint64, error) {
+	t, done := m.read()
+	defer done()
+	return t.seq, nil
+}
+
+// FindCustomers finds customers by real-name fingerprint or account number.
+func (m *Memory) FindCustomers(_ context.Context, fp, account string) ([]Customer, uint64, error) {
+	t, done := m.read()
+	defer done()
+	var out []Customer
+	for _, c := range t.customers {
+		if (fp != "" && c.RealNameFP == fp) || (account != "" && slices.Contains(c.Accounts, account)) {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b Customer) int { return strings.Compare(a.CustomerNo, b.CustomerNo) })
+	return out, t.seq, nil
+}
+
+// CustomerDevices lists the customer's media, hardware first, by medium id.
+func (m *Memory) CustomerDevices(_ context.Context, no string) ([]CustomerDevice, uint64, error) {
+	t, done := m.read()
+	defer done()
+	out := make([]CustomerDevice, 0, len(t.custDevices[no]))
+	for _, r := range t.custDevices[no] {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b CustomerDevice) int {
+		return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.MediumID, b.MediumID))
+	})
+	return out, t.seq, nil
+}
+
+// CustomerMedia pages the customer's media history, oldest first.
+func (m *Memory) CustomerMedia(_ context.Context, no string, p Page) ([]Media, string, uint64, error) {
+	after, err := parseSeqCursor(p.Cursor)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	t, done := m.read()
+	defer done()
+	rows, next := pageBySeq(t.media[no], after, p.limit(), func(r Media) (uint64, int) { return r.Seq, r.Idx })
+	return rows, next, t.seq, nil
+}
+
+// DeviceInstitutions lists the device's registrations by institution.
+func (m *Memory) DeviceInstitutions(_ context.Context, vendor, serial string) ([]Institution, uint64, error) {
+	t, done := m.read()
+	defer done()
+	out := make([]Institution, 0, len(t.insts[devKey(vendor, serial)]))
+	for _, r := range t.insts[devKey(vendor, serial)] {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b Institution) int { return strings.Compare(a.Institution, b.Institution) })
+	return out, t.seq, nil
+}
+
+// DeviceHistory pages the device's events, oldest first.
+func (m *Memory) DeviceHistory(_ context.Context, vendor, serial string, p Page) ([]History, string, uint64, error) {
+	after, err := parseSeqCursor(p.Cursor)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	t, done := m.read()
+	defer done()
+	rows, next := pageBySeq(t.history[devKey(vendor, serial)], after, p.limit(), func(r History) (uint64, int) { return r.Seq, r.Idx })
+	return rows, next, t.seq, nil
+}
+
+// pageBySeq pages rows kept in (seq, idx) order.
+func pageBySeq[T any](rows []T, after seqCursor, limit int, key func(T) (uint64, int)) ([]T, string) {
+	start, _ := slices.BinarySearchFunc(rows, after, func(r T, c seqCursor) int {
+		s, i := key(r)
+		if c.before(s, i) {
+			return 1
+		}
+		return -1
+	})
+	end := min(len(rows), start+limit+1)
+	return cut(slices.Clone(rows[start:end]), limit, func(r T) string { s, i := key(r); return seqCursor{s, i}.String() })
+}
+
+// DeviceErrors returns the device's error count.
+func (m *Memory) DeviceErrors(_ context.Context, vendor, serial string) (Errors, bool, uint64, error) {
+	t, done := m.read()
+	defer done()
+	r, ok := t.errors[devKey(vendor, serial)]
+	return r, ok, t.seq, nil
+}
+
+// MobileOTP returns the customer's active mobile OTP.
+func (m *Memory) MobileOTP(_ context.Context, no string) (Mobile, bool, uint64, error) {
+	t, done := m.read()
+	defer done()
+	r, ok := t.mobile[no]
+	return r, ok, t.seq, nil
+}
+
+// InstitutionDevices pages the devices registered at institution, by device.
+func (m *Memory) InstitutionDevices(_ context.Context, inst string, status Status, p Page) ([]InstitutionDevice, string, uint64, error) {
+	t, done := m.read()
+	defer done()
+	keys := make([]string, 0, len(t.byInst[inst]))
+	for k := range t.byInst[inst] {
+		if k > p.Cursor {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var out []InstitutionDevice
+	for _, k := range keys {
+		r := t.insts[k][inst]
+		e := t.errors[k]
+		if (status == StatusInAccident && !r.InAccident) || (status == StatusLocked && !e.Locked) {
+			continue
+		}
+		out = append(out, InstitutionDevice{Institution: r, Count: e.Count, Locked: e.Locked})
+		if len(out) > p.limit() {
+			break
+		}
+	}
+	rows, next := cut(out, p.limit(), func(r InstitutionDevice) string { return devKey(r.Vendor, r.Serial) })
+	return rows, next, t.seq, nil
+}
+
+// PendingApprovals pages the branch events awaiting approval, oldest first.
+func (m *Memory) PendingApprovals(_ context.Context, p Page) ([]Approval, string, uint64, error) {
+	after, err := parseSeqCursor(p.Cursor)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	t, done := m.read()
+	defer done()
+	var out []Approval
+	for _, a := range t.approvals {
+		if after.before(a.Seq, a.Idx) {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b Approval) int { return cmp.Or(cmp.Compare(a.Seq, b.Seq), cmp.Compare(a.Idx, b.Idx)) })
+	rows, next := cut(out, p.limit(), func(a Approval) string { return seqCursor{a.Seq, a.Idx}.String() })
+	return rows, next, t.seq, nil
+}
+
+// Quarantine lists the quarantined messages by sequence.
+func (m *Memory) Quarantine(context.Context) ([]Quarantined, error) {
+	t, done := m.read()
+	defer done()
+	return slices.Clone(t.quarantine), nil
+}

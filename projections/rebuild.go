@@ -1,0 +1,152 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// table is one view's rows ready for COPY.
+type table struct {
+	name    string
+	columns []string
+	rows    [][]any
+}
+
+// export returns every table of the memory store as COPY rows.
+func (t *tables) export() []table {
+	i64 := func(u uint64) int64 { return int64(u) }
+	out := []table{{name: "checkpoint", columns: []string{"name", "last_seq"}, rows: [][]any{{checkpointName, i64(t.seq)}}}}
+	add := func(name string, columns string, rows [][]any) {
+		out = append(out, table{name: name, columns: strings.Split(columns, ", "), rows: rows})
+	}
+	var rows [][]any
+	for _, r := range t.customers {
+		rows = append(rows, []any{r.CustomerNo, r.Type, r.Residency, r.RealNameFP, r.RealNameMasked, r.Accounts, i64(r.UpdatedSeq)})
+	}
+	add("customers", "customer_no, customer_type, residency, real_name_fp, real_name_masked, accounts, updated_seq", rows)
+	rows = nil
+	for _, m := range t.custDevices {
+		for _, r := range m {
+			rows = append(rows, []any{r.CustomerNo, r.Kind, r.MediumID, r.Status, r.Since, r.EndedAt, i64(r.UpdatedSeq)})
+		}
+	}
+	add("customer_devices", "customer_no, kind, medium_id, status, since, ended_at, updated_seq", rows)
+	rows = nil
+	for _, ms := range t.media {
+		for _, r := range ms {
+			rows = append(rows, []any{r.CustomerNo, i64(r.Seq), r.Idx, r.Kind, r.MediumID, r.Action, r.Reason, r.Institution, r.Channel, r.OccurredAt})
+		}
+	}
+	add("customer_media", "customer_no, seq, idx, kind, medium_id, action, reason, institution, channel, occurred_at", rows)
+	rows = nil
+	for _, m := range t.insts {
+		for _, r := range m {
+			rows = append(rows, []any{r.Vendor, r.Serial, r.Institution, r.CustomerNo, r.RegisteredAt, r.WarrantyFrom, r.WarrantyTo, r.InAccident, r.AccidentSince, i64(r.UpdatedSeq)})
+		}
+	}
+	add("device_institutions", institutionColumns, rows)
+	rows = nil
+	for _, hs := range t.history {
+		for _, r := range hs {
+			rows = append(rows, []any{r.Vendor, r.Serial, i64(r.Seq), r.Idx, r.EventID, r.Type, r.OccurredAt, r.RecordedAt, r.Institution, r.Channel,
+				r.ActorRole, r.ActorID, r.Staff, string(r.Payload)})
+		}
+	}
+	add("device_history", "vendor, serial, seq, idx, event_id, type, occurred_at, recorded_at, institution, channel, actor_role, actor_id, staff, payload", rows)
+	rows = nil
+	for _, r := range t.errors {
+		rows = append(rows, []any{r.Vendor, r.Serial, r.Count, r.Locked, r.LastErrorAt, r.LastResetAt, i64(r.UpdatedSeq)})
+	}
+	add("device_errors", "vendor, serial, count, locked, last_error_at, last_reset_at, updated_seq", rows)
+	rows = nil
+	for _, r := range t.mobile {
+		rows = append(rows, []any{r.CustomerNo, r.GeneratorNo, r.PhoneMasked, r.IssuedAt, r.ValidUntil, r.Errors, r.Locked, r.LastErrorAt, r.LastResetAt, i64(r.UpdatedSeq)})
+	}
+	add("mobile_otps", "customer_no, generator_no, phone_masked, issued_at, valid_until, errors, locked, last_error_at, last_reset_at, updated_seq", rows)
+	rows = nil
+	for _, r := range t.approvals {
+		rows = append(rows, []any{r.EventID, i64(r.Seq), r.Idx, r.AggregateKind, r.AggregateKey, r.Type, r.Institution, r.Staff, r.OccurredAt})
+	}
+	add("pending_approvals", "event_id, seq, idx, aggregate_kind, aggregate_key, type, institution, staff, occurred_at", rows)
+	rows = nil
+	for _, r := range t.quarantine {
+		rows = append(rows, []any{i64(r.Seq), r.Subject, r.Error})
+	}
+	add("quarantine", "seq, subject, error", rows)
+	return out
+}
+
+// CatchUp applies, within the swap transaction, the stream's items after
+// sequence from through apply; the rebuild passes the stream reader.
+type CatchUp func(ctx context.Context, from uint64, apply func(items []Item) error) error
+
+// Replace makes the content of built (a memory store folded from the stream)
+// the PostgreSQL views: it COPYs every table into a shadow schema proj_build,
+// indexes it, then in one transaction — holding the lock every projector
+// transaction takes first — renames proj away and proj_build into its place
+// and applies, through catchUp, whatever the live projector had applied
+// beyond built's position. Queries see the old views or the new, never a
+// mix; the old schema is dropped afterwards.
+func (p *Postgres) Replace(ctx context.Context, built *Memory, catchUp CatchUp) error {
+	built.mu.RLock()
+	tabs, from := built.t.export(), built.t.seq
+	built.mu.RUnlock()
+	if _, err := p.pool.Exec(ctx, `DROP SCHEMA IF EXISTS proj_build CASCADE; DROP SCHEMA IF EXISTS proj_old CASCADE; CREATE SCHEMA proj_build`); err != nil {
+		return fmt.Errorf("rebuild: shadow schema: %w", err)
+	}
+	for _, t := range tabs {
+		if _, err := p.pool.Exec(ctx, fmt.Sprintf(`CREATE TABLE proj_build.%s (LIKE proj.%[1]s INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`, t.name)); err != nil {
+			return fmt.Errorf("rebuild: create %s: %w", t.name, err)
+		}
+		if _, err := p.pool.CopyFrom(ctx, pgx.Identifier{"proj_build", t.name}, t.columns, pgx.CopyFromRows(t.rows)); err != nil {
+			return fmt.Errorf("rebuild: copy %s: %w", t.name, err)
+		}
+		if err := p.copyIndexes(ctx, t.name); err != nil {
+			return err
+		}
+	}
+	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, swapLock); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `ALTER SCHEMA proj RENAME TO proj_old; ALTER SCHEMA proj_build RENAME TO proj`); err != nil {
+			return err
+		}
+		return catchUp(ctx, from, func(items []Item) error { return applyTx(ctx, tx, items) })
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild: swap: %w", err)
+	}
+	if _, err := p.pool.Exec(ctx, `DROP SCHEMA proj_old CASCADE`); err != nil {
+		return fmt.Errorf("rebuild: drop old views: %w", err)
+	}
+	return nil
+}
+
+// copyIndexes recreates on proj_build.name the indexes and primary key of
+// proj.name, after the COPY (faster than maintaining them row by row).
+func (p *Postgres) copyIndexes(ctx context.Context, name string) error {
+	rows, _ := p.pool.Query(ctx, `SELECT i.indexdef, coalesce(c.conname, '') FROM pg_indexes i
+		LEFT JOIN pg_constraint c ON c.conname = i.indexname AND c.contype = 'p' AND c.connamespace = 'proj'::regnamespace
+		WHERE i.schemaname = 'proj' AND i.tablename = $1`, name)
+	type index struct{ def, pkey string }
+	defs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[index])
+	if err != nil {
+		return fmt.Errorf("rebuild: read indexes of %s: %w", name, err)
+	}
+	for _, d := range defs {
+		stmt := strings.Replace(d.def, " ON proj.", " ON proj_build.", 1)
+		if _, err := p.pool.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("rebuild: index %s: %w", name, err)
+		}
+		if d.pkey != "" {
+			if _, err := p.pool.Exec(ctx, fmt.Sprintf(`ALTER TABLE proj_build.%s ADD CONSTRAINT %s PRIMARY KEY USING INDEX %[2]s`, name, d.pkey)); err != nil {
+				return fmt.Errorf("rebuild: primary key of %s: %w", name, err)
+			}
+		}
+	}
+	return nil
+}
