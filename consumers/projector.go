@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -71,6 +72,7 @@ type Projector struct {
 	router      *message.Router
 	cfg         ProjectorConfig
 	quarantined atomic.Uint64
+	failed      atomic.Pointer[error]
 }
 
 // NewProjector builds the router; [Projector.Run] runs it.
@@ -81,7 +83,7 @@ func NewProjector(cfg ProjectorConfig) (*Projector, error) {
 	}
 	p := &Projector{cfg: cfg}
 	sub, err := wmjs.NewSubscriber(wmjs.SubscriberConfig{
-		Conn: cfg.Conn, Logger: cfg.Logger, AckWaitTimeout: time.Minute, Unmarshaler: unmarshaler{},
+		Conn: cfg.Conn, Logger: cfg.Logger, AckWaitTimeout: time.Minute, Unmarshaler: unmarshaler{}, AckAsync: true,
 		ResourceInitializer: p.durableConsumer,
 	})
 	if err != nil {
@@ -145,11 +147,19 @@ func (p *Projector) handle(msg *message.Message) error {
 	it := item(seq, msg.Metadata.Get("subject"), msg.Payload)
 	err = p.cfg.Store.Apply(msg.Context(), []projections.Item{it})
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && it.Err == nil {
-		// The database refused the rows themselves (a constraint, a type): no
-		// retry will change that, so keep the message aside and go on.
+	if errors.As(err, &pgErr) && it.Err == nil && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23")) {
+		// The database refused the rows themselves (SQLSTATE class 22, data
+		// exception, or 23, integrity constraint): no retry will change that,
+		// so keep the message aside and go on. Any other error is retried.
 		it.Err = fmt.Errorf("apply refused by the database: %s (%s)", pgErr.Message, pgErr.Code)
 		err = p.cfg.Store.Apply(msg.Context(), []projections.Item{it})
+	}
+	if errors.Is(err, projections.ErrGap) {
+		// The store is behind what this consumer delivers (its last commits
+		// were lost): stop, so that the next run starts at the checkpoint.
+		p.failed.CompareAndSwap(nil, &err)
+		go p.router.Close()
+		return err
 	}
 	if err != nil {
 		return err
@@ -161,8 +171,16 @@ func (p *Projector) handle(msg *message.Message) error {
 	return nil
 }
 
-// Run runs the projector until ctx ends or Close is called.
-func (p *Projector) Run(ctx context.Context) error { return p.router.Run(ctx) }
+// Run runs the projector until ctx ends or Close is called, or until the
+// store reports [projections.ErrGap], which Run then returns: run a new
+// Projector, which starts at the store's checkpoint.
+func (p *Projector) Run(ctx context.Context) error {
+	err := p.router.Run(ctx)
+	if failed := p.failed.Load(); failed != nil {
+		return *failed
+	}
+	return err
+}
 
 // Running is closed once the projector consumes.
 func (p *Projector) Running() chan struct{} { return p.router.Running() }

@@ -46,10 +46,18 @@ func NewMemory() *Memory { return &Memory{t: newTables()} }
 
 func devKey(vendor, serial string) string { return vendor + "." + serial }
 
-// Apply applies items above the checkpoint, in order.
+// Apply applies items above the checkpoint, in order; it returns [ErrGap]
+// (applying nothing) when they do not follow the checkpoint.
 func (m *Memory) Apply(_ context.Context, items []Item) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	next := m.t.seq + 1
+	for _, it := range items {
+		if it.Seq > next {
+			return fmt.Errorf("apply %d after checkpoint %d: %w", it.Seq, m.t.seq, ErrGap)
+		}
+		next = max(next, it.Seq+1)
+	}
 	for _, it := range items {
 		m.t.apply(it)
 	}

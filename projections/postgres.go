@@ -36,6 +36,12 @@ const swapLock = 0x6f74706c // "otpl"
 //	UPDATE proj.checkpoint SET last_seq = $1 WHERE name = 'views';
 func (p *Postgres) Apply(ctx context.Context, items []Item) error {
 	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		// An asynchronous commit is safe here: rows and checkpoint are lost or
+		// kept together, and a lost checkpoint shows as ErrGap on the next
+		// apply, which makes the projector read again from it.
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, swapLock); err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}
@@ -57,6 +63,9 @@ func applyTx(ctx context.Context, tx pgx.Tx, items []Item) error {
 	for _, it := range items {
 		if int64(it.Seq) <= last {
 			continue
+		}
+		if int64(it.Seq) != last+1 {
+			return fmt.Errorf("apply %d after checkpoint %d: %w", it.Seq, last, ErrGap)
 		}
 		last = int64(it.Seq)
 		if it.Err != nil {
@@ -386,3 +395,27 @@ func (p *Postgres) Quarantine(ctx context.Context) ([]Quarantined, error) {
 	})
 	return out, err
 }
+
+// OpenPool connects to the PostgreSQL server at url the way the store needs:
+// every statement is parsed afresh (no cached prepared statements), so that a
+// rebuild's schema swap is seen by the next statement, never by a plan bound
+// to the swapped-out tables.
+func OpenPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database URL: %w", err)
+	}
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect database: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect database: %w", err)
+	}
+	return pool, nil
+}
+
+// Pool returns the store's pool.
+func (p *Postgres) Pool() *pgxpool.Pool { return p.pool }

@@ -133,7 +133,7 @@ func (p *Postgres) copyIndexes(ctx context.Context, name string) error {
 		LEFT JOIN pg_constraint c ON c.conname = i.indexname AND c.contype = 'p' AND c.connamespace = 'proj'::regnamespace
 		WHERE i.schemaname = 'proj' AND i.tablename = $1`, name)
 	type index struct{ def, pkey string }
-	defs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[index])
+	defs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (i index, err error) { return i, r.Scan(&i.def, &i.pkey) })
 	if err != nil {
 		return fmt.Errorf("rebuild: read indexes of %s: %w", name, err)
 	}

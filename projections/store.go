@@ -68,6 +68,12 @@ type Page struct {
 	Cursor string
 }
 
+// ErrGap is returned by a store's Apply when the first item it has not yet
+// applied is not the one right after its checkpoint: an item was skipped
+// (or the database lost its last commits). Nothing is applied; the caller
+// must read again from the checkpoint.
+var ErrGap = errors.New("projections: items do not follow the checkpoint")
+
 // ErrBadCursor is returned for a cursor that no answer produced.
 var ErrBadCursor = errors.New("projections: malformed cursor")
 

@@ -1,0 +1,386 @@
+package consumers
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+
+	"github.com/otpledger/otpledger/events/journal"
+	"github.com/otpledger/otpledger/events/journal/journaltest"
+	"github.com/otpledger/otpledger/internal/pgtest"
+	"github.com/otpledger/otpledger/internal/streamgen"
+	"github.com/otpledger/otpledger/projections"
+)
+
+type env struct {
+	j    *journal.Journal
+	dial func() *nats.Conn
+}
+
+func newEnv(t *testing.T) env {
+	t.Helper()
+	nc := journaltest.Conn(t)
+	j, err := journal.Open(context.Background(), nc, journal.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := nc.ConnectedUrl()
+	return env{j: j, dial: func() *nats.Conn {
+		c, err := nats.Connect(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}}
+}
+
+// runProjector runs a projector over store until the test ends or stop is called.
+func runProjector(t *testing.T, e env, store projections.Writer) (*Projector, func()) {
+	t.Helper()
+	p, err := NewProjector(ProjectorConfig{Conn: e.dial(), Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	<-p.Running()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("projector: %v", err)
+			}
+		}
+	}
+	t.Cleanup(stop)
+	return p, stop
+}
+
+// waitFor waits until store's checkpoint reaches seq.
+func waitFor(t *testing.T, store projections.Writer, seq uint64, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		pos, err := store.Position(context.Background())
+		if err == nil && pos >= seq {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("projection at %d, want %d after %v (%v)", pos, seq, within, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+var viewTables = []string{"checkpoint", "customers", "customer_devices", "customer_media", "device_institutions",
+	"device_history", "device_errors", "mobile_otps", "pending_approvals", "quarantine"}
+
+// dump renders every view table of the database, row by row in a total order.
+func dump(t *testing.T, pool *pgxpool.Pool) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for _, table := range viewTables {
+		rows, err := pool.Query(context.Background(), fmt.Sprintf(`SELECT t::text FROM proj.%s t ORDER BY t::text COLLATE "C"`, table))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[table], err = pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func compareDumps(t *testing.T, what string, a, b map[string][]string) {
+	t.Helper()
+	for _, table := range viewTables {
+		if len(a[table]) != len(b[table]) {
+			t.Errorf("%s: %s has %d rows against %d", what, table, len(a[table]), len(b[table]))
+			continue
+		}
+		for i := range a[table] {
+			if a[table][i] != b[table][i] {
+				t.Errorf("%s: %s row %d differs:\n%s\n%s", what, table, i, a[table][i], b[table][i])
+				break
+			}
+		}
+	}
+}
+
+func lastSeq(t *testing.T, j *journal.Journal) uint64 {
+	t.Helper()
+	seq, err := j.LastSequence(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq
+}
+
+// TestLiveEqualsRebuildEqualsMemory projects a generated stream of 50k events
+// live into PostgreSQL, rebuilds it in bulk into a second database and folds
+// it into memory: the three give the same views.
+func TestLiveEqualsRebuildEqualsMemory(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	live := projections.NewPostgres(pgtest.Pool(t, pgtest.Database(t)))
+	_, stop := runProjector(t, e, live)
+	gen := streamgen.Generate(streamgen.Config{Events: 50_000, Devices: 3000, Customers: 1500, Seed: 1})
+	if err := streamgen.Publish(ctx, e.j.JetStream(), gen.Commits); err != nil {
+		t.Fatal(err)
+	}
+	last := lastSeq(t, e.j)
+	waitFor(t, live, last, 5*time.Minute)
+	stop()
+
+	rebuiltPool := pgtest.Pool(t, pgtest.Database(t))
+	rebuilt := projections.NewPostgres(rebuiltPool)
+	var reported uint64
+	if err := Rebuild(ctx, e.j.JetStream(), e.j.Stream(), rebuilt, func(done, total uint64) { reported = done }); err != nil {
+		t.Fatal(err)
+	}
+	if reported != last {
+		t.Errorf("progress reported %d of %d", reported, last)
+	}
+	livePool := live.Pool()
+	compareDumps(t, "live vs rebuild", dump(t, livePool), dump(t, rebuiltPool))
+
+	mem, err := Fold(ctx, e.j.JetStream(), e.j.Stream(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareReaders(t, gen, live, mem)
+	t.Logf("%d events in %d messages over %d devices and %d customers", gen.Events, last, len(gen.Devices), len(gen.Customers))
+}
+
+// compareReaders asks both stores every question about every aggregate.
+func compareReaders(t *testing.T, gen *streamgen.Stream, a, b projections.Reader) {
+	t.Helper()
+	ctx := context.Background()
+	same := func(what string, x, y any) {
+		if fx, fy := fmt.Sprintf("%+v", x), fmt.Sprintf("%+v", y); fx != fy {
+			t.Errorf("%s differs:\n%s\n%s", what, fx, fy)
+		}
+	}
+	for serial := range gen.Devices {
+		for _, q := range []func(projections.Reader) any{
+			func(r projections.Reader) any { x, s, err := r.DeviceInstitutions(ctx, "OTP", serial); return fmt.Sprint(x, s, err) },
+			func(r projections.Reader) any { x, f, s, err := r.DeviceErrors(ctx, "OTP", serial); return fmt.Sprint(x, f, s, err) },
+			func(r projections.Reader) any {
+				var all []string
+				cursor := ""
+				for {
+					x, next, s, err := r.DeviceHistory(ctx, "OTP", serial, projections.Page{Limit: 7, Cursor: cursor})
+					all = append(all, fmt.Sprint(len(x), s, err))
+					for _, h := range x {
+						all = append(all, fmt.Sprintf("%d/%d %s %s %s", h.Seq, h.Idx, h.Type, h.OccurredAt, h.Payload))
+					}
+					if next == "" {
+						return strings.Join(all, "\n")
+					}
+					cursor = next
+				}
+			},
+		} {
+			same("device "+serial, q(a), q(b))
+		}
+	}
+	for no := range gen.Customers {
+		for _, q := range []func(projections.Reader) any{
+			func(r projections.Reader) any { x, s, err := r.CustomerDevices(ctx, no); return fmt.Sprint(x, s, err) },
+			func(r projections.Reader) any { x, f, s, err := r.MobileOTP(ctx, no); return fmt.Sprint(x, f, s, err) },
+			func(r projections.Reader) any {
+				x, next, s, err := r.CustomerMedia(ctx, no, projections.Page{Limit: 500})
+				return fmt.Sprint(x, next, s, err)
+			},
+		} {
+			same("customer "+no, q(a), q(b))
+		}
+	}
+	for _, inst := range []string{"IBKS", "KB001", "SH002"} {
+		for _, st := range []projections.Status{projections.StatusAll, projections.StatusInAccident, projections.StatusLocked} {
+			x1, n1, s1, e1 := a.InstitutionDevices(ctx, inst, st, projections.Page{Limit: 100})
+			x2, n2, s2, e2 := b.InstitutionDevices(ctx, inst, st, projections.Page{Limit: 100})
+			same("institution "+inst+" "+string(st), fmt.Sprint(x1, n1, s1, e1), fmt.Sprint(x2, n2, s2, e2))
+		}
+	}
+	x1, n1, s1, e1 := a.PendingApprovals(ctx, projections.Page{Limit: 500})
+	x2, n2, s2, e2 := b.PendingApprovals(ctx, projections.Page{Limit: 500})
+	same("pending approvals", fmt.Sprint(x1, n1, s1, e1), fmt.Sprint(x2, n2, s2, e2))
+}
+
+// TestKillAndResume cancels the projector at 20 random points (and once
+// kills its database connections mid-transaction); after it resumes, the
+// views equal a clean rebuild: nothing applied twice or lost.
+func TestKillAndResume(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	gen := streamgen.Generate(streamgen.Config{Events: 6_000, Devices: 500, Customers: 200, Seed: 2})
+	if err := streamgen.Publish(ctx, e.j.JetStream(), gen.Commits); err != nil {
+		t.Fatal(err)
+	}
+	last := lastSeq(t, e.j)
+	url := pgtest.Database(t)
+	pool := pgtest.Pool(t, url)
+	store := projections.NewPostgres(pool)
+	r := rand.New(rand.NewPCG(3, 3))
+	for i := range 20 {
+		p, err := NewProjector(ProjectorConfig{Conn: e.dial(), Store: store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- p.Run(runCtx) }()
+		<-p.Running()
+		time.Sleep(time.Duration(20+r.IntN(200)) * time.Millisecond)
+		if i == 10 { // the database drops the projector's connections mid-transaction
+			if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+				WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		cancel()
+		<-done // a cancelled or failed run is expected here
+	}
+	if pos, _ := store.Position(ctx); pos >= last {
+		t.Logf("the projector finished before the last kill (%d of %d)", pos, last)
+	}
+	runProjector(t, e, store)
+	waitFor(t, store, last, 3*time.Minute)
+
+	clean := pgtest.Pool(t, pgtest.Database(t))
+	if err := Rebuild(ctx, e.j.JetStream(), e.j.Stream(), projections.NewPostgres(clean), nil); err != nil {
+		t.Fatal(err)
+	}
+	compareDumps(t, "resumed vs clean rebuild", dump(t, pool), dump(t, clean))
+}
+
+// TestPoisonIsQuarantined publishes undecodable messages between good ones:
+// each is quarantined with its sequence and error, and the rest projected,
+// by the PostgreSQL store and by the memory store.
+func TestPoisonIsQuarantined(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	gen := streamgen.Generate(streamgen.Config{Events: 200, Devices: 20, Customers: 10, Seed: 4})
+	stores := map[string]interface {
+		projections.Writer
+		projections.Reader
+	}{"memory": projections.NewMemory(), "postgres": projections.NewPostgres(pgtest.Pool(t, pgtest.Database(t)))}
+	for name, store := range stores {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			p, stop := runProjector(t, e, store)
+			js := e.j.JetStream()
+			if err := streamgen.Publish(ctx, js, gen.Commits[:50]); err != nil {
+				t.Fatal(err)
+			}
+			for subject, data := range map[string]string{"otpledger.device.OTP.POISON0001": `{"events":[{"id":`, "otpledger.nonsense": `{}`} {
+				if _, err := js.Publish(ctx, subject, []byte(data)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := streamgen.Publish(ctx, js, gen.Commits[50:]); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, store, lastSeq(t, e.j), time.Minute)
+			stop()
+			q, err := store.Quarantine(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(q) != 2 || q[0].Seq != 51 || q[1].Seq != 52 || q[0].Error == "" || q[1].Error == "" {
+				t.Fatalf("quarantine: %+v", q)
+			}
+			if got := p.Quarantined(); got != 2 {
+				t.Errorf("quarantined counter %d, want 2", got)
+			}
+			if h, _, _, _ := store.DeviceHistory(ctx, "OTP", "POISON0001", projections.Page{}); len(h) != 0 {
+				t.Errorf("a poison message reached the views: %+v", h)
+			}
+		})
+	}
+}
+
+// TestRebuildWhileQuerying rebuilds the PostgreSQL views twice while eight
+// readers query them: no query fails, and every answer is whole (the stream
+// does not grow, so old and new views hold the same rows: a half-built view
+// would show fewer).
+func TestRebuildWhileQuerying(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	gen := streamgen.Generate(streamgen.Config{Events: 8_000, Devices: 300, Customers: 100, Seed: 5})
+	if err := streamgen.Publish(ctx, e.j.JetStream(), gen.Commits); err != nil {
+		t.Fatal(err)
+	}
+	store := projections.NewPostgres(pgtest.Pool(t, pgtest.Database(t)))
+	if err := Rebuild(ctx, e.j.JetStream(), e.j.Stream(), store, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{}
+	for serial := range gen.Devices {
+		h, _, _, err := store.DeviceHistory(ctx, "OTP", serial, projections.Page{Limit: projections.MaxLimit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[serial] = len(h)
+	}
+	serials := slices.Collect(maps.Keys(want))
+	last := lastSeq(t, e.j)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var queries atomic.Int64
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				serial := serials[i%len(serials)]
+				h, _, pos, err := store.DeviceHistory(ctx, "OTP", serial, projections.Page{Limit: projections.MaxLimit})
+				if err != nil {
+					t.Errorf("query during rebuild: %v", err)
+					return
+				}
+				if len(h) != want[serial] || pos != last {
+					t.Errorf("device %s: %d events at position %d during rebuild, want %d", serial, len(h), pos, want[serial])
+					return
+				}
+				queries.Add(1)
+			}
+		}()
+	}
+	for range 2 {
+		if err := Rebuild(ctx, e.j.JetStream(), e.j.Stream(), store, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if queries.Load() == 0 {
+		t.Fatal("no query ran during the rebuilds")
+	}
+	t.Logf("%d queries answered during 2 rebuilds", queries.Load())
+}

@@ -1,0 +1,193 @@
+// Package streamgen generates realistic journal content for tests and
+// benchmarks: random but valid command sequences over many devices and
+// customers, decided by the real aggregates, mostly error increments, with
+// registrations (home and centre), loss reports, recoveries, resets, mobile
+// issue, reissue and revocation, profiles and approvals.
+package streamgen
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/otpledger/otpledger/aggregates"
+	"github.com/otpledger/otpledger/events"
+)
+
+// Config sizes a generated stream.
+type Config struct {
+	Events    int    // at least this many events
+	Devices   int    // default 1,000
+	Customers int    // default 400
+	Seed      uint64 // same seed, same stream
+	Home      string // default IBKS
+}
+
+// Start is the generated stream's first instant: Monday 2026-11-23 09:00 Seoul.
+var Start = time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+
+// Stream is a generated stream: its commits in order, and the states the
+// aggregates reached.
+type Stream struct {
+	Commits   []events.Commit
+	Events    int
+	Devices   map[string]aggregates.Device
+	Customers map[string]aggregates.Customer
+}
+
+var institutions = []string{"KB001", "SH002", "WR003", "HN004"}
+
+// Generate decides random commands until cfg.Events events were accepted.
+func Generate(cfg Config) *Stream {
+	if cfg.Devices == 0 {
+		cfg.Devices = 1000
+	}
+	if cfg.Customers == 0 {
+		cfg.Customers = 400
+	}
+	if cfg.Home == "" {
+		cfg.Home = "IBKS"
+	}
+	p := aggregates.DefaultPolicy(cfg.Home)
+	r := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
+	s := &Stream{Devices: map[string]aggregates.Device{}, Customers: map[string]aggregates.Customer{}}
+	serial := func(i int) string { return fmt.Sprintf("GEN%07d", i) }
+	custNo := func(i int) string { return fmt.Sprintf("GC%05d", i) }
+	for i := range cfg.Devices {
+		s.Devices[serial(i)] = aggregates.NewDevice("OTP", serial(i))
+	}
+	for i := range cfg.Customers {
+		s.Customers[custNo(i)] = aggregates.NewCustomer(custNo(i))
+	}
+	now := Start
+	branchDocs := []events.Document{events.DocRealNameID, events.DocProcessingForm, events.DocSealOrSignature}
+	for n := 0; s.Events < cfg.Events; n++ {
+		now = now.Add(50 * time.Millisecond)
+		id := uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%d/%d", cfg.Seed, n))
+		online := func(ch events.Channel) aggregates.Meta {
+			return aggregates.Meta{EventID: id, Institution: cfg.Home, Channel: ch, Actor: events.Actor{Role: events.RoleSelf, ID: "WEB"}}
+		}
+		branch := aggregates.Meta{EventID: id, Institution: cfg.Home, Channel: events.ChannelBranch, Actor: events.Actor{Role: events.RoleSelf, ID: "CUST"},
+			Staff: fmt.Sprintf("S%d", r.IntN(5)), Documents: branchDocs}
+		center := aggregates.Meta{EventID: id, Institution: institutions[r.IntN(len(institutions))], Channel: events.ChannelCenter,
+			OriginChannel: []events.OriginChannel{events.OriginBranch, events.OriginOnline}[r.IntN(2)], Actor: events.Actor{Role: events.RoleSystem, ID: "CENTER"}}
+		auth := aggregates.Meta{EventID: id, Institution: cfg.Home, Channel: events.ChannelAuth, Actor: events.Actor{Role: events.RoleSystem, ID: "AUTH"}}
+		dk, ck := serial(r.IntN(cfg.Devices)), custNo(r.IntN(cfg.Customers))
+		d, c := s.Devices[dk], s.Customers[ck]
+		var evs []events.Event
+		var err error
+		switch k := r.IntN(100); {
+		case k < 45:
+			evs, err = d.Decide(aggregates.IncrementError{Meta: auth}, now, &p)
+		case k < 55:
+			evs, err = d.Decide(aggregates.Register{Meta: center}, now, &p)
+		case k < 62:
+			evs, err = d.Decide(aggregates.Register{Meta: branch, CustomerNo: ck, Customer: &c}, now, &p)
+		case k < 66:
+			if no, ok := d.HomeCustomer(&p); ok {
+				hc := s.Customers[no]
+				evs, err = d.Decide(aggregates.Cancel{Meta: branch, Customer: &hc}, now, &p)
+			} else {
+				evs, err = d.Decide(aggregates.Cancel{Meta: center}, now, &p)
+			}
+		case k < 70:
+			evs, err = d.Decide(aggregates.ReportLoss{Meta: online(events.ChannelPhone), Reason: events.LossLost}, now, &p)
+		case k < 76:
+			m := center
+			for inst := range d.Accident {
+				m.Institution = inst
+				if inst == cfg.Home {
+					m = branch
+				}
+				break
+			}
+			evs, err = d.Decide(aggregates.Recover{Meta: m}, now, &p)
+		case k < 82:
+			evs, err = d.Decide(aggregates.ResetErrors{Meta: online(events.ChannelMobileWeb)}, now, &p)
+		case k < 86:
+			evs, err = c.Decide(aggregates.SetProfile{Meta: branch, Type: events.Individual, Residency: events.Domestic,
+				RealNameFP: fmt.Sprintf("%064x", r.Uint64()), RealNameMasked: "900101-1******", Accounts: []string{fmt.Sprintf("%011d", r.IntN(1e9))}}, now, &p)
+		case k < 91:
+			evs, err = c.Decide(aggregates.IssueMobile{Meta: online(events.ChannelMTS), GeneratorNo: fmt.Sprintf("MG%08d", n%1e8),
+				PhoneFP: fmt.Sprintf("%064x", r.IntN(3)), PhoneMasked: "*******1234",
+				Verification: events.Verification{HomeAccount: true, PhoneIdentity: true, OneWonTransfer: true}}, now, &p)
+		case k < 93:
+			evs, err = c.Decide(aggregates.RevokeMobile{Meta: online(events.ChannelMTS)}, now, &p)
+		case k < 97:
+			evs, err = c.Decide(aggregates.IncrementMobileError{Meta: auth}, now, &p)
+		default:
+			for target := range d.Pending {
+				evs, err = d.Decide(aggregates.Approve{Meta: branch, Target: target, Approver: "M1"}, now, &p)
+				break
+			}
+		}
+		if err != nil || len(evs) == 0 {
+			continue
+		}
+		var byAgg []events.Event
+		flush := func() {
+			if len(byAgg) > 0 {
+				s.Commits = append(s.Commits, events.Commit{Events: byAgg})
+				byAgg = nil
+			}
+		}
+		for _, e := range evs {
+			if len(byAgg) > 0 && byAgg[0].Aggregate != e.Aggregate {
+				flush()
+			}
+			byAgg = append(byAgg, e)
+			switch e.Aggregate.Kind {
+			case events.KindDevice:
+				_, sr, _ := e.Aggregate.DeviceKey()
+				s.Devices[sr] = s.Devices[sr].Evolve(e)
+			case events.KindCustomer:
+				s.Customers[e.Aggregate.Key] = s.Customers[e.Aggregate.Key].Evolve(e)
+			}
+		}
+		flush()
+		s.Events += len(evs)
+	}
+	return s
+}
+
+// Publish appends the commits to the stream in order with asynchronous
+// publishes, waiting for every acknowledgement.
+func Publish(ctx context.Context, js jetstream.JetStream, commits []events.Commit) error {
+	var pending []jetstream.PubAckFuture
+	wait := func() error {
+		for _, f := range pending {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				return err
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		pending = pending[:0]
+		return nil
+	}
+	for _, c := range commits {
+		data, err := events.EncodeCommit(c)
+		if err != nil {
+			return err
+		}
+		m := nats.NewMsg(events.Subject(c.Aggregate()))
+		m.Data = data
+		f, err := js.PublishMsgAsync(m)
+		if err != nil {
+			return err
+		}
+		if pending = append(pending, f); len(pending) == 2048 {
+			if err := wait(); err != nil {
+				return err
+			}
+		}
+	}
+	return wait()
+}
