@@ -6,9 +6,9 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
-	"strings"
 	"testing"
 	"time"
 
@@ -179,8 +179,14 @@ func compareReaders(t *testing.T, gen *streamgen.Stream, a, b projections.Reader
 	}
 	for serial := range gen.Devices {
 		for _, q := range []func(projections.Reader) any{
-			func(r projections.Reader) any { x, s, err := r.DeviceInstitutions(ctx, "OTP", serial); return fmt.Sprint(x, s, err) },
-			func(r projections.Reader) any { x, f, s, err := r.DeviceErrors(ctx, "OTP", serial); return fmt.Sprint(x, f, s, err) },
+			func(r projections.Reader) any {
+				x, s, err := r.DeviceInstitutions(ctx, "OTP", serial)
+				return fmt.Sprint(x, s, err)
+			},
+			func(r projections.Reader) any {
+				x, f, s, err := r.DeviceErrors(ctx, "OTP", serial)
+				return fmt.Sprint(x, f, s, err)
+			},
 			func(r projections.Reader) any {
 				var all []string
 				cursor := ""
