@@ -147,6 +147,12 @@ func TestLiveEqualsRebuildEqualsMemory(t *testing.T) {
 	last := lastSeq(t, e.j)
 	waitFor(t, live, last, 5*time.Minute)
 	stop()
+	if lag, err := Lag(ctx, e.j.JetStream(), e.j.Stream(), live); err != nil || lag != 0 {
+		t.Fatalf("lag after catching up: %d %v", lag, err)
+	}
+	if lag, err := Lag(ctx, e.j.JetStream(), e.j.Stream(), projections.NewMemory()); err != nil || lag != last {
+		t.Fatalf("lag of an empty store: %d %v, want %d", lag, err, last)
+	}
 
 	rebuiltPool := pgtest.Pool(t, pgtest.Database(t))
 	rebuilt := projections.NewPostgres(rebuiltPool)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	wmjs "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/jetstream"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -23,8 +22,7 @@ import (
 
 // ProjectorConfig configures [NewProjector].
 type ProjectorConfig struct {
-	// Conn is the projector's own NATS connection: Watermill's subscriber
-	// drains it on Close, so it must not be shared.
+	// Conn is the NATS connection the projector consumes through.
 	Conn    *nats.Conn
 	Stream  string // default "OTPLEDGER"
 	Durable string // durable consumer name; default "otpledger-projector"
@@ -62,8 +60,8 @@ func (c ProjectorConfig) Validate() error {
 }
 
 // Projector applies the journal to a projection store as it grows: a
-// Watermill router over a durable JetStream consumer that delivers one
-// message at a time in stream order (max ack pending 1), acks only after the
+// Watermill router over a durable JetStream consumer that hands over one
+// message at a time in stream order, acks only after the
 // store committed the message's rows with its checkpoint, retries failures
 // with backoff, and quarantines a message that cannot be decoded or whose
 // rows the database refuses. A redelivered message at or below the
@@ -82,13 +80,7 @@ func NewProjector(cfg ProjectorConfig) (*Projector, error) {
 		return nil, err
 	}
 	p := &Projector{cfg: cfg}
-	sub, err := wmjs.NewSubscriber(wmjs.SubscriberConfig{
-		Conn: cfg.Conn, Logger: cfg.Logger, AckWaitTimeout: time.Minute, Unmarshaler: unmarshaler{}, AckAsync: true,
-		ResourceInitializer: p.durableConsumer,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("projector: %w", err)
-	}
+	sub := newSubscriber(p.durableConsumer)
 	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("projector: %w", err)
@@ -106,37 +98,27 @@ func NewProjector(cfg ProjectorConfig) (*Projector, error) {
 // after the store's checkpoint: the checkpoint, committed with the rows, is
 // the truth; a consumer left from an earlier run (whose acks may be ahead of
 // a restored or rebuilt store) is replaced.
-func (p *Projector) durableConsumer(ctx context.Context, js jetstream.JetStream, _ string) (jetstream.Consumer, func(context.Context, watermill.LoggerAdapter), error) {
+func (p *Projector) durableConsumer(ctx context.Context) (jetstream.Consumer, error) {
 	pos, err := p.cfg.Store.Position(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	js, err := jetstream.New(p.cfg.Conn)
+	if err != nil {
+		return nil, err
 	}
 	s, err := js.Stream(ctx, p.cfg.Stream)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := s.DeleteConsumer(ctx, p.cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil, nil, err
+		return nil, err
 	}
-	c, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{
+	return s.CreateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable: p.cfg.Durable, FilterSubject: events.SubjectAll, AckPolicy: jetstream.AckExplicitPolicy,
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: pos + 1, MaxAckPending: 1, AckWait: time.Minute,
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: pos + 1, MaxAckPending: 4 * fetchBatch,
+		AckWait: time.Minute,
 	})
-	return c, nil, err
-}
-
-// unmarshaler keeps the stream sequence and subject of each message.
-type unmarshaler struct{}
-
-func (unmarshaler) Unmarshal(m jetstream.Msg) (*message.Message, error) {
-	var seq uint64
-	if meta, err := m.Metadata(); err == nil {
-		seq = meta.Sequence.Stream
-	}
-	wm := message.NewMessage(strconv.FormatUint(seq, 10), m.Data())
-	wm.Metadata.Set("seq", strconv.FormatUint(seq, 10))
-	wm.Metadata.Set("subject", m.Subject())
-	return wm, nil
 }
 
 func (p *Projector) handle(msg *message.Message) error {

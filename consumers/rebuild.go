@@ -61,3 +61,24 @@ func Rebuild(ctx context.Context, js jetstream.JetStream, stream string, target 
 	}
 	return target.Replace(ctx, built, catchUp(js, stream))
 }
+
+// Lag returns how far store is behind the stream: the stream's last
+// sequence minus the store's checkpoint (readiness and metrics report it).
+func Lag(ctx context.Context, js jetstream.JetStream, stream string, store projections.Writer) (uint64, error) {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return 0, fmt.Errorf("lag: %w", err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("lag: %w", err)
+	}
+	pos, err := store.Position(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("lag: %w", err)
+	}
+	if pos >= info.State.LastSeq {
+		return 0, nil
+	}
+	return info.State.LastSeq - pos, nil
+}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -15,6 +17,7 @@ import (
 // replayed item is a no-op. It is safe for concurrent use.
 type Postgres struct {
 	pool *pgxpool.Pool
+	last atomic.Int64 // the checkpoint this store last committed; 0: unknown
 }
 
 // NewPostgres returns the store over pool; the schema must be migrated.
@@ -34,8 +37,25 @@ const swapLock = 0x6f74706c // "otpl"
 //	SELECT last_seq FROM proj.checkpoint WHERE name = 'views' FOR UPDATE;
 //	… row changes …
 //	UPDATE proj.checkpoint SET last_seq = $1 WHERE name = 'views';
+//
+// When the items follow the checkpoint this store last committed, the whole
+// transaction goes in one round trip, guarded by a statement that aborts it
+// if the checkpoint moved meanwhile (then the careful path runs).
 func (p *Postgres) Apply(ctx context.Context, items []Item) error {
-	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+	if last := p.last.Load(); last > 0 && len(items) > 0 && int64(items[0].Seq) == last+1 {
+		err := p.applyPipelined(ctx, last, items)
+		if err == nil {
+			p.last.Store(int64(items[len(items)-1].Seq))
+			return nil
+		}
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "22012" { // not the guard: a real failure
+			p.last.Store(0)
+			return fmt.Errorf("apply: %w", err)
+		}
+	}
+	var last int64
+	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		// An asynchronous commit is safe here: rows and checkpoint are lost or
 		// kept together, and a lost checkpoint shows as ErrGap on the next
 		// apply, which makes the projector read again from it.
@@ -45,21 +65,61 @@ func (p *Postgres) Apply(ctx context.Context, items []Item) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, swapLock); err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}
-		return applyTx(ctx, tx, items)
+		var err error
+		last, err = applyTx(ctx, tx, items)
+		return err
 	})
+	if err != nil {
+		p.last.Store(0)
+		return err
+	}
+	p.last.Store(last)
+	return nil
 }
 
-// applyTx applies items within tx, which holds the swap lock.
-func applyTx(ctx context.Context, tx pgx.Tx, items []Item) error {
+// applyPipelined sends the transaction of items, which follow checkpoint
+// last, as one pipeline. Its guard divides by zero (SQLSTATE 22012) when
+// the checkpoint is not last any more, which aborts everything.
+func (p *Postgres) applyPipelined(ctx context.Context, last int64, items []Item) error {
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(`SET LOCAL synchronous_commit = off`)
+	b.Queue(`SELECT pg_advisory_xact_lock($1)`, swapLock)
+	b.Queue(`SELECT 1 / (last_seq = $2)::int FROM proj.checkpoint WHERE name = $1 FOR UPDATE`, checkpointName, last)
+	if err := queueItems(b, last, items); err != nil {
+		return err
+	}
+	b.Queue(`COMMIT`)
+	return p.pool.SendBatch(ctx, b).Close()
+}
+
+// applyTx applies items within tx, which holds the swap lock, and returns
+// the new checkpoint.
+func applyTx(ctx context.Context, tx pgx.Tx, items []Item) (int64, error) {
 	var last int64
 	err := tx.QueryRow(ctx, `SELECT last_seq FROM proj.checkpoint WHERE name = $1 FOR UPDATE`, checkpointName).Scan(&last)
 	if errors.Is(err, pgx.ErrNoRows) {
 		_, err = tx.Exec(ctx, `INSERT INTO proj.checkpoint (name, last_seq) VALUES ($1, 0)`, checkpointName)
 	}
 	if err != nil {
-		return fmt.Errorf("apply: read checkpoint: %w", err)
+		return 0, fmt.Errorf("apply: read checkpoint: %w", err)
 	}
 	b := &pgx.Batch{}
+	if err := queueItems(b, last, items); err != nil {
+		return 0, err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return 0, fmt.Errorf("apply: %w", err)
+	}
+	for _, it := range items {
+		last = max(last, int64(it.Seq))
+	}
+	return last, nil
+}
+
+// queueItems queues the row changes of the items above checkpoint last and
+// the checkpoint's update; it returns ErrGap when they do not follow it.
+func queueItems(b *pgx.Batch, last int64, items []Item) error {
 	for _, it := range items {
 		if int64(it.Seq) <= last {
 			continue
@@ -77,9 +137,6 @@ func applyTx(ctx context.Context, tx pgx.Tx, items []Item) error {
 		}
 	}
 	b.Queue(`UPDATE proj.checkpoint SET last_seq = $1 WHERE name = $2`, last, checkpointName)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("apply: %w", err)
-	}
 	return nil
 }
 

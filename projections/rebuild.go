@@ -115,11 +115,12 @@ func (p *Postgres) Replace(ctx context.Context, built *Memory, catchUp CatchUp) 
 		if _, err := tx.Exec(ctx, `ALTER SCHEMA proj RENAME TO proj_old; ALTER SCHEMA proj_build RENAME TO proj`); err != nil {
 			return err
 		}
-		return catchUp(ctx, from, func(items []Item) error { return applyTx(ctx, tx, items) })
+		return catchUp(ctx, from, func(items []Item) error { _, err := applyTx(ctx, tx, items); return err })
 	})
 	if err != nil {
 		return fmt.Errorf("rebuild: swap: %w", err)
 	}
+	p.last.Store(0) // the live projector's next apply reads the new checkpoint
 	if _, err := p.pool.Exec(ctx, `DROP SCHEMA proj_old CASCADE`); err != nil {
 		return fmt.Errorf("rebuild: drop old views: %w", err)
 	}
