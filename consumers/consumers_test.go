@@ -28,7 +28,7 @@ type env struct {
 	dial func() *nats.Conn
 }
 
-func newEnv(t *testing.T) env {
+func newEnv(t testing.TB) env {
 	t.Helper()
 	nc := journaltest.Conn(t)
 	j, err := journal.Open(context.Background(), nc, journal.Config{})
@@ -46,7 +46,7 @@ func newEnv(t *testing.T) env {
 }
 
 // runProjector runs a projector over store until the test ends or stop is called.
-func runProjector(t *testing.T, e env, store projections.Writer) (*Projector, func()) {
+func runProjector(t testing.TB, e env, store projections.Writer) (*Projector, func()) {
 	t.Helper()
 	p, err := NewProjector(ProjectorConfig{Conn: e.dial(), Store: store})
 	if err != nil {

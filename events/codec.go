@@ -54,25 +54,41 @@ func Types() []Type {
 // SchemaVersion returns the current schema version of t, or 0 for an unknown type.
 func SchemaVersion(t Type) int { return registry[t].version }
 
-// wireEvent is the JSON shape of an [Event]. Ids and times are strings here
-// so that a malformed one is reported with its field name.
-type wireEvent struct {
+// envelopeWire is the JSON shape of an [Event]'s scalar fields. Ids and
+// times are strings here so that a malformed one is reported with its field
+// name.
+type envelopeWire struct {
 	ID             string          `json:"id"`
 	Type           Type            `json:"type"`
 	SchemaVersion  int             `json:"schema_version"`
 	OccurredAt     string          `json:"occurred_at"`
 	RecordedAt     string          `json:"recorded_at"`
-	Aggregate      json.RawMessage `json:"aggregate"`
 	Institution    string          `json:"institution"`
 	Channel        Channel         `json:"channel"`
 	OriginChannel  OriginChannel   `json:"origin_channel,omitempty"`
-	Actor          json.RawMessage `json:"actor"`
 	Staff          string          `json:"staff,omitempty"`
 	Documents      []Document      `json:"documents,omitempty"`
 	CorrelationID  string          `json:"correlation_id,omitempty"`
 	CausationID    string          `json:"causation_id,omitempty"`
 	IdempotencyKey string          `json:"idempotency_key,omitempty"`
 	Payload        json.RawMessage `json:"payload"`
+}
+
+// wireEvent decodes the nested objects separately, so that an error inside
+// one is reported with its path ("actor.name").
+type wireEvent struct {
+	envelopeWire
+	Aggregate json.RawMessage `json:"aggregate"`
+	Actor     json.RawMessage `json:"actor"`
+}
+
+// fastEvent decodes a whole event in one pass; used for input that is
+// expected to be valid (the journal), with wireEvent as the fallback that
+// names the problem.
+type fastEvent struct {
+	envelopeWire
+	Aggregate *AggregateRef `json:"aggregate"`
+	Actor     *Actor        `json:"actor"`
 }
 
 // MarshalJSON encodes e at its type's current schema version, in the field
@@ -175,20 +191,38 @@ func DecodeEvent(data []byte) (Event, error) {
 	if err := strictUnmarshal(data, &w, ""); err != nil {
 		return Event{}, err
 	}
+	var agg AggregateRef
+	var actor Actor
+	switch {
+	case w.Aggregate == nil:
+		return Event{}, fieldErr("aggregate", "required")
+	case w.Actor == nil:
+		return Event{}, fieldErr("actor", "required")
+	}
+	if err := strictUnmarshal(w.Aggregate, &agg, "aggregate"); err != nil {
+		return Event{}, err
+	}
+	if err := strictUnmarshal(w.Actor, &actor, "actor"); err != nil {
+		return Event{}, err
+	}
+	return w.event(agg, actor)
+}
+
+// event completes the decoding of an event whose nested objects are decoded.
+func (w envelopeWire) event(agg AggregateRef, actor Actor) (Event, error) {
 	for _, req := range []struct {
 		name    string
 		missing bool
 	}{
 		{"id", w.ID == ""}, {"type", w.Type == ""}, {"schema_version", w.SchemaVersion == 0},
 		{"occurred_at", w.OccurredAt == ""}, {"recorded_at", w.RecordedAt == ""},
-		{"aggregate", w.Aggregate == nil}, {"institution", w.Institution == ""},
-		{"channel", w.Channel == ""}, {"actor", w.Actor == nil}, {"payload", w.Payload == nil},
+		{"institution", w.Institution == ""}, {"channel", w.Channel == ""}, {"payload", w.Payload == nil},
 	} {
 		if req.missing {
 			return Event{}, fieldErr(req.name, "required")
 		}
 	}
-	var e Event
+	e := Event{Aggregate: agg, Actor: actor}
 	var err error
 	if e.ID, err = uuid.Parse(w.ID); err != nil {
 		return Event{}, fieldErr("id", "must be a UUID")
@@ -200,12 +234,6 @@ func DecodeEvent(data []byte) (Event, error) {
 		return Event{}, fieldErr("recorded_at", "must be an RFC 3339 timestamp")
 	}
 	e.OccurredAt, e.RecordedAt = e.OccurredAt.UTC(), e.RecordedAt.UTC()
-	if err := strictUnmarshal(w.Aggregate, &e.Aggregate, "aggregate"); err != nil {
-		return Event{}, err
-	}
-	if err := strictUnmarshal(w.Actor, &e.Actor, "actor"); err != nil {
-		return Event{}, err
-	}
 	if e.Payload, err = decodePayload(w.Type, w.SchemaVersion, w.Payload); err != nil {
 		return Event{}, err
 	}

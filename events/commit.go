@@ -83,7 +83,17 @@ type wireCommit struct {
 
 // DecodeCommit decodes a journal message body strictly (see [DecodeEvent]);
 // errors are [*FieldError]s with paths such as "events[1].payload.reason".
+// Valid bodies take a one-pass path; only a body that fails it is decoded
+// again, step by step, to name its problem.
 func DecodeCommit(data []byte) (Commit, error) {
+	if c, ok := decodeCommitFast(data); ok {
+		return c, nil
+	}
+	return decodeCommitStepwise(data)
+}
+
+// decodeCommitStepwise decodes each level on its own, to name a problem.
+func decodeCommitStepwise(data []byte) (Commit, error) {
 	var w wireCommit
 	if err := strictUnmarshal(data, &w, ""); err != nil {
 		return Commit{}, err
@@ -100,4 +110,25 @@ func DecodeCommit(data []byte) (Commit, error) {
 		return Commit{}, err
 	}
 	return c, nil
+}
+
+func decodeCommitFast(data []byte) (Commit, bool) {
+	var w struct {
+		Events []fastEvent `json:"events"`
+	}
+	if strictUnmarshal(data, &w, "") != nil {
+		return Commit{}, false
+	}
+	c := Commit{Events: make([]Event, 0, len(w.Events))}
+	for _, fe := range w.Events {
+		if fe.Aggregate == nil || fe.Actor == nil {
+			return Commit{}, false
+		}
+		e, err := fe.event(*fe.Aggregate, *fe.Actor)
+		if err != nil {
+			return Commit{}, false
+		}
+		c.Events = append(c.Events, e)
+	}
+	return c, c.Validate() == nil
 }

@@ -61,7 +61,9 @@ func jsonErr(path string, err error) *FieldError {
 	var syntaxErr *json.SyntaxError
 	switch {
 	case errors.As(err, &typeErr):
-		return fieldErr(join(path, typeErr.Field), "must be a JSON %s", jsonKind(typeErr.Type.Kind().String()))
+		// encoding/json names the embedded struct in the path; the wire has no such level.
+		field := strings.ReplaceAll(typeErr.Field, "envelopeWire.", "")
+		return fieldErr(join(path, field), "must be a JSON %s", jsonKind(typeErr.Type.Kind().String()))
 	case errors.As(err, &syntaxErr):
 		return fieldErr(path, "malformed JSON at offset %d", syntaxErr.Offset)
 	case strings.HasPrefix(err.Error(), `json: unknown field "`):

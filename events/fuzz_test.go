@@ -20,6 +20,14 @@ func FuzzDecodeCommit(f *testing.F) {
 		f.Add([]byte(`{"events":[` + string(v1) + `]}`))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, fastOK := decodeCommitFast(data)
+		slow, slowErr := decodeCommitStepwise(data)
+		if fastOK != (slowErr == nil) {
+			t.Fatalf("one-pass and stepwise decoders disagree: %v / %v", fastOK, slowErr)
+		}
+		if a, b := mustJSON(fast), mustJSON(slow); fastOK && a != b {
+			t.Fatalf("one-pass and stepwise decoders differ:\n%s\n%s", a, b)
+		}
 		c, err := DecodeCommit(data)
 		if err != nil {
 			return
@@ -38,4 +46,9 @@ func FuzzDecodeCommit(f *testing.F) {
 			t.Fatalf("unstable round trip:\n%s\n%s", a, b)
 		}
 	})
+}
+
+func mustJSON(c Commit) string {
+	b, _ := json.Marshal(c)
+	return string(b)
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // table is one view's rows ready for COPY.
@@ -101,9 +102,11 @@ func (p *Postgres) Replace(ctx context.Context, built *Memory, catchUp CatchUp) 
 		if _, err := p.pool.Exec(ctx, fmt.Sprintf(`CREATE TABLE proj_build.%s (LIKE proj.%[1]s INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`, t.name)); err != nil {
 			return fmt.Errorf("rebuild: create %s: %w", t.name, err)
 		}
-		if _, err := p.pool.CopyFrom(ctx, pgx.Identifier{"proj_build", t.name}, t.columns, pgx.CopyFromRows(t.rows)); err != nil {
-			return fmt.Errorf("rebuild: copy %s: %w", t.name, err)
-		}
+	}
+	if err := copyTables(ctx, p.pool, "proj_build", tabs); err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
+	for _, t := range tabs {
 		if err := p.copyIndexes(ctx, t.name); err != nil {
 			return err
 		}
@@ -125,6 +128,25 @@ func (p *Postgres) Replace(ctx context.Context, built *Memory, catchUp CatchUp) 
 		return fmt.Errorf("rebuild: drop old views: %w", err)
 	}
 	return nil
+}
+
+// copyTables COPYs tabs into the tables of the same names in schema.
+func copyTables(ctx context.Context, pool *pgxpool.Pool, schema string, tabs []table) error {
+	for _, t := range tabs {
+		if _, err := pool.CopyFrom(ctx, pgx.Identifier{schema, t.name}, t.columns, pgx.CopyFromRows(t.rows)); err != nil {
+			return fmt.Errorf("copy %s: %w", t.name, err)
+		}
+	}
+	return nil
+}
+
+// CopyInto COPYs m's rows into the (empty) view tables of schema: the raw
+// COPY that benchmarks measure rebuilds against.
+func (m *Memory) CopyInto(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	m.mu.RLock()
+	tabs := m.t.export()
+	m.mu.RUnlock()
+	return copyTables(ctx, pool, schema, tabs)
 }
 
 // copyIndexes recreates on proj_build.name the indexes and primary key of
