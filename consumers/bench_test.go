@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/otpledger/otpledger/internal/pgtest"
 	"github.com/otpledger/otpledger/internal/streamgen"
 	"github.com/otpledger/otpledger/projections"
