@@ -51,7 +51,7 @@ const (
 type BusinessHours struct {
 	Timezone string   `json:"timezone"`
 	Open     string   `json:"open"`  // HH:MM, inclusive
-	Close    string   `json:"close"` // HH:MM, exclusive
+	Close    string   `json:"close"` // HH:MM, exclusive; "24:00" is midnight
 	Days     []string `json:"days"`  // MON … SUN
 }
 
@@ -191,6 +191,9 @@ func (p *Policy) Validate() error {
 }
 
 func clockMinutes(s string) (int, bool) {
+	if s == "24:00" { // a close at midnight: the whole day
+		return 24 * 60, true
+	}
 	t, err := time.Parse("15:04", s)
 	if err != nil {
 		return 0, false

@@ -265,6 +265,11 @@ func decodePayload(t Type, version int, raw json.RawMessage) (Payload, error) {
 	return p, nil
 }
 
+// UnmarshalStrict decodes one JSON value into v, refusing unknown fields,
+// wrong types and trailing data, and reports the problem as a [*FieldError]
+// naming the field, never the value. The HTTP API decodes bodies with it.
+func UnmarshalStrict(data []byte, v any) error { return strictUnmarshal(data, v, "") }
+
 // strictUnmarshal decodes one JSON value into v, refusing unknown fields and
 // trailing data, and reports errors as *FieldError under path.
 func strictUnmarshal(data []byte, v any, path string) error {

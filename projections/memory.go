@@ -336,3 +336,11 @@ func (m *Memory) Quarantine(context.Context) ([]Quarantined, error) {
 	defer done()
 	return slices.Clone(t.quarantine), nil
 }
+
+// PendingApproval returns the pending approval of one event.
+func (m *Memory) PendingApproval(_ context.Context, id uuid.UUID) (Approval, bool, uint64, error) {
+	t, done := m.read()
+	defer done()
+	a, ok := t.approvals[id]
+	return a, ok, t.seq, nil
+}

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -476,3 +477,21 @@ func OpenPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 
 // Pool returns the store's pool.
 func (p *Postgres) Pool() *pgxpool.Pool { return p.pool }
+
+// PendingApproval returns the pending approval of one event.
+func (p *Postgres) PendingApproval(ctx context.Context, id uuid.UUID) (Approval, bool, uint64, error) {
+	var a Approval
+	found := false
+	seq, err := p.read(ctx, func(tx pgx.Tx) error {
+		var s int64
+		err := tx.QueryRow(ctx, `SELECT event_id, seq, idx, aggregate_kind, aggregate_key, type, institution, staff, occurred_at
+			FROM proj.pending_approvals WHERE event_id = $1`, id).
+			Scan(&a.EventID, &s, &a.Idx, &a.AggregateKind, &a.AggregateKey, &a.Type, &a.Institution, &a.Staff, &a.OccurredAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		found, a.Seq, a.OccurredAt = true, uint64(s), a.OccurredAt.UTC()
+		return err
+	})
+	return a, found, seq, err
+}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/otpledger/otpledger/events"
 )
 
@@ -48,6 +50,7 @@ type Reader interface {
 	MobileOTP(ctx context.Context, customerNo string) (Mobile, bool, uint64, error)
 	InstitutionDevices(ctx context.Context, institution string, status Status, p Page) ([]InstitutionDevice, string, uint64, error)
 	PendingApprovals(ctx context.Context, p Page) ([]Approval, string, uint64, error)
+	PendingApproval(ctx context.Context, eventID uuid.UUID) (Approval, bool, uint64, error)
 	Quarantine(ctx context.Context) ([]Quarantined, error)
 }
 

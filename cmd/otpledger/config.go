@@ -1,0 +1,115 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/otpledger/otpledger/aggregates"
+	"github.com/otpledger/otpledger/events/journal"
+	"github.com/otpledger/otpledger/events/pii"
+)
+
+// config is everything the commands read from flags and the environment.
+// Each flag's default comes from its environment variable, then the default.
+type config struct {
+	home          string
+	httpAddr      string
+	dataDir       string
+	natsURL       string
+	natsCreds     string
+	natsListen    string
+	databaseURL   string
+	durability    string
+	policyFile    string
+	fpKeyFile     string
+	projector     bool
+	shutdownGrace time.Duration
+	logLevel      string
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+// flags registers the shared flags on fs.
+func (c *config) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.home, "home-institution", env("OTPLEDGER_HOME_INSTITUTION", "IBKS"), "the home institution's code (env OTPLEDGER_HOME_INSTITUTION)")
+	fs.StringVar(&c.httpAddr, "http-addr", env("OTPLEDGER_HTTP_ADDR", "127.0.0.1:8080"), "HTTP listen address (env OTPLEDGER_HTTP_ADDR)")
+	fs.StringVar(&c.dataDir, "data-dir", env("OTPLEDGER_DATA_DIR", "./data"), "data directory: embedded JetStream store, generated fingerprint key (env OTPLEDGER_DATA_DIR)")
+	fs.StringVar(&c.natsURL, "nats-url", env("OTPLEDGER_NATS_URL", ""), "external NATS URL(s), comma-separated; tls:// for TLS; empty: embedded server (env OTPLEDGER_NATS_URL)")
+	fs.StringVar(&c.natsCreds, "nats-creds", env("OTPLEDGER_NATS_CREDS", ""), "NATS credentials file for an external server (env OTPLEDGER_NATS_CREDS)")
+	fs.StringVar(&c.natsListen, "nats-listen", env("OTPLEDGER_NATS_LISTEN", ""), "embedded server: also listen on this loopback address, e.g. 127.0.0.1:4223 (env OTPLEDGER_NATS_LISTEN)")
+	fs.StringVar(&c.databaseURL, "database-url", env("OTPLEDGER_DATABASE_URL", ""), "PostgreSQL URL for the projections; empty: in memory, rebuilt at start (env OTPLEDGER_DATABASE_URL)")
+	fs.StringVar(&c.durability, "durability", env("OTPLEDGER_DURABILITY", ""), "fsync | interval | replicated; default fsync embedded, interval external (env OTPLEDGER_DURABILITY)")
+	fs.StringVar(&c.policyFile, "policy", env("OTPLEDGER_POLICY_FILE", ""), "JSON policy file over the manual's defaults: limits, channels, documents, hours, holidays (env OTPLEDGER_POLICY_FILE)")
+	fs.StringVar(&c.fpKeyFile, "fingerprint-key-file", env("OTPLEDGER_FINGERPRINT_KEY_FILE", ""), "file holding the hex HMAC key for personal-data fingerprints; embedded default: generated in the data directory (env OTPLEDGER_FINGERPRINT_KEY_FILE)")
+	fs.BoolVar(&c.projector, "projector", env("OTPLEDGER_PROJECTOR", "true") == "true", "run the projector in this process (env OTPLEDGER_PROJECTOR)")
+	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 20*time.Second, "how long a shutdown waits for requests in flight")
+	fs.StringVar(&c.logLevel, "log-level", env("OTPLEDGER_LOG_LEVEL", "info"), "debug | info | warn | error (env OTPLEDGER_LOG_LEVEL)")
+}
+
+func (c *config) embedded() bool { return c.natsURL == "" }
+
+func (c *config) durabilityMode() journal.Durability {
+	switch {
+	case c.durability != "":
+		return journal.Durability(c.durability)
+	case c.embedded():
+		return journal.Fsync
+	}
+	return journal.Interval
+}
+
+func (c *config) policy() (aggregates.Policy, error) {
+	if c.policyFile == "" {
+		return aggregates.DefaultPolicy(c.home), nil
+	}
+	data, err := os.ReadFile(c.policyFile)
+	if err != nil {
+		return aggregates.Policy{}, fmt.Errorf("policy: %w", err)
+	}
+	return aggregates.ParsePolicy(data, c.home)
+}
+
+// fingerprinter loads the fingerprint key, generating one in the data
+// directory on the embedded default's first start.
+func (c *config) fingerprinter() (*pii.Fingerprinter, error) {
+	path := c.fpKeyFile
+	if path == "" {
+		if !c.embedded() {
+			return nil, errors.New("fingerprint key: set OTPLEDGER_FINGERPRINT_KEY_FILE (a file of 64 hex digits) when using an external NATS")
+		}
+		path = filepath.Join(c.dataDir, "fingerprint.key")
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			key := make([]byte, 32)
+			if _, err := rand.Read(key); err != nil {
+				return nil, err
+			}
+			if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
+				return nil, fmt.Errorf("fingerprint key: %w", err)
+			}
+			if err := os.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+				return nil, fmt.Errorf("fingerprint key: %w", err)
+			}
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("fingerprint key: %w", err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(data)))
+	if err != nil {
+		return nil, fmt.Errorf("fingerprint key %s: not hex", path)
+	}
+	return pii.NewFingerprinter(key)
+}

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/otpledger/otpledger/aggregates/ledger"
+	"github.com/otpledger/otpledger/consumers"
+	"github.com/otpledger/otpledger/events/journal"
+	"github.com/otpledger/otpledger/internal/httpapi"
+	"github.com/otpledger/otpledger/internal/progress"
+	"github.com/otpledger/otpledger/projections"
+	"github.com/otpledger/otpledger/schema"
+)
+
+// node is a running ledger's adapters.
+type node struct {
+	cfg      *config
+	log      *slog.Logger
+	embedded *journal.Embedded
+	nc       *nats.Conn
+	j        *journal.Journal
+	pool     *pgxpool.Pool
+	store    interface {
+		projections.Reader
+		projections.Writer
+	}
+	memory *projections.Memory // the store, when in memory
+}
+
+// open connects to (or starts) NATS, opens the journal and the views.
+func open(ctx context.Context, cfg *config, log *slog.Logger, stderr io.Writer) (*node, error) {
+	n := &node{cfg: cfg, log: log}
+	if cfg.embedded() {
+		e, err := journal.RunEmbedded(journal.EmbeddedConfig{DataDir: cfg.dataDir, Listen: cfg.natsListen, Durability: cfg.durabilityMode()})
+		if err != nil {
+			return nil, err
+		}
+		n.embedded, n.nc = e, e.Conn
+		log.Info("embedded NATS started", slog.String("store", cfg.dataDir), slog.String("durability", string(cfg.durabilityMode())),
+			slog.String("listen", e.ClientURL()))
+	} else {
+		nc, err := n.dial()
+		if err != nil {
+			return nil, err
+		}
+		n.nc = nc
+	}
+	j, err := journal.Open(ctx, n.nc, journal.Config{Durability: cfg.durabilityMode()})
+	if err != nil {
+		n.close()
+		return nil, err
+	}
+	n.j = j
+	if cfg.databaseURL != "" {
+		if n.pool, err = projections.OpenPool(ctx, cfg.databaseURL); err != nil {
+			n.close()
+			return nil, err
+		}
+		applied, err := schema.Migrate(ctx, n.pool)
+		if err != nil {
+			n.close()
+			return nil, err
+		}
+		log.Info("projection store ready", slog.String("store", "postgres"), slog.Int("migrations_applied", len(applied)))
+		n.store = projections.NewPostgres(n.pool)
+		return n, nil
+	}
+	n.memory = projections.NewMemory()
+	n.store = n.memory
+	bar := progress.New(stderr, "rebuilding views in memory")
+	start := time.Now()
+	if err := consumers.RebuildMemory(ctx, j.JetStream(), j.Stream(), n.memory, bar.Update); err != nil {
+		n.close()
+		return nil, err
+	}
+	bar.Finish()
+	pos, _ := n.memory.Position(ctx)
+	log.Info("projection store ready", slog.String("store", "memory"), slog.Uint64("position", pos), slog.Duration("took", time.Since(start)))
+	return n, nil
+}
+
+// dial opens a new NATS connection: in process to the embedded server, or
+// to the external URL with the configured credentials.
+func (n *node) dial() (*nats.Conn, error) {
+	if n.embedded != nil {
+		return nats.Connect("", nats.InProcessServer(n.embedded.Server), nats.Name("otpledger-projector"))
+	}
+	opts := []nats.Option{nats.Name("otpledger"), nats.MaxReconnects(-1)}
+	if n.cfg.natsCreds != "" {
+		opts = append(opts, nats.UserCredentials(n.cfg.natsCreds))
+	}
+	nc, err := nats.Connect(n.cfg.natsURL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect NATS: %w", err)
+	}
+	return nc, nil
+}
+
+func (n *node) close() {
+	if n.pool != nil {
+		n.pool.Close()
+	}
+	if n.embedded != nil {
+		n.embedded.Close() // drains the connection and flushes the store
+	} else if n.nc != nil {
+		_ = n.nc.Drain()
+	}
+}
+
+// project runs projectors until ctx ends; a projector that stops (its store
+// reported a gap, or NATS failed) is replaced by a new one starting at the
+// store's checkpoint.
+func (n *node) project(ctx context.Context, quarantined *atomic.Uint64) error {
+	for backoff := 100 * time.Millisecond; ctx.Err() == nil; backoff = min(2*backoff, 10*time.Second) {
+		nc, err := n.dial()
+		if err == nil {
+			var p *consumers.Projector
+			if p, err = consumers.NewProjector(consumers.ProjectorConfig{Conn: nc, Stream: n.j.Stream(), Store: n.store}); err == nil {
+				err = p.Run(ctx)
+				quarantined.Add(p.Quarantined())
+			}
+			nc.Close()
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		n.log.Warn("projector stopped; restarting at the checkpoint", slog.String("error", errString(err)), slog.Duration("in", backoff))
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+	}
+	return nil
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "none"
+	}
+	return err.Error()
+}
+
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// serve runs the ledger until SIGINT or SIGTERM: it stops accepting, lets
+// requests in flight finish, stops the projector, flushes and returns nil.
+func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := newLogger(cfg.logLevel, stderr)
+	pol, err := cfg.policy()
+	if err != nil {
+		return err
+	}
+	fp, err := cfg.fingerprinter()
+	if err != nil {
+		return err
+	}
+	n, err := open(ctx, cfg, log, stderr)
+	if err != nil {
+		return err
+	}
+	defer n.close()
+	l, err := ledger.New(n.j, ledger.Config{Policy: pol})
+	if err != nil {
+		return err
+	}
+	var quarantined atomic.Uint64
+	api, err := httpapi.New(httpapi.Config{Ledger: l, Views: n.store, Fingerprinter: fp, Home: cfg.home, Logger: log,
+		JournalReady: func(ctx context.Context) error { _, err := n.j.LastSequence(ctx); return err },
+		Lag:          func(ctx context.Context) (uint64, error) { return consumers.Lag(ctx, n.j.JetStream(), n.j.Stream(), n.store) },
+		Quarantined:  quarantined.Load,
+	})
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", cfg.httpAddr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
+	fmt.Fprintf(stdout, "otpledger listening on http://%s\n", lis.Addr())
+	log.Info("serving", slog.String("addr", lis.Addr().String()), slog.String("home", cfg.home),
+		slog.Bool("embedded_nats", cfg.embedded()), slog.Bool("postgres", cfg.databaseURL != ""))
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	if cfg.projector {
+		g.Go(func() error { return n.project(gctx, &quarantined) })
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownGrace)
+		defer cancel()
+		log.Info("shutting down: finishing requests in flight")
+		return srv.Shutdown(shutdownCtx)
+	})
+	err = g.Wait()
+	log.Info("stopped", slog.String("error", errString(err)))
+	return err
+}
+
+// project runs only the projector (external NATS and PostgreSQL).
+func projectOnly(ctx context.Context, cfg *config, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if cfg.embedded() || cfg.databaseURL == "" {
+		return errors.New("project: needs OTPLEDGER_NATS_URL and OTPLEDGER_DATABASE_URL (the embedded default projects inside serve)")
+	}
+	log := newLogger(cfg.logLevel, stderr)
+	n, err := open(ctx, cfg, log, stderr)
+	if err != nil {
+		return err
+	}
+	defer n.close()
+	var quarantined atomic.Uint64
+	log.Info("projecting", slog.String("stream", n.j.Stream()))
+	return n.project(ctx, &quarantined)
+}

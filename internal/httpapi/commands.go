@@ -1,0 +1,361 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/otpledger/otpledger/aggregates"
+	"github.com/otpledger/otpledger/aggregates/ledger"
+	"github.com/otpledger/otpledger/events"
+)
+
+// MaxBody is the largest request body accepted (api.md: 413 beyond).
+const MaxBody = 64 << 10
+
+type actorBody struct {
+	Role string `json:"role"`
+	ID   string `json:"id"`
+}
+
+// common holds the fields every command body has (api.md).
+type common struct {
+	Institution   string     `json:"institution"`
+	Channel       string     `json:"channel"`
+	Actor         *actorBody `json:"actor"`
+	Documents     []string   `json:"documents"`
+	OriginChannel string     `json:"origin_channel"`
+	OccurredAt    string     `json:"occurred_at"`
+	Staff         string     `json:"staff"`
+	CorrelationID string     `json:"correlation_id"`
+}
+
+// readBody reads a JSON body of at most MaxBody bytes into v, strictly.
+func readBody(w http.ResponseWriter, r *http.Request, v any) ([]byte, error) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return nil, invalid("Content-Type", "must be application/json")
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: "body over 64 KiB"}
+	}
+	if err != nil {
+		return nil, invalid("", "unreadable body")
+	}
+	if err := events.UnmarshalStrict(data, v); err != nil {
+		var fe *events.FieldError
+		if errors.As(err, &fe) {
+			return nil, invalid(fe.Field, fe.Reason)
+		}
+		return nil, invalid("", "malformed JSON")
+	}
+	return data, nil
+}
+
+// meta turns the common fields into the deciders' Meta, checking each.
+func (s *Server) meta(r *http.Request, c common, body []byte) (aggregates.Meta, error) {
+	m := aggregates.Meta{Institution: c.Institution, Channel: events.Channel(c.Channel), OriginChannel: events.OriginChannel(c.OriginChannel),
+		Staff: c.Staff, CorrelationID: c.CorrelationID}
+	if m.Institution == "" {
+		m.Institution = s.cfg.Home
+	}
+	switch {
+	case !events.ValidInstitution(m.Institution):
+		return m, invalid("institution", "must match ^[0-9A-Z]{2,8}$")
+	case c.Channel == "":
+		return m, invalid("channel", "required")
+	case !m.Channel.Valid():
+		return m, invalid("channel", "unknown channel")
+	case c.Actor == nil:
+		return m, invalid("actor", "required")
+	case !events.Role(c.Actor.Role).Valid():
+		return m, invalid("actor.role", "must be SELF, AGENT, REPRESENTATIVE, STAFF or SYSTEM")
+	case c.Actor.ID != "" && !events.ValidActorID(c.Actor.ID):
+		return m, invalid("actor.id", "must match ^[0-9A-Za-z._-]{1,64}$")
+	case c.Staff != "" && !events.ValidActorID(c.Staff):
+		return m, invalid("staff", "must match ^[0-9A-Za-z._-]{1,64}$")
+	case len(c.CorrelationID) > 128:
+		return m, invalid("correlation_id", "at most 128 characters")
+	}
+	m.Actor = events.Actor{Role: events.Role(c.Actor.Role), ID: c.Actor.ID}
+	for _, d := range c.Documents {
+		if !events.Document(d).Valid() {
+			return m, invalid("documents", "unknown document")
+		}
+		m.Documents = append(m.Documents, events.Document(d))
+	}
+	if c.OccurredAt != "" {
+		t, err := time.Parse(time.RFC3339Nano, c.OccurredAt)
+		if err != nil {
+			return m, invalid("occurred_at", "must be an RFC 3339 timestamp")
+		}
+		m.OccurredAt = t
+	}
+	if key := r.Header.Get("Idempotency-Key"); key != "" {
+		if len(key) > 200 {
+			return m, invalid("Idempotency-Key", "at most 200 characters")
+		}
+		// The same key with the same request is the same command.
+		h := sha256.New()
+		for _, part := range [][]byte{[]byte(key), []byte(r.Method), []byte(r.URL.Path), body} {
+			h.Write(part)
+			h.Write([]byte{0})
+		}
+		m.IdempotencyKey = "http-" + hex.EncodeToString(h.Sum(nil)[:20])
+	}
+	return m, nil
+}
+
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, a ledger.Answer, err error) {
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, a)
+}
+
+// deviceCommand decodes a device command's body and runs it.
+func deviceCommand[B any](s *Server, build func(r *http.Request, b B, m aggregates.Meta) (aggregates.DeviceCommand, error), common func(*B) *common) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		vendor, serial := r.PathValue("vendor"), r.PathValue("serial")
+		if err := checkDevice(vendor, serial); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		var b B
+		data, err := readBody(w, r, &b)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		m, err := s.meta(r, *common(&b), data)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		cmd, err := build(r, b, m)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		a, err := s.cfg.Ledger.Device(r.Context(), vendor, serial, cmd)
+		s.answer(w, r, a, err)
+	}
+}
+
+// customerCommand decodes a customer command's body and runs it.
+func customerCommand[B any](s *Server, build func(r *http.Request, b B, m aggregates.Meta) (aggregates.CustomerCommand, error), common func(*B) *common) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		no := r.PathValue("customer_no")
+		if !events.ValidCustomerNo(no) {
+			s.fail(w, r, invalid("customer_no", "must match ^[0-9A-Z]{4,20}$"))
+			return
+		}
+		var b B
+		data, err := readBody(w, r, &b)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		m, err := s.meta(r, *common(&b), data)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		cmd, err := build(r, b, m)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		a, err := s.cfg.Ledger.Customer(r.Context(), no, cmd)
+		s.answer(w, r, a, err)
+	}
+}
+
+func checkDevice(vendor, serial string) error {
+	if !events.ValidVendor(vendor) {
+		return invalid("vendor", "must match ^[0-9A-Z]{2,4}$")
+	}
+	if !events.ValidSerial(serial) {
+		return invalid("serial", "must match ^[0-9A-Z]{6,20}$")
+	}
+	return nil
+}
+
+// pathInstitution applies the {institution} of a cancel or recover path.
+func pathInstitution(r *http.Request, m aggregates.Meta) (aggregates.Meta, error) {
+	inst := r.PathValue("institution")
+	if !events.ValidInstitution(inst) {
+		return m, invalid("institution", "must match ^[0-9A-Z]{2,8}$")
+	}
+	m.Institution = inst
+	return m, nil
+}
+
+type (
+	registerBody struct {
+		common
+		CustomerNo   string `json:"customer_no"`
+		ResponseCode string `json:"response_code"`
+		WarrantyFrom string `json:"warranty_from"`
+		WarrantyTo   string `json:"warranty_to"`
+	}
+	reasonBody struct {
+		common
+		Reason string `json:"reason"`
+	}
+	plainBody struct{ common }
+	profileBody struct {
+		common
+		Type           string   `json:"type"`
+		Residency      string   `json:"residency"`
+		RealNameNumber string   `json:"real_name_number"`
+		Accounts       []string `json:"accounts"`
+	}
+	mobileBody struct {
+		common
+		PhoneID      string              `json:"phone_id"`
+		Verification *events.Verification `json:"verification"`
+	}
+	approvalBody struct {
+		Approver string `json:"approver"`
+	}
+)
+
+func (b *registerBody) base() *common { return &b.common }
+func (b *reasonBody) base() *common   { return &b.common }
+func (b *plainBody) base() *common    { return &b.common }
+func (b *profileBody) base() *common  { return &b.common }
+func (b *mobileBody) base() *common   { return &b.common }
+
+func (s *Server) routeCommands(mux router) {
+	dev := "/v1/devices/{vendor}/{serial}"
+	mux.HandleFunc("POST "+dev+"/registrations", deviceCommand(s, func(_ *http.Request, b registerBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
+		if b.CustomerNo != "" && !events.ValidCustomerNo(b.CustomerNo) {
+			return nil, invalid("customer_no", "must match ^[0-9A-Z]{4,20}$")
+		}
+		return aggregates.Register{Meta: m, CustomerNo: b.CustomerNo, ResponseCodeGiven: b.ResponseCode != "",
+			WarrantyFrom: b.WarrantyFrom, WarrantyTo: b.WarrantyTo}, nil
+	}, (*registerBody).base))
+	mux.HandleFunc("POST "+dev+"/registrations/{institution}/cancel", deviceCommand(s, func(r *http.Request, b reasonBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
+		m, err := pathInstitution(r, m)
+		return aggregates.Cancel{Meta: m, Reason: events.CancelReason(b.Reason)}, err
+	}, (*reasonBody).base))
+	mux.HandleFunc("POST "+dev+"/loss-reports", deviceCommand(s, func(_ *http.Request, b reasonBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
+		if b.Reason == "" {
+			return nil, invalid("reason", "required: LOST, STOLEN, DAMAGED or OTHER")
+		}
+		return aggregates.ReportLoss{Meta: m, Reason: events.LossReason(b.Reason)}, nil
+	}, (*reasonBody).base))
+	mux.HandleFunc("POST "+dev+"/loss-reports/{institution}/recover", deviceCommand(s, func(r *http.Request, _ plainBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
+		m, err := pathInstitution(r, m)
+		return aggregates.Recover{Meta: m}, err
+	}, (*plainBody).base))
+	mux.HandleFunc("POST "+dev+"/errors", deviceCommand(s, func(_ *http.Request, _ plainBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
+		return aggregates.IncrementError{Meta: m}, nil
+	}, (*plainBody).base))
+	mux.HandleFunc("POST "+dev+"/errors/reset", deviceCommand(s, func(_ *http.Request, _ plainBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
+		return aggregates.ResetErrors{Meta: m}, nil
+	}, (*plainBody).base))
+
+	cust := "/v1/customers/{customer_no}"
+	mux.HandleFunc("PUT "+cust, customerCommand(s, func(_ *http.Request, b profileBody, m aggregates.Meta) (aggregates.CustomerCommand, error) {
+		fp, masked, err := s.cfg.Fingerprinter.RealName(b.RealNameNumber)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range b.Accounts {
+			if !events.ValidAccountNo(a) {
+				return nil, invalid("accounts", "each must match ^[0-9]{8,14}$")
+			}
+		}
+		return aggregates.SetProfile{Meta: m, Type: events.CustomerType(b.Type), Residency: events.Residency(b.Residency),
+			RealNameFP: fp, RealNameMasked: masked, Accounts: b.Accounts}, nil
+	}, (*profileBody).base))
+	mux.HandleFunc("POST "+cust+"/mobile-otp", customerCommand(s, func(_ *http.Request, b mobileBody, m aggregates.Meta) (aggregates.CustomerCommand, error) {
+		fp, masked, err := s.cfg.Fingerprinter.Phone(b.PhoneID)
+		if err != nil {
+			return nil, err
+		}
+		cmd := aggregates.IssueMobile{Meta: m, GeneratorNo: generatorNo(m.IdempotencyKey), PhoneFP: fp, PhoneMasked: masked}
+		if b.Verification != nil {
+			cmd.Verification = *b.Verification
+		}
+		return cmd, nil
+	}, (*mobileBody).base))
+	mux.HandleFunc("POST "+cust+"/mobile-otp/revoke", customerCommand(s, func(_ *http.Request, b reasonBody, m aggregates.Meta) (aggregates.CustomerCommand, error) {
+		return aggregates.RevokeMobile{Meta: m, Reason: events.RevokeReason(b.Reason)}, nil
+	}, (*reasonBody).base))
+	mux.HandleFunc("POST "+cust+"/mobile-otp/errors", customerCommand(s, func(_ *http.Request, _ plainBody, m aggregates.Meta) (aggregates.CustomerCommand, error) {
+		return aggregates.IncrementMobileError{Meta: m}, nil
+	}, (*plainBody).base))
+	mux.HandleFunc("POST "+cust+"/mobile-otp/errors/reset", customerCommand(s, func(_ *http.Request, _ plainBody, m aggregates.Meta) (aggregates.CustomerCommand, error) {
+		return aggregates.ResetMobileErrors{Meta: m}, nil
+	}, (*plainBody).base))
+	mux.HandleFunc("POST /v1/events/{event_id}/approval", s.approve)
+}
+
+// generatorNo numbers a new mobile OTP: derived from the idempotency key when
+// there is one (a retry issues the same number), random otherwise.
+func generatorNo(key string) string {
+	src := uuid.New()
+	if key != "" {
+		src = uuid.NewSHA1(uuid.NameSpaceOID, []byte(key))
+	}
+	return "M" + hexUpper(src[:8])
+}
+
+func hexUpper(b []byte) string {
+	const digits = "0123456789ABCDEF"
+	out := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		out = append(out, digits[c>>4], digits[c&15])
+	}
+	return string(out)
+}
+
+func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
+	id, err := uuid.Parse(r.PathValue("event_id"))
+	if err != nil {
+		s.fail(w, r, invalid("event_id", "must be a UUID"))
+		return
+	}
+	var b approvalBody
+	if _, err := readBody(w, r, &b); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !events.ValidActorID(b.Approver) {
+		s.fail(w, r, invalid("approver", "must match ^[0-9A-Za-z._-]{1,64}$"))
+		return
+	}
+	a, ok, _, err := s.cfg.Views.PendingApproval(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !ok {
+		s.fail(w, r, &aggregates.RuleError{Rule: aggregates.RuleApproval, Message: "event is not a branch event awaiting approval"})
+		return
+	}
+	m := aggregates.Meta{Institution: s.cfg.Home, Channel: events.ChannelBranch, Actor: events.Actor{Role: events.RoleStaff, ID: b.Approver},
+		Staff: b.Approver, IdempotencyKey: "approval-" + id.String()}
+	cmd := aggregates.Approve{Meta: m, Target: id, Approver: b.Approver}
+	var answer ledger.Answer
+	switch events.AggregateKind(a.AggregateKind) {
+	case events.KindDevice:
+		ref := events.AggregateRef{Kind: events.KindDevice, Key: a.AggregateKey}
+		vendor, serial, _ := ref.DeviceKey()
+		answer, err = s.cfg.Ledger.Device(r.Context(), vendor, serial, cmd)
+	default:
+		answer, err = s.cfg.Ledger.Customer(r.Context(), a.AggregateKey, cmd)
+	}
+	s.answer(w, r, answer, err)
+}

@@ -1,0 +1,206 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/otpledger/otpledger/aggregates"
+	"github.com/otpledger/otpledger/events"
+	"github.com/otpledger/otpledger/projections"
+)
+
+// list is the answer of every list query (api.md).
+type list[T any] struct {
+	Items        []T    `json:"items"`
+	NextCursor   string `json:"next_cursor,omitempty"`
+	AsOfSequence uint64 `json:"as_of_sequence"`
+}
+
+func newList[T any](items []T, next string, seq uint64) list[T] {
+	if items == nil {
+		items = []T{}
+	}
+	return list[T]{Items: items, NextCursor: next, AsOfSequence: seq}
+}
+
+// page reads ?limit= and ?cursor=.
+func page(r *http.Request) (projections.Page, error) {
+	p := projections.Page{Cursor: r.URL.Query().Get("cursor")}
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > projections.MaxLimit {
+			return p, invalid("limit", "must be 1 to 500")
+		}
+		p.Limit = n
+	}
+	return p, nil
+}
+
+// waitMinSequence honours ?min_sequence=N: it waits, up to the configured
+// bound, for the views to reach N (read-your-writes). The answer then says
+// which position it reflects, reached or not.
+func (s *Server) waitMinSequence(r *http.Request) error {
+	v := r.URL.Query().Get("min_sequence")
+	if v == "" {
+		return nil
+	}
+	want, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return invalid("min_sequence", "must be a stream sequence")
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.MinSequenceWait)
+	defer cancel()
+	for {
+		pos, err := s.cfg.Views.Position(ctx)
+		if err != nil || pos >= want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// query wraps a query handler with min_sequence and error handling.
+func (s *Server) query(fn func(r *http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := s.waitMinSequence(r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		v, err := fn(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+// deviceState is the answer of GET /v1/devices/{vendor}/{serial}.
+type deviceState struct {
+	Vendor        string                             `json:"vendor"`
+	Serial        string                             `json:"serial"`
+	Version       uint64                             `json:"version"`
+	Registrations map[string]aggregates.Registration `json:"registrations"`
+	ErrorCount    int                                `json:"error_count"`
+	Locked        bool                               `json:"locked"`
+	InAccidentAt  []string                           `json:"in_accident_at"`
+	AsOf          *time.Time                         `json:"as_of,omitempty"`
+	AsOfSequence  uint64                             `json:"as_of_sequence"`
+}
+
+func (s *Server) routeQueries(mux router) {
+	views := s.cfg.Views
+	mux.HandleFunc("GET /v1/customers/{customer_no}/devices", s.query(func(r *http.Request) (any, error) {
+		rows, seq, err := views.CustomerDevices(r.Context(), r.PathValue("customer_no"))
+		return newList(rows, "", seq), err
+	}))
+	mux.HandleFunc("GET /v1/customers/{customer_no}/media", s.query(func(r *http.Request) (any, error) {
+		p, err := page(r)
+		if err != nil {
+			return nil, err
+		}
+		rows, next, seq, err := views.CustomerMedia(r.Context(), r.PathValue("customer_no"), p)
+		return newList(rows, next, seq), err
+	}))
+	mux.HandleFunc("GET /v1/customers", s.query(func(r *http.Request) (any, error) {
+		q := r.URL.Query()
+		fp, account := "", q.Get("account_no")
+		if n := q.Get("real_name_number"); n != "" {
+			var err error
+			if fp, _, err = s.cfg.Fingerprinter.RealName(n); err != nil {
+				return nil, err
+			}
+		}
+		if fp == "" && account == "" {
+			return nil, invalid("real_name_number", "give real_name_number or account_no")
+		}
+		if account != "" && !events.ValidAccountNo(account) {
+			return nil, invalid("account_no", "must match ^[0-9]{8,14}$")
+		}
+		rows, seq, err := views.FindCustomers(r.Context(), fp, account)
+		return newList(rows, "", seq), err
+	}))
+	dev := "/v1/devices/{vendor}/{serial}"
+	mux.HandleFunc("GET "+dev, s.query(func(r *http.Request) (any, error) {
+		vendor, serial := r.PathValue("vendor"), r.PathValue("serial")
+		if err := checkDevice(vendor, serial); err != nil {
+			return nil, err
+		}
+		var d aggregates.Device
+		var seq uint64
+		var err error
+		var asOf *time.Time
+		if v := r.URL.Query().Get("as_of"); v != "" {
+			t, perr := time.Parse(time.RFC3339Nano, v)
+			if perr != nil {
+				return nil, invalid("as_of", "must be an RFC 3339 timestamp")
+			}
+			asOf = &t
+			d, seq, err = s.cfg.Ledger.DeviceAsOf(r.Context(), vendor, serial, 0, t)
+		} else {
+			d, seq, err = s.cfg.Ledger.LoadDevice(r.Context(), vendor, serial)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !d.Known() {
+			return nil, notFound("unknown device")
+		}
+		out := deviceState{Vendor: vendor, Serial: serial, Version: d.Version, Registrations: d.Registrations,
+			ErrorCount: d.ErrorCount, Locked: d.Locked, InAccidentAt: []string{}, AsOf: asOf, AsOfSequence: seq}
+		for inst := range d.Accident {
+			out.InAccidentAt = append(out.InAccidentAt, inst)
+		}
+		return out, nil
+	}))
+	mux.HandleFunc("GET "+dev+"/institutions", s.query(func(r *http.Request) (any, error) {
+		rows, seq, err := views.DeviceInstitutions(r.Context(), r.PathValue("vendor"), r.PathValue("serial"))
+		return newList(rows, "", seq), err
+	}))
+	mux.HandleFunc("GET "+dev+"/history", s.query(func(r *http.Request) (any, error) {
+		p, err := page(r)
+		if err != nil {
+			return nil, err
+		}
+		rows, next, seq, err := views.DeviceHistory(r.Context(), r.PathValue("vendor"), r.PathValue("serial"), p)
+		return newList(rows, next, seq), err
+	}))
+	mux.HandleFunc("GET "+dev+"/errors", s.query(func(r *http.Request) (any, error) {
+		e, ok, seq, err := views.DeviceErrors(r.Context(), r.PathValue("vendor"), r.PathValue("serial"))
+		if err == nil && !ok {
+			return nil, notFound("unknown device")
+		}
+		return struct {
+			projections.Errors
+			AsOfSequence uint64 `json:"as_of_sequence"`
+		}{e, seq}, err
+	}))
+	mux.HandleFunc("GET /v1/institutions/{code}/devices", s.query(func(r *http.Request) (any, error) {
+		p, err := page(r)
+		if err != nil {
+			return nil, err
+		}
+		status := projections.Status(r.URL.Query().Get("status"))
+		switch status {
+		case projections.StatusAll, projections.StatusInAccident, projections.StatusLocked:
+		default:
+			return nil, invalid("status", "must be IN_ACCIDENT or LOCKED")
+		}
+		rows, next, seq, err := views.InstitutionDevices(r.Context(), r.PathValue("code"), status, p)
+		return newList(rows, next, seq), err
+	}))
+	mux.HandleFunc("GET /v1/approvals/pending", s.query(func(r *http.Request) (any, error) {
+		p, err := page(r)
+		if err != nil {
+			return nil, err
+		}
+		rows, next, seq, err := views.PendingApprovals(r.Context(), p)
+		return newList(rows, next, seq), err
+	}))
+}

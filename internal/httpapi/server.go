@@ -1,0 +1,189 @@
+// Package httpapi is the HTTP API of api.md over the ledger (commands) and
+// the projections (queries), with health, readiness and Prometheus metrics.
+// One function, toAPI, maps every error to a status and the error shape.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/otpledger/otpledger/aggregates/ledger"
+	"github.com/otpledger/otpledger/events/pii"
+	"github.com/otpledger/otpledger/projections"
+)
+
+// Config configures [New].
+type Config struct {
+	Ledger        *ledger.Ledger
+	Views         projections.Reader
+	Fingerprinter *pii.Fingerprinter
+	Home          string
+	// JournalReady reports whether the journal answers; Lag how far the
+	// views are behind it; Quarantined how many messages the projector set
+	// aside. All three feed /readyz and /metrics.
+	JournalReady func(ctx context.Context) error
+	Lag          func(ctx context.Context) (uint64, error)
+	Quarantined  func() uint64
+	// MaxReadyLag is the lag above which /readyz answers 503; default 10,000.
+	MaxReadyLag     uint64
+	MinSequenceWait time.Duration // bound of ?min_sequence waits; default 2 s
+	Logger          *slog.Logger
+	Registry        *prometheus.Registry // default a new one
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxReadyLag == 0 {
+		c.MaxReadyLag = 10_000
+	}
+	if c.MinSequenceWait == 0 {
+		c.MinSequenceWait = 2 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Registry == nil {
+		c.Registry = prometheus.NewRegistry()
+	}
+}
+
+// Validate reports every missing dependency.
+func (c Config) Validate() error {
+	var errs []error
+	for name, missing := range map[string]bool{"Ledger": c.Ledger == nil, "Views": c.Views == nil, "Fingerprinter": c.Fingerprinter == nil,
+		"Home": c.Home == "", "JournalReady": c.JournalReady == nil, "Lag": c.Lag == nil, "Quarantined": c.Quarantined == nil} {
+		if missing {
+			errs = append(errs, errors.New("httpapi: "+name+" is required"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Server serves the API. It is safe for concurrent use.
+type Server struct {
+	cfg      Config
+	handler  http.Handler
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// New builds the server and registers its metrics.
+func New(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "otpledger_http_requests_total", Help: "HTTP requests by route and status."}, []string{"route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "otpledger_http_request_seconds", Help: "HTTP request latency by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"route"}),
+	}
+	ctx := context.Background()
+	cfg.Registry.MustRegister(s.requests, s.latency,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "otpledger_appends_total", Help: "Journal appends (messages or batches)."},
+			func() float64 { return float64(cfg.Ledger.Stats().Appends) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "otpledger_append_conflicts_total", Help: "Appends refused by compare-and-set and retried."},
+			func() float64 { return float64(cfg.Ledger.Stats().Conflicts) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "otpledger_projection_lag", Help: "Stream last sequence minus the views' checkpoint."},
+			func() float64 { lag, _ := cfg.Lag(ctx); return float64(lag) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "otpledger_quarantined_total", Help: "Messages the projector quarantined."},
+			func() float64 { return float64(cfg.Quarantined()) }),
+	)
+	mux := http.NewServeMux()
+	s.routes(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errNotFoundPath) })
+	s.handler = s.instrument(mux)
+	return s, nil
+}
+
+// router is what routes are registered on: an *http.ServeMux, or a recorder.
+type router interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
+func (s *Server) routes(m router) {
+	s.routeCommands(m)
+	s.routeQueries(m)
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	m.HandleFunc("GET /readyz", s.ready)
+	m.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	})
+}
+
+// Handler returns the API's handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Routes lists the method and pattern of every route, e.g.
+// "GET /v1/devices/{vendor}/{serial}" (the OpenAPI file is checked against it).
+func Routes() []string {
+	var rec recorder
+	(&Server{}).routes(&rec)
+	return rec
+}
+
+type recorder []string
+
+func (r *recorder) HandleFunc(pattern string, _ func(http.ResponseWriter, *http.Request)) {
+	*r = append(*r, pattern)
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	status := map[string]any{"journal": "ok", "store": "ok"}
+	code := http.StatusOK
+	if err := s.cfg.JournalReady(ctx); err != nil {
+		status["journal"], code = "unreachable", http.StatusServiceUnavailable
+	}
+	if _, err := s.cfg.Views.Position(ctx); err != nil {
+		status["store"], code = "unreachable", http.StatusServiceUnavailable
+	}
+	lag, err := s.cfg.Lag(ctx)
+	status["projection_lag"] = lag
+	if err != nil || lag > s.cfg.MaxReadyLag {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, status)
+}
+
+// statusWriter remembers the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// instrument counts and times requests by route pattern (never by path,
+// which holds customer numbers) and recovers from panics.
+func (s *Server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if p := recover(); p != nil {
+				s.cfg.Logger.ErrorContext(r.Context(), "panic in handler", slog.String("route", r.Pattern), slog.Any("panic", p))
+				s.fail(sw, r, errors.New("panic"))
+			}
+			route := r.Pattern
+			if route == "" || route == "/" {
+				route = "unmatched"
+			}
+			s.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
+			s.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+			s.cfg.Logger.DebugContext(r.Context(), "request", slog.String("route", route), slog.Int("status", sw.status),
+				slog.Duration("took", time.Since(start)))
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
