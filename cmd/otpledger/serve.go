@@ -189,8 +189,10 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	var quarantined atomic.Uint64
 	api, err := httpapi.New(httpapi.Config{Ledger: l, Views: n.store, Fingerprinter: fp, Home: cfg.home, Logger: log,
 		JournalReady: func(ctx context.Context) error { _, err := n.j.LastSequence(ctx); return err },
-		Lag:          func(ctx context.Context) (uint64, error) { return consumers.Lag(ctx, n.j.JetStream(), n.j.Stream(), n.store) },
-		Quarantined:  quarantined.Load,
+		Lag: func(ctx context.Context) (uint64, error) {
+			return consumers.Lag(ctx, n.j.JetStream(), n.j.Stream(), n.store)
+		},
+		Quarantined: quarantined.Load,
 	})
 	if err != nil {
 		return err

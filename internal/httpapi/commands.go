@@ -211,7 +211,7 @@ type (
 		common
 		Reason string `json:"reason"`
 	}
-	plainBody struct{ common }
+	plainBody   struct{ common }
 	profileBody struct {
 		common
 		Type           string   `json:"type"`
@@ -221,7 +221,7 @@ type (
 	}
 	mobileBody struct {
 		common
-		PhoneID      string              `json:"phone_id"`
+		PhoneID      string               `json:"phone_id"`
 		Verification *events.Verification `json:"verification"`
 	}
 	approvalBody struct {

@@ -110,7 +110,9 @@ type router interface {
 func (s *Server) routes(m router) {
 	s.routeCommands(m)
 	s.routeQueries(m)
-	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
 	m.HandleFunc("GET /readyz", s.ready)
 	m.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
