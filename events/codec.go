@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -279,7 +280,7 @@ func strictUnmarshal(data []byte, v any, path string) error {
 		if err == io.EOF {
 			return fieldErr(path, "empty")
 		}
-		return jsonErr(path, err)
+		return jsonErr(path, reflect.TypeOf(v), err)
 	}
 	if _, err := d.Token(); err != io.EOF {
 		return fieldErr(path, "trailing data after the JSON value")

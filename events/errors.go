@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 )
 
@@ -55,15 +56,14 @@ func join(prefix, field string) string {
 	return prefix + "." + field
 }
 
-// jsonErr turns an encoding/json decoding error at path into a *FieldError.
-func jsonErr(path string, err error) *FieldError {
+// jsonErr turns an encoding/json decoding error at path, decoding into a
+// value of type target, into a *FieldError.
+func jsonErr(path string, target reflect.Type, err error) *FieldError {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
 	switch {
 	case errors.As(err, &typeErr):
-		// encoding/json names the embedded struct in the path; the wire has no such level.
-		field := strings.ReplaceAll(typeErr.Field, "envelopeWire.", "")
-		return fieldErr(join(path, field), "must be a JSON %s", jsonKind(typeErr.Type.Kind().String()))
+		return fieldErr(join(path, wirePath(target, typeErr.Field)), "must be a JSON %s", jsonKind(typeErr.Type.Kind().String()))
 	case errors.As(err, &syntaxErr):
 		return fieldErr(path, "malformed JSON at offset %d", syntaxErr.Offset)
 	case strings.HasPrefix(err.Error(), `json: unknown field "`):
@@ -85,4 +85,35 @@ func jsonKind(goKind string) string {
 		return "object"
 	}
 	return "number"
+}
+
+// wirePath drops from an encoding/json field path the names of embedded
+// structs, which it includes although the JSON has no such level.
+func wirePath(t reflect.Type, field string) string {
+	var out []string
+	for _, seg := range strings.Split(field, ".") {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			out = append(out, seg)
+			continue
+		}
+		next, embedded := t, false
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch {
+			case f.Anonymous && f.Type.Name() == seg:
+				next, embedded = f.Type, true
+			case name == seg || (name == "" && f.Name == seg):
+				next = f.Type
+			}
+		}
+		if !embedded {
+			out = append(out, seg)
+		}
+		t = next
+	}
+	return strings.Join(out, ".")
 }

@@ -1,0 +1,227 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/otpledger/otpledger/aggregates"
+	"github.com/otpledger/otpledger/aggregates/ledger"
+	"github.com/otpledger/otpledger/consumers"
+	"github.com/otpledger/otpledger/events/journal"
+	"github.com/otpledger/otpledger/events/journal/journaltest"
+	"github.com/otpledger/otpledger/events/pii"
+	"github.com/otpledger/otpledger/projections"
+)
+
+// businessNow is Wednesday 2026-11-25 10:00 in Seoul.
+var businessNow = time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
+
+const (
+	realName = "900101-1234567"
+	phoneID  = "PHONE-5551234"
+)
+
+type testAPI struct {
+	url string
+	j   *journal.Journal
+}
+
+func newTestAPI(t *testing.T) testAPI {
+	t.Helper()
+	nc := journaltest.Conn(t)
+	ctx := context.Background()
+	j, err := journal.Open(ctx, nc, journal.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.New(j, ledger.Config{Policy: aggregates.DefaultPolicy("IBKS"), Now: func() time.Time { return businessNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := projections.NewMemory()
+	pnc, err := nats.Connect(nc.ConnectedUrl())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := consumers.NewProjector(consumers.ProjectorConfig{Conn: pnc, Store: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = p.Run(pctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; pnc.Close() })
+	fp, _ := pii.NewFingerprinter(bytes.Repeat([]byte{7}, 32))
+	api, err := New(Config{Ledger: l, Views: mem, Fingerprinter: fp, Home: "IBKS",
+		JournalReady: func(ctx context.Context) error { _, err := j.LastSequence(ctx); return err },
+		Lag:          func(ctx context.Context) (uint64, error) { return consumers.Lag(ctx, j.JetStream(), j.Stream(), mem) },
+		Quarantined:  p.Quarantined})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.Handler())
+	t.Cleanup(srv.Close)
+	return testAPI{url: srv.URL, j: j}
+}
+
+// do sends a request and returns status and body.
+func (a testAPI) do(t *testing.T, method, path, contentType, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, a.url+path, strings.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(data)
+}
+
+func (a testAPI) must(t *testing.T, method, path, body string) {
+	t.Helper()
+	if status, out := a.do(t, method, path, "application/json", body); status != http.StatusCreated {
+		t.Fatalf("%s %s: %d %s", method, path, status, out)
+	}
+}
+
+const (
+	branchSelf = `"channel":"BRANCH","actor":{"role":"SELF","id":"C0001"},"staff":"S100","documents":["REAL_NAME_ID","PROCESSING_FORM","SEAL_OR_SIGNATURE"]`
+	mts        = `"channel":"MTS","actor":{"role":"SELF","id":"C0001"}`
+	authCh     = `"channel":"AUTH","actor":{"role":"SYSTEM","id":"AUTH"}`
+)
+
+// TestBadRequests sends malformed and refused requests: each gets its
+// status, code and field or rule, echoes no personal data, and appends
+// nothing.
+func TestBadRequests(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	a.must(t, "PUT", "/v1/customers/C0001", `{`+branchSelf+`,"type":"INDIVIDUAL","residency":"DOMESTIC","real_name_number":"`+realName+`"}`)
+	a.must(t, "PUT", "/v1/customers/C0002", `{`+branchSelf+`,"type":"CORPORATE","residency":"DOMESTIC","real_name_number":"123-45-67890"}`)
+	a.must(t, "POST", "/v1/devices/OTP/000111222333/registrations", `{`+branchSelf+`,"customer_no":"C0001"}`)
+	big := `{"channel":"AUTH","actor":{"role":"SYSTEM"},"x":"` + strings.Repeat("a", MaxBody) + `"}`
+	cases := []struct {
+		name, method, path, ctype, body string
+		status                          int
+		code, field, rule               string
+	}{
+		{"malformed JSON", "POST", "/v1/devices/OTP/000111222333/errors", "", `{"channel":`, 400, "invalid_argument", "", ""},
+		{"unknown field", "POST", "/v1/devices/OTP/000111222333/errors", "", `{` + authCh + `,"pin":"1234"}`, 400, "invalid_argument", "pin", ""},
+		{"body over 64 KiB", "POST", "/v1/devices/OTP/000111222333/errors", "", big, 413, "too_large", "", ""},
+		{"wrong content type", "POST", "/v1/devices/OTP/000111222333/errors", "text/plain", `{` + authCh + `}`, 400, "invalid_argument", "Content-Type", ""},
+		{"missing channel", "POST", "/v1/devices/OTP/000111222333/errors", "", `{"actor":{"role":"SYSTEM"}}`, 400, "invalid_argument", "channel", ""},
+		{"unknown channel", "POST", "/v1/devices/OTP/000111222333/errors", "", `{"channel":"FAX","actor":{"role":"SYSTEM"}}`, 400, "invalid_argument", "channel", ""},
+		{"channel of the wrong type", "POST", "/v1/devices/OTP/000111222333/errors", "", `{"channel":7,"actor":{"role":"SYSTEM"}}`, 400, "invalid_argument", "channel", ""},
+		{"missing actor", "POST", "/v1/devices/OTP/000111222333/errors", "", `{"channel":"AUTH"}`, 400, "invalid_argument", "actor", ""},
+		{"unknown role", "POST", "/v1/devices/OTP/000111222333/errors", "", `{"channel":"AUTH","actor":{"role":"BOSS"}}`, 400, "invalid_argument", "actor.role", ""},
+		{"a name as actor id", "POST", "/v1/devices/OTP/000111222333/errors", "", `{"channel":"AUTH","actor":{"role":"SYSTEM","id":"홍길동"}}`, 400, "invalid_argument", "actor.id", ""},
+		{"lower-case vendor", "POST", "/v1/devices/otp/000111222333/errors", "", `{` + authCh + `}`, 400, "invalid_argument", "vendor", ""},
+		{"short serial", "POST", "/v1/devices/OTP/123/errors", "", `{` + authCh + `}`, 400, "invalid_argument", "serial", ""},
+		{"bad customer number in path", "POST", "/v1/customers/c-1/mobile-otp/errors", "", `{` + authCh + `}`, 400, "invalid_argument", "customer_no", ""},
+		{"bad institution", "POST", "/v1/devices/OTP/000111222333/loss-reports", "", `{"channel":"PHONE","actor":{"role":"SELF"},"institution":"kb","reason":"LOST"}`, 400, "invalid_argument", "institution", ""},
+		{"unknown document", "POST", "/v1/devices/OTP/000111222333/errors/reset", "", `{"channel":"BRANCH","actor":{"role":"SELF"},"staff":"S1","documents":["PASSPORT"]}`, 400, "invalid_argument", "documents", ""},
+		{"client time off the centre", "POST", "/v1/devices/OTP/000111222333/loss-reports", "", `{"channel":"PHONE","actor":{"role":"SELF"},"reason":"LOST","occurred_at":"2026-11-25T00:00:00Z"}`, 400, "invalid_argument", "occurred_at", ""},
+		{"malformed centre time", "POST", "/v1/devices/OTP/000111222333/registrations", "", `{"channel":"CENTER","institution":"KB001","actor":{"role":"SYSTEM"},"occurred_at":"yesterday"}`, 400, "invalid_argument", "occurred_at", ""},
+		{"home registration without customer", "POST", "/v1/devices/OTP/999888777666/registrations", "", `{` + branchSelf + `}`, 400, "invalid_argument", "customer_no", ""},
+		{"bad customer number in body", "POST", "/v1/devices/OTP/999888777666/registrations", "", `{` + branchSelf + `,"customer_no":"c1"}`, 400, "invalid_argument", "customer_no", ""},
+		{"loss report without reason", "POST", "/v1/devices/OTP/000111222333/loss-reports", "", `{"channel":"PHONE","actor":{"role":"SELF"}}`, 400, "invalid_argument", "reason", ""},
+		{"unknown loss reason", "POST", "/v1/devices/OTP/000111222333/loss-reports", "", `{"channel":"PHONE","actor":{"role":"SELF"},"reason":"MISPLACED"}`, 400, "invalid_argument", "reason", ""},
+		{"malformed real-name number", "PUT", "/v1/customers/C0003", "", `{` + branchSelf + `,"type":"INDIVIDUAL","residency":"DOMESTIC","real_name_number":"90010112345"}`, 400, "invalid_argument", "real_name_number", ""},
+		{"malformed phone id", "POST", "/v1/customers/C0001/mobile-otp", "", `{` + mts + `,"phone_id":"x y"}`, 400, "invalid_argument", "phone_id", ""},
+		{"malformed account", "PUT", "/v1/customers/C0003", "", `{` + branchSelf + `,"type":"INDIVIDUAL","residency":"DOMESTIC","real_name_number":"` + realName + `","accounts":["12"]}`, 400, "invalid_argument", "accounts", ""},
+		{"branch without staff", "POST", "/v1/devices/OTP/000111222333/errors/reset", "", `{"channel":"BRANCH","actor":{"role":"SELF"},"documents":["REAL_NAME_ID","PROCESSING_FORM","SEAL_OR_SIGNATURE"]}`, 400, "invalid_argument", "staff", ""},
+		{"malformed event id", "POST", "/v1/events/not-a-uuid/approval", "", `{"approver":"M1"}`, 400, "invalid_argument", "event_id", ""},
+		{"limit out of range", "GET", "/v1/devices/OTP/000111222333/history?limit=0", "", ``, 400, "invalid_argument", "limit", ""},
+		{"forged cursor", "GET", "/v1/devices/OTP/000111222333/history?cursor=abc", "", ``, 400, "invalid_argument", "cursor", ""},
+		{"customer search without a key", "GET", "/v1/customers", "", ``, 400, "invalid_argument", "real_name_number", ""},
+		{"unknown device", "GET", "/v1/devices/OTP/999888777666", "", ``, 404, "not_found", "", ""},
+		{"unknown path", "GET", "/v2/anything", "", ``, 404, "not_found", "", ""},
+		{"no mobile OTP to revoke", "POST", "/v1/customers/C0001/mobile-otp/revoke", "", `{` + mts + `}`, 404, "not_found", "", ""},
+		{"R-HW-NO-ISSUE: loss of an unknown device", "POST", "/v1/devices/OTP/999888777666/loss-reports", "", `{"channel":"PHONE","actor":{"role":"SELF"},"reason":"LOST"}`, 409, "rule_violation", "", "R-HW-NO-ISSUE"},
+		{"R-CHANNEL: ODS registration", "POST", "/v1/devices/OTP/999888777666/registrations", "", `{"channel":"ODS","actor":{"role":"SELF"},"customer_no":"C0001"}`, 409, "rule_violation", "", "R-CHANNEL"},
+		{"R-DOCS: no real-name ID", "POST", "/v1/devices/OTP/000111222333/errors/reset", "", `{"channel":"BRANCH","actor":{"role":"SELF"},"staff":"S1","documents":["PROCESSING_FORM","SEAL_OR_SIGNATURE"]}`, 409, "rule_violation", "", "R-DOCS"},
+		{"R-ONE-OTP: a second device", "POST", "/v1/devices/OTP/999888777666/registrations", "", `{` + branchSelf + `,"customer_no":"C0001"}`, 409, "rule_violation", "", "R-ONE-OTP"},
+		{"R-HW-ONE-PER-INSTITUTION: registered twice", "POST", "/v1/devices/OTP/000111222333/registrations", "", `{` + branchSelf + `,"customer_no":"C0001"}`, 409, "rule_violation", "", "R-HW-ONE-PER-INSTITUTION"},
+		{"R-MOB-ELIGIBLE: a corporation", "POST", "/v1/customers/C0002/mobile-otp", "", `{` + mts + `,"phone_id":"` + phoneID + `","verification":{"home_account":true,"phone_identity":true,"one_won_transfer":true}}`, 409, "rule_violation", "", "R-MOB-ELIGIBLE"},
+		{"R-ONE-OTP: mobile beside hardware", "POST", "/v1/customers/C0001/mobile-otp", "", `{` + mts + `,"phone_id":"` + phoneID + `","verification":{"home_account":true,"phone_identity":true,"one_won_transfer":true}}`, 409, "rule_violation", "", "R-ONE-OTP"},
+		{"R-AGENT: an individual's agent", "POST", "/v1/devices/OTP/000111222333/loss-reports", "", `{"channel":"BRANCH","actor":{"role":"AGENT"},"staff":"S1","reason":"LOST","documents":["REAL_NAME_ID","PROCESSING_FORM","SEAL_OR_SIGNATURE"]}`, 409, "rule_violation", "", "R-AGENT"},
+		{"R-HW-RESET-CHANNEL: HTS", "POST", "/v1/devices/OTP/000111222333/errors/reset", "", `{"channel":"HTS","actor":{"role":"SELF"}}`, 409, "rule_violation", "", "R-HW-RESET-CHANNEL"},
+		{"R-APPROVAL: not awaiting approval", "POST", "/v1/events/6f1c4bde-51a4-4c59-9c53-1f3d2c0f7a10/approval", "", `{"approver":"M1"}`, 409, "rule_violation", "", "R-APPROVAL"},
+	}
+	ctx := context.Background()
+	for _, tc := range cases {
+		before, _ := a.j.LastSequence(ctx)
+		ctype := tc.ctype
+		if ctype == "" && tc.method != "GET" {
+			ctype = "application/json"
+		}
+		status, body := a.do(t, tc.method, tc.path, ctype, tc.body)
+		var got struct{ Error apiError }
+		_ = json.Unmarshal([]byte(body), &got)
+		if status != tc.status || got.Error.Code != tc.code || got.Error.Field != tc.field || got.Error.Rule != tc.rule {
+			t.Errorf("%s: got %d %s", tc.name, status, body)
+		}
+		for _, secret := range []string{"1234567", "5551234", "67890"} {
+			if strings.Contains(body, secret) {
+				t.Errorf("%s: answer echoes personal data: %s", tc.name, body)
+			}
+		}
+		if after, _ := a.j.LastSequence(ctx); after != before {
+			t.Errorf("%s: the stream grew from %d to %d", tc.name, before, after)
+		}
+	}
+	if len(cases) < 30 {
+		t.Fatalf("only %d cases", len(cases))
+	}
+}
+
+func TestIdempotencyKeyAndReadYourWrites(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	body := `{"channel":"CENTER","institution":"KB001","actor":{"role":"SYSTEM","id":"CENTER"}}`
+	send := func() (int, string) {
+		req, _ := http.NewRequest("POST", a.url+"/v1/devices/OTP/000111222333/registrations", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", "producer-7:reg-1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(data)
+	}
+	s1, b1 := send()
+	s2, b2 := send()
+	if s1 != 201 || s2 != 201 || b1 != b2 {
+		t.Fatalf("same key twice: %d %s / %d %s", s1, b1, s2, b2)
+	}
+	if last, _ := a.j.LastSequence(context.Background()); last != 1 {
+		t.Fatalf("stream holds %d messages, want 1", last)
+	}
+	status, out := a.do(t, "GET", "/v1/devices/OTP/000111222333/institutions?min_sequence=1", "", "")
+	if status != 200 || !strings.Contains(out, `"as_of_sequence":1`) || !strings.Contains(out, "KB001") {
+		t.Fatalf("read your writes: %d %s", status, out)
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		if status, out := a.do(t, "GET", path, "", ""); status != 200 {
+			t.Errorf("%s: %d %s", path, status, out)
+		}
+	}
+	if _, out := a.do(t, "GET", "/metrics", "", ""); !strings.Contains(out, `otpledger_http_requests_total{route="POST /v1/devices/{vendor}/{serial}/registrations",status="201"} 2`) ||
+		!strings.Contains(out, "otpledger_projection_lag 0") {
+		t.Errorf("metrics: %s", out)
+	}
+}
