@@ -1,0 +1,396 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	natstest "github.com/nats-io/nats-server/v2/test"
+
+	"github.com/otpledger/otpledger/internal/pgtest"
+)
+
+// The walkthrough of the README: a day at a branch. Personal data used, which
+// must never be found in clear anywhere afterwards.
+const (
+	realNameNumber = "900101-1234567"
+	phoneOld       = "010-1111-2222"
+	phoneNew       = "010-3333-4444"
+)
+
+var personalData = []string{realNameNumber, strings.ReplaceAll(realNameNumber, "-", ""), phoneOld, phoneNew,
+	strings.ReplaceAll(phoneOld, "-", ""), strings.ReplaceAll(phoneNew, "-", "")}
+
+const branch = `"channel":"BRANCH","actor":{"role":"SELF","id":"CUST0001"},"staff":"S100","documents":["REAL_NAME_ID","PROCESSING_FORM","SEAL_OR_SIGNATURE"]`
+
+// step is one request of the walkthrough and the answer it must get.
+type step struct {
+	method, path, body string
+	status             int
+	rule               string
+}
+
+var walkthrough = []step{
+	{"PUT", "/v1/customers/C0001", `{` + branch + `,"type":"INDIVIDUAL","residency":"DOMESTIC","real_name_number":"` + realNameNumber + `","accounts":["12345678901"]}`, 201, ""},
+	{"POST", "/v1/devices/OTP/000111222333/registrations", `{` + branch + `,"customer_no":"C0001","response_code":"482913","warranty_from":"2024-01-01","warranty_to":"2027-01-01"}`, 201, ""},
+	{"POST", "/v1/devices/OTP/000111222333/registrations", `{"channel":"CENTER","institution":"KB001","origin_channel":"BRANCH","actor":{"role":"SYSTEM","id":"CENTER"}}`, 201, ""},
+	{"POST", "/v1/devices/OTP/000111222333/loss-reports", `{"channel":"PHONE","actor":{"role":"SELF","id":"CUST0001"},"reason":"LOST"}`, 201, ""},
+	{"POST", "/v1/devices/OTP/000111222333/loss-reports/IBKS/recover", `{"channel":"MOBILE_WEB","actor":{"role":"SELF","id":"CUST0001"}}`, 409, "R-HW-RECOVER-ONLINE"},
+	{"POST", "/v1/devices/OTP/000111222333/loss-reports/KB001/recover", `{"channel":"CENTER","origin_channel":"BRANCH","actor":{"role":"SYSTEM","id":"CENTER"}}`, 201, ""},
+	{"POST", "/v1/devices/OTP/000111222333/loss-reports/IBKS/recover", `{"channel":"MOBILE_WEB","actor":{"role":"SELF","id":"CUST0001"}}`, 201, ""},
+}
+
+func init() {
+	for range 10 {
+		walkthrough = append(walkthrough, step{"POST", "/v1/devices/OTP/000111222333/errors", `{"channel":"AUTH","actor":{"role":"SYSTEM","id":"AUTH"}}`, 201, ""})
+	}
+	walkthrough = append(walkthrough,
+		step{"POST", "/v1/devices/OTP/000111222333/errors", `{"channel":"AUTH","actor":{"role":"SYSTEM","id":"AUTH"}}`, 409, "R-HW-LOCK"},
+		step{"POST", "/v1/devices/OTP/000111222333/errors/reset", `{` + branch + `}`, 201, ""},
+		step{"POST", "/v1/customers/C0001/mobile-otp", `{"channel":"MTS","actor":{"role":"SELF","id":"CUST0001"},"phone_id":"` + phoneOld + `","verification":{"home_account":true,"phone_identity":true,"one_won_transfer":true}}`, 409, "R-ONE-OTP"},
+		step{"POST", "/v1/devices/OTP/000111222333/registrations/IBKS/cancel", `{` + branch + `,"reason":"REPLACED"}`, 201, ""},
+		step{"POST", "/v1/customers/C0001/mobile-otp", `{"channel":"MTS","actor":{"role":"SELF","id":"CUST0001"},"phone_id":"` + phoneOld + `","verification":{"home_account":true,"phone_identity":true,"one_won_transfer":true}}`, 201, ""},
+		step{"POST", "/v1/customers/C0001/mobile-otp", `{"channel":"MTS","actor":{"role":"SELF","id":"CUST0001"},"phone_id":"` + phoneNew + `","verification":{"home_account":true,"phone_identity":true,"otp_or_security_card":true}}`, 201, ""},
+	)
+}
+
+// views are the queries whose answers must survive a restart.
+var views = []string{
+	"/v1/customers/C0001/devices", "/v1/customers/C0001/media", "/v1/customers?account_no=12345678901",
+	"/v1/customers?real_name_number=" + realNameNumber,
+	"/v1/devices/OTP/000111222333", "/v1/devices/OTP/000111222333/institutions", "/v1/devices/OTP/000111222333/history?limit=100",
+	"/v1/devices/OTP/000111222333/errors", "/v1/institutions/KB001/devices", "/v1/approvals/pending",
+}
+
+var binary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// build compiles otpledger once per test run.
+func build(t *testing.T) string {
+	t.Helper()
+	binary.once.Do(func() {
+		dir, err := os.MkdirTemp("", "otpledger-bin")
+		if err != nil {
+			binary.err = err
+			return
+		}
+		binary.path = filepath.Join(dir, "otpledger")
+		out, err := exec.Command("go", "build", "-o", binary.path, ".").CombinedOutput()
+		if err != nil {
+			binary.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binary.err != nil {
+		t.Fatal(binary.err)
+	}
+	return binary.path
+}
+
+// process is a running 'otpledger serve'.
+type process struct {
+	cmd    *exec.Cmd
+	url    string
+	logs   *bytes.Buffer
+	logsMu *sync.Mutex
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type lockedBuffer struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (w lockedBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+// start runs serve with env and waits until it is ready.
+func start(t *testing.T, env ...string) *process {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(build(t), "serve", "--http-addr", addr)
+	cmd.Env = append(os.Environ(), env...)
+	p := &process{cmd: cmd, url: "http://" + addr, logs: &bytes.Buffer{}, logsMu: &sync.Mutex{}}
+	cmd.Stderr = lockedBuffer{p.logsMu, p.logs}
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || !strings.Contains(lines.Text(), "listening") {
+		t.Fatalf("serve did not start: %s\n%s", lines.Text(), p.log())
+	}
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if resp, err := http.Get(p.url + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve not ready:\n%s", p.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *process) log() string {
+	p.logsMu.Lock()
+	defer p.logsMu.Unlock()
+	return p.logs.String()
+}
+
+// stop sends SIGTERM and expects a clean exit 0.
+func (p *process) stop(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve exited with %v:\n%s", err, p.log())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop on SIGTERM")
+	}
+}
+
+func (p *process) request(t *testing.T, method, path, body string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, p.url+path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, data
+}
+
+// walk drives the walkthrough, approves the branch registration, and returns
+// the views' answers once they reflect every event.
+func (p *process) walk(t *testing.T) map[string]string {
+	t.Helper()
+	var last uint64
+	var registration string
+	for i, s := range walkthrough {
+		status, body := p.request(t, s.method, s.path, s.body)
+		var answer struct {
+			Events []struct {
+				ID       string `json:"id"`
+				Type     string `json:"type"`
+				Sequence uint64 `json:"sequence"`
+			} `json:"events"`
+			Error struct{ Rule string } `json:"error"`
+		}
+		_ = json.Unmarshal(body, &answer)
+		if status != s.status || answer.Error.Rule != s.rule {
+			t.Fatalf("step %d %s %s: %d %s", i, s.method, s.path, status, body)
+		}
+		for _, e := range answer.Events {
+			last = max(last, e.Sequence)
+		}
+		if i == 1 {
+			registration = answer.Events[0].ID
+		}
+	}
+	status, body := p.request(t, "POST", "/v1/events/"+registration+"/approval", `{"approver":"S100"}`)
+	if status != 409 || !strings.Contains(string(body), "R-APPROVAL") {
+		t.Fatalf("approval by the processing employee: %d %s", status, body)
+	}
+	status, body = p.request(t, "GET", fmt.Sprintf("/v1/approvals/pending?min_sequence=%d", last), "")
+	if status != 200 || !strings.Contains(string(body), registration) {
+		t.Fatalf("pending approvals: %d %s", status, body)
+	}
+	status, body = p.request(t, "POST", "/v1/events/"+registration+"/approval", `{"approver":"M200"}`)
+	if status != 201 {
+		t.Fatalf("approval: %d %s", status, body)
+	}
+	var approved struct{ Events []struct{ Sequence uint64 } }
+	_ = json.Unmarshal(body, &approved)
+	return p.views(t, approved.Events[0].Sequence)
+}
+
+func (p *process) views(t *testing.T, minSeq uint64) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, v := range views {
+		sep := "?"
+		if strings.Contains(v, "?") {
+			sep = "&"
+		}
+		status, body := p.request(t, "GET", fmt.Sprintf("%s%smin_sequence=%d", v, sep, minSeq), "")
+		if status != 200 || !strings.Contains(string(body), fmt.Sprintf(`"as_of_sequence":%d`, minSeq)) {
+			t.Fatalf("GET %s: %d %s", v, status, body)
+		}
+		out[v] = string(body)
+	}
+	return out
+}
+
+// policyFile writes a policy whose branches never close, so that the
+// walkthrough's branch steps pass whenever the test runs.
+func policyFile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "policy.json")
+	policy := `{"business_hours":{"timezone":"Asia/Seoul","open":"00:00","close":"24:00","days":["MON","TUE","WED","THU","FRI","SAT","SUN"]}}`
+	if err := os.WriteFile(path, []byte(policy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestServeEmbedded runs the walkthrough against 'otpledger serve' on the
+// embedded default, restarts it, and gets the same views back; then finds no
+// personal data in clear in the store files or the logs.
+func TestServeEmbedded(t *testing.T) {
+	t.Parallel()
+	dataDir := t.TempDir()
+	env := []string{"OTPLEDGER_DATA_DIR=" + dataDir, "OTPLEDGER_POLICY_FILE=" + policyFile(t), "OTPLEDGER_NATS_URL=", "OTPLEDGER_DATABASE_URL="}
+	p := start(t, env...)
+	before := p.walk(t)
+	p.stop(t)
+	logs := p.log()
+
+	p = start(t, env...)
+	after := p.views(t, lastSequence(before))
+	for _, v := range views {
+		if before[v] != after[v] {
+			t.Errorf("GET %s after restart:\n%s\nbefore:\n%s", v, after[v], before[v])
+		}
+	}
+	p.stop(t)
+	logs += p.log()
+	scanForPersonalData(t, "logs", []byte(logs))
+	sawEvents := false
+	_ = filepath.WalkDir(dataDir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			data, _ := os.ReadFile(path)
+			scanForPersonalData(t, path, data)
+			sawEvents = sawEvents || bytes.Contains(data, []byte("reported_lost"))
+		}
+		return nil
+	})
+	if !sawEvents { // the scan must read the events themselves, or it proves nothing
+		t.Error("no store file holds the events in a form the scan can read")
+	}
+	for _, v := range before {
+		scanForPersonalData(t, "answers", []byte(v))
+	}
+}
+
+// TestServeExternal runs the same walkthrough against external NATS (a
+// server reached by URL) and PostgreSQL, with a restart.
+func TestServeExternal(t *testing.T) {
+	t.Parallel()
+	opts := natstest.DefaultTestOptions
+	opts.Port, opts.JetStream, opts.StoreDir = -1, true, t.TempDir()
+	ns := natstest.RunServer(&opts)
+	t.Cleanup(ns.Shutdown)
+	dbURL := pgtest.Database(t)
+	keyFile := filepath.Join(t.TempDir(), "fingerprint.key")
+	if err := os.WriteFile(keyFile, []byte(strings.Repeat("ab", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"OTPLEDGER_DATA_DIR=" + t.TempDir(), "OTPLEDGER_POLICY_FILE=" + policyFile(t), "OTPLEDGER_NATS_URL=" + ns.ClientURL(),
+		"OTPLEDGER_DATABASE_URL=" + dbURL, "OTPLEDGER_FINGERPRINT_KEY_FILE=" + keyFile}
+	p := start(t, env...)
+	before := p.walk(t)
+	p.stop(t)
+	p = start(t, env...)
+	after := p.views(t, lastSequence(before))
+	for _, v := range views {
+		if before[v] != after[v] {
+			t.Errorf("GET %s after restart:\n%s\nbefore:\n%s", v, after[v], before[v])
+		}
+	}
+	p.stop(t)
+	scanForPersonalData(t, "logs", []byte(p.log()))
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	rows, _ := conn.Query(context.Background(), `SELECT table_schema || '.' || table_name FROM information_schema.tables WHERE table_schema IN ('proj', 'public')`)
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range tables {
+		rows, _ := conn.Query(context.Background(), fmt.Sprintf(`SELECT t::text FROM %s t`, table))
+		texts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		scanForPersonalData(t, table, []byte(strings.Join(texts, "\n")))
+	}
+	_ = filepath.WalkDir(opts.StoreDir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			data, _ := os.ReadFile(path)
+			scanForPersonalData(t, path, data)
+		}
+		return nil
+	})
+}
+
+var asOfRE = regexp.MustCompile(`"as_of_sequence":(\d+)`)
+
+func lastSequence(answers map[string]string) uint64 {
+	var seq uint64
+	for _, a := range answers {
+		if m := asOfRE.FindStringSubmatch(a); m != nil {
+			var n uint64
+			fmt.Sscan(m[1], &n)
+			seq = max(seq, n)
+		}
+	}
+	return seq
+}
+
+func scanForPersonalData(t *testing.T, where string, data []byte) {
+	t.Helper()
+	for _, secret := range personalData {
+		if bytes.Contains(data, []byte(secret)) {
+			t.Errorf("%s holds personal data in clear (%s…)", where, secret[:4])
+		}
+	}
+}
