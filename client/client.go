@@ -1,0 +1,275 @@
+// Package client is the Go client of otpledger's HTTP API for producer
+// services: typed commands and queries, and a typed [*Error] that carries the
+// refusing rule id (errors.As, then err.Rule). A Client is safe for
+// concurrent use.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Error is an error answer of the API. Rule is set for a rule refusal
+// (Code "rule_violation"), Field for invalid input.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Rule    string `json:"rule,omitempty"`
+	Field   string `json:"field,omitempty"`
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.Rule != "":
+		return fmt.Sprintf("otpledger: %s (%s): %s", e.Code, e.Rule, e.Message)
+	case e.Field != "":
+		return fmt.Sprintf("otpledger: %s (%s): %s", e.Code, e.Field, e.Message)
+	}
+	return fmt.Sprintf("otpledger: %s: %s", e.Code, e.Message)
+}
+
+// RuleOf returns the rule id of a refusal, or "".
+func RuleOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Rule
+	}
+	return ""
+}
+
+// Actor is who acts.
+type Actor struct {
+	Role string `json:"role"` // SELF, AGENT, REPRESENTATIVE, STAFF, SYSTEM
+	ID   string `json:"id,omitempty"`
+}
+
+// Common holds the fields of every command (api.md).
+type Common struct {
+	Institution   string     `json:"institution,omitempty"`
+	Channel       string     `json:"channel"`
+	Actor         Actor      `json:"actor"`
+	Documents     []string   `json:"documents,omitempty"`
+	OriginChannel string     `json:"origin_channel,omitempty"`
+	OccurredAt    *time.Time `json:"occurred_at,omitempty"`
+	Staff         string     `json:"staff,omitempty"`
+	CorrelationID string     `json:"correlation_id,omitempty"`
+}
+
+// Registration registers a device (2372).
+type Registration struct {
+	Common
+	CustomerNo   string `json:"customer_no,omitempty"`
+	ResponseCode string `json:"response_code,omitempty"`
+	WarrantyFrom string `json:"warranty_from,omitempty"`
+	WarrantyTo   string `json:"warranty_to,omitempty"`
+}
+
+// WithReason is a command with a reason (cancel, loss report, revoke).
+type WithReason struct {
+	Common
+	Reason string `json:"reason,omitempty"`
+}
+
+// Profile records a customer's profile; the real-name number is fingerprinted
+// by the ledger and never stored in clear.
+type Profile struct {
+	Common
+	Type           string   `json:"type"`
+	Residency      string   `json:"residency"`
+	RealNameNumber string   `json:"real_name_number"`
+	Accounts       []string `json:"accounts,omitempty"`
+}
+
+// Verification is the evidence of a non-face-to-face mobile issuance.
+type Verification struct {
+	HomeAccount       bool `json:"home_account"`
+	PhoneIdentity     bool `json:"phone_identity"`
+	OneWonTransfer    bool `json:"one_won_transfer"`
+	OTPOrSecurityCard bool `json:"otp_or_security_card"`
+}
+
+// MobileIssue issues (or reissues) a mobile OTP.
+type MobileIssue struct {
+	Common
+	PhoneID      string        `json:"phone_id"`
+	Verification *Verification `json:"verification,omitempty"`
+}
+
+// Event is one appended event.
+type Event struct {
+	ID        string `json:"id"`
+	Type      string `json:"type"`
+	Sequence  uint64 `json:"sequence"`
+	Aggregate struct {
+		Kind string `json:"kind"`
+		Key  string `json:"key"`
+	} `json:"aggregate"`
+	Version uint64 `json:"version"`
+}
+
+// Answer is an accepted command's answer.
+type Answer struct {
+	Events []Event `json:"events"`
+}
+
+// Last returns the highest sequence of the answer (for min_sequence).
+func (a Answer) Last() uint64 {
+	var s uint64
+	for _, e := range a.Events {
+		s = max(s, e.Sequence)
+	}
+	return s
+}
+
+// Client calls one otpledger.
+type Client struct {
+	base string
+	http *http.Client
+}
+
+// New returns a client of the API at baseURL ("http://127.0.0.1:8080");
+// hc nil means a client with a 30 s timeout.
+func New(baseURL string, hc *http.Client) *Client {
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	return &Client{base: baseURL, http: hc}
+}
+
+// do sends one request; key, when set, is the Idempotency-Key.
+func (c *Client) do(ctx context.Context, method, path, key string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		data, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("otpledger: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("otpledger: %w", err)
+	}
+	if resp.StatusCode >= 300 {
+		var e struct{ Error Error }
+		if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
+			return &Error{Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode), Message: http.StatusText(resp.StatusCode)}
+		}
+		e.Error.Status = resp.StatusCode
+		return &e.Error
+	}
+	return json.Unmarshal(data, out)
+}
+
+func (c *Client) command(ctx context.Context, method, path, key string, in any) (Answer, error) {
+	var a Answer
+	err := c.do(ctx, method, path, key, in, &a)
+	return a, err
+}
+
+func dev(vendor, serial string) string {
+	return "/v1/devices/" + url.PathEscape(vendor) + "/" + url.PathEscape(serial)
+}
+
+func cust(no string) string { return "/v1/customers/" + url.PathEscape(no) }
+
+// SetProfile records a customer's profile.
+func (c *Client) SetProfile(ctx context.Context, customerNo, key string, p Profile) (Answer, error) {
+	return c.command(ctx, http.MethodPut, cust(customerNo), key, p)
+}
+
+// Register registers a device at r.Institution (default: home).
+func (c *Client) Register(ctx context.Context, vendor, serial, key string, r Registration) (Answer, error) {
+	return c.command(ctx, http.MethodPost, dev(vendor, serial)+"/registrations", key, r)
+}
+
+// Cancel cancels the device's registration at institution.
+func (c *Client) Cancel(ctx context.Context, vendor, serial, institution, key string, r WithReason) (Answer, error) {
+	return c.command(ctx, http.MethodPost, dev(vendor, serial)+"/registrations/"+url.PathEscape(institution)+"/cancel", key, r)
+}
+
+// ReportLoss reports the device lost.
+func (c *Client) ReportLoss(ctx context.Context, vendor, serial, key string, r WithReason) (Answer, error) {
+	return c.command(ctx, http.MethodPost, dev(vendor, serial)+"/loss-reports", key, r)
+}
+
+// Recover ends the accident at institution.
+func (c *Client) Recover(ctx context.Context, vendor, serial, institution, key string, r Common) (Answer, error) {
+	return c.command(ctx, http.MethodPost, dev(vendor, serial)+"/loss-reports/"+url.PathEscape(institution)+"/recover", key, r)
+}
+
+// Error records one failed authentication.
+func (c *Client) Error(ctx context.Context, vendor, serial, key string, r Common) (Answer, error) {
+	return c.command(ctx, http.MethodPost, dev(vendor, serial)+"/errors", key, r)
+}
+
+// ResetErrors resets the device's error count.
+func (c *Client) ResetErrors(ctx context.Context, vendor, serial, key string, r Common) (Answer, error) {
+	return c.command(ctx, http.MethodPost, dev(vendor, serial)+"/errors/reset", key, r)
+}
+
+// IssueMobile issues (or reissues) the customer's mobile OTP.
+func (c *Client) IssueMobile(ctx context.Context, customerNo, key string, r MobileIssue) (Answer, error) {
+	return c.command(ctx, http.MethodPost, cust(customerNo)+"/mobile-otp", key, r)
+}
+
+// RevokeMobile revokes the customer's mobile OTP.
+func (c *Client) RevokeMobile(ctx context.Context, customerNo, key string, r WithReason) (Answer, error) {
+	return c.command(ctx, http.MethodPost, cust(customerNo)+"/mobile-otp/revoke", key, r)
+}
+
+// MobileError records one failed mobile PIN entry.
+func (c *Client) MobileError(ctx context.Context, customerNo, key string, r Common) (Answer, error) {
+	return c.command(ctx, http.MethodPost, cust(customerNo)+"/mobile-otp/errors", key, r)
+}
+
+// ResetMobileErrors resets the mobile PIN error count.
+func (c *Client) ResetMobileErrors(ctx context.Context, customerNo, key string, r Common) (Answer, error) {
+	return c.command(ctx, http.MethodPost, cust(customerNo)+"/mobile-otp/errors/reset", key, r)
+}
+
+// Approve records a branch manager's approval of a branch event.
+func (c *Client) Approve(ctx context.Context, eventID, approver string) (Answer, error) {
+	return c.command(ctx, http.MethodPost, "/v1/events/"+url.PathEscape(eventID)+"/approval", "", map[string]string{"approver": approver})
+}
+
+// DeviceErrors is the 2376 error count of a device.
+type DeviceErrors struct {
+	Count        int        `json:"count"`
+	Locked       bool       `json:"locked"`
+	LastErrorAt  *time.Time `json:"last_error_at"`
+	LastResetAt  *time.Time `json:"last_reset_at"`
+	AsOfSequence uint64     `json:"as_of_sequence"`
+}
+
+// DeviceErrors returns the device's error count once the views reach
+// minSequence (0: now).
+func (c *Client) DeviceErrors(ctx context.Context, vendor, serial string, minSequence uint64) (DeviceErrors, error) {
+	var out DeviceErrors
+	err := c.do(ctx, http.MethodGet, dev(vendor, serial)+"/errors?min_sequence="+strconv.FormatUint(minSequence, 10), "", nil, &out)
+	return out, err
+}
