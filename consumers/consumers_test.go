@@ -55,7 +55,11 @@ func runProjector(t testing.TB, e env, store projections.Writer) (*Projector, fu
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	<-p.Running()
+	select {
+	case <-p.Running():
+	case err := <-done:
+		t.Fatalf("projector did not start: %v", err)
+	}
 	stopped := false
 	stop := func() {
 		if !stopped {
@@ -260,7 +264,13 @@ func TestKillAndResume(t *testing.T) {
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- p.Run(runCtx) }()
-		<-p.Running()
+		select {
+		case <-p.Running():
+		case err := <-done: // e.g. the pool's connections were just terminated
+			cancel()
+			t.Logf("run %d ended before consuming: %v", i, err)
+			continue
+		}
 		time.Sleep(time.Duration(20+r.IntN(200)) * time.Millisecond)
 		if i == 10 { // the database drops the projector's connections mid-transaction
 			if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
