@@ -286,11 +286,22 @@ func TestServeEmbedded(t *testing.T) {
 	t.Parallel()
 	dataDir := t.TempDir()
 	env := []string{"OTPLEDGER_DATA_DIR=" + dataDir, "OTPLEDGER_POLICY_FILE=" + policyFile(t), "OTPLEDGER_NATS_URL=", "OTPLEDGER_DATABASE_URL="}
+	before, logs := walkAndRestart(t, env)
+	scanForPersonalData(t, "logs", []byte(logs))
+	scanDir(t, dataDir)
+	for _, v := range before {
+		scanForPersonalData(t, "answers", []byte(v))
+	}
+}
+
+// walkAndRestart runs the walkthrough on a serve process, restarts it, and
+// checks that the views come back the same; it returns them and the logs.
+func walkAndRestart(t *testing.T, env []string) (map[string]string, string) {
+	t.Helper()
 	p := start(t, env...)
 	before := p.walk(t)
 	p.stop(t)
 	logs := p.log()
-
 	p = start(t, env...)
 	after := p.views(t, lastSequence(before))
 	for _, v := range views {
@@ -299,10 +310,15 @@ func TestServeEmbedded(t *testing.T) {
 		}
 	}
 	p.stop(t)
-	logs += p.log()
-	scanForPersonalData(t, "logs", []byte(logs))
+	return before, logs + p.log()
+}
+
+// scanDir scans every file of a JetStream store for personal data, and
+// checks that the scan reads the events themselves, or it would prove nothing.
+func scanDir(t *testing.T, dir string) {
+	t.Helper()
 	sawEvents := false
-	_ = filepath.WalkDir(dataDir, func(path string, d os.DirEntry, err error) error {
+	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			data, _ := os.ReadFile(path)
 			scanForPersonalData(t, path, data)
@@ -310,11 +326,8 @@ func TestServeEmbedded(t *testing.T) {
 		}
 		return nil
 	})
-	if !sawEvents { // the scan must read the events themselves, or it proves nothing
-		t.Error("no store file holds the events in a form the scan can read")
-	}
-	for _, v := range before {
-		scanForPersonalData(t, "answers", []byte(v))
+	if !sawEvents {
+		t.Errorf("no file under %s holds the events in a form the scan can read", dir)
 	}
 }
 
@@ -333,18 +346,8 @@ func TestServeExternal(t *testing.T) {
 	}
 	env := []string{"OTPLEDGER_DATA_DIR=" + t.TempDir(), "OTPLEDGER_POLICY_FILE=" + policyFile(t), "OTPLEDGER_NATS_URL=" + ns.ClientURL(),
 		"OTPLEDGER_DATABASE_URL=" + dbURL, "OTPLEDGER_FINGERPRINT_KEY_FILE=" + keyFile}
-	p := start(t, env...)
-	before := p.walk(t)
-	p.stop(t)
-	p = start(t, env...)
-	after := p.views(t, lastSequence(before))
-	for _, v := range views {
-		if before[v] != after[v] {
-			t.Errorf("GET %s after restart:\n%s\nbefore:\n%s", v, after[v], before[v])
-		}
-	}
-	p.stop(t)
-	scanForPersonalData(t, "logs", []byte(p.log()))
+	_, logs := walkAndRestart(t, env)
+	scanForPersonalData(t, "logs", []byte(logs))
 	conn, err := pgx.Connect(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)
@@ -363,13 +366,7 @@ func TestServeExternal(t *testing.T) {
 		}
 		scanForPersonalData(t, table, []byte(strings.Join(texts, "\n")))
 	}
-	_ = filepath.WalkDir(opts.StoreDir, func(path string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			data, _ := os.ReadFile(path)
-			scanForPersonalData(t, path, data)
-		}
-		return nil
-	})
+	scanDir(t, opts.StoreDir)
 }
 
 var asOfRE = regexp.MustCompile(`"as_of_sequence":(\d+)`)

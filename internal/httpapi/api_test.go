@@ -73,12 +73,15 @@ func newTestAPI(t *testing.T) testAPI {
 	return testAPI{url: srv.URL, j: j}
 }
 
-// do sends a request and returns status and body.
-func (a testAPI) do(t *testing.T, method, path, contentType, body string) (int, string) {
+// do sends a request and returns status and body; headers are name, value pairs.
+func (a testAPI) do(t *testing.T, method, path, contentType, body string, headers ...string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, a.url+path, strings.NewReader(body))
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -192,16 +195,7 @@ func TestIdempotencyKeyAndReadYourWrites(t *testing.T) {
 	a := newTestAPI(t)
 	body := `{"channel":"CENTER","institution":"KB001","actor":{"role":"SYSTEM","id":"CENTER"}}`
 	send := func() (int, string) {
-		req, _ := http.NewRequest("POST", a.url+"/v1/devices/OTP/000111222333/registrations", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", "producer-7:reg-1")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		data, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(data)
+		return a.do(t, "POST", "/v1/devices/OTP/000111222333/registrations", "application/json", body, "Idempotency-Key", "producer-7:reg-1")
 	}
 	s1, b1 := send()
 	s2, b2 := send()

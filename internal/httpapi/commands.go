@@ -121,61 +121,52 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, a ledger.Answer,
 	writeJSON(w, http.StatusCreated, a)
 }
 
+// decodeCommand reads a command body, turns its common fields into Meta and
+// builds the command; on failure it has answered the request.
+func decodeCommand[B, C any](s *Server, w http.ResponseWriter, r *http.Request, build func(*http.Request, B, aggregates.Meta) (C, error), common func(*B) *common) (C, bool) {
+	var b B
+	var zero C
+	data, err := readBody(w, r, &b)
+	if err == nil {
+		var m aggregates.Meta
+		if m, err = s.meta(r, *common(&b), data); err == nil {
+			var cmd C
+			if cmd, err = build(r, b, m); err == nil {
+				return cmd, true
+			}
+		}
+	}
+	s.fail(w, r, err)
+	return zero, false
+}
+
 // deviceCommand decodes a device command's body and runs it.
-func deviceCommand[B any](s *Server, build func(r *http.Request, b B, m aggregates.Meta) (aggregates.DeviceCommand, error), common func(*B) *common) http.HandlerFunc {
+func deviceCommand[B any](s *Server, build func(*http.Request, B, aggregates.Meta) (aggregates.DeviceCommand, error), common func(*B) *common) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		vendor, serial := r.PathValue("vendor"), r.PathValue("serial")
 		if err := checkDevice(vendor, serial); err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		var b B
-		data, err := readBody(w, r, &b)
-		if err != nil {
-			s.fail(w, r, err)
-			return
+		if cmd, ok := decodeCommand(s, w, r, build, common); ok {
+			a, err := s.cfg.Ledger.Device(r.Context(), vendor, serial, cmd)
+			s.answer(w, r, a, err)
 		}
-		m, err := s.meta(r, *common(&b), data)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		cmd, err := build(r, b, m)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		a, err := s.cfg.Ledger.Device(r.Context(), vendor, serial, cmd)
-		s.answer(w, r, a, err)
 	}
 }
 
 // customerCommand decodes a customer command's body and runs it.
-func customerCommand[B any](s *Server, build func(r *http.Request, b B, m aggregates.Meta) (aggregates.CustomerCommand, error), common func(*B) *common) http.HandlerFunc {
+func customerCommand[B any](s *Server, build func(*http.Request, B, aggregates.Meta) (aggregates.CustomerCommand, error), common func(*B) *common) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		no := r.PathValue("customer_no")
 		if !events.ValidCustomerNo(no) {
 			s.fail(w, r, invalid("customer_no", "must match ^[0-9A-Z]{4,20}$"))
 			return
 		}
-		var b B
-		data, err := readBody(w, r, &b)
-		if err != nil {
-			s.fail(w, r, err)
-			return
+		if cmd, ok := decodeCommand(s, w, r, build, common); ok {
+			a, err := s.cfg.Ledger.Customer(r.Context(), no, cmd)
+			s.answer(w, r, a, err)
 		}
-		m, err := s.meta(r, *common(&b), data)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		cmd, err := build(r, b, m)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		a, err := s.cfg.Ledger.Customer(r.Context(), no, cmd)
-		s.answer(w, r, a, err)
 	}
 }
 
