@@ -33,6 +33,7 @@ const (
 type testAPI struct {
 	url string
 	j   *journal.Journal
+	nc  *nats.Conn // the journal's connection
 }
 
 func newTestAPI(t *testing.T) testAPI {
@@ -70,7 +71,7 @@ func newTestAPI(t *testing.T) testAPI {
 	}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
-	return testAPI{url: srv.URL, j: j}
+	return testAPI{url: srv.URL, j: j, nc: nc}
 }
 
 // do sends a request and returns status and body; headers are name, value pairs.
@@ -217,5 +218,21 @@ func TestIdempotencyKeyAndReadYourWrites(t *testing.T) {
 	if _, out := a.do(t, "GET", "/metrics", "", ""); !strings.Contains(out, `otpledger_http_requests_total{route="POST /v1/devices/{vendor}/{serial}/registrations",status="201"} 2`) ||
 		!strings.Contains(out, "otpledger_projection_lag 0") {
 		t.Errorf("metrics: %s", out)
+	}
+}
+
+// TestJournalDown: with the journal unreachable a command answers 503 and
+// appends nothing, and readiness says so.
+func TestJournalDown(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	a.must(t, "POST", "/v1/devices/OTP/000111222333/registrations", `{"channel":"CENTER","institution":"KB001","actor":{"role":"SYSTEM"}}`)
+	a.nc.Close()
+	status, body := a.do(t, "POST", "/v1/devices/OTP/000111222333/errors", "application/json", `{`+authCh+`}`)
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, `"code":"unavailable"`) {
+		t.Fatalf("command with the journal down: %d %s", status, body)
+	}
+	if status, body := a.do(t, "GET", "/readyz", "", ""); status != http.StatusServiceUnavailable || !strings.Contains(body, `"journal":"unreachable"`) {
+		t.Fatalf("readiness with the journal down: %d %s", status, body)
 	}
 }
