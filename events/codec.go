@@ -72,6 +72,8 @@ type envelopeWire struct {
 	CorrelationID  string          `json:"correlation_id,omitempty"`
 	CausationID    string          `json:"causation_id,omitempty"`
 	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	PrevHash       string          `json:"prev_hash,omitempty"`
+	Hash           string          `json:"hash,omitempty"`
 	Payload        json.RawMessage `json:"payload"`
 }
 
@@ -141,6 +143,8 @@ func (e Event) appendJSON(buf []byte) ([]byte, error) {
 	buf = appendOptional(buf, "correlation_id", e.CorrelationID)
 	buf = appendOptional(buf, "causation_id", e.CausationID)
 	buf = appendOptional(buf, "idempotency_key", e.IdempotencyKey)
+	buf = appendOptional(buf, "prev_hash", e.PrevHash)
+	buf = appendOptional(buf, "hash", e.Hash)
 	buf = append(buf, `,"payload":`...)
 	buf = append(buf, payload...)
 	return append(buf, '}'), nil
@@ -241,6 +245,7 @@ func (w envelopeWire) event(agg AggregateRef, actor Actor) (Event, error) {
 	e.Institution, e.Channel, e.OriginChannel = w.Institution, w.Channel, w.OriginChannel
 	e.Staff, e.Documents = w.Staff, w.Documents
 	e.CorrelationID, e.CausationID, e.IdempotencyKey = w.CorrelationID, w.CausationID, w.IdempotencyKey
+	e.PrevHash, e.Hash = w.PrevHash, w.Hash
 	if err := e.Validate(); err != nil {
 		return Event{}, err
 	}

@@ -85,7 +85,12 @@ type Event struct {
 	CorrelationID  string
 	CausationID    string
 	IdempotencyKey string
-	Payload        Payload
+	// PrevHash is the Hash of the aggregate's previous event ("" for its
+	// first), and Hash this event's own ([Chain]): a chain per aggregate
+	// that makes any edit, removal or insertion evident.
+	PrevHash string
+	Hash     string
+	Payload  Payload
 }
 
 // Type returns the event's type, taken from its payload.
@@ -113,6 +118,10 @@ func (e Event) Validate() error {
 		return fieldErr("actor.role", "unknown role")
 	case e.Actor.ID != "" && !ValidActorID(e.Actor.ID):
 		return fieldErr("actor.id", "must match ^[0-9A-Za-z._-]{1,64}$")
+	case e.PrevHash != "" && !validFingerprint(e.PrevHash):
+		return fieldErr("prev_hash", "must be 64 lower-case hex digits")
+	case e.Hash != "" && !validFingerprint(e.Hash):
+		return fieldErr("hash", "must be 64 lower-case hex digits")
 	case e.Staff != "" && !ValidActorID(e.Staff):
 		return fieldErr("staff", "must match ^[0-9A-Za-z._-]{1,64}$")
 	case e.Payload == nil:

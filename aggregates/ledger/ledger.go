@@ -182,9 +182,17 @@ func (l *Ledger) Device(ctx context.Context, vendor, serial string, cmd aggregat
 			return Answer{}, false, err
 		}
 		devEvs, custEvs := split(ref, evs)
-		w := []writing{l.devices.writing(dev, devEvs)}
+		dw, err := l.devices.writing(dev, devEvs)
+		if err != nil {
+			return Answer{}, false, err
+		}
+		w := []writing{dw}
 		if len(custEvs) > 0 {
-			w = append(w, l.customers.writing(*cust, custEvs))
+			cw, err := l.customers.writing(*cust, custEvs)
+			if err != nil {
+				return Answer{}, false, err
+			}
+			w = append(w, cw)
 		}
 		return l.append(ctx, meta.IdempotencyKey, now, w)
 	})
@@ -211,7 +219,11 @@ func (l *Ledger) Customer(ctx context.Context, customerNo string, cmd aggregates
 		if err != nil {
 			return Answer{}, false, err
 		}
-		return l.append(ctx, meta.IdempotencyKey, now, []writing{l.customers.writing(c, evs)})
+		cw, err := l.customers.writing(c, evs)
+		if err != nil {
+			return Answer{}, false, err
+		}
+		return l.append(ctx, meta.IdempotencyKey, now, []writing{cw})
 	})
 }
 
@@ -272,17 +284,21 @@ type writing struct {
 	forget func()
 }
 
-func (s *store[S]) writing(l loaded[S], evs []events.Event) writing {
+func (s *store[S]) writing(l loaded[S], evs []events.Event) (writing, error) {
+	evs, head, err := events.Chain(l.snap.LastHash, evs)
+	if err != nil {
+		return writing{}, err
+	}
 	var next snapshot[S]
 	ref := evs[0].Aggregate
 	return writing{ref: ref, evs: evs, from: l.snap.State.AggregateVersion(), expect: l.seq,
 		state: func(key string, pos int, answer []Event, now time.Time) ([]byte, error) {
-			next = l.next(aggregates.Fold(l.snap.State, evs, time.Time{}), key, pos, answer, now)
+			next = l.next(aggregates.Fold(l.snap.State, evs, time.Time{}), head, key, pos, answer, now)
 			return marshal(next)
 		},
 		commit: func(seq uint64) { s.cache.put(ref, loaded[S]{seq: seq, snap: settled(next, seq)}) },
 		forget: func() { s.cache.remove(ref) },
-	}
+	}, nil
 }
 
 // append writes the aggregates' records in one message or one atomic batch.

@@ -46,9 +46,10 @@ func (r remembered) answer() Answer {
 // snapshot is what every journal message carries in its state header: the
 // aggregate's state after the message, and its recent idempotency answers.
 type snapshot[S any] struct {
-	V      int          `json:"v"`
-	State  S            `json:"state"`
-	Recent []remembered `json:"recent,omitempty"`
+	V        int          `json:"v"`
+	State    S            `json:"state"`
+	LastHash string       `json:"last_hash,omitempty"` // the aggregate's last event's hash (the chain's head)
+	Recent   []remembered `json:"recent,omitempty"`
 }
 
 // loaded is an aggregate as the ledger holds it: its snapshot and the stream
@@ -72,7 +73,7 @@ func (l loaded[S]) recall(key string) (Answer, bool) {
 
 // next returns the snapshot after appending: the new state and the recent
 // answers with this command's added (Base unknown) and old ones pruned.
-func (l loaded[S]) next(state S, key string, pos int, evs []Event, now time.Time) snapshot[S] {
+func (l loaded[S]) next(state S, lastHash, key string, pos int, evs []Event, now time.Time) snapshot[S] {
 	recent := slices.DeleteFunc(slices.Clone(l.snap.Recent), func(r remembered) bool { return now.Sub(r.At) > recentWindow })
 	if key != "" {
 		recent = append(recent, remembered{Key: key, At: now, Pos: pos, Events: slices.Clone(evs)})
@@ -80,7 +81,7 @@ func (l loaded[S]) next(state S, key string, pos int, evs []Event, now time.Time
 	if len(recent) > recentMax {
 		recent = recent[len(recent)-recentMax:]
 	}
-	return snapshot[S]{V: snapshotVersion, State: state, Recent: recent}
+	return snapshot[S]{V: snapshotVersion, State: state, LastHash: lastHash, Recent: recent}
 }
 
 // settled returns s with the unknown Base of the remembered answers carried
@@ -136,6 +137,7 @@ func (s *store[S]) replay(ctx context.Context, ref events.AggregateRef) (loaded[
 			return loaded[S]{}, fmt.Errorf("replay %s: %w", ref, err)
 		}
 		l.snap.State = aggregates.Fold(l.snap.State, e.Commit.Events, time.Time{})
+		l.snap.LastHash = e.Commit.Events[len(e.Commit.Events)-1].Hash
 		l.seq = e.Sequence
 	}
 	return l, nil

@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,8 +23,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	natstest "github.com/nats-io/nats-server/v2/test"
+	"github.com/nats-io/nats.go"
 
+	"github.com/otpledger/otpledger/aggregates"
+	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/internal/pgtest"
+	"github.com/otpledger/otpledger/internal/streamgen"
 )
 
 // The walkthrough of the README: a day at a branch. Personal data used, which
@@ -289,6 +295,20 @@ func TestServeEmbedded(t *testing.T) {
 	before, logs := walkAndRestart(t, env)
 	scanForPersonalData(t, "logs", []byte(logs))
 	scanDir(t, dataDir)
+
+	// The audit commands on the same journal.
+	if out, err := command(t, env, "verify"); err != nil || !strings.Contains(out, " 0 findings") {
+		t.Errorf("verify: %v\n%s", err, out)
+	}
+	out, err := command(t, env, "history", "device", "OTP", "000111222333", "--format", "json")
+	if err != nil || !strings.Contains(out, `"last_reset_at"`) || !strings.Contains(out, `"reported_lost"`) {
+		t.Errorf("history: %v\n%s", err, out)
+	}
+	out, err = command(t, env, "export", "--format", "jsonl")
+	if lines := strings.Count(out, "\n"); err != nil || lines < len(walkthrough) {
+		t.Errorf("export: %d lines, %v", lines, err)
+	}
+	scanForPersonalData(t, "export", []byte(out))
 	for _, v := range before {
 		scanForPersonalData(t, "answers", []byte(v))
 	}
@@ -388,6 +408,66 @@ func scanForPersonalData(t *testing.T, where string, data []byte) {
 	for _, secret := range personalData {
 		if bytes.Contains(data, []byte(secret)) {
 			t.Errorf("%s holds personal data in clear (%s…)", where, secret[:4])
+		}
+	}
+}
+
+// command runs one otpledger command to completion and returns its stdout.
+func command(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(build(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out) + stderr.String(), err
+	}
+	return string(out), nil
+}
+
+// TestHistoryAsOf asks 'otpledger history --as-of' for 50 random instants
+// and compares the state with the one recorded while generating the stream.
+func TestHistoryAsOf(t *testing.T) {
+	t.Parallel()
+	opts := natstest.DefaultTestOptions
+	opts.Port, opts.JetStream, opts.StoreDir = -1, true, t.TempDir()
+	ns := natstest.RunServer(&opts)
+	t.Cleanup(ns.Shutdown)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx := context.Background()
+	j, err := journal.Open(ctx, nc, journal.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := streamgen.Generate(streamgen.Config{Events: 20_000, Devices: 20, Customers: 10, Seed: 21, Track: "GEN0000007"})
+	if err := streamgen.Publish(ctx, j.JetStream(), gen.Commits); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "fingerprint.key")
+	_ = os.WriteFile(keyFile, []byte(strings.Repeat("ab", 32)), 0o600)
+	env := []string{"OTPLEDGER_NATS_URL=" + ns.ClientURL(), "OTPLEDGER_FINGERPRINT_KEY_FILE=" + keyFile, "OTPLEDGER_DATABASE_URL="}
+	r := rand.New(rand.NewPCG(21, 21))
+	first, last := gen.Timeline[0].At, gen.Timeline[len(gen.Timeline)-1].At
+	for range 50 {
+		at := first.Add(time.Duration(r.Int64N(int64(last.Sub(first)))))
+		i := sort.Search(len(gen.Timeline), func(i int) bool { return gen.Timeline[i].At.After(at) }) - 1
+		want := gen.Timeline[max(i, 0)].State
+		out, err := command(t, env, "history", "device", "OTP", "GEN0000007", "--as-of", at.Format(time.RFC3339Nano), "--format", "json")
+		if err != nil {
+			t.Fatalf("history: %v\n%s", err, out)
+		}
+		var got struct{ State aggregates.Device }
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.State.Version != want.Version || got.State.ErrorCount != want.ErrorCount || got.State.Locked != want.Locked ||
+			len(got.State.Registrations) != len(want.Registrations) || len(got.State.Accident) != len(want.Accident) {
+			t.Fatalf("as of %s: got %+v, want %+v", at, got.State, want)
 		}
 	}
 }

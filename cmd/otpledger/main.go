@@ -12,6 +12,8 @@ import (
 	"io"
 	"os"
 	"text/tabwriter"
+
+	"github.com/otpledger/otpledger/events"
 )
 
 const usage = `otpledger: the OTP lifecycle ledger (hardware registrations, loss reports,
@@ -25,8 +27,18 @@ Commands:
                      in-memory views by default; OTPLEDGER_NATS_URL / OTPLEDGER_DATABASE_URL
                      for an external NATS cluster and PostgreSQL)
   project            run only the projector (external NATS and PostgreSQL)
+  verify             re-read the stream and report, by sequence and aggregate, every altered,
+                     missing, replayed or misplaced event (exit 1 if any)
+  history device VENDOR SERIAL | history customer CUSTOMER_NO
+                     an aggregate's events and its state, as of --as-of, straight from the stream
+  export             every event in [--from, --to) as JSON lines or CSV, streaming
+  rebuild            rebuild the PostgreSQL views from the stream and swap them in atomically
+  approvals pending  branch events awaiting a manager's approval
   quarantine list    list the journal messages the projector set aside
   version            print the version
+
+Data goes to stdout, progress and logs to stderr. The commands other than serve open the same
+journal as serve (stop an embedded serve first: its data directory is locked while it runs).
 
 Run 'otpledger <command> --help' for a command's flags and environment variables.
 Exit codes: 0 success, 1 failure, 2 bad usage.
@@ -40,17 +52,44 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	cmd, rest := args[0], args[1:]
-	if cmd == "quarantine" {
-		if len(rest) == 0 || rest[0] != "list" {
-			fmt.Fprintln(stderr, "otpledger quarantine: want 'quarantine list'")
+	var positional []string
+	switch cmd {
+	case "quarantine", "approvals":
+		want := map[string]string{"quarantine": "list", "approvals": "pending"}[cmd]
+		if len(rest) == 0 || rest[0] != want {
+			fmt.Fprintf(stderr, "otpledger %s: want 'otpledger %[1]s %s'\n", cmd, want)
 			return 2
 		}
-		cmd, rest = "quarantine list", rest[1:]
+		cmd, rest = cmd+" "+want, rest[1:]
+	case "history":
+		if len(rest) < 2 || (rest[0] == "device" && len(rest) < 3) || (rest[0] != "device" && rest[0] != "customer") {
+			fmt.Fprintln(stderr, "otpledger history: want 'history device VENDOR SERIAL' or 'history customer CUSTOMER_NO'")
+			return 2
+		}
+		k := map[string]int{"device": 3, "customer": 2}[rest[0]]
+		positional, rest = rest[:k], rest[k:]
 	}
 	var cfg config
+	var af auditFlags
 	fs := flag.NewFlagSet("otpledger "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.flags(fs)
+	switch cmd {
+	case "verify", "history":
+		fs.StringVar(&af.format, "format", "table", "table | json")
+	case "export":
+		fs.StringVar(&af.format, "format", "jsonl", "jsonl | csv")
+	}
+	if cmd == "history" {
+		fs.StringVar(&af.asOf, "as-of", "", "state and events as of this RFC 3339 instant (default: now)")
+		fs.IntVar(&af.limit, "limit", 0, "print at most this many events (0: all)")
+		fs.Uint64Var(&af.after, "after", 0, "print the events after this stream sequence (the next page)")
+	}
+	if cmd == "export" {
+		fs.StringVar(&af.from, "from", "", "first instant (RFC 3339, inclusive; default: the beginning)")
+		fs.StringVar(&af.to, "to", "", "last instant (RFC 3339, exclusive; default: the end)")
+		fs.StringVar(&af.out, "out", "", "file to write (default: stdout)")
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: otpledger %s [flags]\n\nFlags (each defaults to its environment variable):\n", cmd)
 		fs.PrintDefaults()
@@ -66,6 +105,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		do = func() error { return projectOnly(ctx, &cfg, stderr) }
 	case "quarantine list":
 		do = func() error { return quarantineList(ctx, &cfg, stdout, stderr) }
+	case "approvals pending":
+		do = func() error { return approvalsCmd(ctx, &cfg, stdout, stderr) }
+	case "verify":
+		do = func() error { return verifyCmd(ctx, &cfg, &af, stdout, stderr) }
+	case "export":
+		do = func() error { return exportCmd(ctx, &cfg, &af, stdout, stderr) }
+	case "rebuild":
+		do = func() error { return rebuildCmd(ctx, &cfg, stderr) }
+	case "history":
+		ref := events.CustomerRef(positional[len(positional)-1])
+		if positional[0] == "device" {
+			ref = events.DeviceRef(positional[1], positional[2])
+		}
+		do = func() error { return historyCmd(ctx, &cfg, &af, ref, stdout, stderr) }
 	default:
 		fmt.Fprintf(stderr, "otpledger: unknown command %q\n\n%s", cmd, usage)
 		return 2

@@ -42,8 +42,8 @@ type node struct {
 	memory *projections.Memory // the store, when in memory
 }
 
-// open connects to (or starts) NATS, opens the journal and the views.
-func open(ctx context.Context, cfg *config, log *slog.Logger, stderr io.Writer) (*node, error) {
+// openJournal connects to (or starts) NATS and opens the journal.
+func openJournal(ctx context.Context, cfg *config, log *slog.Logger) (*node, error) {
 	n := &node{cfg: cfg, log: log}
 	if cfg.embedded() {
 		e, err := journal.RunEmbedded(journal.EmbeddedConfig{DataDir: cfg.dataDir, Listen: cfg.natsListen, Durability: cfg.durabilityMode()})
@@ -66,6 +66,16 @@ func open(ctx context.Context, cfg *config, log *slog.Logger, stderr io.Writer) 
 		return nil, err
 	}
 	n.j = j
+	return n, nil
+}
+
+// open opens the journal and the views: PostgreSQL (migrated) when
+// configured, else memory rebuilt from the stream with a progress bar.
+func open(ctx context.Context, cfg *config, log *slog.Logger, stderr io.Writer) (*node, error) {
+	n, err := openJournal(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.databaseURL != "" {
 		if n.pool, err = projections.OpenPool(ctx, cfg.databaseURL); err != nil {
 			n.close()
@@ -84,13 +94,13 @@ func open(ctx context.Context, cfg *config, log *slog.Logger, stderr io.Writer) 
 	n.store = n.memory
 	bar := progress.New(stderr, "rebuilding views in memory")
 	start := time.Now()
-	if err := consumers.RebuildMemory(ctx, j.JetStream(), j.Stream(), n.memory, bar.Update); err != nil {
+	if err := consumers.RebuildMemory(ctx, n.j.JetStream(), n.j.Stream(), n.memory, bar.Update); err != nil {
 		n.close()
 		return nil, err
 	}
 	bar.Finish()
 	pos, _ := n.memory.Position(ctx)
-	log.Info("projection store ready", slog.String("store", "memory"), slog.Uint64("position", pos), slog.Duration("took", time.Since(start)))
+	log.Info("projection store ready", slog.String("store", "memory"), slog.Uint64("position", pos), slog.String("took", time.Since(start).String()))
 	return n, nil
 }
 

@@ -26,6 +26,14 @@ type Config struct {
 	Customers int    // default 400
 	Seed      uint64 // same seed, same stream
 	Home      string // default IBKS
+	// Track records the state of this device after each of its events.
+	Track string
+}
+
+// Moment is a tracked device's state from an instant on.
+type Moment struct {
+	At    time.Time
+	State aggregates.Device
 }
 
 // Start is the generated stream's first instant: Monday 2026-11-23 09:00 Seoul.
@@ -38,6 +46,7 @@ type Stream struct {
 	Events    int
 	Devices   map[string]aggregates.Device
 	Customers map[string]aggregates.Customer
+	Timeline  []Moment // the tracked device's states, in order
 }
 
 var institutions = []string{"KB001", "SH002", "WR003", "HN004"}
@@ -65,6 +74,7 @@ func Generate(cfg Config) *Stream {
 		s.Customers[custNo(i)] = aggregates.NewCustomer(custNo(i))
 	}
 	now := Start
+	heads := map[events.AggregateRef]string{} // each aggregate's chain head
 	branchDocs := []events.Document{events.DocRealNameID, events.DocProcessingForm, events.DocSealOrSignature}
 	for n := 0; s.Events < cfg.Events; n++ {
 		now = now.Add(50 * time.Millisecond)
@@ -132,7 +142,13 @@ func Generate(cfg Config) *Stream {
 		var byAgg []events.Event
 		flush := func() {
 			if len(byAgg) > 0 {
-				s.Commits = append(s.Commits, events.Commit{Events: byAgg})
+				ref := byAgg[0].Aggregate
+				chained, head, err := events.Chain(heads[ref], byAgg)
+				if err != nil {
+					panic(err)
+				}
+				heads[ref] = head
+				s.Commits = append(s.Commits, events.Commit{Events: chained})
 				byAgg = nil
 			}
 		}
@@ -145,6 +161,9 @@ func Generate(cfg Config) *Stream {
 			case events.KindDevice:
 				_, sr, _ := e.Aggregate.DeviceKey()
 				s.Devices[sr] = s.Devices[sr].Evolve(e)
+				if sr == cfg.Track {
+					s.Timeline = append(s.Timeline, Moment{At: e.OccurredAt, State: s.Devices[sr]})
+				}
 			case events.KindCustomer:
 				s.Customers[e.Aggregate.Key] = s.Customers[e.Aggregate.Key].Evolve(e)
 			}

@@ -1,0 +1,109 @@
+package consumers
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/otpledger/otpledger/events"
+	"github.com/otpledger/otpledger/projections"
+)
+
+// Finding is one place where the stream is not what the ledger wrote.
+type Finding struct {
+	Seq       uint64 `json:"sequence"`
+	Aggregate string `json:"aggregate,omitempty"`
+	Kind      string `json:"kind"` // missing, undecodable, position, replayed, altered, unchained, broken-chain
+	Detail    string `json:"detail"`
+}
+
+// Report is the result of [Verify].
+type Report struct {
+	Messages uint64    `json:"messages"`
+	Events   uint64    `json:"events"`
+	Findings []Finding `json:"findings"`
+}
+
+// chainHead is what Verify remembers of each aggregate.
+type chainHead struct {
+	hash string
+	seq  uint64
+}
+
+// Verify re-reads the whole stream and reports, by sequence and aggregate,
+// every message missing from the sequence, stored under another aggregate's
+// subject, undecodable, replayed out of order (an event seen before), altered
+// (its content does not hash to its Hash), or whose PrevHash is not its
+// aggregate's previous Hash. A chain break right after missing messages is
+// attributed to them, not reported twice.
+func Verify(ctx context.Context, js jetstream.JetStream, stream string, progress Progress) (Report, error) {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return Report{}, fmt.Errorf("verify: %w", err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return Report{}, fmt.Errorf("verify: %w", err)
+	}
+	total := info.State.LastSeq
+	var rep Report
+	heads := map[events.AggregateRef]chainHead{}
+	seen := map[uuid.UUID]uint64{}
+	next, lastGap := uint64(1), uint64(0)
+	err = ReadStream(ctx, js, stream, 0, total, func(items []projections.Item) error {
+		for _, it := range items {
+			if it.Seq > next {
+				rep.Findings = append(rep.Findings, Finding{Seq: next, Kind: "missing",
+					Detail: fmt.Sprintf("sequences %d to %d are missing", next, it.Seq-1)})
+				lastGap = it.Seq
+			}
+			next = it.Seq + 1
+			rep.Messages++
+			if it.Err != nil {
+				rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Kind: "undecodable", Detail: it.Err.Error()})
+				continue
+			}
+			subjectRef, _ := events.ParseSubject(it.Subject)
+			for _, e := range it.Commit.Events {
+				rep.Events++
+				agg := e.Aggregate.String()
+				if e.Aggregate != subjectRef {
+					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Aggregate: agg, Kind: "position",
+						Detail: "stored under the subject of " + subjectRef.String()})
+				}
+				if first, ok := seen[e.ID]; ok {
+					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Aggregate: agg, Kind: "replayed",
+						Detail: fmt.Sprintf("event %s was already stored at sequence %d", e.ID, first)})
+					continue
+				}
+				seen[e.ID] = it.Seq
+				switch h, err := events.HashOf(e); {
+				case e.Hash == "":
+					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Aggregate: agg, Kind: "unchained", Detail: "event has no hash"})
+				case err != nil || h != e.Hash:
+					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Aggregate: agg, Kind: "altered",
+						Detail: fmt.Sprintf("event %s does not hash to its recorded hash", e.ID)})
+				}
+				head := heads[e.Aggregate]
+				if e.PrevHash != head.hash && lastGap <= head.seq {
+					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Aggregate: agg, Kind: "broken-chain",
+						Detail: fmt.Sprintf("previous hash does not match the aggregate's event at sequence %d", head.seq)})
+				}
+				heads[e.Aggregate] = chainHead{hash: e.Hash, seq: it.Seq}
+			}
+		}
+		if progress != nil {
+			progress(next-1, total)
+		}
+		return nil
+	})
+	if err != nil {
+		return rep, fmt.Errorf("verify: %w", err)
+	}
+	if next <= total {
+		rep.Findings = append(rep.Findings, Finding{Seq: next, Kind: "missing", Detail: fmt.Sprintf("sequences %d to %d are missing", next, total)})
+	}
+	return rep, nil
+}
