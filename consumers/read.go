@@ -13,7 +13,10 @@ import (
 // item decodes one journal message for the projections; an undecodable one
 // becomes an item to quarantine, never an error that stops the reader.
 func item(seq uint64, subject string, data []byte) projections.Item {
-	it := projections.Item{Seq: seq, Subject: subject}
+	it := projections.Item{Seq: seq, Subject: subject, Data: data}
+	if subject == events.SubjectCheckpoint {
+		return it // a signed checkpoint: nothing for the views
+	}
 	if _, ok := events.ParseSubject(subject); !ok {
 		it.Err = fmt.Errorf("subject %q is not an aggregate's", subject)
 		return it

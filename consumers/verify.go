@@ -2,6 +2,7 @@ package consumers
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -15,15 +16,16 @@ import (
 type Finding struct {
 	Seq       uint64 `json:"sequence"`
 	Aggregate string `json:"aggregate,omitempty"`
-	Kind      string `json:"kind"` // missing, undecodable, position, replayed, altered, unchained, broken-chain
+	Kind      string `json:"kind"` // missing, undecodable, position, replayed, altered, unchained, broken-chain, checkpoint
 	Detail    string `json:"detail"`
 }
 
 // Report is the result of [Verify].
 type Report struct {
-	Messages uint64    `json:"messages"`
-	Events   uint64    `json:"events"`
-	Findings []Finding `json:"findings"`
+	Messages    uint64    `json:"messages"`
+	Events      uint64    `json:"events"`
+	Checkpoints uint64    `json:"checkpoints"`
+	Findings    []Finding `json:"findings"`
 }
 
 // chainHead is what Verify remembers of each aggregate.
@@ -38,7 +40,11 @@ type chainHead struct {
 // (its content does not hash to its Hash), or whose PrevHash is not its
 // aggregate's previous Hash. A chain break right after missing messages is
 // attributed to them, not reported twice.
-func Verify(ctx context.Context, js jetstream.JetStream, stream string, progress Progress) (Report, error) {
+//
+// Each checkpoint message is checked against the running hash of the
+// messages before it and, with pub, its Ed25519 signature: a forgery that
+// rewrote hashes and chains consistently still fails there.
+func Verify(ctx context.Context, js jetstream.JetStream, stream string, pub ed25519.PublicKey, progress Progress) (Report, error) {
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
 		return Report{}, fmt.Errorf("verify: %w", err)
@@ -52,6 +58,7 @@ func Verify(ctx context.Context, js jetstream.JetStream, stream string, progress
 	heads := map[events.AggregateRef]chainHead{}
 	seen := map[uuid.UUID]uint64{}
 	next, lastGap := uint64(1), uint64(0)
+	var running runningHash
 	err = ReadStream(ctx, js, stream, 0, total, func(items []projections.Item) error {
 		for _, it := range items {
 			if it.Seq > next {
@@ -61,6 +68,14 @@ func Verify(ctx context.Context, js jetstream.JetStream, stream string, progress
 			}
 			next = it.Seq + 1
 			rep.Messages++
+			if it.Subject == events.SubjectCheckpoint {
+				if problem := checkCheckpoint(it.Seq, it.Data, running, pub); problem != "" {
+					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Kind: "checkpoint", Detail: problem})
+				}
+				rep.Checkpoints++
+				continue
+			}
+			running.add(it.Seq, it.Data)
 			if it.Err != nil {
 				rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Kind: "undecodable", Detail: it.Err.Error()})
 				continue

@@ -2,6 +2,7 @@ package consumers
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -24,7 +25,7 @@ func TestVerifyCleanStream(t *testing.T) {
 	if err := streamgen.Publish(ctx, e.j.JetStream(), gen.Commits); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Verify(ctx, e.j.JetStream(), e.j.Stream(), nil)
+	rep, err := Verify(ctx, e.j.JetStream(), e.j.Stream(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func TestVerifyNamesTampering(t *testing.T) {
 	if err := s.DeleteMsg(ctx, deletedSeq); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Verify(ctx, js, "COPY", nil)
+	rep, err := Verify(ctx, js, "COPY", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,4 +100,94 @@ func TestVerifyNamesTampering(t *testing.T) {
 		t.Fatalf("findings at %v, want %v:\n%s", places, want, out)
 	}
 	t.Log(fmt.Sprint(rep.Findings))
+}
+
+// TestCheckpointsCatchConsistentForgery: signed checkpoints verify on the
+// genuine stream; a copy whose forger recomputed every hash and chain link
+// after changing one event passes the chain checks but fails the checkpoint.
+func TestCheckpointsCatchConsistentForgery(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, key, _ := ed25519.GenerateKey(nil)
+	pub := key.Public().(ed25519.PublicKey)
+	gen := streamgen.Generate(streamgen.Config{Events: 2000, Devices: 50, Customers: 20, Seed: 13})
+	e := newEnv(t)
+	half := len(gen.Commits) / 2
+	for _, part := range [][]events.Commit{gen.Commits[:half], gen.Commits[half:]} {
+		if err := streamgen.Publish(ctx, e.j.JetStream(), part); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := AppendCheckpoint(ctx, e.j.JetStream(), e.j.Stream(), key); err != nil || !ok {
+			t.Fatalf("checkpoint: %v %v", ok, err)
+		}
+	}
+	if ok, err := AppendCheckpoint(ctx, e.j.JetStream(), e.j.Stream(), key); err != nil || ok {
+		t.Fatalf("a checkpoint with nothing new: %v %v", ok, err)
+	}
+	rep, err := Verify(ctx, e.j.JetStream(), e.j.Stream(), pub, nil)
+	if err != nil || len(rep.Findings) != 0 || rep.Checkpoints != 2 {
+		t.Fatalf("genuine stream: %+v %v", rep, err)
+	}
+	// Projections ignore checkpoints.
+	mem, err := Fold(ctx, e.j.JetStream(), e.j.Stream(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q, _ := mem.Quarantine(ctx); len(q) != 0 {
+		t.Fatalf("checkpoints quarantined: %+v", q)
+	}
+
+	// The forger changes one early error increment and re-links that
+	// aggregate's chain from there on, then copies the checkpoints as stored.
+	forged := slices.Clone(gen.Commits)
+	target := slices.IndexFunc(forged, func(c events.Commit) bool {
+		p, ok := c.Events[0].Payload.(events.ErrorIncremented)
+		return ok && p.CountAfter > 1
+	})
+	ref := forged[target].Aggregate()
+	prev := forged[target].Events[0].PrevHash
+	for i := target; i < len(forged); i++ {
+		if forged[i].Aggregate() != ref {
+			continue
+		}
+		evs := slices.Clone(forged[i].Events)
+		if i == target {
+			p := evs[0].Payload.(events.ErrorIncremented)
+			p.CountAfter, p.Locked = 1, false
+			evs[0].Payload = p
+		}
+		evs, prev, _ = events.Chain(prev, evs)
+		forged[i] = events.Commit{Events: evs}
+	}
+	nc := journaltest.Conn(t)
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FORGED", Subjects: []string{events.SubjectAll}, AllowDirect: true}); err != nil {
+		t.Fatal(err)
+	}
+	src, _ := e.j.JetStream().Stream(ctx, e.j.Stream())
+	var checkpoints [][]byte
+	for seq := uint64(1); ; seq++ {
+		m, err := src.GetMsg(ctx, seq)
+		if err != nil {
+			break
+		}
+		if m.Subject == events.SubjectCheckpoint {
+			checkpoints = append(checkpoints, m.Data)
+		}
+	}
+	for i, part := range [][]events.Commit{forged[:half], forged[half:]} {
+		if err := streamgen.Publish(ctx, js, part); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.Publish(ctx, events.SubjectCheckpoint, checkpoints[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err = Verify(ctx, js, "FORGED", pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) != 2 || rep.Findings[0].Kind != "checkpoint" || rep.Findings[1].Kind != "checkpoint" {
+		t.Fatalf("consistent forgery: %+v", rep.Findings)
+	}
 }

@@ -8,8 +8,12 @@ import (
 // SubjectPrefix is the first token of every journal subject.
 const SubjectPrefix = "otpledger"
 
-// SubjectAll matches the subject of every aggregate in the journal.
+// SubjectAll matches every subject of the journal: the aggregates' and
+// [SubjectCheckpoint].
 const SubjectAll = SubjectPrefix + ".>"
+
+// SubjectCheckpoint carries the ledger's signed checkpoints over the stream.
+const SubjectCheckpoint = SubjectPrefix + ".checkpoint"
 
 // Subject returns the journal subject of one aggregate instance:
 // otpledger.device.<vendor>.<serial> or otpledger.customer.<customer_no>.

@@ -17,6 +17,7 @@ import (
 type Item struct {
 	Seq     uint64
 	Subject string
+	Data    []byte // the message body as stored
 	Commit  events.Commit
 	Err     error // non-nil: the message is quarantined instead of applied
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -51,7 +52,15 @@ func verifyCmd(ctx context.Context, cfg *config, f *auditFlags, stdout, stderr i
 	}
 	defer n.close()
 	bar := progress.New(stderr, "verifying")
-	rep, err := consumers.Verify(ctx, n.j.JetStream(), n.j.Stream(), bar.Update)
+	key, err := cfg.checkpointKey()
+	if err != nil {
+		return err
+	}
+	var pub ed25519.PublicKey
+	if key != nil {
+		pub = key.Public().(ed25519.PublicKey)
+	}
+	rep, err := consumers.Verify(ctx, n.j.JetStream(), n.j.Stream(), pub, bar.Update)
 	bar.Finish()
 	if err != nil {
 		return err
@@ -67,7 +76,7 @@ func verifyCmd(ctx context.Context, cfg *config, f *auditFlags, stdout, stderr i
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", x.Seq, x.Aggregate, x.Kind, x.Detail)
 		}
 		_ = tw.Flush()
-		fmt.Fprintf(stdout, "%d messages, %d events, %d findings\n", rep.Messages, rep.Events, len(rep.Findings))
+		fmt.Fprintf(stdout, "%d messages, %d events, %d signed checkpoints, %d findings\n", rep.Messages, rep.Events, rep.Checkpoints, len(rep.Findings))
 	}
 	if len(rep.Findings) > 0 {
 		return fmt.Errorf("%d findings", len(rep.Findings))

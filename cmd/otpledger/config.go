@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -29,6 +30,8 @@ type config struct {
 	durability    string
 	policyFile    string
 	fpKeyFile     string
+	cpKeyFile     string
+	cpInterval    time.Duration
 	projector     bool
 	shutdownGrace time.Duration
 	logLevel      string
@@ -53,6 +56,8 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.durability, "durability", env("OTPLEDGER_DURABILITY", ""), "fsync | interval | replicated; default fsync embedded, interval external (env OTPLEDGER_DURABILITY)")
 	fs.StringVar(&c.policyFile, "policy", env("OTPLEDGER_POLICY_FILE", ""), "JSON policy file over the manual's defaults: limits, channels, documents, hours, holidays (env OTPLEDGER_POLICY_FILE)")
 	fs.StringVar(&c.fpKeyFile, "fingerprint-key-file", env("OTPLEDGER_FINGERPRINT_KEY_FILE", ""), "file holding the hex HMAC key for personal-data fingerprints; embedded default: generated in the data directory (env OTPLEDGER_FINGERPRINT_KEY_FILE)")
+	fs.StringVar(&c.cpKeyFile, "checkpoint-key-file", env("OTPLEDGER_CHECKPOINT_KEY_FILE", ""), "file holding the hex Ed25519 seed that signs checkpoints; embedded default: generated in the data directory; external without it: no checkpoints (env OTPLEDGER_CHECKPOINT_KEY_FILE)")
+	fs.DurationVar(&c.cpInterval, "checkpoint-interval", time.Minute, "how often serve appends a signed checkpoint when the stream grew")
 	fs.BoolVar(&c.projector, "projector", env("OTPLEDGER_PROJECTOR", "true") == "true", "run the projector in this process (env OTPLEDGER_PROJECTOR)")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 20*time.Second, "how long a shutdown waits for requests in flight")
 	fs.StringVar(&c.logLevel, "log-level", env("OTPLEDGER_LOG_LEVEL", "info"), "debug | info | warn | error (env OTPLEDGER_LOG_LEVEL)")
@@ -81,35 +86,61 @@ func (c *config) policy() (aggregates.Policy, error) {
 	return aggregates.ParsePolicy(data, c.home)
 }
 
-// fingerprinter loads the fingerprint key, generating one in the data
-// directory on the embedded default's first start.
-func (c *config) fingerprinter() (*pii.Fingerprinter, error) {
-	path := c.fpKeyFile
+// secret reads a hex key from path, or — when path is empty and the
+// default is embedded — from name in the data directory, generating it
+// (32 random bytes, mode 0600) on first start. It returns nil, nil when
+// there is no key and none is to be generated.
+func (c *config) secret(path, name string) ([]byte, error) {
 	if path == "" {
 		if !c.embedded() {
-			return nil, errors.New("fingerprint key: set OTPLEDGER_FINGERPRINT_KEY_FILE (a file of 64 hex digits) when using an external NATS")
+			return nil, nil
 		}
-		path = filepath.Join(c.dataDir, "fingerprint.key")
+		path = filepath.Join(c.dataDir, name)
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			key := make([]byte, 32)
 			if _, err := rand.Read(key); err != nil {
 				return nil, err
 			}
 			if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
-				return nil, fmt.Errorf("fingerprint key: %w", err)
+				return nil, fmt.Errorf("%s: %w", name, err)
 			}
 			if err := os.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
-				return nil, fmt.Errorf("fingerprint key: %w", err)
+				return nil, fmt.Errorf("%s: %w", name, err)
 			}
 		}
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("fingerprint key: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	key, err := hex.DecodeString(strings.TrimSpace(string(data)))
 	if err != nil {
-		return nil, fmt.Errorf("fingerprint key %s: not hex", path)
+		return nil, fmt.Errorf("%s: %s is not hex", name, path)
+	}
+	return key, nil
+}
+
+// fingerprinter loads the personal-data fingerprint key (required).
+func (c *config) fingerprinter() (*pii.Fingerprinter, error) {
+	key, err := c.secret(c.fpKeyFile, "fingerprint.key")
+	if err != nil {
+		return nil, err
+	}
+	if key == nil {
+		return nil, errors.New("fingerprint key: set OTPLEDGER_FINGERPRINT_KEY_FILE (a file of 64 hex digits) when using an external NATS")
 	}
 	return pii.NewFingerprinter(key)
+}
+
+// checkpointKey loads the Ed25519 key that signs checkpoints (its 32-byte
+// seed, hex); nil when an external deployment configured none.
+func (c *config) checkpointKey() (ed25519.PrivateKey, error) {
+	seed, err := c.secret(c.cpKeyFile, "checkpoint.key")
+	if err != nil || seed == nil {
+		return nil, err
+	}
+	if len(seed) != ed25519.SeedSize {
+		return nil, errors.New("checkpoint key: want a 32-byte seed (64 hex digits)")
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
 }

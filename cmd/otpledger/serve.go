@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -158,6 +159,31 @@ func (n *node) project(ctx context.Context, quarantined *atomic.Uint64) error {
 	return nil
 }
 
+// checkpoint appends a signed checkpoint every interval while the stream
+// grows, and once more at shutdown.
+func (n *node) checkpoint(ctx context.Context, key ed25519.PrivateKey) {
+	sign := func(ctx context.Context) {
+		if ok, err := consumers.AppendCheckpoint(ctx, n.j.JetStream(), n.j.Stream(), key); err != nil {
+			n.log.Warn("checkpoint failed", slog.String("error", err.Error()))
+		} else if ok {
+			n.log.Debug("checkpoint appended")
+		}
+	}
+	t := time.NewTicker(n.cfg.cpInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			sign(final)
+			cancel()
+			return
+		case <-t.C:
+			sign(ctx)
+		}
+	}
+}
+
 func errString(err error) string {
 	if err == nil {
 		return "none"
@@ -184,6 +210,10 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		return err
 	}
 	fp, err := cfg.fingerprinter()
+	if err != nil {
+		return err
+	}
+	cpKey, err := cfg.checkpointKey()
 	if err != nil {
 		return err
 	}
@@ -226,6 +256,9 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	})
 	if cfg.projector {
 		g.Go(func() error { return n.project(gctx, &quarantined) })
+	}
+	if cpKey != nil {
+		g.Go(func() error { n.checkpoint(gctx, cpKey); return nil })
 	}
 	g.Go(func() error {
 		<-gctx.Done()
