@@ -32,6 +32,7 @@ Commands:
   history device VENDOR SERIAL | history customer CUSTOMER_NO
                      an aggregate's events and its state, as of --as-of, straight from the stream
   export             every event in [--from, --to) as JSON lines or CSV, streaming
+  import             append an export's JSON lines to an empty journal (restore, copy)
   rebuild            rebuild the PostgreSQL views from the stream and swap them in atomically
   approvals pending  branch events awaiting a manager's approval
   quarantine list    list the journal messages the projector set aside
@@ -85,6 +86,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.IntVar(&af.limit, "limit", 0, "print at most this many events (0: all)")
 		fs.Uint64Var(&af.after, "after", 0, "print the events after this stream sequence (the next page)")
 	}
+	if cmd == "import" {
+		fs.StringVar(&af.in, "in", "", "JSON lines file of 'otpledger export' (default: stdin)")
+	}
 	if cmd == "export" {
 		fs.StringVar(&af.from, "from", "", "first instant (RFC 3339, inclusive; default: the beginning)")
 		fs.StringVar(&af.to, "to", "", "last instant (RFC 3339, exclusive; default: the end)")
@@ -113,6 +117,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		do = func() error { return exportCmd(ctx, &cfg, &af, stdout, stderr) }
 	case "rebuild":
 		do = func() error { return rebuildCmd(ctx, &cfg, stderr) }
+	case "import":
+		do = func() error { return importCmd(ctx, &cfg, &af, os.Stdin, stderr) }
 	case "history":
 		ref := events.CustomerRef(positional[len(positional)-1])
 		if positional[0] == "device" {
