@@ -371,6 +371,15 @@ func TestServeExternal(t *testing.T) {
 		"OTPLEDGER_DATABASE_URL=" + dbURL, "OTPLEDGER_FINGERPRINT_KEY_FILE=" + keyFile}
 	_, logs := walkAndRestart(t, env)
 	scanForPersonalData(t, "logs", []byte(logs))
+	if out, err := command(t, env, "rebuild"); err != nil {
+		t.Errorf("rebuild: %v\n%s", err, out)
+	}
+	if out, err := command(t, env, "approvals", "pending"); err != nil || !strings.Contains(out, "customer_profiled") {
+		t.Errorf("approvals pending after the rebuild: %v\n%s", err, out)
+	}
+	if out, err := command(t, env, "quarantine", "list"); err != nil || strings.Count(out, "\n") != 1 {
+		t.Errorf("quarantine list: %v\n%s", err, out)
+	}
 	conn, err := pgx.Connect(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)
