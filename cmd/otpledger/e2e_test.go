@@ -22,11 +22,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	natstest "github.com/nats-io/nats-server/v2/test"
-	"github.com/nats-io/nats.go"
 
 	"github.com/otpledger/otpledger/aggregates"
-	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/internal/pgtest"
 	"github.com/otpledger/otpledger/internal/streamgen"
 )
@@ -358,16 +355,13 @@ func scanDir(t *testing.T, dir string) {
 // server reached by URL) and PostgreSQL, with a restart.
 func TestServeExternal(t *testing.T) {
 	t.Parallel()
-	opts := natstest.DefaultTestOptions
-	opts.Port, opts.JetStream, opts.StoreDir = -1, true, t.TempDir()
-	ns := natstest.RunServer(&opts)
-	t.Cleanup(ns.Shutdown)
+	_, ns := natsServer(t)
 	dbURL := pgtest.Database(t)
 	keyFile := filepath.Join(t.TempDir(), "fingerprint.key")
 	if err := os.WriteFile(keyFile, []byte(strings.Repeat("ab", 32)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"OTPLEDGER_DATA_DIR=" + t.TempDir(), "OTPLEDGER_POLICY_FILE=" + policyFile(t), "OTPLEDGER_NATS_URL=" + ns.ClientURL(),
+	env := []string{"OTPLEDGER_DATA_DIR=" + t.TempDir(), "OTPLEDGER_POLICY_FILE=" + policyFile(t), "OTPLEDGER_NATS_URL=" + ns.URL,
 		"OTPLEDGER_DATABASE_URL=" + dbURL, "OTPLEDGER_FINGERPRINT_KEY_FILE=" + keyFile}
 	_, logs := walkAndRestart(t, env)
 	scanForPersonalData(t, "logs", []byte(logs))
@@ -398,7 +392,7 @@ func TestServeExternal(t *testing.T) {
 		}
 		scanForPersonalData(t, table, []byte(strings.Join(texts, "\n")))
 	}
-	scanDir(t, opts.StoreDir)
+	scanDir(t, ns.StoreDir)
 }
 
 var asOfRE = regexp.MustCompile(`"as_of_sequence":(\d+)`)
@@ -442,27 +436,15 @@ func command(t *testing.T, env []string, args ...string) (string, error) {
 // and compares the state with the one recorded while generating the stream.
 func TestHistoryAsOf(t *testing.T) {
 	t.Parallel()
-	opts := natstest.DefaultTestOptions
-	opts.Port, opts.JetStream, opts.StoreDir = -1, true, t.TempDir()
-	ns := natstest.RunServer(&opts)
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
 	ctx := context.Background()
-	j, err := journal.Open(ctx, nc, journal.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j, ns := natsServer(t)
 	gen := streamgen.Generate(streamgen.Config{Events: 20_000, Devices: 20, Customers: 10, Seed: 21, Track: "GEN0000007"})
 	if err := streamgen.Publish(ctx, j.JetStream(), gen.Commits); err != nil {
 		t.Fatal(err)
 	}
 	keyFile := filepath.Join(t.TempDir(), "fingerprint.key")
 	_ = os.WriteFile(keyFile, []byte(strings.Repeat("ab", 32)), 0o600)
-	env := []string{"OTPLEDGER_NATS_URL=" + ns.ClientURL(), "OTPLEDGER_FINGERPRINT_KEY_FILE=" + keyFile, "OTPLEDGER_DATABASE_URL="}
+	env := []string{"OTPLEDGER_NATS_URL=" + ns.URL, "OTPLEDGER_FINGERPRINT_KEY_FILE=" + keyFile, "OTPLEDGER_DATABASE_URL="}
 	r := rand.New(rand.NewPCG(21, 21))
 	first, last := gen.Timeline[0].At, gen.Timeline[len(gen.Timeline)-1].At
 	for range 50 {

@@ -14,32 +14,22 @@ import (
 	"testing"
 	"time"
 
-	natstest "github.com/nats-io/nats-server/v2/test"
-	"github.com/nats-io/nats.go"
-
 	"github.com/otpledger/otpledger/consumers"
 	"github.com/otpledger/otpledger/events/journal"
+	"github.com/otpledger/otpledger/events/journal/journaltest"
 	"github.com/otpledger/otpledger/internal/streamgen"
 	"github.com/otpledger/otpledger/projections"
 )
 
 // natsServer runs a JetStream server for t and opens the journal on it.
-func natsServer(t *testing.T) (*journal.Journal, string) {
+func natsServer(t *testing.T) (*journal.Journal, journaltest.Server) {
 	t.Helper()
-	opts := natstest.DefaultTestOptions
-	opts.Port, opts.JetStream, opts.StoreDir = -1, true, t.TempDir()
-	ns := natstest.RunServer(&opts)
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
+	srv := journaltest.Run(t)
+	j, err := journal.Open(context.Background(), srv.Conn, journal.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(nc.Close)
-	j, err := journal.Open(context.Background(), nc, journal.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return j, ns.ClientURL()
+	return j, srv
 }
 
 // digest reads a stream and returns one hash per message (subject and body).
@@ -69,7 +59,7 @@ func TestExportImport(t *testing.T) {
 		n, _ = strconv.Atoi(s)
 	}
 	ctx := context.Background()
-	src, srcURL := natsServer(t)
+	src, srcSrv := natsServer(t)
 	gen := streamgen.Generate(streamgen.Config{Events: n, Devices: n / 20, Customers: n / 50, Seed: 31})
 	if err := streamgen.Publish(ctx, src.JetStream(), gen.Commits); err != nil {
 		t.Fatal(err)
@@ -79,7 +69,7 @@ func TestExportImport(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "export.jsonl")
 
 	cmd := exec.Command(build(t), "export", "--format", "jsonl", "--out", file)
-	cmd.Env = append(os.Environ(), "OTPLEDGER_NATS_URL="+srcURL, "OTPLEDGER_FINGERPRINT_KEY_FILE="+keyFile)
+	cmd.Env = append(os.Environ(), "OTPLEDGER_NATS_URL="+srcSrv.URL, "OTPLEDGER_FINGERPRINT_KEY_FILE="+keyFile)
 	peakMiB, out, err := runMeasured(cmd)
 	if err != nil {
 		t.Fatalf("export: %v\n%s", err, out)
@@ -89,9 +79,9 @@ func TestExportImport(t *testing.T) {
 		t.Errorf("export peak RSS %.0f MiB, over 200 MiB", peakMiB)
 	}
 
-	dst, dstURL := natsServer(t)
+	dst, dstSrv := natsServer(t)
 	cmd = exec.Command(build(t), "import", "--in", file)
-	cmd.Env = append(os.Environ(), "OTPLEDGER_NATS_URL="+dstURL, "OTPLEDGER_FINGERPRINT_KEY_FILE="+keyFile)
+	cmd.Env = append(os.Environ(), "OTPLEDGER_NATS_URL="+dstSrv.URL, "OTPLEDGER_FINGERPRINT_KEY_FILE="+keyFile)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("import: %v\n%s", err, out)
 	}

@@ -10,8 +10,15 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// Conn starts a JetStream server for t and returns a connection to it.
-func Conn(t testing.TB) *nats.Conn {
+// Server is a running test server.
+type Server struct {
+	URL      string // where clients connect
+	StoreDir string // its JetStream file store
+	Conn     *nats.Conn
+}
+
+// Run starts a JetStream server for t and connects to it.
+func Run(t testing.TB) Server {
 	t.Helper()
 	opts := natstest.DefaultTestOptions
 	opts.Port, opts.JetStream, opts.StoreDir = -1, true, t.TempDir()
@@ -22,5 +29,8 @@ func Conn(t testing.TB) *nats.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	return nc
+	return Server{URL: s.ClientURL(), StoreDir: opts.StoreDir, Conn: nc}
 }
+
+// Conn starts a JetStream server for t and returns a connection to it.
+func Conn(t testing.TB) *nats.Conn { return Run(t).Conn }
