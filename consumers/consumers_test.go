@@ -2,6 +2,7 @@ package consumers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -405,4 +406,50 @@ func TestRebuildWhileQuerying(t *testing.T) {
 		t.Fatal("no query ran during the rebuilds")
 	}
 	t.Logf("%d queries answered during 2 rebuilds", queries.Load())
+}
+
+// TestRebuildResumes interrupts a rebuild at its swap (after the COPY): the
+// old views keep answering, and the next rebuild resumes at the swap instead
+// of folding again, ending with the clean views.
+func TestRebuildResumes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	gen := streamgen.Generate(streamgen.Config{Events: 3000, Devices: 100, Customers: 40, Seed: 14})
+	if err := streamgen.Publish(ctx, e.j.JetStream(), gen.Commits[:1000]); err != nil {
+		t.Fatal(err)
+	}
+	pool := pgtest.Pool(t, pgtest.Database(t))
+	store := projections.NewPostgres(pool)
+	if err := Rebuild(ctx, e.j.JetStream(), e.j.Stream(), store, nil); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := store.Position(ctx)
+	if err := streamgen.Publish(ctx, e.j.JetStream(), gen.Commits[1000:]); err != nil {
+		t.Fatal(err)
+	}
+	built, err := Fold(ctx, e.j.JetStream(), e.j.Stream(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	interrupted := errors.New("interrupted")
+	err = store.Replace(ctx, built, func(context.Context, uint64, func([]projections.Item) error) error { return interrupted })
+	if !errors.Is(err, interrupted) {
+		t.Fatalf("interrupted swap: %v", err)
+	}
+	if pos, err := store.Position(ctx); err != nil || pos != before {
+		t.Fatalf("after the interruption the views are at %d (%v), want the old %d", pos, err, before)
+	}
+	resumed, err := store.Resume(ctx, catchUp(e.j.JetStream(), e.j.Stream()))
+	if err != nil || !resumed {
+		t.Fatalf("resume: %v %v", resumed, err)
+	}
+	clean := pgtest.Pool(t, pgtest.Database(t))
+	if err := Rebuild(ctx, e.j.JetStream(), e.j.Stream(), projections.NewPostgres(clean), nil); err != nil {
+		t.Fatal(err)
+	}
+	compareDumps(t, "resumed vs clean rebuild", dump(t, pool), dump(t, clean))
+	if again, err := store.Resume(ctx, catchUp(e.j.JetStream(), e.j.Stream())); err != nil || again {
+		t.Fatalf("a second resume: %v %v", again, err)
+	}
 }

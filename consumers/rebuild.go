@@ -53,8 +53,13 @@ func RebuildMemory(ctx context.Context, js jetstream.JetStream, stream string, t
 }
 
 // Rebuild folds the stream in memory, COPYs the views into a shadow schema
-// and swaps it in atomically (see [projections.Postgres.Replace]).
+// and swaps it in atomically (see [projections.Postgres.Replace]). A rebuild
+// interrupted after its COPY resumes at the swap; one interrupted before
+// folds again (the fold is the fast part).
 func Rebuild(ctx context.Context, js jetstream.JetStream, stream string, target *projections.Postgres, progress Progress) error {
+	if resumed, err := target.Resume(ctx, catchUp(js, stream)); resumed || err != nil {
+		return err
+	}
 	built, err := Fold(ctx, js, stream, progress)
 	if err != nil {
 		return err

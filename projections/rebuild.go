@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -111,11 +112,41 @@ func (p *Postgres) Replace(ctx context.Context, built *Memory, catchUp CatchUp) 
 			return err
 		}
 	}
+	// The shadow views are whole: an interrupted rebuild resumes here.
+	if _, err := p.pool.Exec(ctx, `COMMENT ON SCHEMA proj_build IS 'complete'`); err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
+	return p.swap(ctx, from, catchUp)
+}
+
+// Resume finishes a rebuild that was interrupted after its shadow views were
+// complete: it swaps them in (catching up from their checkpoint) and reports
+// true; it reports false when there is nothing to resume.
+func (p *Postgres) Resume(ctx context.Context, catchUp CatchUp) (bool, error) {
+	var note *string
+	err := p.pool.QueryRow(ctx, `SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = 'proj_build'`).Scan(&note)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && (note == nil || *note != "complete")) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("rebuild: %w", err)
+	}
+	var from int64
+	if err := p.pool.QueryRow(ctx, `SELECT last_seq FROM proj_build.checkpoint WHERE name = $1`, checkpointName).Scan(&from); err != nil {
+		return false, fmt.Errorf("rebuild: shadow checkpoint: %w", err)
+	}
+	return true, p.swap(ctx, uint64(from), catchUp)
+}
+
+// swap renames proj away and proj_build into its place in one transaction,
+// holding the lock every projector transaction takes first, applies what
+// the stream holds after from, and drops the old views.
+func (p *Postgres) swap(ctx context.Context, from uint64, catchUp CatchUp) error {
 	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, swapLock); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `ALTER SCHEMA proj RENAME TO proj_old; ALTER SCHEMA proj_build RENAME TO proj`); err != nil {
+		if _, err := tx.Exec(ctx, `ALTER SCHEMA proj RENAME TO proj_old; ALTER SCHEMA proj_build RENAME TO proj; COMMENT ON SCHEMA proj IS NULL`); err != nil {
 			return err
 		}
 		return catchUp(ctx, from, func(items []Item) error { _, err := applyTx(ctx, tx, items); return err })
