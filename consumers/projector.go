@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -121,20 +120,17 @@ func (p *Projector) durableConsumer(ctx context.Context) (jetstream.Consumer, er
 	})
 }
 
+// handle applies one group of journal messages in one store transaction.
 func (p *Projector) handle(msg *message.Message) error {
-	seq, err := strconv.ParseUint(msg.Metadata.Get("seq"), 10, 64)
-	if err != nil || seq == 0 {
-		return fmt.Errorf("projector: message without a stream sequence")
+	items, err := decodeGroup(msg.Payload)
+	if err != nil {
+		return err
 	}
-	it := item(seq, msg.Metadata.Get("subject"), msg.Payload)
-	err = p.cfg.Store.Apply(msg.Context(), []projections.Item{it})
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && it.Err == nil && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23")) {
-		// The database refused the rows themselves (SQLSTATE class 22, data
-		// exception, or 23, integrity constraint): no retry will change that,
-		// so keep the message aside and go on. Any other error is retried.
-		it.Err = fmt.Errorf("apply refused by the database: %s (%s)", pgErr.Message, pgErr.Code)
-		err = p.cfg.Store.Apply(msg.Context(), []projections.Item{it})
+	err = p.cfg.Store.Apply(msg.Context(), items)
+	if refusedRows(err) {
+		// The database refused some message's rows: no retry will change
+		// that. Apply the group one message at a time; keep the refused aside.
+		err = p.applyEach(msg.Context(), items)
 	}
 	if errors.Is(err, projections.ErrGap) {
 		// The store is behind what this consumer delivers (its last commits
@@ -146,9 +142,35 @@ func (p *Projector) handle(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
-	if it.Err != nil {
-		p.quarantined.Add(1)
-		p.cfg.Logger.Error("message quarantined", it.Err, watermill.LogFields{"seq": seq})
+	for _, it := range items {
+		if it.Err != nil {
+			p.quarantined.Add(1)
+			p.cfg.Logger.Error("message quarantined", it.Err, watermill.LogFields{"seq": it.Seq})
+		}
+	}
+	return nil
+}
+
+// refusedRows reports whether err is the database refusing the rows
+// themselves (SQLSTATE class 22, data exception, or 23, integrity
+// constraint) rather than failing (a connection, a timeout: retried).
+func refusedRows(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23"))
+}
+
+// applyEach applies items one by one, quarantining each whose rows the
+// database refuses.
+func (p *Projector) applyEach(ctx context.Context, items []projections.Item) error {
+	for i := range items {
+		err := p.cfg.Store.Apply(ctx, items[i:i+1])
+		if refusedRows(err) && items[i].Err == nil {
+			items[i].Err = fmt.Errorf("apply refused by the database: %v", err)
+			err = p.cfg.Store.Apply(ctx, items[i:i+1])
+		}
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

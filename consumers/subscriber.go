@@ -2,13 +2,16 @@ package consumers
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
-	"strconv"
 	"sync"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/otpledger/otpledger/projections"
 )
 
 // subscriber is a Watermill subscriber over one JetStream pull consumer. It
@@ -17,10 +20,10 @@ import (
 // ("send on closed channel", found by TestKillAndResume): here the goroutine
 // that sends is the one that closes.
 //
-// It fetches in batches (deliveries are pipelined) but hands messages over
-// one at a time, in stream order, and waits for each to be acked or nacked.
-// A nack returns the rest of the batch to the server too, so that nothing is
-// handled out of order.
+// It fetches in batches (deliveries are pipelined) and hands messages over in
+// stream order, grouped as they arrive ([subscriber.deliver]), waiting for
+// each group to be acked or nacked. A nack returns the rest of the batch to
+// the server too, so that nothing is handled out of order.
 type subscriber struct {
 	consumer func(ctx context.Context) (jetstream.Consumer, error)
 	closing  chan struct{}
@@ -61,15 +64,34 @@ func (s *subscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.M
 	return out, nil
 }
 
-// deliver hands the batch's messages over in order; false means stop.
+// maxGroup bounds how many journal messages one Watermill message carries.
+const maxGroup = 128
+
+// deliver hands the batch's messages over in order: each Watermill message
+// carries the next journal message and those already arrived behind it (up
+// to maxGroup), so that under load one store transaction applies many,
+// without waiting for more. false means stop.
 func (s *subscriber) deliver(ctx context.Context, batch jetstream.MessageBatch, out chan<- *message.Message) bool {
-	nacked := false
-	for m := range batch.Messages() {
-		if nacked {
-			_ = m.Nak() // behind a nacked message: back to the server, in order
-			continue
+	msgs := batch.Messages()
+	for {
+		first, open := <-msgs
+		if !open {
+			break
 		}
-		wm := toMessage(m)
+		group := []jetstream.Msg{first}
+	more:
+		for len(group) < maxGroup {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					break more
+				}
+				group = append(group, m)
+			default:
+				break more
+			}
+		}
+		wm := message.NewMessage(watermill.NewUUID(), encodeGroup(group))
 		wm.SetContext(ctx)
 		select {
 		case out <- wm:
@@ -80,10 +102,16 @@ func (s *subscriber) deliver(ctx context.Context, batch jetstream.MessageBatch, 
 		}
 		select {
 		case <-wm.Acked():
-			_ = m.Ack()
+			for _, m := range group {
+				_ = m.Ack()
+			}
 		case <-wm.Nacked():
-			_ = m.Nak()
-			nacked = true
+			for _, m := range group {
+				_ = m.Nak()
+			}
+			for m := range msgs { // behind a nacked message: back to the server, in order
+				_ = m.Nak()
+			}
 		case <-ctx.Done():
 			return false
 		case <-s.closing:
@@ -93,15 +121,48 @@ func (s *subscriber) deliver(ctx context.Context, batch jetstream.MessageBatch, 
 	return batch.Error() == nil || errors.Is(batch.Error(), context.DeadlineExceeded) || s.pause(ctx, time.Second)
 }
 
-func toMessage(m jetstream.Msg) *message.Message {
-	var seq uint64
-	if meta, err := m.Metadata(); err == nil {
-		seq = meta.Sequence.Stream
+// encodeGroup frames journal messages into one payload: for each, its
+// stream sequence (8 bytes), subject length (2) and subject, body length
+// (4) and body.
+func encodeGroup(group []jetstream.Msg) []byte {
+	var out []byte
+	for _, m := range group {
+		var seq uint64
+		if meta, err := m.Metadata(); err == nil {
+			seq = meta.Sequence.Stream
+		}
+		out = binary.BigEndian.AppendUint64(out, seq)
+		out = binary.BigEndian.AppendUint16(out, uint16(len(m.Subject())))
+		out = append(out, m.Subject()...)
+		out = binary.BigEndian.AppendUint32(out, uint32(len(m.Data())))
+		out = append(out, m.Data()...)
 	}
-	wm := message.NewMessage(strconv.FormatUint(seq, 10), m.Data())
-	wm.Metadata.Set("seq", strconv.FormatUint(seq, 10))
-	wm.Metadata.Set("subject", m.Subject())
-	return wm
+	return out
+}
+
+// decodeGroup is the inverse of encodeGroup, decoding each message as an item.
+func decodeGroup(payload []byte) ([]projections.Item, error) {
+	var items []projections.Item
+	for len(payload) > 0 {
+		if len(payload) < 10 {
+			return nil, errors.New("projector: truncated message group")
+		}
+		seq := binary.BigEndian.Uint64(payload)
+		n := int(binary.BigEndian.Uint16(payload[8:]))
+		payload = payload[10:]
+		if len(payload) < n+4 {
+			return nil, errors.New("projector: truncated message group")
+		}
+		subject := string(payload[:n])
+		size := int(binary.BigEndian.Uint32(payload[n:]))
+		payload = payload[n+4:]
+		if len(payload) < size || seq == 0 {
+			return nil, errors.New("projector: truncated message group")
+		}
+		items = append(items, item(seq, subject, payload[:size]))
+		payload = payload[size:]
+	}
+	return items, nil
 }
 
 func (s *subscriber) closed() bool {
