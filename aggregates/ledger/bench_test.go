@@ -106,12 +106,8 @@ func prefill(j *journal.Journal, total int) error {
 		}
 		futures = append(futures, f)
 		if len(futures) == 4096 || n == total-1 {
-			for _, f := range futures {
-				select {
-				case <-f.Ok():
-				case err := <-f.Err():
-					return err
-				}
+			if err := journal.WaitAcks(context.Background(), futures); err != nil {
+				return err
 			}
 			futures = futures[:0]
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/otpledger/otpledger/aggregates"
 	"github.com/otpledger/otpledger/consumers"
 	"github.com/otpledger/otpledger/events"
+	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/internal/progress"
 	"github.com/otpledger/otpledger/projections"
 )
@@ -299,10 +300,12 @@ func importCmd(ctx context.Context, cfg *config, f *auditFlags, stdin io.Reader,
 			return err
 		}
 		futures, pending = append(futures, fut), nil
-		if len(futures) >= 1024 {
-			return waitAll(ctx, &futures)
+		if len(futures) < 1024 {
+			return nil
 		}
-		return nil
+		err = journal.WaitAcks(ctx, futures)
+		futures = futures[:0]
+		return err
 	}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -332,19 +335,5 @@ func importCmd(ctx context.Context, cfg *config, f *auditFlags, stdin io.Reader,
 	if err := flush(); err != nil {
 		return err
 	}
-	return waitAll(ctx, &futures)
-}
-
-func waitAll(ctx context.Context, futures *[]jetstream.PubAckFuture) error {
-	for _, f := range *futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	*futures = (*futures)[:0]
-	return nil
+	return journal.WaitAcks(ctx, futures)
 }

@@ -332,3 +332,18 @@ func (j *Journal) LastSequence(ctx context.Context) (uint64, error) {
 	}
 	return info.State.LastSeq, nil
 }
+
+// WaitAcks waits for the acknowledgement of every asynchronous publish in
+// futures and returns the first error (or ctx's).
+func WaitAcks(ctx context.Context, futures []jetstream.PubAckFuture) error {
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/otpledger/otpledger/aggregates"
 	"github.com/otpledger/otpledger/events"
+	"github.com/otpledger/otpledger/events/journal"
 )
 
 // Config sizes a generated stream.
@@ -178,19 +179,6 @@ func Generate(cfg Config) *Stream {
 // publishes, waiting for every acknowledgement.
 func Publish(ctx context.Context, js jetstream.JetStream, commits []events.Commit) error {
 	var pending []jetstream.PubAckFuture
-	wait := func() error {
-		for _, f := range pending {
-			select {
-			case <-f.Ok():
-			case err := <-f.Err():
-				return err
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		pending = pending[:0]
-		return nil
-	}
 	for _, c := range commits {
 		data, err := events.EncodeCommit(c)
 		if err != nil {
@@ -203,10 +191,11 @@ func Publish(ctx context.Context, js jetstream.JetStream, commits []events.Commi
 			return err
 		}
 		if pending = append(pending, f); len(pending) == 2048 {
-			if err := wait(); err != nil {
+			if err := journal.WaitAcks(ctx, pending); err != nil {
 				return err
 			}
+			pending = pending[:0]
 		}
 	}
-	return wait()
+	return journal.WaitAcks(ctx, pending)
 }
