@@ -46,6 +46,16 @@ func newEnv(t testing.TB) env {
 	}}
 }
 
+// publish generates a stream and publishes it to e's journal.
+func (e env) publish(t testing.TB, cfg streamgen.Config) *streamgen.Stream {
+	t.Helper()
+	gen := streamgen.Generate(cfg)
+	if err := streamgen.Publish(context.Background(), e.j.JetStream(), gen.Commits); err != nil {
+		t.Fatal(err)
+	}
+	return gen
+}
+
 // runProjector runs a projector over store until the test ends or stop is called.
 func runProjector(t testing.TB, e env, store projections.Writer) (*Projector, func()) {
 	t.Helper()
@@ -145,10 +155,7 @@ func TestLiveEqualsRebuildEqualsMemory(t *testing.T) {
 	ctx := context.Background()
 	live := projections.NewPostgres(pgtest.Pool(t, pgtest.Database(t)))
 	_, stop := runProjector(t, e, live)
-	gen := streamgen.Generate(streamgen.Config{Events: 50_000, Devices: 3000, Customers: 1500, Seed: 1})
-	if err := streamgen.Publish(ctx, e.j.JetStream(), gen.Commits); err != nil {
-		t.Fatal(err)
-	}
+	gen := e.publish(t, streamgen.Config{Events: 50_000, Devices: 3000, Customers: 1500, Seed: 1})
 	last := lastSeq(t, e.j)
 	waitFor(t, live, last, 5*time.Minute)
 	stop()
@@ -248,10 +255,7 @@ func TestKillAndResume(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	gen := streamgen.Generate(streamgen.Config{Events: 6_000, Devices: 500, Customers: 200, Seed: 2})
-	if err := streamgen.Publish(ctx, e.j.JetStream(), gen.Commits); err != nil {
-		t.Fatal(err)
-	}
+	e.publish(t, streamgen.Config{Events: 6_000, Devices: 500, Customers: 200, Seed: 2})
 	last := lastSeq(t, e.j)
 	url := pgtest.Database(t)
 	pool := pgtest.Pool(t, url)
@@ -350,10 +354,7 @@ func TestRebuildWhileQuerying(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	gen := streamgen.Generate(streamgen.Config{Events: 8_000, Devices: 300, Customers: 100, Seed: 5})
-	if err := streamgen.Publish(ctx, e.j.JetStream(), gen.Commits); err != nil {
-		t.Fatal(err)
-	}
+	gen := e.publish(t, streamgen.Config{Events: 8_000, Devices: 300, Customers: 100, Seed: 5})
 	store := projections.NewPostgres(pgtest.Pool(t, pgtest.Database(t)))
 	if err := Rebuild(ctx, e.j.JetStream(), e.j.Stream(), store, nil); err != nil {
 		t.Fatal(err)

@@ -21,10 +21,7 @@ func TestVerifyCleanStream(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	gen := streamgen.Generate(streamgen.Config{Events: 100_000, Devices: 5000, Customers: 2000, Seed: 11})
-	if err := streamgen.Publish(ctx, e.j.JetStream(), gen.Commits); err != nil {
-		t.Fatal(err)
-	}
+	gen := e.publish(t, streamgen.Config{Events: 100_000, Devices: 5000, Customers: 2000, Seed: 11})
 	rep, err := Verify(ctx, e.j.JetStream(), e.j.Stream(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
