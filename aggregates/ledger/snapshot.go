@@ -52,6 +52,14 @@ type snapshot[S any] struct {
 	Recent   []remembered `json:"recent,omitempty"`
 }
 
+// Snapshot returns the state header the ledger writes with a message after
+// which an aggregate is in state, lastHash being its chain's head: for tools
+// that write the journal beside the ledger (stream generators, benchmarks),
+// so that the ledger loads what they wrote with one lookup.
+func Snapshot[S aggregates.State[S]](state S, lastHash string) ([]byte, error) {
+	return marshal(snapshot[S]{V: snapshotVersion, State: state, LastHash: lastHash})
+}
+
 // loaded is an aggregate as the ledger holds it: its snapshot and the stream
 // sequence of its last message (0: new).
 type loaded[S any] struct {

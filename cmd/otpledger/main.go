@@ -36,6 +36,8 @@ Commands:
   rebuild            rebuild the PostgreSQL views from the stream and swap them in atomically
   approvals pending  branch events awaiting a manager's approval
   quarantine list    list the journal messages the projector set aside
+  bench              measure the ledger against the raw servers of this machine in one run
+                     (embedded NATS, a PostgreSQL database it creates); --quick under a minute
   version            print the version
 
 Data goes to stdout, progress and logs to stderr. The commands other than serve open the same
@@ -72,6 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var cfg config
 	var af auditFlags
+	var bf benchFlags
 	fs := flag.NewFlagSet("otpledger "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.flags(fs)
@@ -93,6 +96,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.StringVar(&af.from, "from", "", "first instant (RFC 3339, inclusive; default: the beginning)")
 		fs.StringVar(&af.to, "to", "", "last instant (RFC 3339, exclusive; default: the end)")
 		fs.StringVar(&af.out, "out", "", "file to write (default: stdout)")
+	}
+	if cmd == "bench" {
+		fs.BoolVar(&bf.quick, "quick", false, "small sizes, under a minute: checks the benchmark works (figures mean little)")
+		fs.IntVar(&bf.runs, "runs", 3, "runs per row; the table gives medians and the spread")
+		fs.IntVar(&bf.events, "events", 0, "events pre-filled in the stream (default 1,000,000; quick 20,000)")
+		fs.StringVar(&bf.out, "out", "", "also write <date>-<mode>.md and .json into this directory, e.g. bench/results")
+		fs.StringVar(&bf.format, "format", "markdown", "markdown | json (stdout)")
+		fs.StringVar(&bf.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: otpledger %s [flags]\n\nFlags (each defaults to its environment variable):\n", cmd)
@@ -117,6 +128,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		do = func() error { return exportCmd(ctx, &cfg, &af, stdout, stderr) }
 	case "rebuild":
 		do = func() error { return rebuildCmd(ctx, &cfg, stderr) }
+	case "bench":
+		do = func() error { return benchCmd(ctx, &cfg, &bf, stdout, stderr) }
 	case "import":
 		do = func() error { return importCmd(ctx, &cfg, &af, os.Stdin, stderr) }
 	case "history":

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/otpledger/otpledger/aggregates"
+	"github.com/otpledger/otpledger/aggregates/ledger"
 	"github.com/otpledger/otpledger/events"
 	"github.com/otpledger/otpledger/events/journal"
 )
@@ -52,8 +53,45 @@ type Stream struct {
 
 var institutions = []string{"KB001", "SH002", "WR003", "HN004"}
 
-// Generate decides random commands until cfg.Events events were accepted.
+// Generate decides random commands until cfg.Events events were accepted
+// and keeps the commits.
 func Generate(cfg Config) *Stream {
+	s := &Stream{}
+	_ = generate(cfg, s, func(c events.Commit) error {
+		s.Commits = append(s.Commits, c)
+		return nil
+	})
+	return s
+}
+
+// PublishGenerated generates like [Generate] and publishes each commit as
+// it is decided, with the state header the ledger writes (so that the
+// ledger loads these aggregates with one lookup). It keeps the aggregates'
+// states but not the commits: memory stays flat for millions of events.
+func PublishGenerated(ctx context.Context, js jetstream.JetStream, cfg Config) (*Stream, error) {
+	s := &Stream{}
+	p := publisher{ctx: ctx, js: js}
+	err := generate(cfg, s, func(c events.Commit) error {
+		var state []byte
+		var err error
+		last := c.Events[len(c.Events)-1]
+		if _, serial, ok := last.Aggregate.DeviceKey(); ok {
+			state, err = ledger.Snapshot(s.Devices[serial], last.Hash)
+		} else {
+			state, err = ledger.Snapshot(s.Customers[last.Aggregate.Key], last.Hash)
+		}
+		if err != nil {
+			return err
+		}
+		return p.add(c, state)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, p.wait()
+}
+
+func generate(cfg Config, s *Stream, emit func(events.Commit) error) error {
 	if cfg.Devices == 0 {
 		cfg.Devices = 1000
 	}
@@ -65,7 +103,7 @@ func Generate(cfg Config) *Stream {
 	}
 	p := aggregates.DefaultPolicy(cfg.Home)
 	r := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
-	s := &Stream{Devices: map[string]aggregates.Device{}, Customers: map[string]aggregates.Customer{}}
+	s.Devices, s.Customers = map[string]aggregates.Device{}, map[string]aggregates.Customer{}
 	serial := func(i int) string { return fmt.Sprintf("GEN%07d", i) }
 	custNo := func(i int) string { return fmt.Sprintf("GC%05d", i) }
 	for i := range cfg.Devices {
@@ -141,21 +179,23 @@ func Generate(cfg Config) *Stream {
 			continue
 		}
 		var byAgg []events.Event
-		flush := func() {
-			if len(byAgg) > 0 {
-				ref := byAgg[0].Aggregate
-				chained, head, err := events.Chain(heads[ref], byAgg)
-				if err != nil {
-					panic(err)
-				}
-				heads[ref] = head
-				s.Commits = append(s.Commits, events.Commit{Events: chained})
-				byAgg = nil
+		flush := func() error {
+			if len(byAgg) == 0 {
+				return nil
 			}
+			ref := byAgg[0].Aggregate
+			chained, head, err := events.Chain(heads[ref], byAgg)
+			if err != nil {
+				return err
+			}
+			heads[ref], byAgg = head, nil
+			return emit(events.Commit{Events: chained})
 		}
 		for _, e := range evs {
 			if len(byAgg) > 0 && byAgg[0].Aggregate != e.Aggregate {
-				flush()
+				if err := flush(); err != nil {
+					return err
+				}
 			}
 			byAgg = append(byAgg, e)
 			switch e.Aggregate.Kind {
@@ -169,33 +209,56 @@ func Generate(cfg Config) *Stream {
 				s.Customers[e.Aggregate.Key] = s.Customers[e.Aggregate.Key].Evolve(e)
 			}
 		}
-		flush()
+		if err := flush(); err != nil {
+			return err
+		}
 		s.Events += len(evs)
 	}
-	return s
+	return nil
 }
 
 // Publish appends the commits to the stream in order with asynchronous
 // publishes, waiting for every acknowledgement.
 func Publish(ctx context.Context, js jetstream.JetStream, commits []events.Commit) error {
-	var pending []jetstream.PubAckFuture
+	p := publisher{ctx: ctx, js: js}
 	for _, c := range commits {
-		data, err := events.EncodeCommit(c)
-		if err != nil {
+		if err := p.add(c, nil); err != nil {
 			return err
-		}
-		m := nats.NewMsg(events.Subject(c.Aggregate()))
-		m.Data = data
-		f, err := js.PublishMsgAsync(m)
-		if err != nil {
-			return err
-		}
-		if pending = append(pending, f); len(pending) == 2048 {
-			if err := journal.WaitAcks(ctx, pending); err != nil {
-				return err
-			}
-			pending = pending[:0]
 		}
 	}
-	return journal.WaitAcks(ctx, pending)
+	return p.wait()
+}
+
+// publisher publishes commits asynchronously, waiting for the
+// acknowledgements every 2,048 messages.
+type publisher struct {
+	ctx     context.Context
+	js      jetstream.JetStream
+	pending []jetstream.PubAckFuture
+}
+
+func (p *publisher) add(c events.Commit, state []byte) error {
+	data, err := events.EncodeCommit(c)
+	if err != nil {
+		return err
+	}
+	m := nats.NewMsg(events.Subject(c.Aggregate()))
+	m.Data = data
+	if state != nil {
+		m.Header.Set(journal.StateHeader, string(state))
+	}
+	f, err := p.js.PublishMsgAsync(m)
+	if err != nil {
+		return err
+	}
+	if p.pending = append(p.pending, f); len(p.pending) == 2048 {
+		return p.wait()
+	}
+	return nil
+}
+
+func (p *publisher) wait() error {
+	err := journal.WaitAcks(p.ctx, p.pending)
+	p.pending = p.pending[:0]
+	return err
 }

@@ -1,0 +1,444 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/otpledger/otpledger/consumers"
+	"github.com/otpledger/otpledger/projections"
+)
+
+// messages is the stream's last sequence: what a rebuild reads.
+func (e *env) messages(ctx context.Context) (uint64, error) { return e.j.LastSequence(ctx) }
+
+// rawRead reads the whole stream in order with an ordered consumer, as the
+// rebuilds do, without decoding anything.
+func (e *env) rawRead(ctx context.Context, last uint64) error {
+	s, err := e.j.JetStream().Stream(ctx, e.j.Stream())
+	if err != nil {
+		return err
+	}
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return err
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(4 * consumers.ReadBatch))
+	if err != nil {
+		return err
+	}
+	defer it.Stop()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			return err
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return err
+		}
+		if meta.Sequence.Stream >= last {
+			return nil
+		}
+	}
+}
+
+// timed runs fn and returns its rate over n items.
+func timed(n uint64, fn func() error) (sample, error) {
+	start := time.Now()
+	if err := fn(); err != nil {
+		return sample{}, err
+	}
+	return sample{value: float64(n) / time.Since(start).Seconds()}, nil
+}
+
+// rebuildMemory: the fold of the whole stream into a memory store, against
+// the raw ordered read of the stream.
+func (e *env) rebuildMemory(ctx context.Context) ([]Row, error) {
+	last, err := e.messages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f, err := e.pair(ctx, "msg/s",
+		func(ctx context.Context) (sample, error) {
+			return timed(last, func() (err error) {
+				e.memory, err = consumers.Fold(ctx, e.j.JetStream(), e.j.Stream(), nil)
+				return err
+			})
+		},
+		func(ctx context.Context) (sample, error) {
+			return timed(last, func() error { return e.rawRead(ctx, last) })
+		})
+	if err != nil {
+		return nil, err
+	}
+	row := rateRow("projection rebuild to memory", f, []string{"raw ordered read of the stream"}, 0.6, 0)
+	row.Note = fmt.Sprintf("%s messages: read, decode, fold into every view; the raw read decodes nothing", count(float64(last)))
+	return []Row{row}, nil
+}
+
+// rebuildPostgres: the rebuild into PostgreSQL (fold, COPY into a shadow
+// schema, index, swap), against the raw COPY of the same rows into the same
+// indexed tables of an empty database.
+func (e *env) rebuildPostgres(ctx context.Context) ([]Row, error) {
+	last, err := e.messages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f, err := e.pair(ctx, "msg/s",
+		func(ctx context.Context) (sample, error) {
+			bar := e.bar("rebuilding the PostgreSQL views")
+			defer bar.Finish()
+			return timed(last, func() error { return consumers.Rebuild(ctx, e.j.JetStream(), e.j.Stream(), e.store, bar.Update) })
+		},
+		func(ctx context.Context) (sample, error) {
+			u, err := e.database(ctx, "copy")
+			if err != nil {
+				return sample{}, err
+			}
+			pool, err := projections.OpenPool(ctx, u)
+			if err != nil {
+				return sample{}, err
+			}
+			defer pool.Close()
+			return timed(last, func() error { return e.memory.CopyInto(ctx, pool, "proj") })
+		})
+	if err != nil {
+		return nil, err
+	}
+	row := rateRow("projection rebuild to PostgreSQL", f, []string{"raw COPY of the same rows into the same indexed tables"}, 0.8, 0)
+	row.Note = "the rebuild reads and folds the stream, COPYs into a shadow schema, indexes it and swaps it in; the raw COPY starts from the folded rows"
+	return []Row{row}, nil
+}
+
+// liveLag: the live projector into PostgreSQL while the ledger appends
+// 5,000 events/s; lag is, per command, from its append's acknowledgement to
+// the first poll (every 2 ms) that finds the views past its sequence.
+func (e *env) liveLag(ctx context.Context) ([]Row, error) {
+	const rate = 5000
+	nc, err := nats.Connect("", nats.InProcessServer(e.nats.Server), nats.Name("otpledger-bench-projector"))
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	p, err := consumers.NewProjector(consumers.ProjectorConfig{Conn: nc, Stream: e.j.Stream(), Store: e.store})
+	if err != nil {
+		return nil, err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	last, err := e.messages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := e.waitPosition(ctx, last); err != nil {
+		return nil, err
+	}
+	n := int(float64(rate) * e.sz.live.Seconds())
+	f, err := e.pair(ctx, "ev/s",
+		func(ctx context.Context) (sample, error) {
+			acks := make([]struct {
+				seq uint64
+				at  time.Time
+			}, n)
+			var polls []poll
+			var pollErr error
+			var target atomic.Uint64 // set when the load is over: the poller stops there
+			var wg sync.WaitGroup
+			wg.Go(func() { polls, pollErr = e.pollPositions(ctx, &target) })
+			start := time.Now()
+			offered, err := measure(ctx, 2*producers, n, func(ctx context.Context, w, i int) error {
+				time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / rate)))
+				a, err := increment(ctx, e.l, ownDevice("B", e.sz.pool, 2*producers, w, i))
+				if err == nil {
+					acks[i].seq, acks[i].at = a, time.Now()
+				}
+				return err
+			})
+			var maxSeq uint64
+			for _, a := range acks {
+				maxSeq = max(maxSeq, a.seq)
+			}
+			target.Store(max(maxSeq, 1))
+			wg.Wait()
+			if err != nil || pollErr != nil {
+				return sample{}, cmpErr(err, pollErr)
+			}
+			lags := make([]time.Duration, 0, n)
+			for _, a := range acks {
+				k := sort.Search(len(polls), func(k int) bool { return polls[k].pos >= a.seq })
+				if k == len(polls) {
+					return sample{}, fmt.Errorf("sequence %d never projected", a.seq)
+				}
+				lags = append(lags, max(0, polls[k].at.Sub(a.at)))
+			}
+			s := latencies(lags)
+			s.value = offered.value
+			return s, nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	f[0].Name = "offered load"
+	row := Row{Workload: "live projection under a 5,000 events/s load", Ledger: f[0], Target: "lag p99 ≤ 200 ms", Met: f[0].P99 <= 200*time.Millisecond,
+		Note: fmt.Sprintf("%s of error increments through the ledger (16 producers, paced), projected into PostgreSQL; lag from each append's acknowledgement to the views' checkpoint passing it (2 ms polls)", e.sz.live)}
+	return []Row{row}, nil
+}
+
+func cmpErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type poll struct {
+	at  time.Time
+	pos uint64
+}
+
+// pollPositions reads the views' checkpoint every 2 ms until it reaches
+// target (once set), for at most a minute after that.
+func (e *env) pollPositions(ctx context.Context, target *atomic.Uint64) ([]poll, error) {
+	var out []poll
+	var deadline time.Time
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for {
+		pos, err := e.store.Position(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, poll{at: time.Now(), pos: pos})
+		if want := target.Load(); want != 0 {
+			if pos >= want {
+				return out, nil
+			}
+			if deadline.IsZero() {
+				deadline = time.Now().Add(time.Minute)
+			} else if time.Now().After(deadline) {
+				return nil, fmt.Errorf("views at %d, still short of %d a minute after the load", pos, want)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// waitPosition waits up to a minute for the views to reach seq.
+func (e *env) waitPosition(ctx context.Context, seq uint64) (uint64, error) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		pos, err := e.store.Position(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if pos >= seq {
+			return pos, nil
+		}
+		if time.Now().After(deadline) {
+			return pos, fmt.Errorf("views at %d, still short of %d after a minute", pos, seq)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// queries: the 2376 history and error-count queries over HTTP from 8
+// clients, against the same store methods (the same SQL) called directly.
+func (e *env) queries(ctx context.Context) ([]Row, error) {
+	const clients = 8
+	base, stop, err := e.startAPI()
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: 30 * time.Second}
+	serial := func(i int) string { return fmt.Sprintf("GEN%07d", (i*7919)%e.cfg.Devices) }
+	n := e.sz.queries
+	f, err := e.pair(ctx, "req/s",
+		func(ctx context.Context) (sample, error) {
+			return measure(ctx, clients, n, func(ctx context.Context, _, i int) error {
+				path := "/v1/devices/OTP/" + serial(i) + []string{"/history", "/errors"}[i%2]
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+				if err != nil {
+					return err
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					return err
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotFound {
+					return fmt.Errorf("GET %s: %d", path, resp.StatusCode)
+				}
+				return nil
+			})
+		},
+		func(ctx context.Context) (sample, error) {
+			return measure(ctx, clients, n, func(ctx context.Context, _, i int) error {
+				var err error
+				if i%2 == 0 {
+					_, _, _, err = e.store.DeviceHistory(ctx, "OTP", serial(i), projections.Page{})
+				} else {
+					_, _, _, err = e.store.DeviceErrors(ctx, "OTP", serial(i))
+				}
+				return err
+			})
+		})
+	if err != nil {
+		return nil, err
+	}
+	direct := f[1]
+	direct.Name = "the same SQL straight through pgx"
+	row := Row{Workload: "2376 history and error-count queries over HTTP, 8 clients", Ledger: f[0], Baselines: []Figure{direct},
+		Ratio: float64(direct.P99) / float64(f[0].P99), Target: "p99 ≤ 1.5× the same SQL direct", Met: float64(f[0].P99) <= 1.5*float64(direct.P99),
+		Note: "half history pages (default limit), half error counts, of the pre-filled devices; ratio = direct p99 / HTTP p99"}
+	return []Row{row}, nil
+}
+
+// serve: the embedded default's `serve` process on the benchmark's store:
+// its peak resident memory once ready, and its start-up time (to /readyz).
+// It stops the benchmark's server first, to free the store.
+func (e *env) serve(ctx context.Context) ([]Row, error) {
+	last, err := e.messages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e.stopNATS()
+	var disk int64
+	if err := filepath.WalkDir(filepath.Join(e.dir, "jetstream"), func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				disk += info.Size()
+			}
+		}
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	var rss, startup []sample
+	for range e.cfg.Runs {
+		took, hwm, err := e.serveOnce(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rss = append(rss, sample{value: float64(hwm) / (1 << 20)})
+		startup = append(startup, sample{value: took.Seconds()})
+	}
+	mem := figure("peak RSS", "MiB", rss)
+	size := figure("store size on disk", "MiB", []sample{{value: float64(disk) / (1 << 20)}})
+	up := figure("ready", "s", startup)
+	return []Row{
+		{Workload: fmt.Sprintf("memory: `serve` with the %s-message stream", count(float64(last))), Ledger: mem, Baselines: []Figure{size},
+			Target: "≤ 1,536 MiB", Met: mem.Median <= 1536, Note: "VmHWM of the serve process once /readyz answers 200 (views in memory, rebuilt at start)"},
+		{Workload: "start-up: embedded `serve` ready", Ledger: up, Target: "≤ 15 s", Met: up.Median <= 15,
+			Note: "from exec to /readyz 200: the embedded server recovers the store, the views are folded from the stream"},
+	}, nil
+}
+
+// serveOnce runs `otpledger serve` on the benchmark's data directory until
+// it is ready, reads its peak RSS and stops it.
+func (e *env) serveOnce(ctx context.Context) (time.Duration, int64, error) {
+	cmd := exec.CommandContext(ctx, e.cfg.Executable, "serve", "--data-dir", e.dir, "--http-addr", "127.0.0.1:0",
+		"--nats-url=", "--database-url=", "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "OTPLEDGER_NATS_LISTEN=", "OTPLEDGER_PROJECTOR=true")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, 0, err
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "otpledger listening on "); ok {
+				addr <- a
+			}
+		}
+		close(addr)
+	}()
+	var base string
+	select {
+	case a, ok := <-addr:
+		if !ok {
+			return 0, 0, fmt.Errorf("serve exited: %s", lastLine(stderr.String()))
+		}
+		base = a
+	case <-time.After(5 * time.Minute):
+		return 0, 0, fmt.Errorf("serve not listening after 5 minutes")
+	}
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Since(start) > 5*time.Minute {
+			return 0, 0, fmt.Errorf("serve not ready after 5 minutes")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	took := time.Since(start)
+	hwm, err := peakRSS(cmd.Process.Pid)
+	return took, hwm, err
+}
+
+// peakRSS reads a process's peak resident set size (VmHWM) in bytes.
+func peakRSS(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("peak RSS: %w", err)
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("peak RSS: no VmHWM in /proc/%d/status", pid)
+}
+
+func lastLine(s string) string {
+	lines := slices.DeleteFunc(strings.Split(s, "\n"), func(l string) bool { return strings.TrimSpace(l) == "" })
+	if len(lines) == 0 {
+		return "no output"
+	}
+	return lines[len(lines)-1]
+}
