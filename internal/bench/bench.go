@@ -48,8 +48,8 @@ type Config struct {
 	Quick bool
 	Runs  int // runs per row, medians reported; default 3
 
-	// The pre-filled stream; defaults 1,000,000 events over 50,000 devices
-	// and 20,000 customers (quick: 20,000 / 2,000 / 800).
+	// The pre-filled stream; defaults 1,000,000 events, one device per 20
+	// events (at most 50,000) and one customer per 50 (at most 20,000).
 	Events, Devices, Customers int
 
 	// DatabaseURL names a PostgreSQL server on which the benchmark creates
@@ -66,19 +66,14 @@ func (c *Config) setDefaults() {
 	if c.Runs == 0 {
 		c.Runs = 3
 	}
-	events, devices, customers := 1_000_000, 50_000, 20_000
-	if c.Quick {
-		events, devices, customers = 20_000, 2_000, 800
-	}
 	if c.Events == 0 {
-		c.Events = events
+		c.Events = map[bool]int{false: 1_000_000, true: 20_000}[c.Quick]
 	}
 	if c.Devices == 0 {
-		c.Devices = max(10, c.Events/20)
-		c.Devices = min(c.Devices, devices)
+		c.Devices = min(max(10, c.Events/20), 50_000)
 	}
 	if c.Customers == 0 {
-		c.Customers = min(max(4, c.Events/50), customers)
+		c.Customers = min(max(4, c.Events/50), 20_000)
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = DefaultDatabaseURL

@@ -24,6 +24,7 @@ import (
 	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/pii"
 	"github.com/otpledger/otpledger/internal/httpapi"
+	"github.com/otpledger/otpledger/internal/streamgen"
 )
 
 const producers = 8
@@ -413,14 +414,14 @@ func (e *env) fsync(ctx context.Context) ([]Row, error) {
 // snapshot) and warm loads (cache hits) of the pre-filled devices, against
 // the raw load of a device's messages by subject with batch direct gets.
 func (e *env) loads(ctx context.Context) ([]Row, error) {
-	serial := func() string { return fmt.Sprintf("GEN%07d", rand.IntN(e.cfg.Devices)) }
+	serial := func() string { return streamgen.Serial(rand.IntN(e.cfg.Devices)) }
 	warm, err := newLedger(e.j, 0)
 	if err != nil {
 		return nil, err
 	}
 	const warmed = 1000
 	for i := range warmed {
-		if _, _, err := warm.LoadDevice(ctx, "OTP", fmt.Sprintf("GEN%07d", i%e.cfg.Devices)); err != nil {
+		if _, _, err := warm.LoadDevice(ctx, "OTP", streamgen.Serial(i%e.cfg.Devices)); err != nil {
 			return nil, err
 		}
 	}
@@ -438,7 +439,7 @@ func (e *env) loads(ctx context.Context) ([]Row, error) {
 		},
 		func(ctx context.Context) (sample, error) {
 			return measure(ctx, 1, n, func(ctx context.Context, _, i int) error {
-				_, _, err := warm.LoadDevice(ctx, "OTP", fmt.Sprintf("GEN%07d", i%warmed%e.cfg.Devices))
+				_, _, err := warm.LoadDevice(ctx, "OTP", streamgen.Serial(i%warmed%e.cfg.Devices))
 				return err
 			})
 		},

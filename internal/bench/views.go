@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -24,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/otpledger/otpledger/consumers"
+	"github.com/otpledger/otpledger/internal/streamgen"
 	"github.com/otpledger/otpledger/projections"
 )
 
@@ -151,7 +153,7 @@ func (e *env) liveLag(ctx context.Context) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := e.waitPosition(ctx, last); err != nil {
+	if err := e.waitPosition(ctx, last); err != nil {
 		return nil, err
 	}
 	n := int(float64(rate) * e.sz.live.Seconds())
@@ -182,7 +184,7 @@ func (e *env) liveLag(ctx context.Context) ([]Row, error) {
 			target.Store(max(maxSeq, 1))
 			wg.Wait()
 			if err != nil || pollErr != nil {
-				return sample{}, cmpErr(err, pollErr)
+				return sample{}, errors.Join(err, pollErr)
 			}
 			lags := make([]time.Duration, 0, n)
 			for _, a := range acks {
@@ -203,15 +205,6 @@ func (e *env) liveLag(ctx context.Context) ([]Row, error) {
 	row := Row{Workload: "live projection under a 5,000 events/s load", Ledger: f[0], Target: "lag p99 ≤ 200 ms", Met: f[0].P99 <= 200*time.Millisecond,
 		Note: fmt.Sprintf("%s of error increments through the ledger (16 producers, paced), projected into PostgreSQL; lag from each append's acknowledgement to the views' checkpoint passing it (2 ms polls)", e.sz.live)}
 	return []Row{row}, nil
-}
-
-func cmpErr(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 type poll struct {
@@ -251,18 +244,18 @@ func (e *env) pollPositions(ctx context.Context, target *atomic.Uint64) ([]poll,
 }
 
 // waitPosition waits up to a minute for the views to reach seq.
-func (e *env) waitPosition(ctx context.Context, seq uint64) (uint64, error) {
+func (e *env) waitPosition(ctx context.Context, seq uint64) error {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		pos, err := e.store.Position(ctx)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		if pos >= seq {
-			return pos, nil
+			return nil
 		}
 		if time.Now().After(deadline) {
-			return pos, fmt.Errorf("views at %d, still short of %d after a minute", pos, seq)
+			return fmt.Errorf("views at %d, still short of %d after a minute", pos, seq)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -278,7 +271,7 @@ func (e *env) queries(ctx context.Context) ([]Row, error) {
 	}
 	defer stop()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: 30 * time.Second}
-	serial := func(i int) string { return fmt.Sprintf("GEN%07d", (i*7919)%e.cfg.Devices) }
+	serial := func(i int) string { return streamgen.Serial((i * 7919) % e.cfg.Devices) }
 	n := e.sz.queries
 	f, err := e.pair(ctx, "req/s",
 		func(ctx context.Context) (sample, error) {

@@ -53,6 +53,9 @@ type Stream struct {
 
 var institutions = []string{"KB001", "SH002", "WR003", "HN004"}
 
+// Serial is the serial number of generated device i (vendor "OTP").
+func Serial(i int) string { return fmt.Sprintf("GEN%07d", i) }
+
 // Generate decides random commands until cfg.Events events were accepted
 // and keeps the commits.
 func Generate(cfg Config) *Stream {
@@ -104,10 +107,9 @@ func generate(cfg Config, s *Stream, emit func(events.Commit) error) error {
 	p := aggregates.DefaultPolicy(cfg.Home)
 	r := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
 	s.Devices, s.Customers = map[string]aggregates.Device{}, map[string]aggregates.Customer{}
-	serial := func(i int) string { return fmt.Sprintf("GEN%07d", i) }
 	custNo := func(i int) string { return fmt.Sprintf("GC%05d", i) }
 	for i := range cfg.Devices {
-		s.Devices[serial(i)] = aggregates.NewDevice("OTP", serial(i))
+		s.Devices[Serial(i)] = aggregates.NewDevice("OTP", Serial(i))
 	}
 	for i := range cfg.Customers {
 		s.Customers[custNo(i)] = aggregates.NewCustomer(custNo(i))
@@ -126,7 +128,7 @@ func generate(cfg Config, s *Stream, emit func(events.Commit) error) error {
 		center := aggregates.Meta{EventID: id, Institution: institutions[r.IntN(len(institutions))], Channel: events.ChannelCenter,
 			OriginChannel: []events.OriginChannel{events.OriginBranch, events.OriginOnline}[r.IntN(2)], Actor: events.Actor{Role: events.RoleSystem, ID: "CENTER"}}
 		auth := aggregates.Meta{EventID: id, Institution: cfg.Home, Channel: events.ChannelAuth, Actor: events.Actor{Role: events.RoleSystem, ID: "AUTH"}}
-		dk, ck := serial(r.IntN(cfg.Devices)), custNo(r.IntN(cfg.Customers))
+		dk, ck := Serial(r.IntN(cfg.Devices)), custNo(r.IntN(cfg.Customers))
 		d, c := s.Devices[dk], s.Customers[ck]
 		var evs []events.Event
 		var err error
