@@ -12,10 +12,8 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/otpledger/otpledger/events"
+	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/projections"
 )
 
@@ -52,16 +50,16 @@ func KeyID(pub ed25519.PublicKey) string { return hex.EncodeToString(pub[:8]) }
 // right after it (the append expects that last sequence, so nothing slips in
 // between). It returns false when the stream has nothing new since the last
 // checkpoint, or kept growing on every try.
-func AppendCheckpoint(ctx context.Context, js jetstream.JetStream, stream string, key ed25519.PrivateKey) (bool, error) {
-	s, err := js.Stream(ctx, stream)
+func AppendCheckpoint(ctx context.Context, j *journal.Journal, key ed25519.PrivateKey) (bool, error) {
+	var r runningHash
+	var from uint64 // the running hash covers the messages up to from
+	lastSeq, lastBody, ok, err := j.LastCheckpoint(ctx)
 	if err != nil {
 		return false, fmt.Errorf("checkpoint: %w", err)
 	}
-	var r runningHash
-	var from uint64 // the running hash covers the messages up to from
-	if last, err := s.GetLastMsgForSubject(ctx, events.SubjectCheckpoint); err == nil {
+	if ok {
 		var cp Checkpoint
-		if err := json.Unmarshal(last.Data, &cp); err != nil {
+		if err := json.Unmarshal(lastBody, &cp); err != nil {
 			return false, fmt.Errorf("checkpoint: the last checkpoint is unreadable: %w", err)
 		}
 		b, err := hex.DecodeString(cp.RunningHash)
@@ -69,20 +67,17 @@ func AppendCheckpoint(ctx context.Context, js jetstream.JetStream, stream string
 			return false, errors.New("checkpoint: the last checkpoint's running hash is malformed")
 		}
 		copy(r[:], b)
-		from = last.Sequence // the checkpoint itself is not hashed
-	} else if !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return false, fmt.Errorf("checkpoint: %w", err)
+		from = lastSeq // the checkpoint itself is not hashed
 	}
 	for range 5 {
-		info, err := s.Info(ctx)
+		end, err := j.LastSequence(ctx)
 		if err != nil {
 			return false, fmt.Errorf("checkpoint: %w", err)
 		}
-		end := info.State.LastSeq
 		if end <= from {
 			return false, nil
 		}
-		err = ReadStream(ctx, js, stream, from, end, func(items []projections.Item) error {
+		err = ReadStream(ctx, j, from, end, func(items []projections.Item) error {
 			for _, it := range items {
 				if it.Subject != events.SubjectCheckpoint {
 					r.add(it.Seq, it.Data)
@@ -98,12 +93,11 @@ func AppendCheckpoint(ctx context.Context, js jetstream.JetStream, stream string
 		cp := Checkpoint{Seq: end, RunningHash: running, KeyID: KeyID(key.Public().(ed25519.PublicKey)),
 			Signature: base64.StdEncoding.EncodeToString(ed25519.Sign(key, signedText(end, running)))}
 		body, _ := json.Marshal(cp)
-		_, err = js.PublishMsg(ctx, &nats.Msg{Subject: events.SubjectCheckpoint, Data: body}, jetstream.WithExpectLastSequence(end))
+		err = j.AppendCheckpoint(ctx, body, end)
 		if err == nil {
 			return true, nil
 		}
-		var apiErr *jetstream.APIError
-		if !errors.As(err, &apiErr) || apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence {
+		if !errors.Is(err, journal.ErrConflict) {
 			return false, fmt.Errorf("checkpoint: %w", err)
 		}
 	}

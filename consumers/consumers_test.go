@@ -50,7 +50,7 @@ func newEnv(t testing.TB) env {
 func (e env) publish(t testing.TB, cfg streamgen.Config) *streamgen.Stream {
 	t.Helper()
 	gen := streamgen.Generate(cfg)
-	if err := streamgen.Publish(context.Background(), e.j.JetStream(), gen.Commits); err != nil {
+	if err := streamgen.Publish(context.Background(), e.j, gen.Commits); err != nil {
 		t.Fatal(err)
 	}
 	return gen
@@ -59,7 +59,11 @@ func (e env) publish(t testing.TB, cfg streamgen.Config) *streamgen.Stream {
 // runProjector runs a projector over store until the test ends or stop is called.
 func runProjector(t testing.TB, e env, store projections.Writer) (*Projector, func()) {
 	t.Helper()
-	p, err := NewProjector(ProjectorConfig{Conn: e.dial(), Store: store})
+	pj, err := journal.Open(context.Background(), e.dial(), journal.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewProjector(ProjectorConfig{Journal: pj, Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,17 +163,17 @@ func TestLiveEqualsRebuildEqualsMemory(t *testing.T) {
 	last := lastSeq(t, e.j)
 	waitFor(t, live, last, 5*time.Minute)
 	stop()
-	if lag, err := Lag(ctx, e.j.JetStream(), e.j.Stream(), live); err != nil || lag != 0 {
+	if lag, err := Lag(ctx, e.j, live); err != nil || lag != 0 {
 		t.Fatalf("lag after catching up: %d %v", lag, err)
 	}
-	if lag, err := Lag(ctx, e.j.JetStream(), e.j.Stream(), projections.NewMemory()); err != nil || lag != last {
+	if lag, err := Lag(ctx, e.j, projections.NewMemory()); err != nil || lag != last {
 		t.Fatalf("lag of an empty store: %d %v, want %d", lag, err, last)
 	}
 
 	rebuiltPool := pgtest.Pool(t, pgtest.Database(t))
 	rebuilt := projections.NewPostgres(rebuiltPool)
 	var reported uint64
-	if err := Rebuild(ctx, e.j.JetStream(), e.j.Stream(), rebuilt, func(done, total uint64) { reported = done }); err != nil {
+	if err := Rebuild(ctx, e.j, rebuilt, func(done, total uint64) { reported = done }); err != nil {
 		t.Fatal(err)
 	}
 	if reported != last {
@@ -178,7 +182,7 @@ func TestLiveEqualsRebuildEqualsMemory(t *testing.T) {
 	livePool := live.Pool()
 	compareDumps(t, "live vs rebuild", dump(t, livePool), dump(t, rebuiltPool))
 
-	mem, err := Fold(ctx, e.j.JetStream(), e.j.Stream(), nil)
+	mem, err := Fold(ctx, e.j, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +266,11 @@ func TestKillAndResume(t *testing.T) {
 	store := projections.NewPostgres(pool)
 	r := rand.New(rand.NewPCG(3, 3))
 	for i := range 20 {
-		p, err := NewProjector(ProjectorConfig{Conn: e.dial(), Store: store})
+		pj, err := journal.Open(context.Background(), e.dial(), journal.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := NewProjector(ProjectorConfig{Journal: pj, Store: store})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -294,7 +302,7 @@ func TestKillAndResume(t *testing.T) {
 	waitFor(t, store, last, 3*time.Minute)
 
 	clean := pgtest.Pool(t, pgtest.Database(t))
-	if err := Rebuild(ctx, e.j.JetStream(), e.j.Stream(), projections.NewPostgres(clean), nil); err != nil {
+	if err := Rebuild(ctx, e.j, projections.NewPostgres(clean), nil); err != nil {
 		t.Fatal(err)
 	}
 	compareDumps(t, "resumed vs clean rebuild", dump(t, pool), dump(t, clean))
@@ -315,16 +323,15 @@ func TestPoisonIsQuarantined(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t)
 			p, stop := runProjector(t, e, store)
-			js := e.j.JetStream()
-			if err := streamgen.Publish(ctx, js, gen.Commits[:50]); err != nil {
+			if err := streamgen.Publish(ctx, e.j, gen.Commits[:50]); err != nil {
 				t.Fatal(err)
 			}
+			nc := e.dial()
+			defer nc.Close()
 			for subject, data := range map[string]string{"otpledger.device.OTP.POISON0001": `{"events":[{"id":`, "otpledger.nonsense": `{}`} {
-				if _, err := js.Publish(ctx, subject, []byte(data)); err != nil {
-					t.Fatal(err)
-				}
+				journaltest.Inject(t, nc, subject, []byte(data))
 			}
-			if err := streamgen.Publish(ctx, js, gen.Commits[50:]); err != nil {
+			if err := streamgen.Publish(ctx, e.j, gen.Commits[50:]); err != nil {
 				t.Fatal(err)
 			}
 			waitFor(t, store, lastSeq(t, e.j), time.Minute)
@@ -356,7 +363,7 @@ func TestRebuildWhileQuerying(t *testing.T) {
 	ctx := context.Background()
 	gen := e.publish(t, streamgen.Config{Events: 8_000, Devices: 300, Customers: 100, Seed: 5})
 	store := projections.NewPostgres(pgtest.Pool(t, pgtest.Database(t)))
-	if err := Rebuild(ctx, e.j.JetStream(), e.j.Stream(), store, nil); err != nil {
+	if err := Rebuild(ctx, e.j, store, nil); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]int{}
@@ -397,7 +404,7 @@ func TestRebuildWhileQuerying(t *testing.T) {
 		}()
 	}
 	for range 2 {
-		if err := Rebuild(ctx, e.j.JetStream(), e.j.Stream(), store, nil); err != nil {
+		if err := Rebuild(ctx, e.j, store, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -417,19 +424,19 @@ func TestRebuildResumes(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	gen := streamgen.Generate(streamgen.Config{Events: 3000, Devices: 100, Customers: 40, Seed: 14})
-	if err := streamgen.Publish(ctx, e.j.JetStream(), gen.Commits[:1000]); err != nil {
+	if err := streamgen.Publish(ctx, e.j, gen.Commits[:1000]); err != nil {
 		t.Fatal(err)
 	}
 	pool := pgtest.Pool(t, pgtest.Database(t))
 	store := projections.NewPostgres(pool)
-	if err := Rebuild(ctx, e.j.JetStream(), e.j.Stream(), store, nil); err != nil {
+	if err := Rebuild(ctx, e.j, store, nil); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := store.Position(ctx)
-	if err := streamgen.Publish(ctx, e.j.JetStream(), gen.Commits[1000:]); err != nil {
+	if err := streamgen.Publish(ctx, e.j, gen.Commits[1000:]); err != nil {
 		t.Fatal(err)
 	}
-	built, err := Fold(ctx, e.j.JetStream(), e.j.Stream(), nil)
+	built, err := Fold(ctx, e.j, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,16 +448,16 @@ func TestRebuildResumes(t *testing.T) {
 	if pos, err := store.Position(ctx); err != nil || pos != before {
 		t.Fatalf("after the interruption the views are at %d (%v), want the old %d", pos, err, before)
 	}
-	resumed, err := store.Resume(ctx, catchUp(e.j.JetStream(), e.j.Stream()))
+	resumed, err := store.Resume(ctx, catchUp(e.j))
 	if err != nil || !resumed {
 		t.Fatalf("resume: %v %v", resumed, err)
 	}
 	clean := pgtest.Pool(t, pgtest.Database(t))
-	if err := Rebuild(ctx, e.j.JetStream(), e.j.Stream(), projections.NewPostgres(clean), nil); err != nil {
+	if err := Rebuild(ctx, e.j, projections.NewPostgres(clean), nil); err != nil {
 		t.Fatal(err)
 	}
 	compareDumps(t, "resumed vs clean rebuild", dump(t, pool), dump(t, clean))
-	if again, err := store.Resume(ctx, catchUp(e.j.JetStream(), e.j.Stream())); err != nil || again {
+	if again, err := store.Resume(ctx, catchUp(e.j)); err != nil || again {
 		t.Fatalf("a second resume: %v %v", again, err)
 	}
 }

@@ -12,18 +12,18 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/otpledger/otpledger/events"
+	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/projections"
 )
 
 // ProjectorConfig configures [NewProjector].
 type ProjectorConfig struct {
-	// Conn is the NATS connection the projector consumes through.
-	Conn    *nats.Conn
-	Stream  string // default "OTPLEDGER"
+	// Journal is the journal the projector consumes (give it a connection
+	// of its own: a projector that fails is replaced with a new one).
+	Journal *journal.Journal
 	Durable string // durable consumer name; default "otpledger-projector"
 	Store   projections.Writer
 	Logger  watermill.LoggerAdapter // default: none
@@ -32,9 +32,6 @@ type ProjectorConfig struct {
 }
 
 func (c *ProjectorConfig) setDefaults() {
-	if c.Stream == "" {
-		c.Stream = "OTPLEDGER"
-	}
 	if c.Durable == "" {
 		c.Durable = "otpledger-projector"
 	}
@@ -49,8 +46,8 @@ func (c *ProjectorConfig) setDefaults() {
 // Validate reports every problem of c.
 func (c ProjectorConfig) Validate() error {
 	var errs []error
-	if c.Conn == nil {
-		errs = append(errs, errors.New("projector: Conn is required"))
+	if c.Journal == nil {
+		errs = append(errs, errors.New("projector: Journal is required"))
 	}
 	if c.Store == nil {
 		errs = append(errs, errors.New("projector: Store is required"))
@@ -102,22 +99,7 @@ func (p *Projector) durableConsumer(ctx context.Context) (jetstream.Consumer, er
 	if err != nil {
 		return nil, err
 	}
-	js, err := jetstream.New(p.cfg.Conn)
-	if err != nil {
-		return nil, err
-	}
-	s, err := js.Stream(ctx, p.cfg.Stream)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.DeleteConsumer(ctx, p.cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil, err
-	}
-	return s.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable: p.cfg.Durable, FilterSubject: events.SubjectAll, AckPolicy: jetstream.AckExplicitPolicy,
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: pos + 1, MaxAckPending: 4 * fetchBatch,
-		AckWait: time.Minute,
-	})
+	return p.cfg.Journal.DurableConsumer(ctx, p.cfg.Durable, pos+1, 4*fetchBatch)
 }
 
 // handle applies one group of journal messages in one store transaction.

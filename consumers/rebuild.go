@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/otpledger/otpledger/events/journal"
 
 	"github.com/otpledger/otpledger/projections"
 )
@@ -14,15 +14,14 @@ type Progress func(done, total uint64)
 
 // Fold reads the whole stream (up to its last sequence when Fold starts)
 // into a new memory store, reporting progress.
-func Fold(ctx context.Context, js jetstream.JetStream, stream string, progress Progress) (*projections.Memory, error) {
-	s, err := js.Stream(ctx, stream)
+func Fold(ctx context.Context, j *journal.Journal, progress Progress) (*projections.Memory, error) {
+	total, err := j.LastSequence(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("fold stream: %w", err)
 	}
-	total := s.CachedInfo().State.LastSeq
 	m := projections.NewMemory()
 	var done uint64
-	err = ReadStream(ctx, js, stream, 0, total, func(items []projections.Item) error {
+	err = ReadStream(ctx, j, 0, total, func(items []projections.Item) error {
 		done += uint64(len(items))
 		if progress != nil {
 			progress(done, total)
@@ -36,45 +35,41 @@ func Fold(ctx context.Context, js jetstream.JetStream, stream string, progress P
 }
 
 // catchUp reads the stream after a rebuilt store's position into it.
-func catchUp(js jetstream.JetStream, stream string) projections.CatchUp {
+func catchUp(j *journal.Journal) projections.CatchUp {
 	return func(ctx context.Context, from uint64, apply func([]projections.Item) error) error {
-		return ReadStream(ctx, js, stream, from, 0, apply)
+		return ReadStream(ctx, j, from, 0, apply)
 	}
 }
 
 // RebuildMemory folds the stream into a new memory store and swaps it into
 // target atomically, with whatever the live projector applied meanwhile.
-func RebuildMemory(ctx context.Context, js jetstream.JetStream, stream string, target *projections.Memory, progress Progress) error {
-	built, err := Fold(ctx, js, stream, progress)
+func RebuildMemory(ctx context.Context, j *journal.Journal, target *projections.Memory, progress Progress) error {
+	built, err := Fold(ctx, j, progress)
 	if err != nil {
 		return err
 	}
-	return target.Replace(ctx, built, catchUp(js, stream))
+	return target.Replace(ctx, built, catchUp(j))
 }
 
 // Rebuild folds the stream in memory, COPYs the views into a shadow schema
 // and swaps it in atomically (see [projections.Postgres.Replace]). A rebuild
 // interrupted after its COPY resumes at the swap; one interrupted before
 // folds again (the fold is the fast part).
-func Rebuild(ctx context.Context, js jetstream.JetStream, stream string, target *projections.Postgres, progress Progress) error {
-	if resumed, err := target.Resume(ctx, catchUp(js, stream)); resumed || err != nil {
+func Rebuild(ctx context.Context, j *journal.Journal, target *projections.Postgres, progress Progress) error {
+	if resumed, err := target.Resume(ctx, catchUp(j)); resumed || err != nil {
 		return err
 	}
-	built, err := Fold(ctx, js, stream, progress)
+	built, err := Fold(ctx, j, progress)
 	if err != nil {
 		return err
 	}
-	return target.Replace(ctx, built, catchUp(js, stream))
+	return target.Replace(ctx, built, catchUp(j))
 }
 
 // Lag returns how far store is behind the stream: the stream's last
 // sequence minus the store's checkpoint (readiness and metrics report it).
-func Lag(ctx context.Context, js jetstream.JetStream, stream string, store projections.Writer) (uint64, error) {
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		return 0, fmt.Errorf("lag: %w", err)
-	}
-	info, err := s.Info(ctx)
+func Lag(ctx context.Context, j *journal.Journal, store projections.Writer) (uint64, error) {
+	last, err := j.LastSequence(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("lag: %w", err)
 	}
@@ -82,8 +77,8 @@ func Lag(ctx context.Context, js jetstream.JetStream, stream string, store proje
 	if err != nil {
 		return 0, fmt.Errorf("lag: %w", err)
 	}
-	if pos >= info.State.LastSeq {
+	if pos >= last {
 		return 0, nil
 	}
-	return info.State.LastSeq - pos, nil
+	return last - pos, nil
 }

@@ -3,14 +3,19 @@ package consumers
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/otpledger/otpledger/events"
+	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/projections"
 )
+
+// ErrNothingToVerify is returned by [Verify] for an empty journal: a clean
+// report of nothing proves nothing.
+var ErrNothingToVerify = errors.New("verify: the journal is empty: nothing to verify")
 
 // Finding is one place where the stream is not what the ledger wrote.
 type Finding struct {
@@ -44,22 +49,20 @@ type chainHead struct {
 // Each checkpoint message is checked against the running hash of the
 // messages before it and, with pub, its Ed25519 signature: a forgery that
 // rewrote hashes and chains consistently still fails there.
-func Verify(ctx context.Context, js jetstream.JetStream, stream string, pub ed25519.PublicKey, progress Progress) (Report, error) {
-	s, err := js.Stream(ctx, stream)
+func Verify(ctx context.Context, j *journal.Journal, pub ed25519.PublicKey, progress Progress) (Report, error) {
+	total, err := j.LastSequence(ctx)
 	if err != nil {
 		return Report{}, fmt.Errorf("verify: %w", err)
 	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return Report{}, fmt.Errorf("verify: %w", err)
+	if total == 0 {
+		return Report{}, ErrNothingToVerify
 	}
-	total := info.State.LastSeq
 	var rep Report
 	heads := map[events.AggregateRef]chainHead{}
 	seen := map[uuid.UUID]uint64{}
 	next, lastGap := uint64(1), uint64(0)
 	var running runningHash
-	err = ReadStream(ctx, js, stream, 0, total, func(items []projections.Item) error {
+	err = ReadStream(ctx, j, 0, total, func(items []projections.Item) error {
 		for _, it := range items {
 			if it.Seq > next {
 				rep.Findings = append(rep.Findings, Finding{Seq: next, Kind: "missing",

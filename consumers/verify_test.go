@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/otpledger/otpledger/events"
+	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/journal/journaltest"
 	"github.com/otpledger/otpledger/internal/streamgen"
 )
@@ -22,13 +22,23 @@ func TestVerifyCleanStream(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	gen := e.publish(t, streamgen.Config{Events: 100_000, Devices: 5000, Customers: 2000, Seed: 11})
-	rep, err := Verify(ctx, e.j.JetStream(), e.j.Stream(), nil, nil)
+	rep, err := Verify(ctx, e.j, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(rep.Findings) != 0 || rep.Events != uint64(gen.Events) {
 		t.Fatalf("clean stream: %d events, findings %+v", rep.Events, rep.Findings[:min(5, len(rep.Findings))])
 	}
+}
+
+// readOnly opens stream as the audit tools do: as it is, unchecked.
+func readOnly(t *testing.T, nc *nats.Conn, stream string) *journal.Journal {
+	t.Helper()
+	j, err := journal.Open(context.Background(), nc, journal.Config{Stream: stream, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
 }
 
 // TestVerifyNamesTampering copies a stream into one without deny-delete,
@@ -39,11 +49,7 @@ func TestVerifyNamesTampering(t *testing.T) {
 	ctx := context.Background()
 	gen := streamgen.Generate(streamgen.Config{Events: 3000, Devices: 100, Customers: 40, Seed: 12})
 	nc := journaltest.Conn(t)
-	js, _ := jetstream.New(nc)
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "COPY", Subjects: []string{events.SubjectAll}, AllowDirect: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	forged := journaltest.Forge(t, nc, "COPY")
 	// Pick an error increment to alter, a message to delete, and an earlier
 	// message to replay later.
 	alter := slices.IndexFunc(gen.Commits[1000:], func(c events.Commit) bool { return c.Events[0].Type() == events.TypeErrorIncremented }) + 1000
@@ -54,11 +60,7 @@ func TestVerifyNamesTampering(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ack, err := js.PublishMsg(ctx, &nats.Msg{Subject: events.Subject(c.Aggregate()), Data: data})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ack.Sequence
+		return forged.Store(events.Subject(c.Aggregate()), data)
 	}
 	for i, c := range gen.Commits {
 		if i == alter { // the count changed, the recorded hash left as it was
@@ -78,10 +80,8 @@ func TestVerifyNamesTampering(t *testing.T) {
 			insertedAt = publish(gen.Commits[replayed])
 		}
 	}
-	if err := s.DeleteMsg(ctx, deletedSeq); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := Verify(ctx, js, "COPY", nil, nil)
+	forged.Delete(deletedSeq)
+	rep, err := Verify(ctx, readOnly(t, nc, "COPY"), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,22 +111,22 @@ func TestCheckpointsCatchConsistentForgery(t *testing.T) {
 	e := newEnv(t)
 	half := len(gen.Commits) / 2
 	for _, part := range [][]events.Commit{gen.Commits[:half], gen.Commits[half:]} {
-		if err := streamgen.Publish(ctx, e.j.JetStream(), part); err != nil {
+		if err := streamgen.Publish(ctx, e.j, part); err != nil {
 			t.Fatal(err)
 		}
-		if ok, err := AppendCheckpoint(ctx, e.j.JetStream(), e.j.Stream(), key); err != nil || !ok {
+		if ok, err := AppendCheckpoint(ctx, e.j, key); err != nil || !ok {
 			t.Fatalf("checkpoint: %v %v", ok, err)
 		}
 	}
-	if ok, err := AppendCheckpoint(ctx, e.j.JetStream(), e.j.Stream(), key); err != nil || ok {
+	if ok, err := AppendCheckpoint(ctx, e.j, key); err != nil || ok {
 		t.Fatalf("a checkpoint with nothing new: %v %v", ok, err)
 	}
-	rep, err := Verify(ctx, e.j.JetStream(), e.j.Stream(), pub, nil)
+	rep, err := Verify(ctx, e.j, pub, nil)
 	if err != nil || len(rep.Findings) != 0 || rep.Checkpoints != 2 {
 		t.Fatalf("genuine stream: %+v %v", rep, err)
 	}
 	// Projections ignore checkpoints.
-	mem, err := Fold(ctx, e.j.JetStream(), e.j.Stream(), nil)
+	mem, err := Fold(ctx, e.j, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,30 +157,30 @@ func TestCheckpointsCatchConsistentForgery(t *testing.T) {
 		forged[i] = events.Commit{Events: evs}
 	}
 	nc := journaltest.Conn(t)
-	js, _ := jetstream.New(nc)
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FORGED", Subjects: []string{events.SubjectAll}, AllowDirect: true}); err != nil {
+	copied := journaltest.Forge(t, nc, "FORGED")
+	var checkpoints [][]byte
+	err = e.j.Scan(ctx, 0, 0, func(msgs []journal.Message) error {
+		for _, m := range msgs {
+			if m.Subject == events.SubjectCheckpoint {
+				checkpoints = append(checkpoints, m.Data)
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	src, _ := e.j.JetStream().Stream(ctx, e.j.Stream())
-	var checkpoints [][]byte
-	for seq := uint64(1); ; seq++ {
-		m, err := src.GetMsg(ctx, seq)
-		if err != nil {
-			break
-		}
-		if m.Subject == events.SubjectCheckpoint {
-			checkpoints = append(checkpoints, m.Data)
-		}
-	}
 	for i, part := range [][]events.Commit{forged[:half], forged[half:]} {
-		if err := streamgen.Publish(ctx, js, part); err != nil {
-			t.Fatal(err)
+		for _, c := range part {
+			data, err := events.EncodeCommit(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			copied.Store(events.Subject(c.Aggregate()), data)
 		}
-		if _, err := js.Publish(ctx, events.SubjectCheckpoint, checkpoints[i]); err != nil {
-			t.Fatal(err)
-		}
+		copied.Store(events.SubjectCheckpoint, checkpoints[i])
 	}
-	rep, err = Verify(ctx, js, "FORGED", pub, nil)
+	rep, err = Verify(ctx, readOnly(t, nc, "FORGED"), pub, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

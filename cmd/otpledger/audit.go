@@ -14,10 +14,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/google/uuid"
 
 	"github.com/otpledger/otpledger/aggregates"
+	"github.com/otpledger/otpledger/aggregates/ledger"
 	"github.com/otpledger/otpledger/consumers"
 	"github.com/otpledger/otpledger/events"
 	"github.com/otpledger/otpledger/events/journal"
@@ -51,7 +51,7 @@ func parseTime(name, v string) (time.Time, error) {
 // verifyCmd re-reads the stream and reports tampering; it fails when it
 // finds any.
 func verifyCmd(ctx context.Context, cfg *config, f *auditFlags, stdout, stderr io.Writer) error {
-	n, err := openJournal(ctx, cfg, newLogger("warn", stderr))
+	n, err := openJournal(ctx, cfg, newLogger("warn", stderr), reads)
 	if err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func verifyCmd(ctx context.Context, cfg *config, f *auditFlags, stdout, stderr i
 	if key != nil {
 		pub = key.Public().(ed25519.PublicKey)
 	}
-	rep, err := consumers.Verify(ctx, n.j.JetStream(), n.j.Stream(), pub, bar.Update)
+	rep, err := consumers.Verify(ctx, n.j, pub, bar.Update)
 	bar.Finish()
 	if err != nil {
 		return err
@@ -99,7 +99,7 @@ func historyCmd(ctx context.Context, cfg *config, f *auditFlags, ref events.Aggr
 	if err != nil {
 		return err
 	}
-	n, err := openJournal(ctx, cfg, newLogger("warn", stderr))
+	n, err := openJournal(ctx, cfg, newLogger("warn", stderr), reads)
 	if err != nil {
 		return err
 	}
@@ -178,20 +178,23 @@ func exportCmd(ctx context.Context, cfg *config, f *auditFlags, stdout, stderr i
 		w = file
 	}
 	buf := bufio.NewWriterSize(w, 1<<16)
-	defer buf.Flush()
 	cw := csv.NewWriter(buf)
 	if f.format == "csv" {
 		_ = cw.Write([]string{"sequence", "id", "type", "occurred_at", "recorded_at", "aggregate_kind", "aggregate_key", "institution",
 			"channel", "actor_role", "actor_id", "staff", "prev_hash", "hash", "payload"})
 	}
-	n, err := openJournal(ctx, cfg, newLogger("warn", stderr))
+	n, err := openJournal(ctx, cfg, newLogger("warn", stderr), reads)
 	if err != nil {
 		return err
 	}
 	defer n.close()
 	bar := progress.New(stderr, "exporting")
-	err = consumers.ReadStream(ctx, n.j.JetStream(), n.j.Stream(), 0, 0, func(items []projections.Item) error {
+	var count uint64
+	err = consumers.ReadStream(ctx, n.j, 0, 0, func(items []projections.Item) error {
 		for _, it := range items {
+			if it.Err != nil {
+				return fmt.Errorf("message %d cannot be exported: %w", it.Seq, it.Err)
+			}
 			for _, e := range it.Commit.Events {
 				if (!from.IsZero() && e.OccurredAt.Before(from)) || (!to.IsZero() && !e.OccurredAt.Before(to)) {
 					continue
@@ -200,6 +203,7 @@ func exportCmd(ctx context.Context, cfg *config, f *auditFlags, stdout, stderr i
 				if err != nil {
 					return err
 				}
+				count++
 				if f.format == "jsonl" {
 					fmt.Fprintf(buf, `{"sequence":%d,"event":%s}`+"\n", it.Seq, data)
 					continue
@@ -215,7 +219,19 @@ func exportCmd(ctx context.Context, cfg *config, f *auditFlags, stdout, stderr i
 		return cw.Error()
 	})
 	bar.Finish()
-	return err
+	if err != nil {
+		return err
+	}
+	if f.format == "jsonl" {
+		fmt.Fprintf(buf, `{"end":{"events":%d}}`+"\n", count)
+	}
+	if err := buf.Flush(); err != nil {
+		return err
+	}
+	if file, ok := w.(*os.File); ok && f.out != "" {
+		return file.Sync()
+	}
+	return nil
 }
 
 // rebuildCmd rebuilds the PostgreSQL views from the stream and swaps them in.
@@ -224,7 +240,7 @@ func rebuildCmd(ctx context.Context, cfg *config, stderr io.Writer) error {
 		return errors.New("rebuild: needs OTPLEDGER_DATABASE_URL (the embedded default rebuilds its memory views at every start)")
 	}
 	cfg.projector = false
-	n, err := openJournal(ctx, cfg, newLogger("warn", stderr))
+	n, err := openJournal(ctx, cfg, newLogger("warn", stderr), reads)
 	if err != nil {
 		return err
 	}
@@ -233,14 +249,14 @@ func rebuildCmd(ctx context.Context, cfg *config, stderr io.Writer) error {
 		return err
 	}
 	bar := progress.New(stderr, "rebuilding views")
-	err = consumers.Rebuild(ctx, n.j.JetStream(), n.j.Stream(), projections.NewPostgres(n.pool), bar.Update)
+	err = consumers.Rebuild(ctx, n.j, projections.NewPostgres(n.pool), bar.Update)
 	bar.Finish()
 	return err
 }
 
 // approvalsCmd lists the branch events awaiting approval.
 func approvalsCmd(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
-	n, err := open(ctx, cfg, newLogger("warn", stderr), stderr)
+	n, err := open(ctx, cfg, newLogger("warn", stderr), stderr, reads)
 	if err != nil {
 		return err
 	}
@@ -262,64 +278,126 @@ func approvalsCmd(ctx context.Context, cfg *config, stdout, stderr io.Writer) er
 	}
 }
 
+// exportLine is one line of a JSON lines export: an event and the stream
+// sequence of its message, or, last, the closing line that says how many
+// event lines came before it (so that an import knows a file cut short).
+type exportLine struct {
+	Sequence uint64          `json:"sequence,omitempty"`
+	Event    json.RawMessage `json:"event,omitempty"`
+	End      *exportEnd      `json:"end,omitempty"`
+}
+
+type exportEnd struct {
+	Events uint64 `json:"events"`
+}
+
 // importCmd appends an export's JSON lines, in order, to an empty journal:
-// the events of one sequence form one message again. Events keep their ids,
-// times and chain hashes, so the copy verifies and projects the same.
-func importCmd(ctx context.Context, cfg *config, f *auditFlags, stdin io.Reader, stderr io.Writer) error {
-	in := stdin
-	if f.in != "" {
-		file, err := os.Open(f.in)
-		if err != nil {
-			return err
-		}
-		defer file.Close()
-		in = file
+// the events of one sequence form one message again, with the state header
+// the ledger writes. Events keep their ids, times and chain hashes, so the
+// copy verifies and projects the same. The whole file is checked first
+// (decoding, hashes, chain links, order, duplicates, the closing line), so a
+// bad or truncated file appends nothing.
+func importCmd(ctx context.Context, cfg *config, f *auditFlags, stderr io.Writer) error {
+	file, err := os.Open(f.in)
+	if err != nil {
+		return err
 	}
-	n, err := openJournal(ctx, cfg, newLogger("warn", stderr))
+	defer file.Close()
+	if err := readExport(file, nil); err != nil {
+		return err
+	}
+	if _, err := file.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	n, err := openJournal(ctx, cfg, newLogger("warn", stderr), writes)
 	if err != nil {
 		return err
 	}
 	defer n.close()
 	if last, err := n.j.LastSequence(ctx); err != nil || last != 0 {
-		return fmt.Errorf("import: the journal must be empty (last sequence %d, %v)", last, err)
+		return fmt.Errorf("the journal must be empty (last sequence %d, %v)", last, err)
 	}
-	js := n.j.JetStream()
-	var pending []events.Event
-	var pendingSeq uint64
-	var futures []jetstream.PubAckFuture
-	flush := func() error {
-		if len(pending) == 0 {
-			return nil
+	b, err := n.j.Bulk(ctx)
+	if err != nil {
+		return err
+	}
+	devices, customers := map[events.AggregateRef]aggregates.Device{}, map[events.AggregateRef]aggregates.Customer{}
+	err = readExport(file, func(c events.Commit) error {
+		ref, last := c.Aggregate(), c.Events[len(c.Events)-1]
+		var state []byte
+		var err error
+		if vendor, serial, ok := ref.DeviceKey(); ok {
+			d, seen := devices[ref]
+			if !seen {
+				d = aggregates.NewDevice(vendor, serial)
+			}
+			devices[ref] = aggregates.Fold(d, c.Events, time.Time{})
+			state, err = ledger.Snapshot(devices[ref], last.Hash)
+		} else {
+			cu, seen := customers[ref]
+			if !seen {
+				cu = aggregates.NewCustomer(ref.Key)
+			}
+			customers[ref] = aggregates.Fold(cu, c.Events, time.Time{})
+			state, err = ledger.Snapshot(customers[ref], last.Hash)
 		}
-		data, err := events.EncodeCommit(events.Commit{Events: pending})
-		if err != nil {
-			return fmt.Errorf("import sequence %d: %w", pendingSeq, err)
-		}
-		fut, err := js.PublishMsgAsync(&nats.Msg{Subject: events.Subject(pending[0].Aggregate), Data: data})
 		if err != nil {
 			return err
 		}
-		futures, pending = append(futures, fut), nil
-		if len(futures) < 1024 {
-			return nil
-		}
-		err = journal.WaitAcks(ctx, futures)
-		futures = futures[:0]
+		_, err = b.Add(ctx, journal.Record{Commit: c, State: state})
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	sc := bufio.NewScanner(in)
+	return b.Flush(ctx)
+}
+
+// readExport reads a JSON lines export, checking every line, and calls
+// commit (when not nil) with each message's events regrouped. It fails,
+// naming the line, on anything an untouched export of one journal cannot
+// contain: bad JSON, an event that does not decode or hash to its hash, a
+// broken chain, sequences out of order, an event twice, a message holding
+// two aggregates, or no closing line.
+func readExport(r io.Reader, commit func(events.Commit) error) error {
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for line := 1; sc.Scan(); line++ {
-		var rec struct {
-			Sequence uint64          `json:"sequence"`
-			Event    json.RawMessage `json:"event"`
+	heads := map[events.AggregateRef]string{}
+	seen := map[uuid.UUID]bool{}
+	var pending []events.Event
+	var pendingSeq, count uint64
+	flush := func() error {
+		if len(pending) == 0 || commit == nil {
+			pending = pending[:0]
+			return nil
 		}
+		err := commit(events.Commit{Events: pending})
+		pending = nil
+		return err
+	}
+	var end *exportEnd
+	line := 0
+	for sc.Scan() {
+		line++
+		if end != nil {
+			return fmt.Errorf("line %d: data after the closing line", line)
+		}
+		var rec exportLine
 		if err := events.UnmarshalStrict(sc.Bytes(), &rec); err != nil {
-			return fmt.Errorf("import line %d: %w", line, err)
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		if rec.End != nil {
+			if end = rec.End; end.Events != count {
+				return fmt.Errorf("line %d: the closing line counts %d events, the file has %d", line, end.Events, count)
+			}
+			continue
 		}
 		e, err := events.DecodeEvent(rec.Event)
 		if err != nil {
-			return fmt.Errorf("import line %d: %w", line, err)
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		if err := checkImported(e, rec.Sequence, pendingSeq, pending, heads, seen); err != nil {
+			return fmt.Errorf("line %d: %w", line, err)
 		}
 		if rec.Sequence != pendingSeq {
 			if err := flush(); err != nil {
@@ -328,12 +406,35 @@ func importCmd(ctx context.Context, cfg *config, f *auditFlags, stdin io.Reader,
 			pendingSeq = rec.Sequence
 		}
 		pending = append(pending, e)
+		heads[e.Aggregate], seen[e.ID] = e.Hash, true
+		count++
 	}
 	if err := sc.Err(); err != nil {
-		return err
+		return fmt.Errorf("line %d: %w", line+1, err)
 	}
-	if err := flush(); err != nil {
-		return err
+	if end == nil {
+		return fmt.Errorf("line %d: the file ends without the export's closing line (cut short?)", line)
 	}
-	return journal.WaitAcks(ctx, futures)
+	if count == 0 {
+		return errors.New("the file holds no events")
+	}
+	return flush()
+}
+
+// checkImported checks one event of an export against what came before it.
+func checkImported(e events.Event, seq, pendingSeq uint64, pending []events.Event, heads map[events.AggregateRef]string, seen map[uuid.UUID]bool) error {
+	h, err := events.HashOf(e)
+	switch {
+	case seq == 0 || seq < pendingSeq:
+		return fmt.Errorf("sequence %d out of order (after %d)", seq, pendingSeq)
+	case seq == pendingSeq && len(pending) > 0 && pending[0].Aggregate != e.Aggregate:
+		return fmt.Errorf("sequence %d holds events of two aggregates", seq)
+	case seen[e.ID]:
+		return fmt.Errorf("event %s appears twice", e.ID)
+	case err != nil || e.Hash == "" || h != e.Hash:
+		return fmt.Errorf("event %s does not hash to its recorded hash (altered?)", e.ID)
+	case e.PrevHash != heads[e.Aggregate]:
+		return fmt.Errorf("event %s does not follow its aggregate's previous event (chain broken)", e.ID)
+	}
+	return nil
 }

@@ -439,7 +439,7 @@ func TestHistoryAsOf(t *testing.T) {
 	ctx := context.Background()
 	j, ns := natsServer(t)
 	gen := streamgen.Generate(streamgen.Config{Events: 20_000, Devices: 20, Customers: 10, Seed: 21, Track: "GEN0000007"})
-	if err := streamgen.Publish(ctx, j.JetStream(), gen.Commits); err != nil {
+	if err := streamgen.Publish(ctx, j, gen.Commits); err != nil {
 		t.Fatal(err)
 	}
 	keyFile := filepath.Join(t.TempDir(), "fingerprint.key")

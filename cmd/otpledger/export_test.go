@@ -36,7 +36,7 @@ func natsServer(t *testing.T) (*journal.Journal, journaltest.Server) {
 func digest(t *testing.T, j *journal.Journal) [][32]byte {
 	t.Helper()
 	var out [][32]byte
-	err := consumers.ReadStream(context.Background(), j.JetStream(), j.Stream(), 0, 0, func(items []projections.Item) error {
+	err := consumers.ReadStream(context.Background(), j, 0, 0, func(items []projections.Item) error {
 		for _, it := range items {
 			out = append(out, sha256.Sum256(append([]byte(it.Subject+"\x00"), it.Data...)))
 		}
@@ -61,7 +61,7 @@ func TestExportImport(t *testing.T) {
 	ctx := context.Background()
 	src, srcSrv := natsServer(t)
 	gen := streamgen.Generate(streamgen.Config{Events: n, Devices: n / 20, Customers: n / 50, Seed: 31})
-	if err := streamgen.Publish(ctx, src.JetStream(), gen.Commits); err != nil {
+	if err := streamgen.Publish(ctx, src, gen.Commits); err != nil {
 		t.Fatal(err)
 	}
 	keyFile := filepath.Join(t.TempDir(), "fingerprint.key")
@@ -94,14 +94,14 @@ func TestExportImport(t *testing.T) {
 			t.Fatalf("message %d differs after export and import", i+1)
 		}
 	}
-	if rep, err := consumers.Verify(ctx, dst.JetStream(), dst.Stream(), nil, nil); err != nil || len(rep.Findings) != 0 {
+	if rep, err := consumers.Verify(ctx, dst, nil, nil); err != nil || len(rep.Findings) != 0 {
 		t.Fatalf("the imported stream does not verify: %v %+v", err, rep.Findings)
 	}
-	ma, err := consumers.Fold(ctx, src.JetStream(), src.Stream(), nil)
+	ma, err := consumers.Fold(ctx, src, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mb, err := consumers.Fold(ctx, dst.JetStream(), dst.Stream(), nil)
+	mb, err := consumers.Fold(ctx, dst, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

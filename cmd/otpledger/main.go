@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/otpledger/otpledger/events"
@@ -90,7 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Uint64Var(&af.after, "after", 0, "print the events after this stream sequence (the next page)")
 	}
 	if cmd == "import" {
-		fs.StringVar(&af.in, "in", "", "JSON lines file of 'otpledger export' (default: stdin)")
+		fs.StringVar(&af.in, "in", "", "JSON lines file of 'otpledger export' (required; read twice: checked whole, then appended)")
 	}
 	if cmd == "export" {
 		fs.StringVar(&af.from, "from", "", "first instant (RFC 3339, inclusive; default: the beginning)")
@@ -131,7 +133,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "bench":
 		do = func() error { return benchCmd(ctx, &cfg, &bf, stdout, stderr) }
 	case "import":
-		do = func() error { return importCmd(ctx, &cfg, &af, os.Stdin, stderr) }
+		do = func() error { return importCmd(ctx, &cfg, &af, stderr) }
 	case "history":
 		ref := events.CustomerRef(positional[len(positional)-1])
 		if positional[0] == "device" {
@@ -148,6 +150,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	if problem := usageProblem(cmd, fs, &af, &bf); problem != "" {
+		fmt.Fprintf(stderr, "otpledger %s: %s\n", cmd, problem)
+		fs.Usage()
+		return 2
+	}
 	if err := do(); err != nil {
 		fmt.Fprintf(stderr, "otpledger %s: %v\n", cmd, err)
 		return 1
@@ -155,12 +162,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// usageProblem names what is wrong with a command line that parsed: extra
+// arguments, a value out of its set, a missing required flag.
+func usageProblem(cmd string, fs *flag.FlagSet, af *auditFlags, bf *benchFlags) string {
+	formats := map[string][]string{"verify": {"table", "json"}, "history": {"table", "json"}, "export": {"jsonl", "csv"}, "bench": {"markdown", "json"}}
+	format := af.format
+	if cmd == "bench" {
+		format = bf.format
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Sprintf("unexpected argument %q", fs.Arg(0))
+	case formats[cmd] != nil && !slices.Contains(formats[cmd], format):
+		return fmt.Sprintf("--format %q: want %s", format, strings.Join(formats[cmd], " or "))
+	case af.limit < 0:
+		return "--limit: want 0 (all) or more"
+	case cmd == "import" && af.in == "":
+		return "--in is required (the JSON lines file of 'otpledger export')"
+	}
+	return ""
+}
+
 // quarantineList prints the quarantined messages: from PostgreSQL when
 // configured, else by folding the embedded stream (serve must not be
 // running on the same data directory).
 func quarantineList(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	cfg.projector = false
-	n, err := open(ctx, cfg, newLogger("warn", stderr), stderr)
+	n, err := open(ctx, cfg, newLogger("warn", stderr), stderr, reads)
 	if err != nil {
 		return err
 	}

@@ -43,25 +43,47 @@ type node struct {
 	memory *projections.Memory // the store, when in memory
 }
 
+// access is what a command does with the journal.
+type access int
+
+const (
+	// writes: serve, project, import. On the embedded default it needs the
+	// data directory to itself.
+	writes access = iota
+	// reads: the audit commands. Beside a running embedded serve (which holds
+	// the data directory) they read through its server with the read-only
+	// credentials it left there; they never create a stream.
+	reads
+)
+
 // openJournal connects to (or starts) NATS and opens the journal.
-func openJournal(ctx context.Context, cfg *config, log *slog.Logger) (*node, error) {
+func openJournal(ctx context.Context, cfg *config, log *slog.Logger, mode access) (*node, error) {
 	n := &node{cfg: cfg, log: log}
-	if cfg.embedded() {
-		e, err := journal.RunEmbedded(journal.EmbeddedConfig{DataDir: cfg.dataDir, Listen: cfg.natsListen, Durability: cfg.durabilityMode()})
-		if err != nil {
-			return nil, err
-		}
-		n.embedded, n.nc = e, e.Conn
-		log.Info("embedded NATS started", slog.String("store", cfg.dataDir), slog.String("durability", string(cfg.durabilityMode())),
-			slog.String("listen", e.ClientURL()))
-	} else {
+	jcfg := journal.Config{Durability: cfg.durabilityMode(), ReadOnly: mode == reads}
+	switch {
+	case !cfg.embedded():
 		nc, err := n.dial()
 		if err != nil {
 			return nil, err
 		}
 		n.nc = nc
+	default:
+		e, err := journal.RunEmbedded(journal.EmbeddedConfig{DataDir: cfg.dataDir, Listen: cfg.natsListen, Durability: cfg.durabilityMode()})
+		switch {
+		case errors.Is(err, journal.ErrLocked) && mode == reads:
+			if n.nc, err = journal.DialReader(cfg.dataDir, "otpledger-reader"); err != nil {
+				return nil, err
+			}
+			log.Info("reading through the running serve's server (read-only)", slog.String("data_dir", cfg.dataDir))
+		case err != nil:
+			return nil, err
+		default:
+			n.embedded, n.nc = e, e.Conn
+			log.Info("embedded NATS started", slog.String("store", cfg.dataDir), slog.String("durability", string(cfg.durabilityMode())),
+				slog.String("listen", e.ClientURL()))
+		}
 	}
-	j, err := journal.Open(ctx, n.nc, journal.Config{Durability: cfg.durabilityMode()})
+	j, err := journal.Open(ctx, n.nc, jcfg)
 	if err != nil {
 		n.close()
 		return nil, err
@@ -72,8 +94,8 @@ func openJournal(ctx context.Context, cfg *config, log *slog.Logger) (*node, err
 
 // open opens the journal and the views: PostgreSQL (migrated) when
 // configured, else memory rebuilt from the stream with a progress bar.
-func open(ctx context.Context, cfg *config, log *slog.Logger, stderr io.Writer) (*node, error) {
-	n, err := openJournal(ctx, cfg, log)
+func open(ctx context.Context, cfg *config, log *slog.Logger, stderr io.Writer, mode access) (*node, error) {
+	n, err := openJournal(ctx, cfg, log, mode)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +117,7 @@ func open(ctx context.Context, cfg *config, log *slog.Logger, stderr io.Writer) 
 	n.store = n.memory
 	bar := progress.New(stderr, "rebuilding views in memory")
 	start := time.Now()
-	if err := consumers.RebuildMemory(ctx, n.j.JetStream(), n.j.Stream(), n.memory, bar.Update); err != nil {
+	if err := consumers.RebuildMemory(ctx, n.j, n.memory, bar.Update); err != nil {
 		n.close()
 		return nil, err
 	}
@@ -109,7 +131,7 @@ func open(ctx context.Context, cfg *config, log *slog.Logger, stderr io.Writer) 
 // to the external URL with the configured credentials.
 func (n *node) dial() (*nats.Conn, error) {
 	if n.embedded != nil {
-		return nats.Connect("", nats.InProcessServer(n.embedded.Server), nats.Name("otpledger-projector"))
+		return n.embedded.Connect("otpledger-projector")
 	}
 	opts := []nats.Option{nats.Name("otpledger"), nats.MaxReconnects(-1)}
 	if n.cfg.natsCreds != "" {
@@ -140,10 +162,13 @@ func (n *node) project(ctx context.Context, quarantined *atomic.Uint64) error {
 	for backoff := 100 * time.Millisecond; ctx.Err() == nil; backoff = min(2*backoff, 10*time.Second) {
 		nc, err := n.dial()
 		if err == nil {
+			var j *journal.Journal
 			var p *consumers.Projector
-			if p, err = consumers.NewProjector(consumers.ProjectorConfig{Conn: nc, Stream: n.j.Stream(), Store: n.store}); err == nil {
-				err = p.Run(ctx)
-				quarantined.Add(p.Quarantined())
+			if j, err = journal.Open(ctx, nc, journal.Config{Durability: n.cfg.durabilityMode()}); err == nil {
+				if p, err = consumers.NewProjector(consumers.ProjectorConfig{Journal: j, Store: n.store}); err == nil {
+					err = p.Run(ctx)
+					quarantined.Add(p.Quarantined())
+				}
 			}
 			nc.Close()
 		}
@@ -163,7 +188,7 @@ func (n *node) project(ctx context.Context, quarantined *atomic.Uint64) error {
 // grows, and once more at shutdown.
 func (n *node) checkpoint(ctx context.Context, key ed25519.PrivateKey) {
 	sign := func(ctx context.Context) {
-		if ok, err := consumers.AppendCheckpoint(ctx, n.j.JetStream(), n.j.Stream(), key); err != nil {
+		if ok, err := consumers.AppendCheckpoint(ctx, n.j, key); err != nil {
 			n.log.Warn("checkpoint failed", slog.String("error", err.Error()))
 		} else if ok {
 			n.log.Debug("checkpoint appended")
@@ -217,7 +242,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	n, err := open(ctx, cfg, log, stderr)
+	n, err := open(ctx, cfg, log, stderr, writes)
 	if err != nil {
 		return err
 	}
@@ -230,7 +255,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	api, err := httpapi.New(httpapi.Config{Ledger: l, Views: n.store, Fingerprinter: fp, Home: cfg.home, Logger: log,
 		JournalReady: func(ctx context.Context) error { _, err := n.j.LastSequence(ctx); return err },
 		Lag: func(ctx context.Context) (uint64, error) {
-			return consumers.Lag(ctx, n.j.JetStream(), n.j.Stream(), n.store)
+			return consumers.Lag(ctx, n.j, n.store)
 		},
 		Quarantined: quarantined.Load,
 	})
@@ -280,7 +305,7 @@ func projectOnly(ctx context.Context, cfg *config, stderr io.Writer) error {
 		return errors.New("project: needs OTPLEDGER_NATS_URL and OTPLEDGER_DATABASE_URL (the embedded default projects inside serve)")
 	}
 	log := newLogger(cfg.logLevel, stderr)
-	n, err := open(ctx, cfg, log, stderr)
+	n, err := open(ctx, cfg, log, stderr, writes)
 	if err != nil {
 		return err
 	}

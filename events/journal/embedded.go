@@ -1,11 +1,17 @@
 package journal
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -14,65 +20,198 @@ import (
 
 // EmbeddedConfig configures an in-process NATS server with JetStream.
 type EmbeddedConfig struct {
-	// DataDir holds the JetStream file store (under DataDir/jetstream).
+	// DataDir holds the JetStream file store (under DataDir/jetstream), the
+	// lock that keeps a second process out of it, and the reader credentials.
 	DataDir string
-	// Listen is an optional loopback address ("127.0.0.1:4222", or port 0
-	// for a free port) on which other processes may connect; empty means
-	// in-process connections only.
+	// Listen is the loopback address ("127.0.0.1:4223") on which other
+	// processes connect, with credentials; default 127.0.0.1 on a free port.
 	Listen string
 	// Durability sets the server's sync policy: Fsync syncs every write
 	// (SyncAlways); Interval keeps the NATS default. Replicated needs a
 	// cluster and is refused here.
 	Durability Durability
+	// Stream is the journal's stream name the reader may read; default "OTPLEDGER".
+	Stream string
 }
 
-// Embedded is a running in-process NATS server and a connection to it.
+// Embedded is a running in-process NATS server, holding the exclusive lock on
+// its data directory, and a connection to it.
 type Embedded struct {
-	Server *server.Server
-	Conn   *nats.Conn
+	Server   *server.Server
+	Conn     *nats.Conn
+	password string // the ledger user's, never written anywhere
+	lock     *os.File
+	reader   string // the reader credentials file
 }
 
-// RunEmbedded starts the server and connects to it in process. Close stops both.
+// Users of the embedded server. The ledger's user may do anything; the
+// reader may only read the journal's stream (stream info, direct gets,
+// ordered consumers): it can neither publish to the stream's subjects nor
+// call the JetStream API that creates, edits, purges or deletes streams or
+// messages.
+const (
+	ledgerUser = "otpledger"
+	readerUser = "reader"
+)
+
+// ReaderFile is the name, in the data directory, of the file in which a
+// running embedded server leaves the address and read-only credentials for
+// audit tools run beside it (mode 0600, removed when the server stops).
+const ReaderFile = "reader.json"
+
+// LockFile is the name of the lock file in the data directory.
+const LockFile = "LOCK"
+
+// ErrLocked is returned by [RunEmbedded] when another process holds the data
+// directory: two servers on one file store destroy it.
+var ErrLocked = errors.New("journal: data directory in use by another process")
+
+// RunEmbedded locks the data directory, starts the server and connects to it
+// in process. Close stops both and releases the lock. It returns an error
+// wrapping [ErrLocked] when another process (a running serve) holds the
+// directory.
 func RunEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if cfg.Durability == Replicated {
 		return nil, errors.New("embedded server: replicated durability needs a NATS cluster (OTPLEDGER_NATS_URL)")
 	}
+	if cfg.Stream == "" {
+		cfg.Stream = "OTPLEDGER"
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	host, port, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("embedded server: listen address: %w", err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("embedded server: listen address %s is not a loopback address", cfg.Listen)
+	}
+	portN, err := strconv.Atoi(port)
+	if err != nil {
+		return nil, fmt.Errorf("embedded server: listen port: %w", err)
+	}
+	if portN == 0 {
+		portN = server.RANDOM_PORT
+	}
+	lock, err := lockDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	e := &Embedded{lock: lock, password: secret(), reader: filepath.Join(cfg.DataDir, ReaderFile)}
+	readerPassword := secret()
 	opts := &server.Options{
 		ServerName: "otpledger-embedded", JetStream: true, StoreDir: filepath.Join(cfg.DataDir, "jetstream"),
-		SyncAlways: cfg.Durability == Fsync, NoSigs: true, NoLog: true, DontListen: cfg.Listen == "",
-		MaxPayload: 1 << 20,
-	}
-	if cfg.Listen != "" {
-		host, port, err := net.SplitHostPort(cfg.Listen)
-		if err != nil {
-			return nil, fmt.Errorf("embedded server: listen address: %w", err)
-		}
-		opts.Host = host
-		if opts.Port, err = strconv.Atoi(port); err != nil {
-			return nil, fmt.Errorf("embedded server: listen port: %w", err)
-		}
-		if opts.Port == 0 {
-			opts.Port = server.RANDOM_PORT
-		}
+		SyncAlways: cfg.Durability == Fsync, NoSigs: true, NoLog: true, MaxPayload: 1 << 20,
+		Host: host, Port: portN,
+		Users: []*server.User{
+			{Username: ledgerUser, Password: e.password},
+			{Username: readerUser, Password: readerPassword, Permissions: readerPermissions(cfg.Stream)},
+		},
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {
+		e.unlock()
 		return nil, fmt.Errorf("embedded server: %w", err)
 	}
 	s.Start()
 	if !s.ReadyForConnections(30 * time.Second) {
 		s.Shutdown()
+		e.unlock()
 		return nil, errors.New("embedded server: not ready after 30s")
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(s), nats.Name("otpledger"))
-	if err != nil {
+	e.Server = s
+	if e.Conn, err = e.Connect("otpledger"); err != nil {
 		s.Shutdown()
+		e.unlock()
 		return nil, fmt.Errorf("embedded server: connect: %w", err)
 	}
-	return &Embedded{Server: s, Conn: nc}, nil
+	rc, _ := json.Marshal(readerCreds{URL: e.ClientURL(), User: readerUser, Password: readerPassword})
+	if err := os.WriteFile(e.reader, rc, 0o600); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("embedded server: write %s: %w", ReaderFile, err)
+	}
+	return e, nil
 }
 
-// ClientURL returns the URL other processes connect to ("" without a listener).
+// readerPermissions allows what reading stream needs and nothing else.
+func readerPermissions(stream string) *server.Permissions {
+	api := "$JS.API."
+	return &server.Permissions{
+		Publish: &server.SubjectPermission{Allow: []string{
+			api + "INFO",
+			api + "STREAM.INFO." + stream,
+			api + "DIRECT.GET." + stream, api + "DIRECT.GET." + stream + ".>",
+			api + "STREAM.MSG.GET." + stream,
+			api + "CONSUMER.CREATE." + stream + ".>", // ephemeral ordered consumers
+			api + "CONSUMER.INFO." + stream + ".>",
+			api + "CONSUMER.MSG.NEXT." + stream + ".>",
+		}},
+		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
+	}
+}
+
+type readerCreds struct {
+	URL      string `json:"url"`
+	User     string `json:"user"`
+	Password string `json:"password"`
+}
+
+// DialReader connects, with the read-only credentials a running embedded
+// server left in dataDir, to that server. It is how audit tools read the
+// journal while serve holds the data directory.
+func DialReader(dataDir, name string) (*nats.Conn, error) {
+	data, err := os.ReadFile(filepath.Join(dataDir, ReaderFile))
+	if err != nil {
+		return nil, fmt.Errorf("reader credentials of the running server: %w", err)
+	}
+	var rc readerCreds
+	if err := json.Unmarshal(data, &rc); err != nil || rc.URL == "" {
+		return nil, fmt.Errorf("reader credentials %s are malformed", filepath.Join(dataDir, ReaderFile))
+	}
+	nc, err := nats.Connect(rc.URL, nats.UserInfo(rc.User, rc.Password), nats.Name(name), nats.MaxReconnects(0))
+	if err != nil {
+		return nil, fmt.Errorf("connect to the running server at %s: %w", rc.URL, err)
+	}
+	return nc, nil
+}
+
+// lockDir creates dir and takes an exclusive, non-blocking OS lock on its
+// lock file, recording the holder's pid. The OS drops the lock when the
+// process ends, however it ends.
+func lockDir(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, LockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("data directory lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(f.Name())
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s is held by pid %s (a running otpledger serve?)", ErrLocked, dir, strings.TrimSpace(string(holder)))
+		}
+		return nil, fmt.Errorf("data directory lock: %w", err)
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return f, nil
+}
+
+func secret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Connect opens another in-process connection as the ledger's user.
+func (e *Embedded) Connect(name string) (*nats.Conn, error) {
+	return nats.Connect("", nats.InProcessServer(e.Server), nats.UserInfo(ledgerUser, e.password), nats.Name(name))
+}
+
+// ClientURL returns the URL other processes connect to (with credentials).
 func (e *Embedded) ClientURL() string {
 	if addr := e.Server.Addr(); addr != nil {
 		return "nats://" + addr.String()
@@ -80,9 +219,17 @@ func (e *Embedded) ClientURL() string {
 	return ""
 }
 
-// Close drains the connection and shuts the server down, flushing the store.
+// Close drains the connection and shuts the server down, flushing the store,
+// then removes the reader credentials and releases the lock.
 func (e *Embedded) Close() {
 	_ = e.Conn.Drain()
 	e.Server.Shutdown()
 	e.Server.WaitForShutdown()
+	_ = os.Remove(e.reader)
+	e.unlock()
+}
+
+func (e *Embedded) unlock() {
+	_ = syscall.Flock(int(e.lock.Fd()), syscall.LOCK_UN)
+	_ = e.lock.Close()
 }

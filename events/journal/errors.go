@@ -2,6 +2,7 @@ package journal
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -17,11 +18,32 @@ var (
 	// the command was appended before. Nothing new is stored.
 	ErrDuplicate = errors.New("journal: command already appended")
 
+	// ErrNoJournal is returned by [Open] with Config.ReadOnly when the stream
+	// does not exist: nothing was ever recorded there.
+	ErrNoJournal = errors.New("journal: no such journal (nothing recorded)")
+
+	// ErrUnreadable is returned by [Journal.Append] and [Bulk.Add] for a
+	// commit whose encoding does not decode back to the same commit: it would
+	// be acknowledged and then never read back, so it is never stored.
+	ErrUnreadable = errors.New("journal: commit would not read back as written")
+
 	// ErrUnavailable wraps every error of [Journal.Append] and the loads that
 	// comes from the server or the connection rather than from the data: the
 	// journal is down or unreachable. Nothing is known to have been appended.
 	ErrUnavailable = errors.New("journal: unavailable")
 )
+
+// DuplicateError is returned by [Journal.Append] for a single message whose
+// Nats-Msg-Id the server had stored before: Seq is where the first one is.
+// It matches [ErrDuplicate] with errors.Is.
+type DuplicateError struct{ Seq uint64 }
+
+func (e *DuplicateError) Error() string {
+	return fmt.Sprintf("%v (at sequence %d)", ErrDuplicate, e.Seq)
+}
+
+// Is makes a DuplicateError match ErrDuplicate.
+func (e *DuplicateError) Is(target error) bool { return target == ErrDuplicate }
 
 // JetStream error codes the journal interprets.
 const (

@@ -40,6 +40,9 @@ type Config struct {
 	// MaxAge is how long events are kept: 0 (the default) keeps them forever;
 	// otherwise at least 10 years (R-APPROVAL's retention).
 	MaxAge time.Duration
+	// ReadOnly opens an existing stream as it is, for audit tools: nothing
+	// is provisioned or checked, and a missing stream is [ErrNoJournal].
+	ReadOnly bool
 }
 
 func (c *Config) setDefaults() {
@@ -115,6 +118,9 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Journal, error) {
 	want := cfg.stream()
 	stream, err := js.Stream(ctx, cfg.Stream)
 	switch {
+	case cfg.ReadOnly && errors.Is(err, jetstream.ErrStreamNotFound):
+		return nil, fmt.Errorf("open journal: stream %s: %w", cfg.Stream, ErrNoJournal)
+	case cfg.ReadOnly && err == nil:
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		if stream, err = js.CreateStream(ctx, want); err != nil {
 			return nil, fmt.Errorf("open journal: create stream %s: %w", cfg.Stream, err)
@@ -177,10 +183,6 @@ func (j *Journal) Stream() string { return j.cfg.Stream }
 // Durability returns the journal's durability mode.
 func (j *Journal) Durability() Durability { return j.cfg.Durability }
 
-// JetStream returns the JetStream context the journal uses, for readers of the
-// whole stream (projections, audits).
-func (j *Journal) JetStream() jetstream.JetStream { return j.js }
-
 // Record is one message to append: one aggregate's commit, the sequence its
 // subject must have now (0: the aggregate must be new), a message id for the
 // server's deduplication, and the aggregate's encoded state after the commit.
@@ -192,7 +194,7 @@ type Record struct {
 }
 
 func (r Record) msg() (*nats.Msg, error) {
-	data, err := events.EncodeCommit(r.Commit)
+	data, err := encodeReadable(r.Commit)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +233,7 @@ func (j *Journal) Append(ctx context.Context, recs ...Record) ([]uint64, error) 
 			return nil, fmt.Errorf("append %s: %w", recs[0].Commit.Aggregate(), classify(err))
 		}
 		if ack.Duplicate {
-			return nil, fmt.Errorf("append %s: %w", recs[0].Commit.Aggregate(), ErrDuplicate)
+			return nil, fmt.Errorf("append %s: %w", recs[0].Commit.Aggregate(), &DuplicateError{Seq: ack.Sequence})
 		}
 		return []uint64{ack.Sequence}, nil
 	}
@@ -331,19 +333,4 @@ func (j *Journal) LastSequence(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("stream info: %w", errors.Join(ErrUnavailable, err))
 	}
 	return info.State.LastSeq, nil
-}
-
-// WaitAcks waits for the acknowledgement of every asynchronous publish in
-// futures and returns the first error (or ctx's).
-func WaitAcks(ctx context.Context, futures []jetstream.PubAckFuture) error {
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
 }

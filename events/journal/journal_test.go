@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -272,7 +273,7 @@ func TestChildServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Println("URL " + e.ClientURL())
+	fmt.Println("URL " + strings.Replace(e.ClientURL(), "nats://", "nats://"+ledgerUser+":"+e.password+"@", 1))
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM)
 	select {
@@ -281,4 +282,82 @@ func TestChildServer(t *testing.T) {
 	}
 	e.Close()
 	os.Exit(0)
+}
+
+// TestDataDirectoryIsLocked: a second embedded server on the same directory
+// is refused, naming the holder; the read-only credentials the first leaves
+// read the stream but can neither publish to it nor delete or purge it.
+func TestDataDirectoryIsLocked(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	e, err := RunEmbedded(EmbeddedConfig{DataDir: dir, Durability: Interval})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	j := openJournal(t, e.Conn)
+	if _, err := j.Append(ctx, Record{Commit: errorCommit("SERIAL0001", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = RunEmbedded(EmbeddedConfig{DataDir: dir, Durability: Interval})
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), fmt.Sprint(os.Getpid())) {
+		t.Fatalf("second server on a held directory: %v", err)
+	}
+	if _, err := nats.Connect(e.ClientURL()); err == nil {
+		t.Fatal("the listener accepted a connection without credentials")
+	}
+	nc, err := DialReader(dir, "test-reader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	r, err := Open(ctx, nc, Config{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var read int
+	if err := r.Scan(ctx, 0, 0, func(m []Message) error { read += len(m); return nil }); err != nil || read != 1 {
+		t.Fatalf("reader scanned %d messages: %v", read, err)
+	}
+	if _, err := r.Append(ctx, Record{Commit: errorCommit("SERIAL0002", 1)}); err == nil {
+		t.Error("the reader appended")
+	}
+	js, _ := jetstream.New(nc)
+	if err := js.DeleteStream(ctx, "OTPLEDGER"); err == nil {
+		t.Error("the reader deleted the stream")
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"other.>"}}); err == nil {
+		t.Error("the reader created a stream")
+	}
+	if last, err := j.LastSequence(ctx); err != nil || last != 1 {
+		t.Fatalf("after the reader's attempts: last %d, %v", last, err)
+	}
+	e.Close()
+	if _, err := os.Stat(filepath.Join(dir, ReaderFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("reader credentials left behind after Close: %v", err)
+	}
+	again, err := RunEmbedded(EmbeddedConfig{DataDir: dir, Durability: Interval})
+	if err != nil {
+		t.Fatalf("after Close the directory is still locked: %v", err)
+	}
+	defer again.Close()
+	if _, err := Open(ctx, again.Conn, Config{ReadOnly: true, Stream: "NONE"}); !errors.Is(err, ErrNoJournal) {
+		t.Fatalf("read-only open of a missing stream: %v", err)
+	}
+}
+
+// TestUnreadableCommitIsNeverStored: a commit whose encoding would not
+// decode back (a time before year 0) is refused before it reaches the server.
+func TestUnreadableCommitIsNeverStored(t *testing.T) {
+	t.Parallel()
+	j := openJournal(t, journaltest.Conn(t))
+	c := errorCommit("SERIAL0001", 1)
+	c.Events[0].OccurredAt = time.Date(0, 1, 1, 0, 0, 0, 0, time.FixedZone("KST", 9*3600)).UTC() // year -1
+	if _, err := j.Append(context.Background(), Record{Commit: c}); !errors.Is(err, ErrUnreadable) {
+		t.Fatalf("year -1 commit: %v", err)
+	}
+	if n := msgCount(t, j); n != 0 {
+		t.Fatalf("%d messages stored", n)
+	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/otpledger/otpledger/aggregates"
 	"github.com/otpledger/otpledger/aggregates/ledger"
 	"github.com/otpledger/otpledger/events/journal"
+	"github.com/otpledger/otpledger/events/journal/journalbench"
 	"github.com/otpledger/otpledger/internal/progress"
 	"github.com/otpledger/otpledger/internal/streamgen"
 	"github.com/otpledger/otpledger/projections"
@@ -127,7 +128,8 @@ type env struct {
 	dir     string
 	nats    *journal.Embedded
 	j       *journal.Journal
-	l       *ledger.Ledger // the ledger every command row goes through
+	raw     *journalbench.Raw // the raw baselines' access to the same stream
+	l       *ledger.Ledger    // the ledger every command row goes through
 	gen     *streamgen.Stream
 	admin   string // the server's URL
 	dbURL   string // this run's views database
@@ -219,6 +221,9 @@ func (e *env) setup(ctx context.Context, r *Report) error {
 		return err
 	}
 	e.cleanup = append(e.cleanup, e.stopNATS)
+	if e.raw, err = journalbench.New(e.nats.Conn, "OTPLEDGER"); err != nil {
+		return err
+	}
 	if e.j, err = journal.Open(ctx, e.nats.Conn, journal.Config{Durability: journal.Interval}); err != nil {
 		return err
 	}
@@ -228,7 +233,7 @@ func (e *env) setup(ctx context.Context, r *Report) error {
 
 	e.say("pre-filling the stream: %d events over %d devices and %d customers", e.cfg.Events, e.cfg.Devices, e.cfg.Customers)
 	t0 := time.Now()
-	if e.gen, err = streamgen.PublishGenerated(ctx, e.j.JetStream(), streamgen.Config{
+	if e.gen, err = streamgen.PublishGenerated(ctx, e.j, streamgen.Config{
 		Events: e.cfg.Events, Devices: e.cfg.Devices, Customers: e.cfg.Customers, Seed: 1, Home: home}); err != nil {
 		return fmt.Errorf("pre-fill: %w", err)
 	}

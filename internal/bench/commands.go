@@ -15,13 +15,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/otpledger/otpledger/aggregates"
 	"github.com/otpledger/otpledger/aggregates/ledger"
 	"github.com/otpledger/otpledger/events"
 	"github.com/otpledger/otpledger/events/journal"
+	"github.com/otpledger/otpledger/events/journal/journalbench"
 	"github.com/otpledger/otpledger/events/pii"
 	"github.com/otpledger/otpledger/internal/httpapi"
 	"github.com/otpledger/otpledger/internal/streamgen"
@@ -92,7 +91,7 @@ func rawMessage(subject string) *nats.Msg {
 // rawCAS returns an operation publishing rawMessage with the expected last
 // sequence of its subject (compare-and-set, as the ledger appends), over
 // 1,000 subjects per worker.
-func rawCAS(js jetstream.JetStream, workers int, run string) op {
+func rawCAS(raw *journalbench.Raw, workers int, run string) op {
 	last := make([]map[int]uint64, workers)
 	for w := range last {
 		last[w] = map[int]uint64{}
@@ -100,9 +99,9 @@ func rawCAS(js jetstream.JetStream, workers int, run string) op {
 	return func(ctx context.Context, w, i int) error {
 		k := i % 1000
 		msg := rawMessage(fmt.Sprintf("otpledger.device.RAW.R%sW%dK%d", run, w, k))
-		ack, err := js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(last[w][k]))
+		seq, err := raw.CAS(ctx, msg, last[w][k])
 		if err == nil {
-			last[w][k] = ack.Sequence
+			last[w][k] = seq
 		}
 		return err
 	}
@@ -156,7 +155,7 @@ func (e *env) commands(ctx context.Context) ([]Row, error) {
 			})
 		},
 		func(ctx context.Context) (sample, error) {
-			return measure(ctx, producers, n, rawCAS(e.j.JetStream(), producers, e.runTag()))
+			return measure(ctx, producers, n, rawCAS(e.raw, producers, e.runTag()))
 		})
 	if err != nil {
 		return nil, err
@@ -213,7 +212,7 @@ func (e *env) httpCommands(ctx context.Context) ([]Row, error) {
 			})
 		},
 		func(ctx context.Context) (sample, error) {
-			return measure(ctx, clients, n, rawCAS(e.j.JetStream(), clients, e.runTag()))
+			return measure(ctx, clients, n, rawCAS(e.raw, clients, e.runTag()))
 		},
 		func(ctx context.Context) (sample, error) { return pg.measure(ctx, clients, n, "on", e.runTag()) },
 		func(ctx context.Context) (sample, error) { return pg.measure(ctx, clients, n, "off", e.runTag()) })
@@ -353,14 +352,9 @@ func (e *env) twoAggregates(ctx context.Context) ([]Row, error) {
 			})
 		},
 		func(ctx context.Context) (sample, error) {
-			js, t := e.j.JetStream(), e.runTag()
+			t := e.runTag()
 			return measure(ctx, producers, n, func(ctx context.Context, w, i int) error {
-				msgs := []*nats.Msg{rawMessage(fmt.Sprintf("otpledger.device.RAW.B%sA%d", t, i)), rawMessage(fmt.Sprintf("otpledger.customer.B%sC%d", t, i))}
-				for _, m := range msgs {
-					m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
-				}
-				_, err := jetstreamext.PublishMsgBatch(ctx, js, msgs)
-				return err
+				return e.raw.NewBatch(ctx, []*nats.Msg{rawMessage(fmt.Sprintf("otpledger.device.RAW.B%sA%d", t, i)), rawMessage(fmt.Sprintf("otpledger.customer.B%sC%d", t, i))})
 			})
 		})
 	if err != nil {
@@ -383,6 +377,10 @@ func (e *env) fsync(ctx context.Context) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
+	raw, err := journalbench.New(srv.Conn, j.Stream())
+	if err != nil {
+		return nil, err
+	}
 	l, err := newLedger(j, 0)
 	if err != nil {
 		return nil, err
@@ -400,7 +398,7 @@ func (e *env) fsync(ctx context.Context) ([]Row, error) {
 			})
 		},
 		func(ctx context.Context) (sample, error) {
-			return measure(ctx, producers, n, rawCAS(j.JetStream(), producers, e.runTag()))
+			return measure(ctx, producers, n, rawCAS(raw, producers, e.runTag()))
 		})
 	if err != nil {
 		return nil, err
@@ -445,16 +443,7 @@ func (e *env) loads(ctx context.Context) ([]Row, error) {
 		},
 		func(ctx context.Context) (sample, error) {
 			return measure(ctx, 1, n, func(ctx context.Context, _, _ int) error {
-				msgs, err := jetstreamext.GetBatch(ctx, e.j.JetStream(), e.j.Stream(), 256, jetstreamext.GetBatchSubject("otpledger.device.OTP."+serial()))
-				if err != nil {
-					return err
-				}
-				for _, err := range msgs {
-					if err != nil && err != jetstreamext.ErrNoMessages {
-						return err
-					}
-				}
-				return nil
+				return e.raw.LoadBySubject(ctx, "otpledger.device.OTP."+serial())
 			})
 		})
 	if err != nil {

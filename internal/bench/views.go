@@ -21,10 +21,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/otpledger/otpledger/consumers"
+	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/internal/streamgen"
 	"github.com/otpledger/otpledger/projections"
 )
@@ -32,35 +30,10 @@ import (
 // messages is the stream's last sequence: what a rebuild reads.
 func (e *env) messages(ctx context.Context) (uint64, error) { return e.j.LastSequence(ctx) }
 
-// rawRead reads the whole stream in order with an ordered consumer, as the
-// rebuilds do, without decoding anything.
+// rawRead reads the whole stream in order through the journal's bulk read,
+// as the rebuilds do, without decoding anything.
 func (e *env) rawRead(ctx context.Context, last uint64) error {
-	s, err := e.j.JetStream().Stream(ctx, e.j.Stream())
-	if err != nil {
-		return err
-	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		return err
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(4 * consumers.ReadBatch))
-	if err != nil {
-		return err
-	}
-	defer it.Stop()
-	for {
-		m, err := it.Next()
-		if err != nil {
-			return err
-		}
-		meta, err := m.Metadata()
-		if err != nil {
-			return err
-		}
-		if meta.Sequence.Stream >= last {
-			return nil
-		}
-	}
+	return e.j.Scan(ctx, 0, last, func([]journal.Message) error { return nil })
 }
 
 // timed runs fn and returns its rate over n items.
@@ -82,7 +55,7 @@ func (e *env) rebuildMemory(ctx context.Context) ([]Row, error) {
 	f, err := e.pair(ctx, "msg/s",
 		func(ctx context.Context) (sample, error) {
 			return timed(last, func() (err error) {
-				e.memory, err = consumers.Fold(ctx, e.j.JetStream(), e.j.Stream(), nil)
+				e.memory, err = consumers.Fold(ctx, e.j, nil)
 				return err
 			})
 		},
@@ -109,7 +82,7 @@ func (e *env) rebuildPostgres(ctx context.Context) ([]Row, error) {
 		func(ctx context.Context) (sample, error) {
 			bar := e.bar("rebuilding the PostgreSQL views")
 			defer bar.Finish()
-			return timed(last, func() error { return consumers.Rebuild(ctx, e.j.JetStream(), e.j.Stream(), e.store, bar.Update) })
+			return timed(last, func() error { return consumers.Rebuild(ctx, e.j, e.store, bar.Update) })
 		},
 		func(ctx context.Context) (sample, error) {
 			u, err := e.database(ctx, "copy")
@@ -136,12 +109,16 @@ func (e *env) rebuildPostgres(ctx context.Context) ([]Row, error) {
 // the first poll (every 2 ms) that finds the views past its sequence.
 func (e *env) liveLag(ctx context.Context) ([]Row, error) {
 	const rate = 5000
-	nc, err := nats.Connect("", nats.InProcessServer(e.nats.Server), nats.Name("otpledger-bench-projector"))
+	nc, err := e.nats.Connect("otpledger-bench-projector")
 	if err != nil {
 		return nil, err
 	}
 	defer nc.Close()
-	p, err := consumers.NewProjector(consumers.ProjectorConfig{Conn: nc, Stream: e.j.Stream(), Store: e.store})
+	pj, err := journal.Open(ctx, nc, journal.Config{Durability: journal.Interval})
+	if err != nil {
+		return nil, err
+	}
+	p, err := consumers.NewProjector(consumers.ProjectorConfig{Journal: pj, Store: e.store})
 	if err != nil {
 		return nil, err
 	}

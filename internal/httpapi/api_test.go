@@ -53,7 +53,11 @@ func newTestAPI(t *testing.T) testAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := consumers.NewProjector(consumers.ProjectorConfig{Conn: pnc, Store: mem})
+	pj, err := journal.Open(ctx, pnc, journal.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := consumers.NewProjector(consumers.ProjectorConfig{Journal: pj, Store: mem})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +68,7 @@ func newTestAPI(t *testing.T) testAPI {
 	fp, _ := pii.NewFingerprinter(bytes.Repeat([]byte{7}, 32))
 	api, err := New(Config{Ledger: l, Views: mem, Fingerprinter: fp, Home: "IBKS",
 		JournalReady: func(ctx context.Context) error { _, err := j.LastSequence(ctx); return err },
-		Lag:          func(ctx context.Context) (uint64, error) { return consumers.Lag(ctx, j.JetStream(), j.Stream(), mem) },
+		Lag:          func(ctx context.Context) (uint64, error) { return consumers.Lag(ctx, j, mem) },
 		Quarantined:  p.Quarantined})
 	if err != nil {
 		t.Fatal(err)

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/otpledger/otpledger/aggregates"
 	"github.com/otpledger/otpledger/aggregates/ledger"
@@ -71,10 +69,13 @@ func Generate(cfg Config) *Stream {
 // it is decided, with the state header the ledger writes (so that the
 // ledger loads these aggregates with one lookup). It keeps the aggregates'
 // states but not the commits: memory stays flat for millions of events.
-func PublishGenerated(ctx context.Context, js jetstream.JetStream, cfg Config) (*Stream, error) {
+func PublishGenerated(ctx context.Context, j *journal.Journal, cfg Config) (*Stream, error) {
 	s := &Stream{}
-	p := publisher{ctx: ctx, js: js}
-	err := generate(cfg, s, func(c events.Commit) error {
+	b, err := j.Bulk(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = generate(cfg, s, func(c events.Commit) error {
 		var state []byte
 		var err error
 		last := c.Events[len(c.Events)-1]
@@ -86,12 +87,13 @@ func PublishGenerated(ctx context.Context, js jetstream.JetStream, cfg Config) (
 		if err != nil {
 			return err
 		}
-		return p.add(c, state)
+		_, err = b.Add(ctx, journal.Record{Commit: c, State: state})
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return s, p.wait()
+	return s, b.Flush(ctx)
 }
 
 func generate(cfg Config, s *Stream, emit func(events.Commit) error) error {
@@ -219,48 +221,17 @@ func generate(cfg Config, s *Stream, emit func(events.Commit) error) error {
 	return nil
 }
 
-// Publish appends the commits to the stream in order with asynchronous
-// publishes, waiting for every acknowledgement.
-func Publish(ctx context.Context, js jetstream.JetStream, commits []events.Commit) error {
-	p := publisher{ctx: ctx, js: js}
+// Publish appends the commits to the journal in order (a bulk append,
+// without state headers), waiting for every acknowledgement.
+func Publish(ctx context.Context, j *journal.Journal, commits []events.Commit) error {
+	b, err := j.Bulk(ctx)
+	if err != nil {
+		return err
+	}
 	for _, c := range commits {
-		if err := p.add(c, nil); err != nil {
+		if _, err := b.Add(ctx, journal.Record{Commit: c}); err != nil {
 			return err
 		}
 	}
-	return p.wait()
-}
-
-// publisher publishes commits asynchronously, waiting for the
-// acknowledgements every 2,048 messages.
-type publisher struct {
-	ctx     context.Context
-	js      jetstream.JetStream
-	pending []jetstream.PubAckFuture
-}
-
-func (p *publisher) add(c events.Commit, state []byte) error {
-	data, err := events.EncodeCommit(c)
-	if err != nil {
-		return err
-	}
-	m := nats.NewMsg(events.Subject(c.Aggregate()))
-	m.Data = data
-	if state != nil {
-		m.Header.Set(journal.StateHeader, string(state))
-	}
-	f, err := p.js.PublishMsgAsync(m)
-	if err != nil {
-		return err
-	}
-	if p.pending = append(p.pending, f); len(p.pending) == 2048 {
-		return p.wait()
-	}
-	return nil
-}
-
-func (p *publisher) wait() error {
-	err := journal.WaitAcks(p.ctx, p.pending)
-	p.pending = p.pending[:0]
-	return err
+	return b.Flush(ctx)
 }

@@ -4,10 +4,14 @@
 package journaltest
 
 import (
+	"context"
 	"testing"
 
 	natstest "github.com/nats-io/nats-server/v2/test"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/otpledger/otpledger/events"
 )
 
 // Server is a running test server.
@@ -34,3 +38,60 @@ func Run(t testing.TB) Server {
 
 // Conn starts a JetStream server for t and returns a connection to it.
 func Conn(t testing.TB) *nats.Conn { return Run(t).Conn }
+
+// Forged is a stream without the journal's protections (deletes allowed, no
+// checks on what is published), over the journal's subjects: what a forger
+// with server access could build. Tests of the audit tools use it.
+type Forged struct {
+	t      testing.TB
+	stream jetstream.Stream
+	js     jetstream.JetStream
+}
+
+// Forge creates stream name over every journal subject on nc's server,
+// without deny-delete or deny-purge.
+func Forge(t testing.TB, nc *nats.Conn, name string) *Forged {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: name, Subjects: []string{events.SubjectAll}, AllowDirect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Forged{t: t, stream: s, js: js}
+}
+
+// Store stores data on subject, unchecked, and returns its sequence.
+func (f *Forged) Store(subject string, data []byte) uint64 {
+	f.t.Helper()
+	ack, err := f.js.Publish(context.Background(), subject, data)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return ack.Sequence
+}
+
+// Delete removes the message at seq.
+func (f *Forged) Delete(seq uint64) {
+	f.t.Helper()
+	if err := f.stream.DeleteMsg(context.Background(), seq); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// Inject stores data on subject in a journal's stream as a writer that
+// bypasses the journal would (a poison message), and returns its sequence.
+func Inject(t testing.TB, nc *nats.Conn, subject string, data []byte) uint64 {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := js.Publish(context.Background(), subject, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ack.Sequence
+}

@@ -1,0 +1,221 @@
+package journal
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/otpledger/otpledger/events"
+)
+
+// encodeReadable encodes c and checks that the bytes decode, with the codec
+// every reader uses, back to the same commit: an event the journal
+// acknowledges can always be read back (a time before year 0, for one, cannot).
+func encodeReadable(c events.Commit) ([]byte, error) {
+	data, err := events.EncodeCommit(c)
+	if err != nil {
+		return nil, err
+	}
+	back, err := events.DecodeCommit(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnreadable, err)
+	}
+	again, err := events.EncodeCommit(back)
+	if err != nil || !bytes.Equal(data, again) {
+		return nil, ErrUnreadable
+	}
+	return data, nil
+}
+
+// Message is one stored message as bulk readers see it: undecoded.
+type Message struct {
+	Seq     uint64
+	Subject string
+	Data    []byte
+	State   []byte // the state header, nil when none
+}
+
+// ScanBatch is how many messages [Journal.Scan] hands over at a time.
+const ScanBatch = 1000
+
+// Scan reads the stream in order from sequence from+1 to upTo (0: the last
+// sequence when it starts) with an ordered consumer and calls fn with
+// batches of messages (fn must not keep the slice). It stops at the first
+// error of fn or the server.
+func (j *Journal) Scan(ctx context.Context, from, upTo uint64, fn func([]Message) error) error {
+	if upTo == 0 {
+		last, err := j.LastSequence(ctx)
+		if err != nil {
+			return fmt.Errorf("scan: %w", err)
+		}
+		upTo = last
+	}
+	if upTo <= from {
+		return nil
+	}
+	cons, err := j.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from + 1})
+	if err != nil {
+		return fmt.Errorf("scan: %w", errors.Join(ErrUnavailable, err))
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(4 * ScanBatch))
+	if err != nil {
+		return fmt.Errorf("scan: %w", errors.Join(ErrUnavailable, err))
+	}
+	defer it.Stop()
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	batch := make([]Message, 0, ScanBatch)
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("scan: %w", errors.Join(ErrUnavailable, err))
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("scan: %w", err)
+		}
+		seq := meta.Sequence.Stream
+		if seq > upTo {
+			break
+		}
+		msg := Message{Seq: seq, Subject: m.Subject(), Data: m.Data()}
+		if s := m.Headers().Get(StateHeader); s != "" {
+			msg.State = []byte(s)
+		}
+		batch = append(batch, msg)
+		if len(batch) == ScanBatch || seq == upTo {
+			if err := fn(batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+		if seq == upTo {
+			return nil
+		}
+	}
+	if len(batch) > 0 {
+		return fn(batch)
+	}
+	return nil
+}
+
+// Get returns the message at seq.
+func (j *Journal) Get(ctx context.Context, seq uint64) (Message, error) {
+	m, err := j.stream.GetMsg(ctx, seq)
+	if err != nil {
+		return Message{}, fmt.Errorf("get %d: %w", seq, errors.Join(ErrUnavailable, err))
+	}
+	out := Message{Seq: m.Sequence, Subject: m.Subject, Data: m.Data}
+	if s := m.Header.Get(StateHeader); s != "" {
+		out.State = []byte(s)
+	}
+	return out, nil
+}
+
+// Bulk appends many records in order with pipelined asynchronous publishes:
+// for restoring an export, generating test streams and benchmark pre-fills.
+// Each message expects the stream's last sequence to be the one before it,
+// so nothing interleaves and a failure stops every message after it. It is
+// not safe for concurrent use.
+type Bulk struct {
+	j       *Journal
+	next    uint64
+	pending []jetstream.PubAckFuture
+}
+
+// bulkWindow is how many acknowledgements a Bulk leaves outstanding.
+const bulkWindow = 2048
+
+// Bulk starts a bulk append after the stream's current last message.
+func (j *Journal) Bulk(ctx context.Context) (*Bulk, error) {
+	last, err := j.LastSequence(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Bulk{j: j, next: last + 1}, nil
+}
+
+// Add publishes r (its Expect is ignored: the stream's order is the check)
+// and returns the sequence it will have. The acknowledgement is awaited
+// later, by Add every 2,048 messages, or by [Bulk.Flush].
+func (b *Bulk) Add(ctx context.Context, r Record) (uint64, error) {
+	m, err := r.msg()
+	if err != nil {
+		return 0, fmt.Errorf("bulk append at %d: %w", b.next, err)
+	}
+	f, err := b.j.js.PublishMsgAsync(m, jetstream.WithExpectLastSequence(b.next-1))
+	if err != nil {
+		return 0, fmt.Errorf("bulk append at %d: %w", b.next, errors.Join(ErrUnavailable, err))
+	}
+	seq := b.next
+	b.next++
+	if b.pending = append(b.pending, f); len(b.pending) == bulkWindow {
+		return seq, b.Flush(ctx)
+	}
+	return seq, nil
+}
+
+// Flush waits for every outstanding acknowledgement and returns the first
+// error.
+func (b *Bulk) Flush(ctx context.Context) error {
+	defer func() { b.pending = b.pending[:0] }()
+	for _, f := range b.pending {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("bulk append: %w", classify(err))
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// LastCheckpoint returns the stream's last signed checkpoint message: its
+// sequence and body, ok false when there is none.
+func (j *Journal) LastCheckpoint(ctx context.Context) (seq uint64, body []byte, ok bool, err error) {
+	m, err := j.stream.GetLastMsgForSubject(ctx, events.SubjectCheckpoint)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil, false, nil
+	}
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("last checkpoint: %w", errors.Join(ErrUnavailable, err))
+	}
+	return m.Sequence, m.Data, true, nil
+}
+
+// AppendCheckpoint appends a checkpoint body right after sequence after: it
+// returns [ErrConflict] when the stream has grown beyond it meanwhile.
+func (j *Journal) AppendCheckpoint(ctx context.Context, body []byte, after uint64) error {
+	if _, err := j.js.PublishMsg(ctx, &nats.Msg{Subject: events.SubjectCheckpoint, Data: body}, jetstream.WithExpectLastSequence(after)); err != nil {
+		return fmt.Errorf("append checkpoint: %w", classify(err))
+	}
+	return nil
+}
+
+// DurableConsumer replaces the durable consumer name with one that delivers
+// the whole stream from sequence start, acked explicitly: a consumer left
+// from an earlier run (whose acks may be ahead of a restored store) is
+// deleted first.
+func (j *Journal) DurableConsumer(ctx context.Context, name string, start uint64, maxAckPending int) (jetstream.Consumer, error) {
+	if err := j.stream.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("consumer %s: %w", name, errors.Join(ErrUnavailable, err))
+	}
+	c, err := j.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable: name, FilterSubject: events.SubjectAll, AckPolicy: jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start, MaxAckPending: maxAckPending,
+		AckWait: time.Minute,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", name, errors.Join(ErrUnavailable, err))
+	}
+	return c, nil
+}
