@@ -53,6 +53,8 @@ type Customer struct {
 	Hardware HardwareOTP          `json:"hardware,omitzero"`
 	Mobile   MobileOTP            `json:"mobile,omitzero"`
 	Pending  map[uuid.UUID]string `json:"pending,omitzero"`
+	// LastOccurredAt is the occurred_at of the customer's last event.
+	LastOccurredAt time.Time `json:"last_occurred_at,omitzero"`
 }
 
 // NewCustomer returns the state of a customer the ledger has not seen yet.
@@ -130,6 +132,9 @@ func (Approve) customerCommand()              {}
 // it produces, or why it is refused ([*RuleError], [*events.FieldError] or
 // [ErrNoMobileOTP]). It never changes c.
 func (c Customer) Decide(cmd CustomerCommand, now time.Time, p *Policy) ([]events.Event, error) {
+	if err := p.checkOccurredAt(cmd.Metadata().OccurredAt, c.LastOccurredAt, now); err != nil {
+		return nil, err
+	}
 	var evs []events.Event
 	var err error
 	switch cmd := cmd.(type) {
@@ -261,6 +266,7 @@ func (c Customer) resetMobileErrors(cmd ResetMobileErrors, now time.Time, p *Pol
 // Evolve returns the state after event e; it applies facts and never fails.
 func (c Customer) Evolve(e events.Event) Customer {
 	c.Version++
+	c.LastOccurredAt = e.OccurredAt
 	if e.Approvable() {
 		c.Pending = with(c.Pending, e.ID, e.Staff)
 	}

@@ -37,6 +37,9 @@ type Device struct {
 	BranchRecovered bool            `json:"branch_recovered,omitzero"` // an in-branch recovery since the loss report (R-HW-RECOVER-ONLINE)
 	// Pending maps each branch event awaiting approval to its staff member.
 	Pending map[uuid.UUID]string `json:"pending,omitzero"`
+	// LastOccurredAt is the occurred_at of the device's last event: a
+	// centre feed's time may not go back before it.
+	LastOccurredAt time.Time `json:"last_occurred_at,omitzero"`
 }
 
 // NewDevice returns the state of a device the ledger has not seen yet.
@@ -125,6 +128,9 @@ func (Approve) deviceCommand()        {}
 func (d Device) Decide(c DeviceCommand, now time.Time, p *Policy) ([]events.Event, error) {
 	if _, isRegister := c.(Register); !isRegister && !d.Known() {
 		return nil, refuse(RuleHWNoIssue, "device %s is not registered anywhere in the ledger; hardware OTP enters only by registration", d.Ref.Key)
+	}
+	if err := p.checkOccurredAt(c.Metadata().OccurredAt, d.LastOccurredAt, now); err != nil {
+		return nil, err
 	}
 	var evs []events.Event
 	var err error
@@ -304,6 +310,7 @@ func decideApproval(ref events.AggregateRef, pending map[uuid.UUID]string, c App
 // an event of another aggregate or an unknown type only counts the version.
 func (d Device) Evolve(e events.Event) Device {
 	d.Version++
+	d.LastOccurredAt = e.OccurredAt
 	if e.Approvable() {
 		d.Pending = with(d.Pending, e.ID, e.Staff)
 	}

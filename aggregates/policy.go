@@ -55,6 +55,14 @@ type BusinessHours struct {
 	Days     []string `json:"days"`  // MON … SUN
 }
 
+// OccurredAtBounds bound the occurred_at a centre feed sends (api.md): not
+// more than MaxSkew ahead of the ledger's clock, not before Horizon, and
+// never before the aggregate's previous event.
+type OccurredAtBounds struct {
+	MaxSkew string `json:"max_skew"` // a Go duration, e.g. "5m"
+	Horizon string `json:"horizon"`  // YYYY-MM-DD (UTC)
+}
+
 // Policy is every number and table the rules read, as one value. The zero
 // value is not usable: start from [DefaultPolicy] or [ParsePolicy]. A Policy
 // is read-only after Validate and safe for concurrent use.
@@ -69,8 +77,11 @@ type Policy struct {
 	BranchDocuments     []events.Document                      `json:"branch_documents"`
 	Hours               BusinessHours                          `json:"business_hours"`
 	Holidays            []string                               `json:"holidays"` // YYYY-MM-DD, in the calendar's zone
+	OccurredAt          OccurredAtBounds                       `json:"occurred_at"`
 
 	loc         *time.Location
+	maxSkew     time.Duration
+	horizon     time.Time
 	open, close int // minutes after midnight
 	days        [7]bool
 }
@@ -119,6 +130,7 @@ func DefaultPolicy(home string) Policy {
 		},
 		BranchDocuments: []events.Document{events.DocProcessingForm, events.DocSealOrSignature},
 		Hours:           BusinessHours{Timezone: "Asia/Seoul", Open: "09:00", Close: "16:00", Days: []string{"MON", "TUE", "WED", "THU", "FRI"}},
+		OccurredAt:      OccurredAtBounds{MaxSkew: "5m", Horizon: "2000-01-01"},
 	}
 	if err := p.Validate(); err != nil {
 		panic("aggregates: default policy invalid: " + err.Error())
@@ -187,7 +199,30 @@ func (p *Policy) Validate() error {
 			errs = append(errs, fmt.Errorf("holidays: %q is not YYYY-MM-DD", h))
 		}
 	}
+	if p.maxSkew, err = time.ParseDuration(p.OccurredAt.MaxSkew); err != nil || p.maxSkew < 0 {
+		errs = append(errs, fmt.Errorf("occurred_at.max_skew: %q is not a duration such as 5m", p.OccurredAt.MaxSkew))
+	}
+	if p.horizon, err = time.Parse(time.DateOnly, p.OccurredAt.Horizon); err != nil {
+		errs = append(errs, fmt.Errorf("occurred_at.horizon: %q is not YYYY-MM-DD", p.OccurredAt.Horizon))
+	}
 	return errors.Join(errs...)
+}
+
+// checkOccurredAt bounds a command's own occurred_at t (zero: the ledger's
+// clock decides, nothing to check) by the ledger's time now and the
+// aggregate's previous event's occurred_at last.
+func (p *Policy) checkOccurredAt(t, last, now time.Time) error {
+	switch {
+	case t.IsZero():
+		return nil
+	case t.After(now.Add(p.maxSkew)):
+		return &events.FieldError{Field: "occurred_at", Reason: fmt.Sprintf("more than %v ahead of the ledger's clock", p.maxSkew)}
+	case t.Before(p.horizon):
+		return &events.FieldError{Field: "occurred_at", Reason: "before the ledger's horizon " + p.OccurredAt.Horizon}
+	case t.Before(last):
+		return &events.FieldError{Field: "occurred_at", Reason: "before the aggregate's previous event"}
+	}
+	return nil
 }
 
 func clockMinutes(s string) (int, bool) {

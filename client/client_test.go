@@ -39,7 +39,7 @@ func TestClient(t *testing.T) {
 	t.Cleanup(cancel)
 	fp, _ := pii.NewFingerprinter(bytes.Repeat([]byte{1}, 32))
 	api, err := httpapi.New(httpapi.Config{Ledger: l, Views: mem, Fingerprinter: fp, Home: "IBKS",
-		JournalReady: func(context.Context) error { return nil }, Lag: func(context.Context) (uint64, error) { return 0, nil }, Quarantined: p.Quarantined})
+		JournalReady: func(context.Context) error { return nil }, Lag: func(context.Context) (uint64, error) { return 0, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -279,6 +279,9 @@ func UnmarshalStrict(data []byte, v any) error { return strictUnmarshal(data, v,
 // strictUnmarshal decodes one JSON value into v, refusing unknown fields and
 // trailing data, and reports errors as *FieldError under path.
 func strictUnmarshal(data []byte, v any, path string) error {
+	if dup, ok := duplicateKey(data); ok {
+		return fieldErr(join(path, dup), "duplicate key")
+	}
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {

@@ -1,10 +1,12 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 )
 
@@ -68,6 +70,9 @@ func jsonErr(path string, target reflect.Type, err error) *FieldError {
 		return fieldErr(path, "malformed JSON at offset %d", syntaxErr.Offset)
 	case strings.HasPrefix(err.Error(), `json: unknown field "`):
 		name := strings.TrimSuffix(strings.TrimPrefix(err.Error(), `json: unknown field "`), `"`)
+		if !plausibleName(name) { // a value pasted as a key (a real-name number) is never echoed
+			return fieldErr(path, "unknown field (its name is not shown: not a field name)")
+		}
 		return fieldErr(join(path, name), "unknown field")
 	}
 	return fieldErr(path, "malformed JSON")
@@ -116,4 +121,68 @@ func wirePath(t reflect.Type, field string) string {
 		t = next
 	}
 	return strings.Join(out, ".")
+}
+
+// plausibleName reports whether s looks like a field name (lower case
+// letters, digits and underscores, starting with a letter, at most 40
+// characters), and so may be named in an error.
+func plausibleName(s string) bool {
+	if s == "" || len(s) > 40 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// duplicateKey returns the path of the first object key that appears twice
+// in one object of data ("" when none; a key that is no plausible field
+// name is not named), and ok false when there is none or data is not JSON
+// (the decoder reports that).
+func duplicateKey(data []byte) (path string, ok bool) {
+	d := json.NewDecoder(bytes.NewReader(data))
+	path, ok, _ = dupIn(d, "")
+	return path, ok
+}
+
+// dupIn reads one JSON value from d; err is a token error (malformed JSON).
+func dupIn(d *json.Decoder, at string) (path string, ok bool, err error) {
+	tok, err := d.Token()
+	if err != nil {
+		return "", false, err
+	}
+	switch tok {
+	case json.Delim('{'):
+		keys := map[string]bool{}
+		for d.More() {
+			k, err := d.Token()
+			if err != nil {
+				return "", false, err
+			}
+			key, _ := k.(string)
+			if keys[key] {
+				if !plausibleName(key) {
+					return at, true, nil
+				}
+				return join(at, key), true, nil
+			}
+			keys[key] = true
+			if path, ok, err := dupIn(d, join(at, key)); ok || err != nil {
+				return path, ok, err
+			}
+		}
+	case json.Delim('['):
+		for i := 0; d.More(); i++ {
+			if path, ok, err := dupIn(d, at+"["+strconv.Itoa(i)+"]"); ok || err != nil {
+				return path, ok, err
+			}
+		}
+	default:
+		return "", false, nil
+	}
+	_, err = d.Token() // the closing delimiter
+	return "", false, err
 }

@@ -9,6 +9,8 @@ package ledger
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,9 +25,16 @@ import (
 	"github.com/otpledger/otpledger/events/journal"
 )
 
-// ErrConflict is returned when a command kept conflicting with concurrent
-// writers after every attempt (API: 409 conflict).
-var ErrConflict = errors.New("ledger: conflict survived every retry")
+var (
+	// ErrConflict is returned when a command kept conflicting with concurrent
+	// writers after every attempt (API: 409 conflict).
+	ErrConflict = errors.New("ledger: conflict survived every retry")
+
+	// ErrIdempotencyMismatch is returned when a command's idempotency key
+	// was used, within the duplicate window, for a different command (API:
+	// 422 idempotency_mismatch). Nothing is appended.
+	ErrIdempotencyMismatch = errors.New("ledger: idempotency key already used for a different command")
+)
 
 // Event is one appended event as the API answers it.
 type Event struct {
@@ -148,24 +157,25 @@ func (l *Ledger) Device(ctx context.Context, vendor, serial string, cmd aggregat
 	if err := ref.Validate(); err != nil {
 		return Answer{}, err
 	}
+	command := fingerprint(cmd)
 	return l.retry(ctx, func(now time.Time) (Answer, bool, error) {
 		dev, err := l.devices.load(ctx, ref)
 		if err != nil {
 			return Answer{}, false, err
 		}
 		meta := cmd.Metadata()
-		if a, ok := dev.recall(meta.IdempotencyKey); ok {
-			return a, false, nil
-		}
 		meta.EventID = l.eventID(meta.IdempotencyKey)
+		if a, ok, err := l.devices.answered(ctx, dev, ref, meta.IdempotencyKey, command, meta.EventID, now); ok || err != nil {
+			return a, false, err
+		}
 		var cust *loaded[aggregates.Customer]
 		if custNo := l.customerOf(dev.snap.State, cmd); custNo != "" {
 			c, err := l.customers.load(ctx, events.CustomerRef(custNo))
 			if err != nil {
 				return Answer{}, false, err
 			}
-			if a, ok := c.recall(meta.IdempotencyKey); ok {
-				return a, false, nil
+			if a, ok, err := c.recall(meta.IdempotencyKey, command); ok || err != nil {
+				return a, false, err
 			}
 			cust = &c
 			if meta.CustomerType == "" {
@@ -194,7 +204,7 @@ func (l *Ledger) Device(ctx context.Context, vendor, serial string, cmd aggregat
 			}
 			w = append(w, cw)
 		}
-		return l.append(ctx, meta.IdempotencyKey, now, w)
+		return l.append(ctx, meta.IdempotencyKey, command, now, w)
 	})
 }
 
@@ -205,16 +215,17 @@ func (l *Ledger) Customer(ctx context.Context, customerNo string, cmd aggregates
 	if err := ref.Validate(); err != nil {
 		return Answer{}, err
 	}
+	command := fingerprint(cmd)
 	return l.retry(ctx, func(now time.Time) (Answer, bool, error) {
 		c, err := l.customers.load(ctx, ref)
 		if err != nil {
 			return Answer{}, false, err
 		}
 		meta := cmd.Metadata()
-		if a, ok := c.recall(meta.IdempotencyKey); ok {
-			return a, false, nil
-		}
 		meta.EventID = l.eventID(meta.IdempotencyKey)
+		if a, ok, err := l.customers.answered(ctx, c, ref, meta.IdempotencyKey, command, meta.EventID, now); ok || err != nil {
+			return a, false, err
+		}
 		evs, err := c.snap.State.Decide(aggregates.WithCustomerMeta(cmd, meta), now, &l.cfg.Policy)
 		if err != nil {
 			return Answer{}, false, err
@@ -223,7 +234,7 @@ func (l *Ledger) Customer(ctx context.Context, customerNo string, cmd aggregates
 		if err != nil {
 			return Answer{}, false, err
 		}
-		return l.append(ctx, meta.IdempotencyKey, now, []writing{cw})
+		return l.append(ctx, meta.IdempotencyKey, command, now, []writing{cw})
 	})
 }
 
@@ -279,7 +290,7 @@ type writing struct {
 	evs    []events.Event
 	from   uint64 // the aggregate's version before
 	expect uint64
-	state  func(key string, pos int, answer []Event, now time.Time) ([]byte, error)
+	state  func(key, command string, pos int, answer []Event, now time.Time) ([]byte, error)
 	commit func(seq uint64)
 	forget func()
 }
@@ -292,8 +303,8 @@ func (s *store[S]) writing(l loaded[S], evs []events.Event) (writing, error) {
 	var next snapshot[S]
 	ref := evs[0].Aggregate
 	return writing{ref: ref, evs: evs, from: l.snap.State.AggregateVersion(), expect: l.seq,
-		state: func(key string, pos int, answer []Event, now time.Time) ([]byte, error) {
-			next = l.next(aggregates.Fold(l.snap.State, evs, time.Time{}), head, key, pos, answer, now)
+		state: func(key, command string, pos int, answer []Event, now time.Time) ([]byte, error) {
+			next = l.next(aggregates.Fold(l.snap.State, evs, time.Time{}), head, key, command, pos, answer, now)
 			return marshal(next)
 		},
 		commit: func(seq uint64) { s.cache.put(ref, loaded[S]{seq: seq, snap: settled(next, seq)}) },
@@ -303,7 +314,7 @@ func (s *store[S]) writing(l loaded[S], evs []events.Event) (writing, error) {
 
 // append writes the aggregates' records in one message or one atomic batch.
 // It reports a conflict (to retry) after dropping the stale cache entries.
-func (l *Ledger) append(ctx context.Context, key string, now time.Time, ws []writing) (Answer, bool, error) {
+func (l *Ledger) append(ctx context.Context, key, command string, now time.Time, ws []writing) (Answer, bool, error) {
 	var answer []Event // sequences relative to the first message
 	for i, w := range ws {
 		for k, e := range w.evs {
@@ -312,7 +323,7 @@ func (l *Ledger) append(ctx context.Context, key string, now time.Time, ws []wri
 	}
 	recs := make([]journal.Record, len(ws))
 	for i, w := range ws {
-		state, err := w.state(key, i, answer, now)
+		state, err := w.state(key, command, i, answer, now)
 		if err != nil {
 			return Answer{}, false, err
 		}
@@ -375,6 +386,25 @@ func split(ref events.AggregateRef, evs []events.Event) (mine, others []events.E
 		}
 	}
 	return mine, others
+}
+
+// fingerprint identifies a command by its content (type and fields, the
+// idempotency key among them): the same key with another fingerprint is
+// another command. The ids the ledger derives are set later.
+func fingerprint(cmd any) string {
+	data, _ := json.Marshal(cmd)
+	h := sha256.Sum256(append([]byte(fmt.Sprintf("%T\n", cmd)), data...))
+	return hex.EncodeToString(h[:16])
+}
+
+// answered returns the answer remembered for key by aggregate l, looking in
+// its history when its recent answers may have dropped it.
+func (s *store[S]) answered(ctx context.Context, l loaded[S], ref events.AggregateRef, key, command string, eventID uuid.UUID, now time.Time) (Answer, bool, error) {
+	a, ok, err := l.recall(key, command)
+	if key == "" || ok || err != nil || !l.evicted(now) {
+		return a, ok, err
+	}
+	return s.find(ctx, ref, key, command, eventID)
 }
 
 func marshal(v any) ([]byte, error) {

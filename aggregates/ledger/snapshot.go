@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/google/uuid"
 	"slices"
 	"time"
 
@@ -28,11 +29,12 @@ const (
 // message; it is 0 while unknown (in the snapshot written with the command's
 // own messages), and Pos is then this message's position in its batch.
 type remembered struct {
-	Key    string    `json:"key"`
-	At     time.Time `json:"at"`
-	Base   uint64    `json:"base,omitempty"`
-	Pos    int       `json:"pos,omitempty"`
-	Events []Event   `json:"events"` // Sequence relative to Base
+	Key     string    `json:"key"`
+	Command string    `json:"command,omitempty"` // the command's fingerprint ([fingerprint])
+	At      time.Time `json:"at"`
+	Base    uint64    `json:"base,omitempty"`
+	Pos     int       `json:"pos,omitempty"`
+	Events  []Event   `json:"events"` // Sequence relative to Base
 }
 
 func (r remembered) answer() Answer {
@@ -67,24 +69,36 @@ type loaded[S any] struct {
 	snap snapshot[S]
 }
 
-func (l loaded[S]) recall(key string) (Answer, bool) {
+// recall returns the answer remembered for key: ok false when there is
+// none, [ErrIdempotencyMismatch] when key was used for another command.
+func (l loaded[S]) recall(key, command string) (Answer, bool, error) {
 	if key == "" {
-		return Answer{}, false
+		return Answer{}, false, nil
 	}
 	for _, r := range l.snap.Recent {
 		if r.Key == key {
-			return r.answer(), true
+			if r.Command != command {
+				return Answer{}, false, ErrIdempotencyMismatch
+			}
+			return r.answer(), true, nil
 		}
 	}
-	return Answer{}, false
+	return Answer{}, false, nil
+}
+
+// evicted reports whether the recent answers may have dropped one still
+// inside the duplicate window: the list is full and its oldest is recent.
+func (l loaded[S]) evicted(now time.Time) bool {
+	r := l.snap.Recent
+	return len(r) >= recentMax && now.Sub(r[0].At) < recentWindow
 }
 
 // next returns the snapshot after appending: the new state and the recent
 // answers with this command's added (Base unknown) and old ones pruned.
-func (l loaded[S]) next(state S, lastHash, key string, pos int, evs []Event, now time.Time) snapshot[S] {
+func (l loaded[S]) next(state S, lastHash, key, command string, pos int, evs []Event, now time.Time) snapshot[S] {
 	recent := slices.DeleteFunc(slices.Clone(l.snap.Recent), func(r remembered) bool { return now.Sub(r.At) > recentWindow })
 	if key != "" {
-		recent = append(recent, remembered{Key: key, At: now, Pos: pos, Events: slices.Clone(evs)})
+		recent = append(recent, remembered{Key: key, Command: command, At: now, Pos: pos, Events: slices.Clone(evs)})
 	}
 	if len(recent) > recentMax {
 		recent = recent[len(recent)-recentMax:]
@@ -133,6 +147,26 @@ func (s *store[S]) load(ctx context.Context, ref events.AggregateRef) (loaded[S]
 	}
 	s.cache.put(ref, l)
 	return l, nil
+}
+
+// find looks for the answer to key among ref's messages: the one holding
+// the event eventID (the command's first) carries it in its snapshot. It is
+// the slow path of an idempotent retry whose answer the recent list dropped.
+func (s *store[S]) find(ctx context.Context, ref events.AggregateRef, key, command string, eventID uuid.UUID) (Answer, bool, error) {
+	for e, err := range s.j.Read(ctx, ref, 1) {
+		if err != nil {
+			return Answer{}, false, fmt.Errorf("find %s: %w", ref, err)
+		}
+		if !slices.ContainsFunc(e.Commit.Events, func(ev events.Event) bool { return ev.ID == eventID }) {
+			continue
+		}
+		var snap snapshot[S]
+		if json.Unmarshal(e.State, &snap) != nil {
+			return Answer{}, false, nil
+		}
+		return loaded[S]{seq: e.Sequence, snap: settled(snap, e.Sequence)}.recall(key, command)
+	}
+	return Answer{}, false, nil
 }
 
 // replay folds every event of ref. Idempotency answers of commands appended

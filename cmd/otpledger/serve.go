@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -158,7 +157,7 @@ func (n *node) close() {
 // project runs projectors until ctx ends; a projector that stops (its store
 // reported a gap, or NATS failed) is replaced by a new one starting at the
 // store's checkpoint.
-func (n *node) project(ctx context.Context, quarantined *atomic.Uint64) error {
+func (n *node) project(ctx context.Context) error {
 	for backoff := 100 * time.Millisecond; ctx.Err() == nil; backoff = min(2*backoff, 10*time.Second) {
 		nc, err := n.dial()
 		if err == nil {
@@ -167,7 +166,6 @@ func (n *node) project(ctx context.Context, quarantined *atomic.Uint64) error {
 			if j, err = journal.Open(ctx, nc, journal.Config{Durability: n.cfg.durabilityMode()}); err == nil {
 				if p, err = consumers.NewProjector(consumers.ProjectorConfig{Journal: j, Store: n.store}); err == nil {
 					err = p.Run(ctx)
-					quarantined.Add(p.Quarantined())
 				}
 			}
 			nc.Close()
@@ -251,13 +249,11 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var quarantined atomic.Uint64
 	api, err := httpapi.New(httpapi.Config{Ledger: l, Views: n.store, Fingerprinter: fp, Home: cfg.home, Logger: log,
 		JournalReady: func(ctx context.Context) error { _, err := n.j.LastSequence(ctx); return err },
 		Lag: func(ctx context.Context) (uint64, error) {
 			return consumers.Lag(ctx, n.j, n.store)
 		},
-		Quarantined: quarantined.Load,
 	})
 	if err != nil {
 		return err
@@ -280,7 +276,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		return nil
 	})
 	if cfg.projector {
-		g.Go(func() error { return n.project(gctx, &quarantined) })
+		g.Go(func() error { return n.project(gctx) })
 	}
 	if cpKey != nil {
 		g.Go(func() error { n.checkpoint(gctx, cpKey); return nil })
@@ -310,7 +306,6 @@ func projectOnly(ctx context.Context, cfg *config, stderr io.Writer) error {
 		return err
 	}
 	defer n.close()
-	var quarantined atomic.Uint64
 	log.Info("projecting", slog.String("stream", n.j.Stream()))
-	return n.project(ctx, &quarantined)
+	return n.project(ctx)
 }

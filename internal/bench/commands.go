@@ -238,8 +238,7 @@ func (e *env) startAPI() (base string, stop func(), err error) {
 	}
 	api, err := httpapi.New(httpapi.Config{Ledger: e.l, Views: e.store, Fingerprinter: fp, Home: home,
 		JournalReady: func(ctx context.Context) error { _, err := e.j.LastSequence(ctx); return err },
-		Lag:          func(context.Context) (uint64, error) { return 0, nil },
-		Quarantined:  func() uint64 { return 0 }})
+		Lag:          func(context.Context) (uint64, error) { return 0, nil }})
 	if err != nil {
 		return "", nil, err
 	}

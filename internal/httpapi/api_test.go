@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -68,8 +69,7 @@ func newTestAPI(t *testing.T) testAPI {
 	fp, _ := pii.NewFingerprinter(bytes.Repeat([]byte{7}, 32))
 	api, err := New(Config{Ledger: l, Views: mem, Fingerprinter: fp, Home: "IBKS",
 		JournalReady: func(ctx context.Context) error { _, err := j.LastSequence(ctx); return err },
-		Lag:          func(ctx context.Context) (uint64, error) { return consumers.Lag(ctx, j, mem) },
-		Quarantined:  p.Quarantined})
+		Lag:          func(ctx context.Context) (uint64, error) { return consumers.Lag(ctx, j, mem) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +166,21 @@ func TestBadRequests(t *testing.T) {
 		{"R-ONE-OTP: mobile beside hardware", "POST", "/v1/customers/C0001/mobile-otp", "", `{` + mts + `,"phone_id":"` + phoneID + `","verification":{"home_account":true,"phone_identity":true,"one_won_transfer":true}}`, 409, "rule_violation", "", "R-ONE-OTP"},
 		{"R-AGENT: an individual's agent", "POST", "/v1/devices/OTP/000111222333/loss-reports", "", `{"channel":"BRANCH","actor":{"role":"AGENT"},"staff":"S1","reason":"LOST","documents":["REAL_NAME_ID","PROCESSING_FORM","SEAL_OR_SIGNATURE"]}`, 409, "rule_violation", "", "R-AGENT"},
 		{"R-HW-RESET-CHANNEL: HTS", "POST", "/v1/devices/OTP/000111222333/errors/reset", "", `{"channel":"HTS","actor":{"role":"SELF"}}`, 409, "rule_violation", "", "R-HW-RESET-CHANNEL"},
+		{"centre time far ahead of the clock", "POST", "/v1/devices/OTP/000111222333/registrations", "", `{"channel":"CENTER","institution":"KB002","actor":{"role":"SYSTEM"},"occurred_at":"2030-01-01T00:00:00Z"}`, 400, "invalid_argument", "occurred_at", ""},
+		{"centre time in year 0", "POST", "/v1/devices/OTP/000111222333/registrations", "", `{"channel":"CENTER","institution":"KB002","actor":{"role":"SYSTEM"},"occurred_at":"0000-01-01T00:00:00+09:00"}`, 400, "invalid_argument", "occurred_at", ""},
+		{"centre time before the horizon", "POST", "/v1/devices/OTP/000111222333/registrations", "", `{"channel":"CENTER","institution":"KB002","actor":{"role":"SYSTEM"},"occurred_at":"1999-12-31T00:00:00Z"}`, 400, "invalid_argument", "occurred_at", ""},
+		{"centre time before the device's last event", "POST", "/v1/devices/OTP/000111222333/registrations", "", `{"channel":"CENTER","institution":"KB002","actor":{"role":"SYSTEM"},"occurred_at":"2026-11-24T00:00:00Z"}`, 400, "invalid_argument", "occurred_at", ""},
+		{"duplicate key", "POST", "/v1/devices/OTP/000111222333/errors", "", `{"channel":"BRANCH","channel":"AUTH","actor":{"role":"SYSTEM"}}`, 400, "invalid_argument", "channel", ""},
+		{"duplicate nested key", "POST", "/v1/devices/OTP/000111222333/errors", "", `{"channel":"AUTH","actor":{"role":"SYSTEM","role":"SELF"}}`, 400, "invalid_argument", "actor.role", ""},
+		{"a real-name number as a field name", "POST", "/v1/devices/OTP/000111222333/errors", "", `{` + authCh + `,"900101-1234567":true}`, 400, "invalid_argument", "", ""},
+		{"bad customer number in a query", "GET", "/v1/customers/c-1/devices", "", ``, 400, "invalid_argument", "customer_no", ""},
+		{"bad serial in a query", "GET", "/v1/devices/OTP/12/errors", "", ``, 400, "invalid_argument", "serial", ""},
+		{"bad institution in a query", "GET", "/v1/institutions/kb/devices", "", ``, 400, "invalid_argument", "code", ""},
+		{"limit on a list without pages", "GET", "/v1/customers/C0001/devices?limit=-1", "", ``, 400, "invalid_argument", "limit", ""},
+		{"limit that is no number", "GET", "/v1/customers/C0001/media?limit=ten", "", ``, 400, "invalid_argument", "limit", ""},
+		{"wrong method on a known path", "DELETE", "/v1/devices/OTP/000111222333", "", ``, 405, "method_not_allowed", "", ""},
+		{"dot-dot in the path", "GET", "/v1/devices/OTP/../000111222333", "", ``, 400, "invalid_argument", "path", ""},
+		{"double slash in the path", "GET", "/v1//devices/OTP/000111222333", "", ``, 400, "invalid_argument", "path", ""},
 		{"R-APPROVAL: not awaiting approval", "POST", "/v1/events/6f1c4bde-51a4-4c59-9c53-1f3d2c0f7a10/approval", "", `{"approver":"M1"}`, 409, "rule_violation", "", "R-APPROVAL"},
 	}
 	ctx := context.Background()
@@ -192,6 +207,57 @@ func TestBadRequests(t *testing.T) {
 	}
 	if len(cases) < 30 {
 		t.Fatalf("only %d cases", len(cases))
+	}
+	req, _ := http.NewRequest("PUT", a.url+"/v1/devices/OTP/000111222333/errors", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, POST" {
+		t.Errorf("PUT on the error count: %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}
+
+// TestIdempotencyComparesCommands: the same key with the same command in
+// another layout (spaces, key order) is the same command; another command
+// under the key is refused with 422; the first answer comes back after 70
+// other keyed commands on the same device, and nothing is appended again.
+func TestIdempotencyComparesCommands(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	ctx := context.Background()
+	const path = "/v1/devices/OTP/000111222333/registrations"
+	send := func(body, key string) (int, string) {
+		return a.do(t, "POST", path, "application/json", body, "Idempotency-Key", key)
+	}
+	s1, first := send(`{"channel":"CENTER","institution":"KB001","actor":{"role":"SYSTEM","id":"CENTER"}}`, "k-1")
+	s2, again := send(`{ "actor": {"id":"CENTER", "role":"SYSTEM"},  "institution":"KB001", "channel":"CENTER" }`, "k-1")
+	if s1 != 201 || s2 != 201 || first != again {
+		t.Fatalf("same command, other layout: %d %s / %d %s", s1, first, s2, again)
+	}
+	status, body := send(`{"channel":"CENTER","institution":"KB002","actor":{"role":"SYSTEM","id":"CENTER"}}`, "k-1")
+	if status != 422 || !strings.Contains(body, `"code":"idempotency_mismatch"`) {
+		t.Fatalf("another command under a used key: %d %s", status, body)
+	}
+	for i := range 70 { // errors, and a reset through the centre before the lock: 70 keyed answers
+		path, body := "/v1/devices/OTP/000111222333/errors", `{`+authCh+`}`
+		if i%9 == 8 {
+			path, body = path+"/reset", `{"channel":"CENTER","institution":"KB001","actor":{"role":"SYSTEM","id":"CENTER"}}`
+		}
+		if status, out := a.do(t, "POST", path, "application/json", body, "Idempotency-Key", fmt.Sprintf("other-%d", i)); status != 201 {
+			t.Fatalf("command %d: %d %s", i, status, out)
+		}
+	}
+	before, _ := a.j.LastSequence(ctx)
+	if status, late := send(`{"channel":"CENTER","institution":"KB001","actor":{"role":"SYSTEM","id":"CENTER"}}`, "k-1"); status != 201 || late != first {
+		t.Fatalf("the first key after 70 other commands: %d %s, want %s", status, late, first)
+	}
+	if status, _ := send(`{"channel":"CENTER","institution":"KB003","actor":{"role":"SYSTEM","id":"CENTER"}}`, "k-1"); status != 422 {
+		t.Fatalf("another command under the first key after 70 others: %d", status)
+	}
+	if after, _ := a.j.LastSequence(ctx); after != before {
+		t.Fatalf("replays appended %d messages", after-before)
 	}
 }
 

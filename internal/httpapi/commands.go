@@ -37,30 +37,30 @@ type common struct {
 }
 
 // readBody reads a JSON body of at most MaxBody bytes into v, strictly.
-func readBody(w http.ResponseWriter, r *http.Request, v any) ([]byte, error) {
+func readBody(w http.ResponseWriter, r *http.Request, v any) error {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return nil, invalid("Content-Type", "must be application/json")
+		return invalid("Content-Type", "must be application/json")
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: "body over 64 KiB"}
+		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: "body over 64 KiB"}
 	}
 	if err != nil {
-		return nil, invalid("", "unreadable body")
+		return invalid("", "unreadable body")
 	}
 	if err := events.UnmarshalStrict(data, v); err != nil {
 		var fe *events.FieldError
 		if errors.As(err, &fe) {
-			return nil, invalid(fe.Field, fe.Reason)
+			return invalid(fe.Field, fe.Reason)
 		}
-		return nil, invalid("", "malformed JSON")
+		return invalid("", "malformed JSON")
 	}
-	return data, nil
+	return nil
 }
 
 // meta turns the common fields into the deciders' Meta, checking each.
-func (s *Server) meta(r *http.Request, c common, body []byte) (aggregates.Meta, error) {
+func (s *Server) meta(r *http.Request, c common) (aggregates.Meta, error) {
 	m := aggregates.Meta{Institution: c.Institution, Channel: events.Channel(c.Channel), OriginChannel: events.OriginChannel(c.OriginChannel),
 		Staff: c.Staff, CorrelationID: c.CorrelationID}
 	if m.Institution == "" {
@@ -102,10 +102,12 @@ func (s *Server) meta(r *http.Request, c common, body []byte) (aggregates.Meta, 
 		if len(key) > 200 {
 			return m, invalid("Idempotency-Key", "at most 200 characters")
 		}
-		// The same key with the same request is the same command.
+		// A key names one command on one resource: the ledger compares the
+		// decoded command, so a body that differs only in layout is the same
+		// command and another command under the key is refused.
 		h := sha256.New()
-		for _, part := range [][]byte{[]byte(key), []byte(r.Method), []byte(r.URL.Path), body} {
-			h.Write(part)
+		for _, part := range []string{key, r.Method, r.URL.Path} {
+			h.Write([]byte(part))
 			h.Write([]byte{0})
 		}
 		m.IdempotencyKey = "http-" + hex.EncodeToString(h.Sum(nil)[:20])
@@ -126,10 +128,10 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, a ledger.Answer,
 func decodeCommand[B, C any](s *Server, w http.ResponseWriter, r *http.Request, build func(*http.Request, B, aggregates.Meta) (C, error), common func(*B) *common) (C, bool) {
 	var b B
 	var zero C
-	data, err := readBody(w, r, &b)
+	err := readBody(w, r, &b)
 	if err == nil {
 		var m aggregates.Meta
-		if m, err = s.meta(r, *common(&b), data); err == nil {
+		if m, err = s.meta(r, *common(&b)); err == nil {
 			var cmd C
 			if cmd, err = build(r, b, m); err == nil {
 				return cmd, true
@@ -319,7 +321,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var b approvalBody
-	if _, err := readBody(w, r, &b); err != nil {
+	if err := readBody(w, r, &b); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -54,6 +54,8 @@ func toAPI(err error) *apiError {
 		return invalid(requestField(fe.Field), fe.Reason)
 	case errors.Is(err, aggregates.ErrNoMobileOTP):
 		return notFound("customer has no active mobile OTP")
+	case errors.Is(err, ledger.ErrIdempotencyMismatch):
+		return &apiError{Status: http.StatusUnprocessableEntity, Code: "idempotency_mismatch", Field: "Idempotency-Key", Message: "the key was used for a different command"}
 	case errors.Is(err, ledger.ErrConflict):
 		return &apiError{Status: http.StatusConflict, Code: "conflict", Message: "the aggregate kept changing; try again"}
 	case errors.Is(err, pii.ErrRealNameFormat):

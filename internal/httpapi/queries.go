@@ -65,9 +65,32 @@ func (s *Server) waitMinSequence(r *http.Request) error {
 	}
 }
 
-// query wraps a query handler with min_sequence and error handling.
+// checkQuery validates what every query may carry: the codes in its path
+// (as the command routes do) and a limit, whether or not the view pages.
+func checkQuery(r *http.Request) error {
+	if no := r.PathValue("customer_no"); no != "" && !events.ValidCustomerNo(no) {
+		return invalid("customer_no", "must match ^[0-9A-Z]{4,20}$")
+	}
+	if vendor, serial := r.PathValue("vendor"), r.PathValue("serial"); vendor != "" || serial != "" {
+		if err := checkDevice(vendor, serial); err != nil {
+			return err
+		}
+	}
+	if code := r.PathValue("code"); code != "" && !events.ValidInstitution(code) {
+		return invalid("code", "must match ^[0-9A-Z]{2,8}$")
+	}
+	_, err := page(r)
+	return err
+}
+
+// query wraps a query handler with validation, min_sequence and error
+// handling.
 func (s *Server) query(fn func(r *http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if err := checkQuery(r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		if err := s.waitMinSequence(r); err != nil {
 			s.fail(w, r, err)
 			return

@@ -6,9 +6,12 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,11 +29,10 @@ type Config struct {
 	Fingerprinter *pii.Fingerprinter
 	Home          string
 	// JournalReady reports whether the journal answers; Lag how far the
-	// views are behind it; Quarantined how many messages the projector set
-	// aside. All three feed /readyz and /metrics.
+	// views are behind it. Both feed /readyz and /metrics, with the views'
+	// quarantine.
 	JournalReady func(ctx context.Context) error
 	Lag          func(ctx context.Context) (uint64, error)
-	Quarantined  func() uint64
 	// MaxReadyLag is the lag above which /readyz answers 503; default 10,000.
 	MaxReadyLag     uint64
 	MinSequenceWait time.Duration // bound of ?min_sequence waits; default 2 s
@@ -57,7 +59,7 @@ func (c *Config) setDefaults() {
 func (c Config) Validate() error {
 	var errs []error
 	for name, missing := range map[string]bool{"Ledger": c.Ledger == nil, "Views": c.Views == nil, "Fingerprinter": c.Fingerprinter == nil,
-		"Home": c.Home == "", "JournalReady": c.JournalReady == nil, "Lag": c.Lag == nil, "Quarantined": c.Quarantined == nil} {
+		"Home": c.Home == "", "JournalReady": c.JournalReady == nil, "Lag": c.Lag == nil} {
 		if missing {
 			errs = append(errs, errors.New("httpapi: "+name+" is required"))
 		}
@@ -92,14 +94,45 @@ func New(cfg Config) (*Server, error) {
 			func() float64 { return float64(cfg.Ledger.Stats().Conflicts) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "otpledger_projection_lag", Help: "Stream last sequence minus the views' checkpoint."},
 			func() float64 { lag, _ := cfg.Lag(ctx); return float64(lag) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "otpledger_quarantined_total", Help: "Messages the projector quarantined."},
-			func() float64 { return float64(cfg.Quarantined()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "otpledger_quarantined_messages", Help: "Journal messages the views set aside (undecodable or refused): events missing from every view."},
+			func() float64 { q, _ := cfg.Views.Quarantine(ctx); return float64(len(q)) }),
 	)
 	mux := http.NewServeMux()
 	s.routes(mux)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errNotFoundPath) })
-	s.handler = s.instrument(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.unrouted(mux, w, r) })
+	s.handler = s.instrument(canonical(s, mux))
 	return s, nil
+}
+
+// unrouted answers a request no route took: 405 with Allow when the path
+// has routes for other methods, else 404, both in the error shape.
+func (s *Server) unrouted(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		s.fail(w, r, errNotFoundPath)
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	s.fail(w, r, &apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "allowed: " + strings.Join(allow, ", ")})
+}
+
+// canonical refuses, in the error shape, a path that is not clean ("..",
+// "//", "/./"), which the mux would otherwise answer with an HTML redirect.
+func canonical(s *Server, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "" || path.Clean(p) != p {
+			s.fail(w, r, invalid("path", "must be a clean absolute path (no '..', '//' or '.')"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // router is what routes are registered on: an *http.ServeMux, or a recorder.
@@ -151,6 +184,18 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	status["projection_lag"] = lag
 	if err != nil || lag > s.cfg.MaxReadyLag {
 		code = http.StatusServiceUnavailable
+	}
+	// A quarantined message is an event no view shows: reported, with the
+	// command to list them, but not a reason to take a writer out of service.
+	q, err := s.cfg.Views.Quarantine(ctx)
+	switch {
+	case err != nil:
+		status["quarantine"] = "unreadable"
+	case len(q) > 0:
+		status["quarantine"] = fmt.Sprintf("%d journal messages quarantined: views incomplete (otpledger quarantine list)", len(q))
+		status["quarantined"] = len(q)
+	default:
+		status["quarantine"] = "ok"
 	}
 	writeJSON(w, code, status)
 }
