@@ -52,6 +52,9 @@ func parseTime(name, v string) (time.Time, error) {
 // finds any.
 func verifyCmd(ctx context.Context, cfg *config, f *auditFlags, stdout, stderr io.Writer) error {
 	n, err := openJournal(ctx, cfg, newLogger("warn", stderr), reads)
+	if errors.Is(err, journal.ErrNoJournal) {
+		return consumers.ErrNothingToVerify
+	}
 	if err != nil {
 		return err
 	}

@@ -75,10 +75,13 @@ func TestBenchQuick(t *testing.T) {
 }
 
 func TestBenchRefusesBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"bench", "--runs", "-1"}, {"bench", "--format", "xml"}, {"bench", "--events", "10"}} {
+	for _, tc := range []struct {
+		args []string
+		code int // 2: a bad command line; 1: values the benchmark refuses
+	}{{[]string{"bench", "--runs", "-1"}, 1}, {[]string{"bench", "--format", "xml"}, 2}, {[]string{"bench", "--events", "10"}, 1}} {
 		var stdout, stderr strings.Builder
-		if code := run(t.Context(), args, &stdout, &stderr); code != 1 || stderr.Len() == 0 {
-			t.Errorf("%v: exit %d, stderr %q", args, code, stderr.String())
+		if code := run(t.Context(), tc.args, &stdout, &stderr); code != tc.code || stderr.Len() == 0 {
+			t.Errorf("%v: exit %d, want %d, stderr %q", tc.args, code, tc.code, stderr.String())
 		}
 	}
 }

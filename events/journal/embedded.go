@@ -206,9 +206,13 @@ func secret() string {
 	return hex.EncodeToString(b)
 }
 
-// Connect opens another in-process connection as the ledger's user.
+// Connect opens another in-process connection as the ledger's user. Its
+// asynchronous errors are not printed (nats.go's default prints them, e.g.
+// "read/write on closed pipe" when the server stops): every call that fails
+// returns its error.
 func (e *Embedded) Connect(name string) (*nats.Conn, error) {
-	return nats.Connect("", nats.InProcessServer(e.Server), nats.UserInfo(ledgerUser, e.password), nats.Name(name))
+	return nats.Connect("", nats.InProcessServer(e.Server), nats.UserInfo(ledgerUser, e.password), nats.Name(name),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
 }
 
 // ClientURL returns the URL other processes connect to (with credentials).

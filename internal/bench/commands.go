@@ -201,8 +201,7 @@ func (e *env) httpCommands(ctx context.Context) ([]Row, error) {
 				path := "/v1/devices/OTP/" + ownDevice("B", e.sz.pool, clients, w, i) + "/errors"
 				status, body, err := post(ctx, path, increment)
 				if err == nil && status >= 400 && bytes.Contains(body, []byte(aggregates.RuleHWLock)) {
-					reset := fmt.Sprintf(`{"institution":"KB001","channel":"CENTER","origin_channel":"ONLINE","actor":{"role":"SYSTEM","id":"CENTER"},"occurred_at":%q}`,
-						time.Now().UTC().Format(time.RFC3339Nano))
+					reset := `{"institution":"KB001","channel":"CENTER","origin_channel":"ONLINE","actor":{"role":"SYSTEM","id":"CENTER"}}`
 					status, body, err = post(ctx, path+"/reset", []byte(reset))
 				}
 				if err == nil && status >= 300 {
