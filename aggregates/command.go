@@ -27,9 +27,9 @@ type Meta struct {
 	CausationID    string
 	IdempotencyKey string
 	// CustomerType is the acting customer's type for R-AGENT and R-DOCS on
-	// device commands, as the caller knows it ("" = unknown, treated as an
-	// individual). Customer commands and home registrations read the
-	// customer's own profile instead.
+	// device commands when no profile of that customer is on record ("" =
+	// unknown, treated as an individual). A profile on record always
+	// decides; customer commands read only the profile.
 	CustomerType events.CustomerType
 }
 
@@ -83,6 +83,13 @@ func (m Meta) inBranch() bool {
 	return m.Channel == events.ChannelBranch || (m.Channel == events.ChannelCenter && m.OriginChannel == events.OriginBranch)
 }
 
+// customerMade reports whether the action is the customer's own (in branch,
+// by phone or online), not a report of the centre feed or the
+// authentication service.
+func (m Meta) customerMade() bool {
+	return m.Channel != events.ChannelCenter && m.Channel != events.ChannelAuth
+}
+
 // online reports whether the action was taken on an online channel, here or,
 // per the feed, at another institution.
 func (m Meta) online() bool {
@@ -103,33 +110,33 @@ func validated(evs []events.Event) ([]events.Event, error) {
 // Metadata returns the command's [Meta]; every command has it by embedding.
 func (m Meta) Metadata() Meta { return m }
 
-// WithMeta returns cmd with its Meta replaced by m and, for a registration or
-// cancellation, the customer's state set to c (nil leaves it).
+// WithMeta returns cmd with its Meta replaced by m and, for a command that
+// carries a customer's state, that state set to c (nil leaves it).
 func WithMeta(cmd DeviceCommand, m Meta, c *Customer) DeviceCommand {
+	keep := func(old *Customer) *Customer {
+		if c != nil {
+			return c
+		}
+		return old
+	}
 	switch cmd := cmd.(type) {
 	case Register:
-		cmd.Meta = m
-		if c != nil {
-			cmd.Customer = c
-		}
+		cmd.Meta, cmd.Customer = m, keep(cmd.Customer)
 		return cmd
 	case Cancel:
-		cmd.Meta = m
-		if c != nil {
-			cmd.Customer = c
-		}
+		cmd.Meta, cmd.Customer = m, keep(cmd.Customer)
 		return cmd
 	case ReportLoss:
-		cmd.Meta = m
+		cmd.Meta, cmd.Customer = m, keep(cmd.Customer)
 		return cmd
 	case Recover:
-		cmd.Meta = m
+		cmd.Meta, cmd.Customer = m, keep(cmd.Customer)
 		return cmd
 	case IncrementError:
 		cmd.Meta = m
 		return cmd
 	case ResetErrors:
-		cmd.Meta = m
+		cmd.Meta, cmd.Customer = m, keep(cmd.Customer)
 		return cmd
 	case Approve:
 		cmd.Meta = m

@@ -1,7 +1,6 @@
 package aggregates
 
 import (
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -109,16 +108,20 @@ type IssueMobile struct {
 	Verification events.Verification
 }
 
-// RevokeMobile revokes the customer's mobile OTP (A013).
+// RevokeMobile revokes the customer's mobile OTP (A013). GeneratorNo names
+// the mobile OTP it revokes (R-MOB-REVOKE-CHANNEL): a stale screen never
+// revokes a newer one.
 type RevokeMobile struct {
 	Meta
-	Reason events.RevokeReason // default CUSTOMER_REQUEST
+	GeneratorNo string
+	Reason      events.RevokeReason // default CUSTOMER_REQUEST
 }
 
 // IncrementMobileError records one failed mobile PIN entry.
 type IncrementMobileError struct{ Meta }
 
-// ResetMobileErrors resets the mobile PIN error count.
+// ResetMobileErrors reports a successful PIN entry: the count goes back to 0
+// (R-MOB-PIN-LOCK: channel AUTH only, never when locked).
 type ResetMobileErrors struct{ Meta }
 
 func (SetProfile) customerCommand()           {}
@@ -193,23 +196,15 @@ func (c Customer) issueMobile(cmd IssueMobile, now time.Time, p *Policy) ([]even
 		return nil, refuse(RuleMobEligible, "mobile OTP needs the customer's profile on record")
 	case c.Profile.Type != events.Individual || c.Profile.Residency != events.Domestic:
 		return nil, refuse(RuleMobEligible, "mobile OTP is for domestic individual customers only")
-	case cmd.Channel == events.ChannelMTS && !cmd.Verification.Complete():
+	case !cmd.Verification.Complete():
 		return nil, refuse(RuleMobVerify, "non-face-to-face issuance needs home-account and phone-identity verification and a 1-won transfer or OTP/security-card authentication")
-	case cmd.Channel == events.ChannelBranch && !slices.Contains(cmd.Documents, events.DocRealNameID):
-		return nil, refuse(RuleMobVerify, "in-branch issuance needs the real-name ID document")
-	}
-	if err := p.checkDocs(ActionMobileIssue, cmd.Meta, c.Profile.Type); err != nil {
-		return nil, err
 	}
 	if c.Hardware.Active {
 		return nil, c.oneOTP()
 	}
+	v := cmd.Verification
 	issued := events.MobileIssued{GeneratorNo: cmd.GeneratorNo, PhoneFingerprint: cmd.PhoneFP,
-		PhoneMasked: cmd.PhoneMasked, ValidUntil: p.MobileValidUntil(now).UTC()}
-	if cmd.Channel == events.ChannelMTS {
-		v := cmd.Verification
-		issued.Verification = &v
-	}
+		PhoneMasked: cmd.PhoneMasked, ValidUntil: p.MobileValidUntil(now).UTC(), Verification: &v}
 	if !c.Mobile.Active {
 		return []events.Event{cmd.envelope(0, c.Ref, now, issued)}, nil
 	}
@@ -231,6 +226,12 @@ func (c Customer) issueMobile(cmd IssueMobile, now time.Time, p *Policy) ([]even
 func (c Customer) revokeMobile(cmd RevokeMobile, now time.Time, p *Policy) ([]events.Event, error) {
 	if err := c.admitMobile(ActionMobileRevoke, cmd.Meta, now, p); err != nil {
 		return nil, err
+	}
+	switch {
+	case cmd.GeneratorNo == "":
+		return nil, &events.FieldError{Field: "generator_number", Reason: "required: the mobile OTP to revoke (2373)"}
+	case cmd.GeneratorNo != c.Mobile.GeneratorNo:
+		return nil, refuse(RuleMobRevokeChannel, "generator number is not the customer's current mobile OTP (a newer one was issued); read 2373 again")
 	}
 	reason := cmd.Reason
 	if reason == "" {

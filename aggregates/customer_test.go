@@ -23,9 +23,11 @@ func issueMTS(phone string, v events.Verification) IssueMobile {
 	return IssueMobile{Meta: online(events.ChannelMTS), GeneratorNo: "MOTP0002", PhoneFP: phone, PhoneMasked: "*******5678", Verification: v}
 }
 
-func issueBranch(m Meta) IssueMobile {
-	return IssueMobile{Meta: m, GeneratorNo: "MOTP0002", PhoneFP: phoneA, PhoneMasked: "*******5678"}
+func issueOn(m Meta) IssueMobile {
+	return IssueMobile{Meta: m, GeneratorNo: "MOTP0002", PhoneFP: phoneA, PhoneMasked: "*******5678", Verification: verified}
 }
+
+func revoke(m Meta) RevokeMobile { return RevokeMobile{Meta: m, GeneratorNo: "MOTP0001"} }
 
 func revokeReason(want events.RevokeReason) func(t *testing.T, c Customer, evs []events.Event) {
 	return func(t *testing.T, c Customer, evs []events.Event) {
@@ -67,9 +69,9 @@ func TestCustomerRules(t *testing.T) {
 				}
 			}},
 		{name: "R-MOB-VALIDITY allowed: errors on an expired OTP are still recorded", given: expired, when: IncrementMobileError{Meta: auth()}, want: []events.Type{events.TypeErrorIncremented}},
-		{name: "R-MOB-VALIDITY allowed: the customer revokes an expired OTP", given: expired, when: RevokeMobile{Meta: online(events.ChannelMTS)}, want: []events.Type{events.TypeMobileRevoked}},
+		{name: "R-MOB-VALIDITY allowed: the customer revokes an expired OTP", given: expired, when: revoke(online(events.ChannelMTS)), want: []events.Type{events.TypeMobileRevoked}},
 		{name: "R-MOB-VALIDITY allowed: reissue after expiry", given: expired, when: issueMTS(phoneA, verified), want: reissued, check: revokeReason(events.RevokeExpired)},
-		{name: "R-MOB-VALIDITY refused: reset of an expired OTP", given: flat(expired, pinErrs(2)), when: ResetMobileErrors{Meta: online(events.ChannelMTS)}, rule: RuleMobValidity},
+		{name: "R-MOB-VALIDITY refused: reset of an expired OTP", given: flat(expired, pinErrs(2)), when: ResetMobileErrors{Meta: auth()}, rule: RuleMobValidity},
 
 		// R-MOB-PIN-LOCK
 		{name: "R-MOB-PIN-LOCK allowed: the fifth PIN error locks", given: flat(active, pinErrs(4)), when: IncrementMobileError{Meta: auth()}, want: []events.Type{events.TypeErrorIncremented},
@@ -79,51 +81,63 @@ func TestCustomerRules(t *testing.T) {
 				}
 			}},
 		{name: "R-MOB-PIN-LOCK refused: a PIN error while locked", given: flat(active, pinErrs(5)), when: IncrementMobileError{Meta: auth()}, rule: RuleMobPINLock},
-		{name: "R-MOB-PIN-LOCK refused: reset while locked", given: flat(active, pinErrs(5)), when: ResetMobileErrors{Meta: online(events.ChannelMTS)}, rule: RuleMobPINLock},
-		{name: "R-MOB-PIN-LOCK allowed: reset below the limit", given: flat(active, pinErrs(3)), when: ResetMobileErrors{Meta: online(events.ChannelMTS)}, want: []events.Type{events.TypeErrorReset}},
+		{name: "R-MOB-PIN-LOCK refused: a successful PIN entry does not unlock", given: flat(active, pinErrs(5)), when: ResetMobileErrors{Meta: auth()}, rule: RuleMobPINLock},
+		{name: "R-MOB-PIN-LOCK refused: the customer lowers the count on MTS", given: flat(active, pinErrs(3)), when: ResetMobileErrors{Meta: online(events.ChannelMTS)}, rule: RuleMobPINLock},
+		{name: "R-MOB-PIN-LOCK refused: a branch lowers the count", given: flat(active, pinErrs(3)), when: ResetMobileErrors{Meta: branch()}, rule: RuleMobPINLock},
+		{name: "R-MOB-PIN-LOCK allowed: a successful PIN entry below the limit, reported by AUTH", given: flat(active, pinErrs(3)), when: ResetMobileErrors{Meta: auth()}, want: []events.Type{events.TypeErrorReset},
+			check: func(t *testing.T, c Customer, evs []events.Event) {
+				if after := c.Evolve(evs[0]); after.Mobile.Errors != 0 || evs[0].Payload.(events.ErrorReset).CountBefore != 3 {
+					t.Fatalf("after a successful PIN entry: %+v", after.Mobile)
+				}
+			}},
 		{name: "R-MOB-PIN-LOCK allowed: a locked OTP is reissued on the same phone", given: flat(active, pinErrs(5)), when: issueMTS(phoneA, verified), want: reissued, check: revokeReason(events.RevokeLocked)},
 
 		// R-MOB-VERIFY
 		{name: "R-MOB-VERIFY refused: no 1-won transfer nor OTP/security card", given: flat(domestic), when: issueMTS(phoneA, events.Verification{HomeAccount: true, PhoneIdentity: true}), rule: RuleMobVerify},
 		{name: "R-MOB-VERIFY refused: no phone identity", given: flat(domestic), when: issueMTS(phoneA, events.Verification{HomeAccount: true, OneWonTransfer: true}), rule: RuleMobVerify},
 		{name: "R-MOB-VERIFY refused: no home account", given: flat(domestic), when: issueMTS(phoneA, events.Verification{PhoneIdentity: true, OTPOrSecurityCard: true}), rule: RuleMobVerify},
-		{name: "R-MOB-VERIFY refused: in branch without the real-name ID", given: flat(domestic), when: issueBranch(withDocs(branch(), events.DocProcessingForm, events.DocSealOrSignature)), rule: RuleMobVerify},
+		{name: "R-MOB-VERIFY refused: in branch, even with the real-name ID (non-face-to-face only)", given: flat(domestic), when: issueOn(branch()), rule: RuleMobVerify},
+		{name: "R-MOB-VERIFY refused: on HTS", given: flat(domestic), when: issueOn(online(events.ChannelHTS)), rule: RuleMobVerify},
+		{name: "R-MOB-VERIFY refused: through the centre", given: flat(domestic), when: issueOn(center(instKB, "")), rule: RuleMobVerify},
 		{name: "R-MOB-VERIFY allowed: OTP or security card instead of the transfer", given: flat(domestic), when: issueMTS(phoneA, events.Verification{HomeAccount: true, PhoneIdentity: true, OTPOrSecurityCard: true}), want: issued,
 			check: func(t *testing.T, _ Customer, evs []events.Event) {
 				if v := evs[0].Payload.(events.MobileIssued).Verification; v == nil || !v.OTPOrSecurityCard {
 					t.Fatalf("verification evidence not recorded: %+v", v)
 				}
 			}},
-		{name: "R-MOB-VERIFY allowed: in branch with the real-name ID", given: flat(domestic), when: issueBranch(branch()), want: issued},
 
 		// R-MOB-REVOKE-CHANNEL
-		{name: "R-MOB-REVOKE-CHANNEL allowed: MTS", given: active, when: RevokeMobile{Meta: online(events.ChannelMTS)}, want: []events.Type{events.TypeMobileRevoked},
+		{name: "R-MOB-REVOKE-CHANNEL allowed: MTS", given: active, when: revoke(online(events.ChannelMTS)), want: []events.Type{events.TypeMobileRevoked},
 			check: func(t *testing.T, c Customer, evs []events.Event) {
 				if c.Evolve(evs[0]).Mobile.Active {
 					t.Fatal("still active after revocation")
 				}
 			}},
-		{name: "R-MOB-REVOKE-CHANNEL allowed: branch", given: active, when: RevokeMobile{Meta: branch()}, want: []events.Type{events.TypeMobileRevoked}},
-		{name: "R-MOB-REVOKE-CHANNEL refused: phone", given: active, when: RevokeMobile{Meta: online(events.ChannelPhone)}, rule: RuleMobRevokeChannel},
-		{name: "R-MOB-REVOKE-CHANNEL refused: HTS", given: active, when: RevokeMobile{Meta: online(events.ChannelHTS)}, rule: RuleMobRevokeChannel},
+		{name: "R-MOB-REVOKE-CHANNEL allowed: branch", given: active, when: revoke(branch()), want: []events.Type{events.TypeMobileRevoked}},
+		{name: "R-MOB-REVOKE-CHANNEL refused: phone", given: active, when: revoke(online(events.ChannelPhone)), rule: RuleMobRevokeChannel},
+		{name: "R-MOB-REVOKE-CHANNEL refused: HTS", given: active, when: revoke(online(events.ChannelHTS)), rule: RuleMobRevokeChannel},
+		{name: "R-MOB-REVOKE-CHANNEL refused: a stale generator number from before a reissue", given: flat(active, mobileIssued(phoneB, validUntil)),
+			when: RevokeMobile{Meta: branch(), GeneratorNo: "MOTP0000"}, rule: RuleMobRevokeChannel},
 
 		// R-CHANNEL
-		{name: "R-CHANNEL refused: mobile issuance on HTS", given: flat(domestic), when: IssueMobile{Meta: online(events.ChannelHTS), GeneratorNo: "MOTP0002", PhoneFP: phoneA, PhoneMasked: "****1234", Verification: verified}, rule: RuleChannel},
-		{name: "R-CHANNEL refused: mobile issuance through the centre", given: flat(domestic), when: IssueMobile{Meta: center(instKB, ""), GeneratorNo: "MOTP0002", PhoneFP: phoneA, PhoneMasked: "****1234", Verification: verified}, rule: RuleChannel},
+		{name: "R-CHANNEL refused: a PIN error reported on MTS", given: active, when: IncrementMobileError{Meta: online(events.ChannelMTS)}, rule: RuleChannel},
 		{name: "R-CHANNEL refused: a profile for another institution", when: SetProfile{Meta: center(instKB, ""), Type: events.Individual, Residency: events.Domestic, RealNameFP: rnFP, RealNameMasked: "900101-1******"}, rule: RuleChannel},
 		{name: "R-CHANNEL allowed: a profile at home", when: SetProfile{Meta: branch(), Type: events.Individual, Residency: events.Domestic, RealNameFP: rnFP, RealNameMasked: "900101-1******", Accounts: []string{"12345678901"}},
 			want: []events.Type{events.TypeCustomerProfiled}},
 
 		// R-AGENT
-		{name: "R-AGENT refused: an agent revoking a mobile OTP", given: active, when: RevokeMobile{Meta: agent(events.DocRealNameID)}, rule: RuleAgent},
-		{name: "R-AGENT refused: an agent issuing a mobile OTP", given: flat(domestic), when: issueBranch(agent(events.DocRealNameID)), rule: RuleAgent},
+		{name: "R-AGENT refused: an agent revoking a mobile OTP", given: active, when: revoke(agent(events.DocRealNameID)), rule: RuleAgent},
+		{name: "R-AGENT refused: an agent issuing a mobile OTP", given: flat(domestic), when: issueOn(func() Meta { m := online(events.ChannelMTS); m.Actor.Role = events.RoleAgent; return m }()), rule: RuleAgent},
+		{name: "R-AGENT allowed: the customer revokes in branch", given: active, when: revoke(branch()), want: []events.Type{events.TypeMobileRevoked}},
 
 		// R-DOCS
-		{name: "R-DOCS refused: branch revocation without the seal or signature", given: active, when: RevokeMobile{Meta: withDocs(branch(), events.DocRealNameID, events.DocProcessingForm)}, rule: RuleDocs},
-		{name: "R-DOCS allowed: MTS revocation needs no documents", given: active, when: RevokeMobile{Meta: online(events.ChannelMTS)}, want: []events.Type{events.TypeMobileRevoked}},
+		{name: "R-DOCS refused: branch revocation without the seal or signature", given: active, when: revoke(withDocs(branch(), events.DocRealNameID, events.DocProcessingForm)), rule: RuleDocs},
+		{name: "R-DOCS refused: branch revocation without the real-name ID", given: active, when: revoke(withDocs(branch(), events.DocProcessingForm, events.DocSealOrSignature)), rule: RuleDocs},
+		{name: "R-DOCS allowed: MTS revocation needs no documents", given: active, when: revoke(online(events.ChannelMTS)), want: []events.Type{events.TypeMobileRevoked}},
 
 		// R-HOURS
-		{name: "R-HOURS refused: branch issuance after closing", given: flat(domestic), when: issueBranch(branch()), at: evening, rule: RuleHours},
+		{name: "R-HOURS refused: branch revocation after closing", given: active, when: revoke(branch()), at: evening, rule: RuleHours},
+		{name: "R-HOURS refused: branch revocation on the market's year-end closing day", given: active, when: revoke(branch()), at: yearEnd, rule: RuleHours},
 		{name: "R-HOURS allowed: MTS issuance on Sunday night", given: flat(domestic), when: issueMTS(phoneA, verified), at: sundayLate, want: issued},
 
 		// R-APPROVAL
@@ -131,6 +145,8 @@ func TestCustomerRules(t *testing.T) {
 			when: Approve{Meta: branch(), Target: fact(custRef, home, events.ChannelBranch, events.MobileRevoked{GeneratorNo: "MOTP0001", Reason: events.RevokeCustomerRequest}).ID, Approver: "M200"}, want: []events.Type{events.TypeApproved}},
 		{name: "R-APPROVAL refused: the customer's copy of a home registration is approved through the device", given: flat(domestic, hwMirror("000111222333")),
 			when: Approve{Meta: branch(), Target: hwMirror("000111222333").ID, Approver: "M200"}, rule: RuleApproval},
+		{name: "R-APPROVAL refused: a customer profile is not a branch OTP transaction", given: flat(domestic),
+			when: Approve{Meta: branch(), Target: domestic.ID, Approver: "M200"}, rule: RuleApproval},
 		{name: "R-APPROVAL refused: an online event", given: active, when: Approve{Meta: branch(), Target: mobileIssued(phoneA, validUntil).ID, Approver: "M200"}, rule: RuleApproval},
 	}
 	runRules(t, NewCustomer(custNo), Customer.Decide, cases)
@@ -139,10 +155,20 @@ func TestCustomerRules(t *testing.T) {
 func TestCustomerWithoutMobile(t *testing.T) {
 	t.Parallel()
 	c := Fold(NewCustomer(custNo), flat(domestic), time.Time{})
-	for _, cmd := range []CustomerCommand{RevokeMobile{Meta: online(events.ChannelMTS)}, IncrementMobileError{Meta: auth()}, ResetMobileErrors{Meta: online(events.ChannelMTS)}} {
+	for _, cmd := range []CustomerCommand{revoke(online(events.ChannelMTS)), IncrementMobileError{Meta: auth()}, ResetMobileErrors{Meta: auth()}} {
 		if _, err := c.Decide(cmd, now, &policy); !errors.Is(err, ErrNoMobileOTP) {
 			t.Errorf("%T without a mobile OTP: %v", cmd, err)
 		}
+	}
+}
+
+func TestRevokeNamesTheGeneratorNumber(t *testing.T) {
+	t.Parallel()
+	c := Fold(NewCustomer(custNo), flat(domestic, mobileIssued(phoneA, validUntil)), time.Time{})
+	_, err := c.Decide(RevokeMobile{Meta: online(events.ChannelMTS)}, now, &policy)
+	var fe *events.FieldError
+	if !asField(err, &fe) || fe.Field != "generator_number" {
+		t.Fatalf("revocation without a generator number: %v", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package aggregates
 import (
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -82,27 +83,47 @@ type Register struct {
 }
 
 // Cancel cancels the registration at Meta.Institution (2372). At the home
-// institution Customer must hold the registered customer's state.
+// institution Customer must hold the registered customer's state; CustomerNo,
+// when given, must name that customer.
 type Cancel struct {
 	Meta
-	Reason   events.CancelReason // default CUSTOMER_REQUEST
-	Customer *Customer
+	Reason     events.CancelReason // default CUSTOMER_REQUEST
+	CustomerNo string
+	Customer   *Customer
 }
 
 // ReportLoss reports the device lost at Meta.Institution (2374).
+//
+// The device commands a customer makes (any channel but CENTER and AUTH)
+// name the customer they are for: the device's customer at home, or, for a
+// device not registered at home, CustomerNo. Customer, when set, holds that
+// customer's state: its profile's type decides R-AGENT and R-DOCS
+// (Meta.CustomerType only when no profile is on record); see [ActingCustomer].
 type ReportLoss struct {
 	Meta
-	Reason events.LossReason
+	Reason     events.LossReason
+	CustomerNo string
+	Customer   *Customer
 }
 
-// Recover ends the accident at Meta.Institution (2374).
-type Recover struct{ Meta }
+// Recover ends the accident at Meta.Institution (2374); see [ReportLoss] for
+// CustomerNo and Customer.
+type Recover struct {
+	Meta
+	CustomerNo string
+	Customer   *Customer
+}
 
 // IncrementError records one failed authentication with the device.
 type IncrementError struct{ Meta }
 
-// ResetErrors resets the device's error count (2375).
-type ResetErrors struct{ Meta }
+// ResetErrors resets the device's error count (2375); see [ReportLoss] for
+// CustomerNo and Customer.
+type ResetErrors struct {
+	Meta
+	CustomerNo string
+	Customer   *Customer
+}
 
 // Approve records a branch manager's approval of the aggregate's branch
 // event EventID (R-APPROVAL). Approver is the manager's staff id.
@@ -163,12 +184,93 @@ func (d Device) admit(a Action, m Meta, ct events.CustomerType, now time.Time, p
 	return p.checkDocs(a, m, ct)
 }
 
+// ActingCustomer returns the number of the customer whose state Decide needs
+// for cmd on d ("" for none): the registering customer of a home
+// registration; for an action a customer makes at home, the device's
+// customer at home or, when it has none, the one the command names.
+func ActingCustomer(d Device, cmd DeviceCommand, p *Policy) string {
+	m := cmd.Metadata()
+	if r, ok := cmd.(Register); ok {
+		if m.Institution == p.HomeInstitution && events.ValidCustomerNo(r.CustomerNo) {
+			return r.CustomerNo
+		}
+		return ""
+	}
+	if !m.customerMade() || m.Institution != p.HomeInstitution {
+		return ""
+	}
+	if no, ok := d.HomeCustomer(p); ok {
+		return no
+	}
+	no, _ := customerOf(cmd)
+	if !events.ValidCustomerNo(no) {
+		return ""
+	}
+	return no
+}
+
+// customerOf returns the customer a command names and the state it carries.
+func customerOf(cmd DeviceCommand) (string, *Customer) {
+	switch c := cmd.(type) {
+	case Register:
+		return c.CustomerNo, c.Customer
+	case Cancel:
+		return c.CustomerNo, c.Customer
+	case ReportLoss:
+		return c.CustomerNo, c.Customer
+	case Recover:
+		return c.CustomerNo, c.Customer
+	case ResetErrors:
+		return c.CustomerNo, c.Customer
+	}
+	return "", nil
+}
+
+// acting resolves who a customer-made action is for and that customer's
+// type: the device's customer at home (a command naming another is
+// refused), or the customer the command names, which is then required so
+// that every 2374/2375 action is attributable. The profile on record
+// decides the type; Meta.CustomerType only stands in when there is none.
+// Actions of the centre and the authentication service name no customer.
+func (d Device) acting(cmd DeviceCommand, p *Policy) (string, events.CustomerType, error) {
+	m := cmd.Metadata()
+	if !m.customerMade() || m.Institution != p.HomeInstitution {
+		return "", m.CustomerType, nil // the centre's, the authentication service's, or refused by R-CHANNEL
+	}
+	named, c := customerOf(cmd)
+	no, registered := d.HomeCustomer(p)
+	switch {
+	case named != "" && !events.ValidCustomerNo(named):
+		return "", "", &events.FieldError{Field: "customer_no", Reason: "must match ^[0-9A-Z]{4,20}$"}
+	case registered && named != "" && named != no:
+		return "", "", &events.FieldError{Field: "customer_no", Reason: "is not the customer the device is registered to at " + p.HomeInstitution}
+	case !registered && named == "":
+		return "", "", &events.FieldError{Field: "customer_no", Reason: "required: the device has no registration at " + p.HomeInstitution + " that names its customer"}
+	case !registered:
+		no = named
+	}
+	ct, err := customerType(c, no, m)
+	return no, ct, err
+}
+
+// customerType returns the type of customer no: its profile's when c holds
+// it, otherwise what the command says ("" = unknown, an individual).
+func customerType(c *Customer, no string, m Meta) (events.CustomerType, error) {
+	if c == nil {
+		return m.CustomerType, nil
+	}
+	if c.Ref != events.CustomerRef(no) {
+		return "", ErrCustomerState
+	}
+	if c.Profile.Known {
+		return c.Profile.Type, nil
+	}
+	return m.CustomerType, nil
+}
+
 func (d Device) register(c Register, now time.Time, p *Policy) ([]events.Event, error) {
 	home := c.Institution == p.HomeInstitution
-	ct := c.CustomerType
-	if home && c.Customer != nil {
-		ct = c.Customer.Profile.Type
-	}
+	ct, _ := customerType(c.Customer, c.CustomerNo, c.Meta) // a mismatched state is refused below
 	if err := d.admit(ActionRegister, c.Meta, ct, now, p); err != nil {
 		return nil, err
 	}
@@ -185,7 +287,7 @@ func (d Device) register(c Register, now time.Time, p *Policy) ([]events.Event, 
 		return nil, refuse(RuleHWOnePerInstitution, "device is already registered at %s", c.Institution)
 	}
 	if d.InAccident() {
-		return nil, refuse(RuleHWLostBlocks, "device is in accident; recover it before registering")
+		return nil, refuse(RuleHWLostBlocks, "device is in accident at %s; every one must recover (사고해지) before it is registered again", strings.Join(slices.Sorted(maps.Keys(d.Accident)), ", "))
 	}
 	if d.Locked && c.online() {
 		return nil, refuse(RuleHWLockedOnline, "device is locked after %d errors; register in branch or reset first", d.ErrorCount)
@@ -208,18 +310,21 @@ func (d Device) register(c Register, now time.Time, p *Policy) ([]events.Event, 
 func (d Device) cancel(c Cancel, now time.Time, p *Policy) ([]events.Event, error) {
 	reg, ok := d.Registrations[c.Institution]
 	home := c.Institution == p.HomeInstitution
-	ct := c.CustomerType
-	if ok && home {
-		if c.Customer == nil || c.Customer.Ref != events.CustomerRef(reg.CustomerNo) {
-			return nil, ErrCustomerState
+	if !ok {
+		if err := p.admit(ActionCancel, c.Meta, c.CustomerType, now); err != nil {
+			return nil, err
 		}
-		ct = c.Customer.Profile.Type
+		return nil, refuse(RuleHWOnePerInstitution, "device is not registered at %s", c.Institution)
+	}
+	if home && (c.Customer == nil || c.Customer.Ref != events.CustomerRef(reg.CustomerNo)) {
+		return nil, ErrCustomerState
+	}
+	_, ct, err := d.acting(c, p)
+	if err != nil {
+		return nil, err
 	}
 	if err := d.admit(ActionCancel, c.Meta, ct, now, p); err != nil {
 		return nil, err
-	}
-	if !ok {
-		return nil, refuse(RuleHWOnePerInstitution, "device is not registered at %s", c.Institution)
 	}
 	if d.Locked && c.online() {
 		return nil, refuse(RuleHWLockedOnline, "device is locked after %d errors; cancel in branch or reset first", d.ErrorCount)
@@ -240,18 +345,26 @@ func (d Device) cancel(c Cancel, now time.Time, p *Policy) ([]events.Event, erro
 }
 
 func (d Device) reportLoss(c ReportLoss, now time.Time, p *Policy) ([]events.Event, error) {
-	if err := d.admit(ActionLossReport, c.Meta, c.CustomerType, now, p); err != nil {
+	no, ct, err := d.acting(c, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.admit(ActionLossReport, c.Meta, ct, now, p); err != nil {
 		return nil, err
 	}
 	if len(d.Registrations) == 0 {
 		return nil, refuse(RuleHWLostAll, "device is registered nowhere; there is no institution to put in accident")
 	}
 	insts := slices.Sorted(maps.Keys(d.Registrations))
-	return []events.Event{c.envelope(0, d.Ref, now, events.ReportedLost{Reason: c.Reason, Institutions: insts})}, nil
+	return []events.Event{c.envelope(0, d.Ref, now, events.ReportedLost{Reason: c.Reason, Institutions: insts, CustomerNo: no})}, nil
 }
 
 func (d Device) recover(c Recover, now time.Time, p *Policy) ([]events.Event, error) {
-	if err := d.admit(ActionRecovery, c.Meta, c.CustomerType, now, p); err != nil {
+	no, ct, err := d.acting(c, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.admit(ActionRecovery, c.Meta, ct, now, p); err != nil {
 		return nil, err
 	}
 	if !d.Accident[c.Institution] {
@@ -260,7 +373,7 @@ func (d Device) recover(c Recover, now time.Time, p *Policy) ([]events.Event, er
 	if c.Institution == p.HomeInstitution && c.Channel.Online() && !d.BranchRecovered {
 		return nil, refuse(RuleHWRecoverOnline, "online recovery needs an in-branch recovery at some institution first")
 	}
-	return []events.Event{c.envelope(0, d.Ref, now, events.Recovered{InBranch: c.inBranch()})}, nil
+	return []events.Event{c.envelope(0, d.Ref, now, events.Recovered{InBranch: c.inBranch(), CustomerNo: no})}, nil
 }
 
 func (d Device) incrementError(c IncrementError, now time.Time, p *Policy) ([]events.Event, error) {
@@ -280,13 +393,17 @@ func (d Device) incrementError(c IncrementError, now time.Time, p *Policy) ([]ev
 }
 
 func (d Device) resetErrors(c ResetErrors, now time.Time, p *Policy) ([]events.Event, error) {
-	if err := d.admit(ActionErrorReset, c.Meta, c.CustomerType, now, p); err != nil {
+	no, ct, err := d.acting(c, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.admit(ActionErrorReset, c.Meta, ct, now, p); err != nil {
 		return nil, err
 	}
 	if _, ok := d.Registrations[c.Institution]; !ok {
 		return nil, refuse(RuleHWResetAll, "device is not registered at %s, which cannot reset it", c.Institution)
 	}
-	return []events.Event{c.envelope(0, d.Ref, now, events.ErrorReset{CountBefore: d.ErrorCount})}, nil
+	return []events.Event{c.envelope(0, d.Ref, now, events.ErrorReset{CountBefore: d.ErrorCount, CustomerNo: no})}, nil
 }
 
 // decideApproval applies R-APPROVAL for either aggregate.
@@ -319,14 +436,24 @@ func (d Device) Evolve(e events.Event) Device {
 		d.Registrations = with(d.Registrations, e.Institution, Registration{CustomerNo: p.CustomerNo, Since: e.OccurredAt,
 			WarrantyFrom: p.WarrantyFrom, WarrantyTo: p.WarrantyTo, ResponseCodeGiven: p.ResponseCodeGiven})
 	case events.Cancelled:
+		// R-HW-LOST-BLOCKS: a cancellation never ends an accident; only a
+		// recovery at that institution does.
 		d.Registrations = without(d.Registrations, e.Institution)
-		d.leaveAccident(e.Institution)
 	case events.ReportedLost:
-		d.Accident = make(map[string]bool, len(p.Institutions))
-		for _, inst := range p.Institutions {
-			d.Accident[inst] = true
+		// A report during an accident adds the institutions registered
+		// since; those already in accident stay so. Either way the next
+		// online recovery needs a new in-branch one (R-HW-RECOVER-ONLINE).
+		if !d.InAccident() {
+			d.AccidentSince = e.OccurredAt
 		}
-		d.AccidentSince, d.BranchRecovered = e.OccurredAt, false
+		acc := maps.Clone(d.Accident)
+		if acc == nil {
+			acc = make(map[string]bool, len(p.Institutions))
+		}
+		for _, inst := range p.Institutions {
+			acc[inst] = true
+		}
+		d.Accident, d.BranchRecovered = acc, false
 	case events.Recovered:
 		d.BranchRecovered = d.BranchRecovered || p.InBranch
 		d.leaveAccident(e.Institution)

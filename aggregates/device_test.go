@@ -81,7 +81,7 @@ func TestDeviceRules(t *testing.T) {
 				}
 			}},
 		{name: "R-HW-RESET-ALL allowed: a reset unlocks", given: lockedAtHome, when: ResetErrors{Meta: branch()}, want: []events.Type{events.TypeErrorReset}},
-		{name: "R-HW-RESET-ALL refused: reset where the device is not registered", given: flat(reg(instKB), errs(3, 10)), when: ResetErrors{Meta: branch()}, rule: RuleHWResetAll},
+		{name: "R-HW-RESET-ALL refused: reset where the device is not registered", given: flat(reg(instKB), errs(3, 10)), when: ResetErrors{Meta: branch(), CustomerNo: custNo}, rule: RuleHWResetAll},
 
 		// R-HW-RESET-CHANNEL
 		{name: "R-HW-RESET-CHANNEL allowed: mobile web", given: lockedAtHome, when: ResetErrors{Meta: online(events.ChannelMobileWeb)}, want: []events.Type{events.TypeErrorReset}},
@@ -122,7 +122,14 @@ func TestDeviceRules(t *testing.T) {
 		{name: "R-HW-LOST-ALL allowed: a report at another institution covers home too", given: flat(reg(home), reg(instKB)),
 			when: ReportLoss{Meta: center(instSH, events.OriginOnline), Reason: events.LossLost}, want: []events.Type{events.TypeReportedLost}},
 		{name: "R-HW-LOST-ALL refused: a device registered nowhere", given: flat(reg(instKB), cancelled(instKB)),
-			when: ReportLoss{Meta: online(events.ChannelPhone), Reason: events.LossLost}, rule: RuleHWLostAll},
+			when: ReportLoss{Meta: online(events.ChannelPhone), Reason: events.LossLost, CustomerNo: custNo}, rule: RuleHWLostAll},
+		{name: "R-HW-LOST-ALL allowed: a second report keeps the institutions already in accident, cancelled ones too", given: flat(reg(instKB), reg(instSH), lost(instKB, instSH), cancelled(instKB)),
+			when: ReportLoss{Meta: center(instSH, events.OriginOnline), Reason: events.LossStolen}, want: []events.Type{events.TypeReportedLost},
+			check: func(t *testing.T, d Device, evs []events.Event) {
+				if after := d.Evolve(evs[0]); !after.Accident[instKB] || !after.Accident[instSH] || !after.AccidentSince.Equal(d.AccidentSince) {
+					t.Fatalf("after a second report: %+v since %v", after.Accident, after.AccidentSince)
+				}
+			}},
 
 		// R-HW-RECOVER-EACH
 		{name: "R-HW-RECOVER-EACH allowed: one institution recovers, the other stays in accident", given: flat(reg(instKB), reg(instSH), lost(instKB, instSH)),
@@ -151,6 +158,8 @@ func TestDeviceRules(t *testing.T) {
 			when: Recover{Meta: online(events.ChannelMobileWeb)}, rule: RuleHWRecoverOnline},
 		{name: "R-HW-RECOVER-ONLINE allowed: online at home after a branch recovery elsewhere", given: flat(reg(home), reg(instKB), lost(home, instKB), recovered(instKB, true)),
 			when: Recover{Meta: online(events.ChannelMobileWeb)}, want: []events.Type{events.TypeRecovered}},
+		{name: "R-HW-RECOVER-ONLINE refused: a new loss report needs a new branch recovery", given: flat(reg(home), reg(instKB), lost(home, instKB), recovered(instKB, true), lost(home)),
+			when: Recover{Meta: online(events.ChannelMobileWeb)}, rule: RuleHWRecoverOnline},
 		{name: "R-HW-RECOVER-ONLINE allowed: in branch at home", given: flat(reg(home), reg(instKB), lost(home, instKB)),
 			when: Recover{Meta: branch()}, want: []events.Type{events.TypeRecovered},
 			check: func(t *testing.T, d Device, evs []events.Event) {
@@ -162,13 +171,26 @@ func TestDeviceRules(t *testing.T) {
 		// R-HW-LOST-BLOCKS
 		{name: "R-HW-LOST-BLOCKS refused: registration while in accident", given: flat(reg(instKB), lost(instKB)), when: Register{Meta: center(instSH, "")}, rule: RuleHWLostBlocks},
 		{name: "R-HW-LOST-BLOCKS refused: error while in accident", given: flat(reg(instKB), lost(instKB)), when: IncrementError{Meta: auth()}, rule: RuleHWLostBlocks},
-		{name: "R-HW-LOST-BLOCKS allowed: cancellation while in accident", given: flat(reg(instKB), lost(instKB)), when: Cancel{Meta: center(instKB, "")},
+		{name: "R-HW-LOST-BLOCKS allowed: cancellation while in accident, which does not end it", given: flat(reg(instKB), lost(instKB)), when: Cancel{Meta: center(instKB, "")},
 			want: []events.Type{events.TypeCancelled},
 			check: func(t *testing.T, d Device, evs []events.Event) {
-				if d.Evolve(evs[0]).InAccident() {
-					t.Fatal("a cancelled registration stays in accident")
+				if after := d.Evolve(evs[0]); !after.Accident[instKB] || len(after.Registrations) != 0 {
+					t.Fatalf("a cancellation ended the accident: %+v", after.Accident)
 				}
 			}},
+		{name: "R-HW-LOST-BLOCKS refused: re-registration at the centre after cancelling everywhere during the accident", given: flat(reg(home), reg(instKB), lost(home, instKB), cancelled(instKB), cancelled(home)),
+			when: Register{Meta: center(instKB, events.OriginOnline)}, rule: RuleHWLostBlocks},
+		{name: "R-HW-LOST-BLOCKS refused: online re-registration at home after cancelling everywhere during the accident", given: flat(reg(home), reg(instKB), lost(home, instKB), cancelled(instKB), cancelled(home)),
+			when: registerHome(online(events.ChannelHTS), individual), rule: RuleHWLostBlocks},
+		{name: "R-HW-LOST-BLOCKS allowed: recovery where the registration was cancelled", given: flat(reg(instKB), lost(instKB), cancelled(instKB)),
+			when: Recover{Meta: center(instKB, events.OriginBranch)}, want: []events.Type{events.TypeRecovered},
+			check: func(t *testing.T, d Device, evs []events.Event) {
+				if d.Evolve(evs[0]).InAccident() {
+					t.Fatal("still in accident after the only institution recovered")
+				}
+			}},
+		{name: "R-HW-LOST-BLOCKS allowed: registration once every institution recovered, cancelled ones included", given: flat(reg(instKB), lost(instKB), cancelled(instKB), recovered(instKB, true)),
+			when: Register{Meta: center(instKB, "")}, want: registered},
 		{name: "R-HW-LOST-BLOCKS allowed: registration after recovery", given: flat(reg(instKB), lost(instKB), recovered(instKB, true)), when: Register{Meta: center(instSH, "")}, want: registered},
 
 		// R-HW-VALIDITY
@@ -196,7 +218,12 @@ func TestDeviceRules(t *testing.T) {
 		{name: "R-CHANNEL refused: CENTER for the home institution", when: Register{Meta: center(home, "")}, rule: RuleChannel},
 		{name: "R-CHANNEL refused: a home channel acting for another institution", given: flat(reg(instKB)), when: Cancel{Meta: func() Meta { m := online(events.ChannelHTS); m.Institution = instKB; return m }()}, rule: RuleChannel},
 		{name: "R-CHANNEL refused: staff role on an online channel", given: flat(reg(home)), when: ReportLoss{Meta: func() Meta { m := online(events.ChannelMTS); m.Actor.Role = events.RoleStaff; return m }(), Reason: events.LossLost}, rule: RuleChannel},
-		{name: "R-CHANNEL allowed: phone loss report", given: flat(reg(home)), when: ReportLoss{Meta: online(events.ChannelPhone), Reason: events.LossLost}, want: []events.Type{events.TypeReportedLost}},
+		{name: "R-CHANNEL allowed: phone loss report, attributed to the device's customer at home", given: flat(reg(home)), when: ReportLoss{Meta: online(events.ChannelPhone), Reason: events.LossLost}, want: []events.Type{events.TypeReportedLost},
+			check: func(t *testing.T, _ Device, evs []events.Event) {
+				if got := evs[0].Payload.(events.ReportedLost).CustomerNo; got != custNo {
+					t.Fatalf("loss report attributed to %q", got)
+				}
+			}},
 		{name: "R-CHANNEL allowed: HTS registration", when: registerHome(online(events.ChannelHTS), individual), want: homeReg},
 		{name: "R-CHANNEL allowed: CENTER bypasses the matrix", given: flat(reg(instKB), lost(instKB)), when: Recover{Meta: center(instKB, events.OriginOnline)}, want: []events.Type{events.TypeRecovered}},
 
@@ -206,14 +233,32 @@ func TestDeviceRules(t *testing.T) {
 		{name: "R-AGENT refused: an individual has no representative", given: flat(reg(home)), when: ReportLoss{Meta: representative(events.DocBusinessRegistration), Reason: events.LossLost}, rule: RuleAgent},
 		{name: "R-AGENT refused: a corporate agent on the phone", given: flat(reg(home)), when: ReportLoss{Meta: corporate(func() Meta { m := online(events.ChannelPhone); m.Actor.Role = events.RoleAgent; return m }()), Reason: events.LossLost}, rule: RuleAgent},
 		{name: "R-AGENT allowed: a corporation's agent registering", when: registerHome(agent(events.DocRealNameID, events.DocBusinessRegistration, events.DocPowerOfAttorney, events.DocCorporateSealCertificate), corp), want: homeReg},
+		{name: "R-AGENT refused: the profile on record decides over the command's customer type", given: flat(reg(home)),
+			when: ReportLoss{Meta: corporate(representative(events.DocRealNameID, events.DocBusinessRegistration)), Reason: events.LossLost, Customer: individual}, rule: RuleAgent},
+		{name: "R-AGENT allowed: a corporate representative at home for a device registered elsewhere, named by customer_no", given: flat(reg(instKB)),
+			when: ReportLoss{Meta: representative(events.DocRealNameID, events.DocBusinessRegistration), Reason: events.LossLost, CustomerNo: custNo, Customer: corp},
+			want: []events.Type{events.TypeReportedLost},
+			check: func(t *testing.T, _ Device, evs []events.Event) {
+				if got := evs[0].Payload.(events.ReportedLost).CustomerNo; got != custNo {
+					t.Fatalf("loss report attributed to %q", got)
+				}
+			}},
 		{name: "R-AGENT allowed: a corporation's agent reporting a loss", given: flat(reg(home)), when: ReportLoss{Meta: corporate(agent(events.DocRealNameID, events.DocBusinessRegistration, events.DocPowerOfAttorney)), Reason: events.LossLost}, want: []events.Type{events.TypeReportedLost}},
 
 		// R-DOCS
 		{name: "R-DOCS refused: branch registration without the real-name ID", when: registerHome(withDocs(branch(), events.DocProcessingForm, events.DocSealOrSignature), individual), rule: RuleDocs},
 		{name: "R-DOCS refused: branch action without the processing form", given: flat(reg(home)), when: ReportLoss{Meta: withDocs(branch(), events.DocRealNameID, events.DocSealOrSignature), Reason: events.LossLost}, rule: RuleDocs},
-		{name: "R-DOCS refused: corporate agent registration without the seal certificate", when: registerHome(agent(events.DocRealNameID, events.DocBusinessRegistration, events.DocPowerOfAttorney), corp), rule: RuleDocs},
+		{name: "R-DOCS refused: corporate agent recovery without the seal certificate", given: flat(reg(home), lost(home)),
+			when: Recover{Meta: agent(events.DocRealNameID, events.DocBusinessRegistration, events.DocPowerOfAttorney), Customer: corp}, rule: RuleDocs},
+		{name: "R-DOCS refused: corporate agent error reset without the seal certificate", given: flat(reg(home), errs(3, 10)),
+			when: ResetErrors{Meta: agent(events.DocRealNameID, events.DocBusinessRegistration, events.DocPowerOfAttorney), Customer: corp}, rule: RuleDocs},
+		{name: "R-DOCS allowed: corporate agent registration needs no seal certificate", when: registerHome(agent(events.DocRealNameID, events.DocBusinessRegistration, events.DocPowerOfAttorney), corp), want: homeReg},
+		{name: "R-DOCS allowed: corporate agent recovery with the seal certificate", given: flat(reg(home), lost(home)),
+			when: Recover{Meta: agent(events.DocRealNameID, events.DocBusinessRegistration, events.DocPowerOfAttorney, events.DocCorporateSealCertificate), Customer: corp},
+			want: []events.Type{events.TypeRecovered}},
 		{name: "R-DOCS refused: corporate representative recovery without the representative's ID", given: flat(reg(home), lost(home)), when: Recover{Meta: corporate(representative(events.DocBusinessRegistration))}, rule: RuleDocs},
-		{name: "R-DOCS allowed: corporate representative loss report with the business registration", given: flat(reg(home)), when: ReportLoss{Meta: corporate(representative(events.DocBusinessRegistration)), Reason: events.LossLost}, want: []events.Type{events.TypeReportedLost}},
+		{name: "R-DOCS refused: corporate representative loss report without the representative's ID", given: flat(reg(home)), when: ReportLoss{Meta: representative(events.DocBusinessRegistration), Reason: events.LossLost, Customer: corp}, rule: RuleDocs},
+		{name: "R-DOCS allowed: corporate representative loss report with ID and business registration", given: flat(reg(home)), when: ReportLoss{Meta: representative(events.DocRealNameID, events.DocBusinessRegistration), Reason: events.LossLost, Customer: corp}, want: []events.Type{events.TypeReportedLost}},
 		{name: "R-DOCS allowed: a phone loss report needs no documents", given: flat(reg(home)), when: ReportLoss{Meta: online(events.ChannelPhone), Reason: events.LossOther}, want: []events.Type{events.TypeReportedLost}},
 
 		// R-HOURS
@@ -221,6 +266,9 @@ func TestDeviceRules(t *testing.T) {
 		{name: "R-HOURS refused: branch at 16:00", given: flat(reg(home)), when: ResetErrors{Meta: branch()}, at: closing, rule: RuleHours},
 		{name: "R-HOURS refused: branch on Saturday", given: flat(reg(home)), when: ResetErrors{Meta: branch()}, at: saturday, rule: RuleHours},
 		{name: "R-HOURS refused: branch on a configured holiday", given: flat(reg(home)), when: ResetErrors{Meta: branch()}, policy: &holiday, rule: RuleHours},
+		{name: "R-HOURS refused: branch on the market's year-end closing day", given: flat(reg(home)), when: ResetErrors{Meta: branch()}, at: yearEnd, rule: RuleHours},
+		{name: "R-HOURS refused: branch on a substitute holiday of 2027", given: flat(reg(home)), when: ResetErrors{Meta: branch()}, at: substitute2027, rule: RuleHours},
+		{name: "R-HOURS allowed: branch on the last trading day of 2026", given: flat(reg(home)), when: ResetErrors{Meta: branch()}, at: yearEnd.AddDate(0, 0, -1), want: []events.Type{events.TypeErrorReset}},
 		{name: "R-HOURS allowed: branch at 09:00", given: flat(reg(home)), when: ResetErrors{Meta: branch()}, at: opening, want: []events.Type{events.TypeErrorReset}},
 		{name: "R-HOURS allowed: online on Sunday night", given: flat(reg(home)), when: ReportLoss{Meta: online(events.ChannelHomepage), Reason: events.LossLost}, at: sundayLate, want: []events.Type{events.TypeReportedLost}},
 		{name: "R-HOURS allowed: centre feed on Saturday", given: flat(reg(instKB)), when: Cancel{Meta: center(instKB, events.OriginBranch)}, at: saturday, want: []events.Type{events.TypeCancelled}},
@@ -243,6 +291,7 @@ func TestDeviceRules(t *testing.T) {
 func TestDeviceDecideInput(t *testing.T) {
 	t.Parallel()
 	d := Fold(NewDevice("OTP", "000111222333"), flat(reg(home)), time.Time{})
+	elsewhere := Fold(NewDevice("OTP", "000111222333"), flat(reg(instKB)), time.Time{})
 	noStaff := branch()
 	noStaff.Staff = ""
 	centerTime := online(events.ChannelMTS)
@@ -256,8 +305,25 @@ func TestDeviceDecideInput(t *testing.T) {
 		"loss without a reason":           {ReportLoss{Meta: online(events.ChannelPhone)}, "payload.reason"},
 		"bad approver":                    {Approve{Meta: branch(), Target: reg(home).ID, Approver: "홍길동"}, "approver"},
 		"home registration, no customer":  {Register{Meta: branch()}, "customer_no"},
+		"another customer's device":       {ReportLoss{Meta: online(events.ChannelPhone), Reason: events.LossLost, CustomerNo: "C0002"}, "customer_no"},
+		"malformed customer number":       {ResetErrors{Meta: online(events.ChannelMobileWeb), CustomerNo: "c-1"}, "customer_no"},
 	} {
 		_, err := d.Decide(tc.cmd, now, &policy)
+		var fe *events.FieldError
+		if !asField(err, &fe) || fe.Field != tc.field {
+			t.Errorf("%s: want field %s, got %v", name, tc.field, err)
+		}
+	}
+	// A customer-made action on a device with no registration at home must
+	// name its customer, so that every 2374/2375 action is attributable.
+	for name, tc := range map[string]struct {
+		cmd   DeviceCommand
+		field string
+	}{
+		"unattributed loss report": {ReportLoss{Meta: online(events.ChannelPhone), Reason: events.LossLost}, "customer_no"},
+		"unattributed reset":       {ResetErrors{Meta: branch()}, "customer_no"},
+	} {
+		_, err := elsewhere.Decide(tc.cmd, now, &policy)
 		var fe *events.FieldError
 		if !asField(err, &fe) || fe.Field != tc.field {
 			t.Errorf("%s: want field %s, got %v", name, tc.field, err)

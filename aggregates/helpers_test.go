@@ -30,10 +30,14 @@ var (
 	opening    = time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)  // 09:00 KST, open
 	saturday   = time.Date(2026, 11, 28, 1, 0, 0, 0, time.UTC)  // Saturday 10:00 KST
 	sundayLate = time.Date(2026, 11, 29, 14, 0, 0, 0, time.UTC) // Sunday 23:00 KST
-	devRef     = events.DeviceRef("OTP", "000111222333")
-	custRef    = events.CustomerRef(custNo)
-	policy     = DefaultPolicy(home)
-	cmdID      = uuid.MustParse("00000000-0000-4000-8000-00000000c0de")
+	// yearEnd is Thursday 2026-12-31 10:00 KST, the market's year-end closing
+	// day; substitute2027 Monday 2027-10-11 10:00 KST, Hangul Day's substitute.
+	yearEnd        = time.Date(2026, 12, 31, 1, 0, 0, 0, time.UTC)
+	substitute2027 = time.Date(2027, 10, 11, 1, 0, 0, 0, time.UTC)
+	devRef         = events.DeviceRef("OTP", "000111222333")
+	custRef        = events.CustomerRef(custNo)
+	policy         = DefaultPolicy(home)
+	cmdID          = uuid.MustParse("00000000-0000-4000-8000-00000000c0de")
 )
 
 // fact builds a given event (a fact already in the ledger) an hour before now.

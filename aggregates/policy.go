@@ -76,7 +76,8 @@ type Policy struct {
 	Documents           map[Action]map[Party][]events.Document `json:"documents"`
 	BranchDocuments     []events.Document                      `json:"branch_documents"`
 	Hours               BusinessHours                          `json:"business_hours"`
-	Holidays            []string                               `json:"holidays"` // YYYY-MM-DD, in the calendar's zone
+	Closings            []CalendarYear                         `json:"calendar"` // the market's closing days per year (R-HOURS)
+	Holidays            []string                               `json:"holidays"` // extra closing days (YYYY-MM-DD, the calendar's zone), e.g. a temporary holiday
 	OccurredAt          OccurredAtBounds                       `json:"occurred_at"`
 
 	loc         *time.Location
@@ -84,18 +85,23 @@ type Policy struct {
 	horizon     time.Time
 	open, close int // minutes after midnight
 	days        [7]bool
+	closed      map[string]bool // every closing day of Closings and Holidays
 }
 
 // DefaultPolicy returns the manual's values for the home institution home:
 // limits 10 (device) and 5 (mobile PIN), mobile validity 3 years, the channel
-// matrix of §5, the documents of §6, Mon–Fri 09:00–16:00 Asia/Seoul, no
-// holidays.
+// matrix of §5, the documents of §6, Mon–Fri 09:00–16:00 Asia/Seoul and the
+// Korea Exchange's closing days of 2026 and 2027 (R-HOURS).
 func DefaultPolicy(home string) Policy {
 	rn, br, poa, seal := events.DocRealNameID, events.DocBusinessRegistration, events.DocPowerOfAttorney, events.DocCorporateSealCertificate
+	// domain.md §6: register/cancel and loss report share a row, recovery
+	// and error reset another (the general agent adds the seal certificate).
 	regDocs := map[Party][]events.Document{
+		IndividualSelf: {rn}, CorporateRepresentative: {rn, br}, CorporateAgent: {rn, br, poa},
+	}
+	recoverDocs := map[Party][]events.Document{
 		IndividualSelf: {rn}, CorporateRepresentative: {rn, br}, CorporateAgent: {rn, br, poa, seal},
 	}
-	mobileDocs := map[Party][]events.Document{IndividualSelf: {rn}}
 	p := Policy{
 		HomeInstitution:     home,
 		DeviceErrorLimit:    10,
@@ -108,28 +114,23 @@ func DefaultPolicy(home string) Policy {
 			ActionErrorIncrement:    {events.ChannelAuth},
 			ActionLossReport:        {events.ChannelBranch, events.ChannelPhone, events.ChannelMTS, events.ChannelMobileWeb, events.ChannelHomepage},
 			ActionRecovery:          {events.ChannelBranch, events.ChannelMobileWeb},
-			ActionMobileIssue:       {events.ChannelBranch, events.ChannelMTS},
+			ActionMobileIssue:       {events.ChannelMTS},
 			ActionMobileRevoke:      {events.ChannelBranch, events.ChannelMTS},
-			ActionMobileErrorReset:  {events.ChannelBranch, events.ChannelMTS},
+			ActionMobileErrorReset:  {events.ChannelAuth},
 			ActionMobileErrorIncrem: {events.ChannelAuth},
 		},
 		CorporateAgents: []Action{ActionRegister, ActionCancel, ActionErrorReset, ActionLossReport, ActionRecovery},
 		Documents: map[Action]map[Party][]events.Document{
-			ActionRegister: regDocs,
-			ActionCancel:   regDocs,
-			ActionLossReport: {
-				IndividualSelf: {rn}, CorporateRepresentative: {br}, CorporateAgent: {rn, br, poa},
-			},
-			ActionRecovery: {
-				IndividualSelf: {rn}, CorporateRepresentative: {rn, br}, CorporateAgent: {rn, br, poa},
-			},
-			ActionErrorReset:       regDocs,
-			ActionMobileIssue:      mobileDocs,
-			ActionMobileRevoke:     mobileDocs,
-			ActionMobileErrorReset: mobileDocs,
+			ActionRegister:     regDocs,
+			ActionCancel:       regDocs,
+			ActionLossReport:   regDocs,
+			ActionRecovery:     recoverDocs,
+			ActionErrorReset:   recoverDocs,
+			ActionMobileRevoke: {IndividualSelf: {rn}},
 		},
 		BranchDocuments: []events.Document{events.DocProcessingForm, events.DocSealOrSignature},
 		Hours:           BusinessHours{Timezone: "Asia/Seoul", Open: "09:00", Close: "16:00", Days: []string{"MON", "TUE", "WED", "THU", "FRI"}},
+		Closings:        krxClosings(),
 		OccurredAt:      OccurredAtBounds{MaxSkew: "5m", Horizon: "2000-01-01"},
 	}
 	if err := p.Validate(); err != nil {
@@ -142,6 +143,10 @@ func DefaultPolicy(home string) Policy {
 // file leaves out keep the manual's values. Unknown fields are errors.
 func ParsePolicy(data []byte, home string) (Policy, error) {
 	p := DefaultPolicy(home)
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(data, &fields) == nil && fields["calendar"] != nil {
+		p.Closings = nil // a file's calendar replaces the default one, never merges into its years
+	}
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.DisallowUnknownFields()
 	if err := d.Decode(&p); err != nil {
@@ -194,11 +199,7 @@ func (p *Policy) Validate() error {
 		}
 		p.days[wd] = ok
 	}
-	for _, h := range p.Holidays {
-		if _, err := time.Parse(time.DateOnly, h); err != nil {
-			errs = append(errs, fmt.Errorf("holidays: %q is not YYYY-MM-DD", h))
-		}
-	}
+	errs = append(errs, p.validateClosings()...)
 	if p.maxSkew, err = time.ParseDuration(p.OccurredAt.MaxSkew); err != nil || p.maxSkew < 0 {
 		errs = append(errs, fmt.Errorf("occurred_at.max_skew: %q is not a duration such as 5m", p.OccurredAt.MaxSkew))
 	}
@@ -236,10 +237,12 @@ func clockMinutes(s string) (int, bool) {
 	return t.Hour()*60 + t.Minute(), true
 }
 
-// BusinessTime reports whether t falls on a business day within business hours.
+// BusinessTime reports whether t falls on a business day within business
+// hours. A weekday of a year the calendar does not know counts as open
+// ([Policy.Calendar] reports it).
 func (p *Policy) BusinessTime(t time.Time) bool {
 	local := t.In(p.loc)
-	if !p.days[local.Weekday()] || slices.Contains(p.Holidays, local.Format(time.DateOnly)) {
+	if !p.days[local.Weekday()] || p.closed[local.Format(time.DateOnly)] {
 		return false
 	}
 	m := local.Hour()*60 + local.Minute()
@@ -259,6 +262,10 @@ func channelRule(a Action) RuleID {
 		return RuleHWResetChannel
 	case ActionMobileRevoke:
 		return RuleMobRevokeChannel
+	case ActionMobileIssue:
+		return RuleMobVerify // non-face-to-face only
+	case ActionMobileErrorReset:
+		return RuleMobPINLock // only the authentication service lowers the count
 	}
 	return RuleChannel
 }

@@ -194,6 +194,7 @@ func TestLiveEqualsRebuildEqualsMemory(t *testing.T) {
 func compareReaders(t *testing.T, gen *streamgen.Stream, a, b projections.Reader) {
 	t.Helper()
 	ctx := context.Background()
+	at := time.Now() // statuses that depend on the time are read at one instant by both
 	same := func(what string, x, y any) {
 		if fx, fy := fmt.Sprintf("%+v", x), fmt.Sprintf("%+v", y); fx != fy {
 			t.Errorf("%s differs:\n%s\n%s", what, fx, fy)
@@ -216,7 +217,8 @@ func compareReaders(t *testing.T, gen *streamgen.Stream, a, b projections.Reader
 					x, next, s, err := r.DeviceHistory(ctx, "OTP", serial, projections.Page{Limit: 7, Cursor: cursor})
 					all = append(all, fmt.Sprint(len(x), s, err))
 					for _, h := range x {
-						all = append(all, fmt.Sprintf("%d/%d %s %s %s", h.Seq, h.Idx, h.Type, h.OccurredAt, h.Payload))
+						all = append(all, fmt.Sprintf("%d/%d %s %s %s %s %+v %q %+v %s", h.Seq, h.Idx, h.Type, h.OccurredAt, h.OriginChannel, h.Channel,
+							h.Actor, h.Documents, h.Approval, h.Payload))
 					}
 					if next == "" {
 						return strings.Join(all, "\n")
@@ -230,11 +232,15 @@ func compareReaders(t *testing.T, gen *streamgen.Stream, a, b projections.Reader
 	}
 	for no := range gen.Customers {
 		for _, q := range []func(projections.Reader) any{
-			func(r projections.Reader) any { x, s, err := r.CustomerDevices(ctx, no); return fmt.Sprint(x, s, err) },
-			func(r projections.Reader) any { x, f, s, err := r.MobileOTP(ctx, no); return fmt.Sprint(x, f, s, err) },
+			func(r projections.Reader) any { x, s, err := r.CustomerDevices(ctx, no, at); return fmt.Sprint(x, s, err) },
+			func(r projections.Reader) any { x, f, s, err := r.MobileOTP(ctx, no, at); return fmt.Sprint(x, f, s, err) },
 			func(r projections.Reader) any {
-				x, next, s, err := r.CustomerMedia(ctx, no, projections.Page{Limit: 500})
-				return fmt.Sprint(x, next, s, err)
+				var all []string
+				for _, kind := range []string{"", projections.KindHardware, projections.KindMobile} {
+					x, next, s, err := r.CustomerMedia(ctx, no, kind, projections.Page{Limit: 500})
+					all = append(all, fmt.Sprint(x, next, s, err))
+				}
+				return strings.Join(all, "\n")
 			},
 		} {
 			same("customer "+no, q(a), q(b))

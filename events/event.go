@@ -141,12 +141,13 @@ func (e Event) Validate() error {
 	return nil
 }
 
-// Approvable reports whether e is a branch action that R-APPROVAL requires a
-// branch manager to approve. The customer's copy of a home registration or
-// cancellation (caused by the device's event) is approved through the device
-// event and is not itself approvable.
+// Approvable reports whether e is a branch OTP transaction that R-APPROVAL
+// requires a branch manager to approve (지점장 전결). Approvals and customer
+// profiles are not OTP transactions; the customer's copy of a home
+// registration or cancellation (caused by the device's event) is approved
+// through the device event and is not itself approvable.
 func (e Event) Approvable() bool {
-	if e.Channel != ChannelBranch || e.Type() == TypeApproved {
+	if e.Channel != ChannelBranch || e.Type() == TypeApproved || e.Type() == TypeCustomerProfiled {
 		return false
 	}
 	if e.Aggregate.Kind == KindCustomer && (e.Type() == TypeRegistered || e.Type() == TypeCancelled) {

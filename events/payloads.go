@@ -105,15 +105,20 @@ const (
 
 // ReportedLost records a loss report made at the event's institution; it puts
 // the device in accident at every institution in Institutions (R-HW-LOST-ALL).
+// CustomerNo names the home customer who reported it (empty for a report
+// fed by the centre, and in events recorded before it was kept).
 type ReportedLost struct {
 	Reason       LossReason `json:"reason"`
 	Institutions []string   `json:"institutions"`
+	CustomerNo   string     `json:"customer_no,omitempty"`
 }
 
 // Recovered records the end of the accident at the event's institution.
-// InBranch is true for a recovery made in person (R-HW-RECOVER-ONLINE).
+// InBranch is true for a recovery made in person (R-HW-RECOVER-ONLINE);
+// CustomerNo as in [ReportedLost].
 type Recovered struct {
-	InBranch bool `json:"in_branch"`
+	InBranch   bool   `json:"in_branch"`
+	CustomerNo string `json:"customer_no,omitempty"`
 }
 
 // ErrorIncremented records one failed authentication, with the count after it
@@ -123,9 +128,11 @@ type ErrorIncremented struct {
 	Locked     bool `json:"locked"`
 }
 
-// ErrorReset records an error-count reset (2375) and the count before it.
+// ErrorReset records an error-count reset (2375) and the count before it;
+// for a device, CustomerNo as in [ReportedLost].
 type ErrorReset struct {
-	CountBefore int `json:"count_before"`
+	CountBefore int    `json:"count_before"`
+	CustomerNo  string `json:"customer_no,omitempty"`
 }
 
 // Verification is the evidence of a non-face-to-face mobile OTP issuance (R-MOB-VERIFY).
@@ -244,9 +251,10 @@ func (p Registered) Validate() error {
 	if err := validateDeviceKey(p.Vendor, p.Serial); err != nil {
 		return err
 	}
+	if err := validOptionalCustomer(p.CustomerNo); err != nil {
+		return err
+	}
 	switch {
-	case p.CustomerNo != "" && !ValidCustomerNo(p.CustomerNo):
-		return fieldErr("customer_no", "must match ^[0-9A-Z]{4,20}$")
 	case p.WarrantyFrom != "" && !validDate(p.WarrantyFrom):
 		return fieldErr("warranty_from", "must be a date YYYY-MM-DD")
 	case p.WarrantyTo != "" && !validDate(p.WarrantyTo):
@@ -259,10 +267,10 @@ func (p Cancelled) Validate() error {
 	if err := validateDeviceKey(p.Vendor, p.Serial); err != nil {
 		return err
 	}
-	switch {
-	case p.CustomerNo != "" && !ValidCustomerNo(p.CustomerNo):
-		return fieldErr("customer_no", "must match ^[0-9A-Z]{4,20}$")
-	case !p.Reason.Valid():
+	if err := validOptionalCustomer(p.CustomerNo); err != nil {
+		return err
+	}
+	if !p.Reason.Valid() {
 		return fieldErr("reason", "must be CUSTOMER_REQUEST, DISCARDED, REPLACED or OTHER")
 	}
 	return nil
@@ -307,10 +315,17 @@ func (p ReportedLost) Validate() error {
 			return fieldErr("institutions["+itoa(i)+"]", "must match ^[0-9A-Z]{2,8}$")
 		}
 	}
-	return nil
+	return validOptionalCustomer(p.CustomerNo)
 }
 
-func (Recovered) Validate() error { return nil }
+func (p Recovered) Validate() error { return validOptionalCustomer(p.CustomerNo) }
+
+func validOptionalCustomer(no string) error {
+	if no != "" && !ValidCustomerNo(no) {
+		return fieldErr("customer_no", "must match ^[0-9A-Z]{4,20}$")
+	}
+	return nil
+}
 
 func (p ErrorIncremented) Validate() error {
 	if p.CountAfter < 1 {
@@ -323,7 +338,7 @@ func (p ErrorReset) Validate() error {
 	if p.CountBefore < 0 {
 		return fieldErr("count_before", "must not be negative")
 	}
-	return nil
+	return validOptionalCustomer(p.CustomerNo)
 }
 
 func (p MobileIssued) Validate() error {

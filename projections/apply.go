@@ -24,21 +24,50 @@ type (
 		At                                 time.Time
 		Seq                                uint64
 	}
-	// AddMedia appends to the customer media history.
+	// AddMedia appends a medium issued or registered to the customer media history.
 	AddMedia struct{ Row Media }
+	// EndMedia ends the customer's medium still in force (2373 issue status).
+	EndMedia struct {
+		CustomerNo, Kind, MediumID, Reason string
+		At                                 time.Time
+	}
 	// PutInstitution inserts or replaces a device's registration at an institution.
 	PutInstitution struct{ Row Institution }
-	// DeleteInstitution removes a device's registration at an institution.
-	DeleteInstitution struct{ Vendor, Serial, Institution string }
-	// SetAccident sets the accident flag of a registration (Since nil when it ends).
+	// EndInstitution marks a device's registration at an institution cancelled.
+	EndInstitution struct {
+		Vendor, Serial, Institution, Reason string
+		At                                  time.Time
+		Seq                                 uint64
+	}
+	// SetAccident puts a registration in accident; one already in accident
+	// keeps its Since.
 	SetAccident struct {
 		Vendor, Serial, Institution string
-		InAccident                  bool
-		Since                       *time.Time
+		Since                       time.Time
 		Seq                         uint64
+	}
+	// RecoverInstitution ends the accident of a registration.
+	RecoverInstitution struct {
+		Vendor, Serial, Institution string
+		At                          time.Time
+		InBranch                    bool
+		Seq                         uint64
+	}
+	// SetBranchRecovered sets whether an in-branch recovery has happened
+	// since the device's last loss report.
+	SetBranchRecovered struct {
+		Vendor, Serial string
+		Value          bool
+		Seq            uint64
 	}
 	// AddHistory appends to a device's history.
 	AddHistory struct{ Row History }
+	// ApproveHistory records the approval of a device's history row.
+	ApproveHistory struct {
+		Vendor, Serial string
+		EventID        uuid.UUID
+		Approval       HistoryApproval
+	}
 	// EnsureErrors creates a device's error row at zero when it has none.
 	EnsureErrors struct {
 		Vendor, Serial string
@@ -65,21 +94,25 @@ type (
 	DeleteApproval struct{ EventID uuid.UUID }
 )
 
-func (PutCustomer) change()       {}
-func (PutCustomerDevice) change() {}
-func (EndCustomerDevice) change() {}
-func (AddMedia) change()          {}
-func (PutInstitution) change()    {}
-func (DeleteInstitution) change() {}
-func (SetAccident) change()       {}
-func (AddHistory) change()        {}
-func (EnsureErrors) change()      {}
-func (SetErrors) change()         {}
-func (PutMobile) change()         {}
-func (SetMobileErrors) change()   {}
-func (DeleteMobile) change()      {}
-func (PutApproval) change()       {}
-func (DeleteApproval) change()    {}
+func (PutCustomer) change()        {}
+func (PutCustomerDevice) change()  {}
+func (EndCustomerDevice) change()  {}
+func (AddMedia) change()           {}
+func (EndMedia) change()           {}
+func (PutInstitution) change()     {}
+func (EndInstitution) change()     {}
+func (SetAccident) change()        {}
+func (RecoverInstitution) change() {}
+func (SetBranchRecovered) change() {}
+func (AddHistory) change()         {}
+func (ApproveHistory) change()     {}
+func (EnsureErrors) change()       {}
+func (SetErrors) change()          {}
+func (PutMobile) change()          {}
+func (SetMobileErrors) change()    {}
+func (DeleteMobile) change()       {}
+func (PutApproval) change()        {}
+func (DeleteApproval) change()     {}
 
 // Kinds of media in the customer views.
 const (
@@ -111,9 +144,13 @@ func applyDevice(seq uint64, idx int, e events.Event) []Change {
 	vendor, serial, _ := e.Aggregate.DeviceKey()
 	payload, _ := json.Marshal(e.Payload)
 	at := micro(e.OccurredAt)
+	docs := make([]string, len(e.Documents))
+	for i, d := range e.Documents {
+		docs[i] = string(d)
+	}
 	out := []Change{AddHistory{History{Vendor: vendor, Serial: serial, Seq: seq, Idx: idx, EventID: e.ID, Type: string(e.Type()),
 		OccurredAt: at, RecordedAt: micro(e.RecordedAt), Institution: e.Institution, Channel: string(e.Channel),
-		ActorRole: string(e.Actor.Role), ActorID: e.Actor.ID, Staff: e.Staff, Payload: payload}}}
+		OriginChannel: string(e.OriginChannel), Actor: e.Actor, Staff: e.Staff, Documents: docs, Payload: payload}}}
 	switch p := e.Payload.(type) {
 	case events.Registered:
 		out = append(out,
@@ -121,13 +158,19 @@ func applyDevice(seq uint64, idx int, e events.Event) []Change {
 				RegisteredAt: at, WarrantyFrom: p.WarrantyFrom, WarrantyTo: p.WarrantyTo, UpdatedSeq: seq}},
 			EnsureErrors{vendor, serial, seq})
 	case events.Cancelled:
-		out = append(out, DeleteInstitution{vendor, serial, e.Institution})
+		out = append(out, EndInstitution{vendor, serial, e.Institution, string(p.Reason), at, seq})
 	case events.ReportedLost:
 		for _, inst := range p.Institutions {
-			out = append(out, SetAccident{vendor, serial, inst, true, &at, seq})
+			out = append(out, SetAccident{vendor, serial, inst, at, seq})
 		}
+		out = append(out, SetBranchRecovered{vendor, serial, false, seq})
 	case events.Recovered:
-		out = append(out, SetAccident{vendor, serial, e.Institution, false, nil, seq})
+		out = append(out, RecoverInstitution{vendor, serial, e.Institution, at, p.InBranch, seq})
+		if p.InBranch {
+			out = append(out, SetBranchRecovered{vendor, serial, true, seq})
+		}
+	case events.Approved:
+		out = append(out, ApproveHistory{vendor, serial, p.EventID, HistoryApproval{Approver: p.Approver, ApprovedAt: at}})
 	case events.ErrorIncremented:
 		out = append(out, SetErrors{Errors{Vendor: vendor, Serial: serial, Count: p.CountAfter, Locked: p.Locked, LastErrorAt: &at, UpdatedSeq: seq}})
 	case events.ErrorReset:
@@ -138,9 +181,9 @@ func applyDevice(seq uint64, idx int, e events.Event) []Change {
 
 func applyCustomer(seq uint64, idx int, e events.Event) []Change {
 	no, at := e.Aggregate.Key, micro(e.OccurredAt)
-	media := func(kind, id, action, reason string) AddMedia {
-		return AddMedia{Media{CustomerNo: no, Seq: seq, Idx: idx, Kind: kind, MediumID: id, Action: action, Reason: reason,
-			Institution: e.Institution, Channel: string(e.Channel), OccurredAt: at}}
+	media := func(kind, id, generatorNo string) AddMedia {
+		return AddMedia{Media{CustomerNo: no, Seq: seq, Idx: idx, Kind: kind, MediumID: id, GeneratorNumber: generatorNo,
+			IssueStatus: IssueStatusIssued, Institution: e.Institution, Channel: string(e.Channel), IssuedAt: at}}
 	}
 	switch p := e.Payload.(type) {
 	case events.CustomerProfiled:
@@ -152,19 +195,19 @@ func applyCustomer(seq uint64, idx int, e events.Event) []Change {
 			RealNameFP: p.RealNameFingerprint, RealNameMasked: p.RealNameMasked, Accounts: accounts, UpdatedSeq: seq}}}
 	case events.Registered:
 		id := p.Vendor + "." + p.Serial
-		return []Change{PutCustomerDevice{CustomerDevice{CustomerNo: no, Kind: KindHardware, MediumID: id, Status: "ACTIVE", Since: at, UpdatedSeq: seq}},
-			media(KindHardware, id, "REGISTERED", "")}
+		return []Change{PutCustomerDevice{CustomerDevice{CustomerNo: no, Kind: KindHardware, MediumID: id, Status: StatusActive, Since: at, UpdatedSeq: seq}},
+			media(KindHardware, id, p.Serial)}
 	case events.Cancelled:
 		id := p.Vendor + "." + p.Serial
-		return []Change{EndCustomerDevice{no, KindHardware, id, "CANCELLED", at, seq}, media(KindHardware, id, "CANCELLED", string(p.Reason))}
+		return []Change{EndCustomerDevice{no, KindHardware, id, StatusCancelled, at, seq}, EndMedia{no, KindHardware, id, string(p.Reason), at}}
 	case events.MobileIssued:
 		return []Change{
 			PutMobile{Mobile{CustomerNo: no, GeneratorNo: p.GeneratorNo, PhoneMasked: p.PhoneMasked, IssuedAt: at, ValidUntil: micro(p.ValidUntil), UpdatedSeq: seq}},
-			PutCustomerDevice{CustomerDevice{CustomerNo: no, Kind: KindMobile, MediumID: p.GeneratorNo, Status: "ACTIVE", Since: at, UpdatedSeq: seq}},
-			media(KindMobile, p.GeneratorNo, "ISSUED", "")}
+			PutCustomerDevice{CustomerDevice{CustomerNo: no, Kind: KindMobile, MediumID: p.GeneratorNo, Status: StatusActive, Since: at, UpdatedSeq: seq}},
+			media(KindMobile, p.GeneratorNo, p.GeneratorNo)}
 	case events.MobileRevoked:
-		return []Change{DeleteMobile{no}, EndCustomerDevice{no, KindMobile, p.GeneratorNo, "REVOKED", at, seq},
-			media(KindMobile, p.GeneratorNo, "REVOKED", string(p.Reason))}
+		return []Change{DeleteMobile{no}, EndCustomerDevice{no, KindMobile, p.GeneratorNo, StatusRevoked, at, seq},
+			EndMedia{no, KindMobile, p.GeneratorNo, string(p.Reason), at}}
 	case events.ErrorIncremented:
 		return []Change{SetMobileErrors{CustomerNo: no, Errors: p.CountAfter, Locked: p.Locked, LastErrorAt: &at, Seq: seq}}
 	case events.ErrorReset:

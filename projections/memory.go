@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -118,6 +119,13 @@ func (t *tables) change(c Change) {
 		}
 	case AddMedia:
 		t.media[c.Row.CustomerNo] = append(t.media[c.Row.CustomerNo], c.Row)
+	case EndMedia:
+		rows := t.media[c.CustomerNo]
+		i := slices.IndexFunc(rows, func(m Media) bool { return m.Kind == c.Kind && m.MediumID == c.MediumID && m.EndedAt == nil })
+		if i >= 0 {
+			at := c.At
+			rows[i].IssueStatus, rows[i].EndedAt, rows[i].EndReason = IssueStatusEnded, &at, c.Reason
+		}
 	case PutInstitution:
 		k := devKey(c.Row.Vendor, c.Row.Serial)
 		if t.insts[k] == nil {
@@ -128,19 +136,39 @@ func (t *tables) change(c Change) {
 			t.byInst[c.Row.Institution] = map[string]bool{}
 		}
 		t.byInst[c.Row.Institution][k] = true
-	case DeleteInstitution:
-		k := devKey(c.Vendor, c.Serial)
-		delete(t.insts[k], c.Institution)
-		delete(t.byInst[c.Institution], k)
+	case EndInstitution:
+		t.institution(c.Vendor, c.Serial, c.Institution, func(row *Institution) {
+			at := c.At
+			row.EndedAt, row.CancelReason, row.UpdatedSeq = &at, c.Reason, c.Seq
+		})
 	case SetAccident:
+		t.institution(c.Vendor, c.Serial, c.Institution, func(row *Institution) {
+			if !row.InAccident {
+				since := c.Since
+				row.InAccident, row.AccidentSince = true, &since
+			}
+			row.UpdatedSeq = c.Seq
+		})
+	case RecoverInstitution:
+		t.institution(c.Vendor, c.Serial, c.Institution, func(row *Institution) {
+			at := c.At
+			row.InAccident, row.AccidentSince, row.RecoveredAt, row.RecoveredInBranch, row.UpdatedSeq = false, nil, &at, c.InBranch, c.Seq
+		})
+	case SetBranchRecovered:
 		k := devKey(c.Vendor, c.Serial)
-		if row, ok := t.insts[k][c.Institution]; ok {
-			row.InAccident, row.AccidentSince, row.UpdatedSeq = c.InAccident, c.Since, c.Seq
-			t.insts[k][c.Institution] = row
+		if row, ok := t.errors[k]; ok {
+			row.BranchRecovered, row.UpdatedSeq = c.Value, c.Seq
+			t.errors[k] = row
 		}
 	case AddHistory:
 		k := devKey(c.Row.Vendor, c.Row.Serial)
 		t.history[k] = append(t.history[k], c.Row)
+	case ApproveHistory:
+		rows := t.history[devKey(c.Vendor, c.Serial)]
+		if i := slices.IndexFunc(rows, func(h History) bool { return h.EventID == c.EventID }); i >= 0 {
+			a := c.Approval
+			rows[i].Approval = &a
+		}
 	case EnsureErrors:
 		k := devKey(c.Vendor, c.Serial)
 		if _, ok := t.errors[k]; !ok {
@@ -179,6 +207,15 @@ func (t *tables) change(c Change) {
 	}
 }
 
+// institution changes a device's registration row at inst, if there is one.
+func (t *tables) institution(vendor, serial, inst string, change func(*Institution)) {
+	k := devKey(vendor, serial)
+	if row, ok := t.insts[k][inst]; ok {
+		change(&row)
+		t.insts[k][inst] = row
+	}
+}
+
 func (m *Memory) read() (*tables, func()) {
 	m.mu.RLock()
 	return m.t, m.mu.RUnlock
@@ -205,12 +242,33 @@ func (m *Memory) FindCustomers(_ context.Context, fp, account string) ([]Custome
 	return out, t.seq, nil
 }
 
-// CustomerDevices lists the customer's media, hardware first, by medium id.
-func (m *Memory) CustomerDevices(_ context.Context, no string) ([]CustomerDevice, uint64, error) {
+// CustomerDevices lists the customer's media, hardware first, by medium id,
+// each with its teller status at time at.
+func (m *Memory) CustomerDevices(_ context.Context, no string, at time.Time) ([]CustomerDevice, uint64, error) {
 	t, done := m.read()
 	defer done()
 	out := make([]CustomerDevice, 0, len(t.custDevices[no]))
 	for _, r := range t.custDevices[no] {
+		var st mediumState
+		switch r.Kind {
+		case KindHardware:
+			st.locked = t.errors[r.MediumID].Locked
+			for _, i := range t.insts[r.MediumID] {
+				if i.InAccident {
+					st.accidentAt = append(st.accidentAt, i.Institution)
+				}
+				if i.CustomerNo == no && i.Active() {
+					st.warrantyTo = i.WarrantyTo
+				}
+			}
+			slices.Sort(st.accidentAt)
+		case KindMobile:
+			if mob, ok := t.mobile[no]; ok && mob.GeneratorNo == r.MediumID {
+				until := mob.ValidUntil
+				st.locked, st.validUntil = mob.Locked, &until
+			}
+		}
+		r.settle(st, at)
 		out = append(out, r)
 	}
 	slices.SortFunc(out, func(a, b CustomerDevice) int {
@@ -219,24 +277,31 @@ func (m *Memory) CustomerDevices(_ context.Context, no string) ([]CustomerDevice
 	return out, t.seq, nil
 }
 
-// CustomerMedia pages the customer's media history, oldest first.
-func (m *Memory) CustomerMedia(_ context.Context, no string, p Page) ([]Media, string, uint64, error) {
+// CustomerMedia pages the customer's media history, oldest first, of one
+// kind ("" for both).
+func (m *Memory) CustomerMedia(_ context.Context, no, kind string, p Page) ([]Media, string, uint64, error) {
 	after, err := parseSeqCursor(p.Cursor)
 	if err != nil {
 		return nil, "", 0, err
 	}
 	t, done := m.read()
 	defer done()
-	rows, next := pageBySeq(t.media[no], after, p.limit(), func(r Media) (uint64, int) { return r.Seq, r.Idx })
-	return rows, next, t.seq, nil
+	rows := t.media[no]
+	if kind != "" {
+		rows = slices.DeleteFunc(slices.Clone(rows), func(r Media) bool { return r.Kind != kind })
+	}
+	out, next := pageBySeq(rows, after, p.limit(), func(r Media) (uint64, int) { return r.Seq, r.Idx })
+	return out, next, t.seq, nil
 }
 
 // DeviceInstitutions lists the device's registrations by institution.
 func (m *Memory) DeviceInstitutions(_ context.Context, vendor, serial string) ([]Institution, uint64, error) {
 	t, done := m.read()
 	defer done()
-	out := make([]Institution, 0, len(t.insts[devKey(vendor, serial)]))
-	for _, r := range t.insts[devKey(vendor, serial)] {
+	k := devKey(vendor, serial)
+	out := make([]Institution, 0, len(t.insts[k]))
+	for _, r := range t.insts[k] {
+		r.BranchRecovered = t.errors[k].BranchRecovered
 		out = append(out, r)
 	}
 	slices.SortFunc(out, func(a, b Institution) int { return strings.Compare(a.Institution, b.Institution) })
@@ -276,11 +341,14 @@ func (m *Memory) DeviceErrors(_ context.Context, vendor, serial string) (Errors,
 	return r, ok, t.seq, nil
 }
 
-// MobileOTP returns the customer's active mobile OTP.
-func (m *Memory) MobileOTP(_ context.Context, no string) (Mobile, bool, uint64, error) {
+// MobileOTP returns the customer's active mobile OTP with its status at time at.
+func (m *Memory) MobileOTP(_ context.Context, no string, at time.Time) (Mobile, bool, uint64, error) {
 	t, done := m.read()
 	defer done()
 	r, ok := t.mobile[no]
+	if ok {
+		r.settle(at)
+	}
 	return r, ok, t.seq, nil
 }
 
@@ -299,7 +367,8 @@ func (m *Memory) InstitutionDevices(_ context.Context, inst string, status Statu
 	for _, k := range keys {
 		r := t.insts[k][inst]
 		e := t.errors[k]
-		if (status == StatusInAccident && !r.InAccident) || (status == StatusLocked && !e.Locked) {
+		r.BranchRecovered = e.BranchRecovered
+		if !r.Active() || (status == StatusInAccident && !r.InAccident) || (status == StatusLocked && !e.Locked) {
 			continue
 		}
 		out = append(out, InstitutionDevice{Institution: r, Count: e.Count, Locked: e.Locked})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/otpledger/otpledger/events"
 )
 
 // Postgres is the PostgreSQL projection store (schema proj, package schema's
@@ -161,26 +164,37 @@ func queue(b *pgx.Batch, c Change) {
 			WHERE customer_no = $1 AND kind = $2 AND medium_id = $3`, c.CustomerNo, c.Kind, c.MediumID, c.Status, c.At, int64(c.Seq))
 	case AddMedia:
 		r := c.Row
-		b.Queue(`INSERT INTO proj.customer_media (customer_no, seq, idx, kind, medium_id, action, reason, institution, channel, occurred_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
-			r.CustomerNo, int64(r.Seq), r.Idx, r.Kind, r.MediumID, r.Action, r.Reason, r.Institution, r.Channel, r.OccurredAt)
+		b.Queue(`INSERT INTO proj.customer_media (customer_no, seq, idx, kind, medium_id, generator_number, issue_status, institution, channel, issued_at, ended_at, end_reason)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
+			r.CustomerNo, int64(r.Seq), r.Idx, r.Kind, r.MediumID, r.GeneratorNumber, r.IssueStatus, r.Institution, r.Channel, r.IssuedAt, r.EndedAt, r.EndReason)
+	case EndMedia:
+		b.Queue(`UPDATE proj.customer_media SET issue_status = 'ENDED', ended_at = $4, end_reason = $5
+			WHERE customer_no = $1 AND kind = $2 AND medium_id = $3 AND ended_at IS NULL`, c.CustomerNo, c.Kind, c.MediumID, c.At, c.Reason)
 	case PutInstitution:
 		r := c.Row
-		b.Queue(`INSERT INTO proj.device_institutions (vendor, serial, institution, customer_no, registered_at, warranty_from, warranty_to, in_accident, accident_since, updated_seq)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (vendor, serial, institution) DO UPDATE SET customer_no = EXCLUDED.customer_no,
-			registered_at = EXCLUDED.registered_at, warranty_from = EXCLUDED.warranty_from, warranty_to = EXCLUDED.warranty_to,
-			in_accident = EXCLUDED.in_accident, accident_since = EXCLUDED.accident_since, updated_seq = EXCLUDED.updated_seq`,
-			r.Vendor, r.Serial, r.Institution, r.CustomerNo, r.RegisteredAt, r.WarrantyFrom, r.WarrantyTo, r.InAccident, r.AccidentSince, int64(r.UpdatedSeq))
-	case DeleteInstitution:
-		b.Queue(`DELETE FROM proj.device_institutions WHERE vendor = $1 AND serial = $2 AND institution = $3`, c.Vendor, c.Serial, c.Institution)
+		b.Queue(`INSERT INTO proj.device_institutions (`+institutionColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (vendor, serial, institution) DO UPDATE SET
+			customer_no = EXCLUDED.customer_no, registered_at = EXCLUDED.registered_at, ended_at = EXCLUDED.ended_at, cancel_reason = EXCLUDED.cancel_reason,
+			warranty_from = EXCLUDED.warranty_from, warranty_to = EXCLUDED.warranty_to, in_accident = EXCLUDED.in_accident,
+			accident_since = EXCLUDED.accident_since, recovered_at = EXCLUDED.recovered_at, recovered_in_branch = EXCLUDED.recovered_in_branch,
+			updated_seq = EXCLUDED.updated_seq`, institutionRow(r)...)
+	case EndInstitution:
+		b.Queue(`UPDATE proj.device_institutions SET ended_at = $4, cancel_reason = $5, updated_seq = $6
+			WHERE vendor = $1 AND serial = $2 AND institution = $3`, c.Vendor, c.Serial, c.Institution, c.At, c.Reason, int64(c.Seq))
 	case SetAccident:
-		b.Queue(`UPDATE proj.device_institutions SET in_accident = $4, accident_since = $5, updated_seq = $6
-			WHERE vendor = $1 AND serial = $2 AND institution = $3`, c.Vendor, c.Serial, c.Institution, c.InAccident, c.Since, int64(c.Seq))
+		b.Queue(`UPDATE proj.device_institutions SET accident_since = CASE WHEN in_accident THEN accident_since ELSE $4 END, in_accident = true, updated_seq = $5
+			WHERE vendor = $1 AND serial = $2 AND institution = $3`, c.Vendor, c.Serial, c.Institution, c.Since, int64(c.Seq))
+	case RecoverInstitution:
+		b.Queue(`UPDATE proj.device_institutions SET in_accident = false, accident_since = NULL, recovered_at = $4, recovered_in_branch = $5, updated_seq = $6
+			WHERE vendor = $1 AND serial = $2 AND institution = $3`, c.Vendor, c.Serial, c.Institution, c.At, c.InBranch, int64(c.Seq))
+	case SetBranchRecovered:
+		b.Queue(`UPDATE proj.device_errors SET branch_recovered = $3, updated_seq = $4 WHERE vendor = $1 AND serial = $2`, c.Vendor, c.Serial, c.Value, int64(c.Seq))
 	case AddHistory:
-		r := c.Row
-		b.Queue(`INSERT INTO proj.device_history (vendor, serial, seq, idx, event_id, type, occurred_at, recorded_at, institution, channel, actor_role, actor_id, staff, payload)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING`,
-			r.Vendor, r.Serial, int64(r.Seq), r.Idx, r.EventID, r.Type, r.OccurredAt, r.RecordedAt, r.Institution, r.Channel, r.ActorRole, r.ActorID, r.Staff, string(r.Payload))
+		b.Queue(`INSERT INTO proj.device_history (`+historyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+			ON CONFLICT DO NOTHING`, historyRow(c.Row)...)
+	case ApproveHistory:
+		b.Queue(`UPDATE proj.device_history SET approved_by = $4, approved_at = $5 WHERE vendor = $1 AND serial = $2 AND event_id = $3`,
+			c.Vendor, c.Serial, c.EventID, c.Approval.Approver, c.Approval.ApprovedAt)
 	case EnsureErrors:
 		b.Queue(`INSERT INTO proj.device_errors (vendor, serial, count, locked, updated_seq) VALUES ($1, $2, 0, false, $3) ON CONFLICT DO NOTHING`,
 			c.Vendor, c.Serial, int64(c.Seq))
@@ -265,17 +279,35 @@ func (p *Postgres) FindCustomers(ctx context.Context, fp, account string) ([]Cus
 	return out, seq, err
 }
 
-// CustomerDevices lists the customer's media, hardware first, by medium id.
-func (p *Postgres) CustomerDevices(ctx context.Context, no string) ([]CustomerDevice, uint64, error) {
+// CustomerDevices lists the customer's media, hardware first, by medium id,
+// each with its teller status at time at.
+func (p *Postgres) CustomerDevices(ctx context.Context, no string, at time.Time) ([]CustomerDevice, uint64, error) {
 	var out []CustomerDevice
 	seq, err := p.read(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `SELECT customer_no, kind, medium_id, status, since, ended_at, updated_seq
-			FROM proj.customer_devices WHERE customer_no = $1 ORDER BY kind COLLATE "C", medium_id COLLATE "C"`, no)
+		rows, _ := tx.Query(ctx, `SELECT d.customer_no, d.kind, d.medium_id, d.status, d.since, d.ended_at, d.updated_seq,
+				coalesce(e.locked, m.locked, false),
+				ARRAY(SELECT i.institution FROM proj.device_institutions i WHERE d.kind = 'HARDWARE'
+					AND i.vendor = split_part(d.medium_id, '.', 1) AND i.serial = split_part(d.medium_id, '.', 2) AND i.in_accident
+					ORDER BY i.institution COLLATE "C"),
+				coalesce((SELECT i.warranty_to FROM proj.device_institutions i WHERE d.kind = 'HARDWARE'
+					AND i.vendor = split_part(d.medium_id, '.', 1) AND i.serial = split_part(d.medium_id, '.', 2)
+					AND i.customer_no = d.customer_no AND i.ended_at IS NULL), ''),
+				m.valid_until
+			FROM proj.customer_devices d
+			LEFT JOIN proj.device_errors e ON d.kind = 'HARDWARE' AND e.vendor = split_part(d.medium_id, '.', 1) AND e.serial = split_part(d.medium_id, '.', 2)
+			LEFT JOIN proj.mobile_otps m ON d.kind = 'MOBILE' AND m.customer_no = d.customer_no AND m.generator_no = d.medium_id
+			WHERE d.customer_no = $1 ORDER BY d.kind COLLATE "C", d.medium_id COLLATE "C"`, no)
 		var err error
 		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (c CustomerDevice, err error) {
 			var s int64
-			err = r.Scan(&c.CustomerNo, &c.Kind, &c.MediumID, &c.Status, &c.Since, &c.EndedAt, &s)
+			var st mediumState
+			err = r.Scan(&c.CustomerNo, &c.Kind, &c.MediumID, &c.Status, &c.Since, &c.EndedAt, &s, &st.locked, &st.accidentAt, &st.warrantyTo, &st.validUntil)
+			if len(st.accidentAt) == 0 {
+				st.accidentAt = nil
+			}
+			st.validUntil = utc(st.validUntil)
 			c.Since, c.EndedAt, c.UpdatedSeq = c.Since.UTC(), utc(c.EndedAt), uint64(s)
+			c.settle(st, at)
 			return c, err
 		})
 		return err
@@ -283,22 +315,24 @@ func (p *Postgres) CustomerDevices(ctx context.Context, no string) ([]CustomerDe
 	return out, seq, err
 }
 
-// CustomerMedia pages the customer's media history, oldest first.
-func (p *Postgres) CustomerMedia(ctx context.Context, no string, pg Page) ([]Media, string, uint64, error) {
+// CustomerMedia pages the customer's media history, oldest first, of one
+// kind ("" for both).
+func (p *Postgres) CustomerMedia(ctx context.Context, no, kind string, pg Page) ([]Media, string, uint64, error) {
 	after, err := parseSeqCursor(pg.Cursor)
 	if err != nil {
 		return nil, "", 0, err
 	}
 	var out []Media
 	seq, err := p.read(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `SELECT customer_no, seq, idx, kind, medium_id, action, reason, institution, channel, occurred_at
-			FROM proj.customer_media WHERE customer_no = $1 AND (seq, idx) > ($2, $3) ORDER BY seq, idx LIMIT $4`,
-			no, int64(after.seq), after.idx, pg.limit()+1)
+		rows, _ := tx.Query(ctx, `SELECT customer_no, seq, idx, kind, medium_id, generator_number, issue_status, institution, channel, issued_at, ended_at, end_reason
+			FROM proj.customer_media WHERE customer_no = $1 AND ($2 = '' OR kind = $2) AND (seq, idx) > ($3, $4) ORDER BY seq, idx LIMIT $5`,
+			no, kind, int64(after.seq), after.idx, pg.limit()+1)
 		var err error
 		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (m Media, err error) {
 			var s int64
-			err = r.Scan(&m.CustomerNo, &s, &m.Idx, &m.Kind, &m.MediumID, &m.Action, &m.Reason, &m.Institution, &m.Channel, &m.OccurredAt)
-			m.Seq, m.OccurredAt = uint64(s), m.OccurredAt.UTC()
+			err = r.Scan(&m.CustomerNo, &s, &m.Idx, &m.Kind, &m.MediumID, &m.GeneratorNumber, &m.IssueStatus, &m.Institution, &m.Channel,
+				&m.IssuedAt, &m.EndedAt, &m.EndReason)
+			m.Seq, m.IssuedAt, m.EndedAt = uint64(s), m.IssuedAt.UTC(), utc(m.EndedAt)
 			return m, err
 		})
 		return err
@@ -307,27 +341,60 @@ func (p *Postgres) CustomerMedia(ctx context.Context, no string, pg Page) ([]Med
 	return rows, next, seq, err
 }
 
-const institutionColumns = `vendor, serial, institution, customer_no, registered_at, warranty_from, warranty_to, in_accident, accident_since, updated_seq`
+const institutionColumns = `vendor, serial, institution, customer_no, registered_at, ended_at, cancel_reason, warranty_from, warranty_to,
+	in_accident, accident_since, recovered_at, recovered_in_branch, updated_seq`
 
+// institutionRow returns r's values in the order of institutionColumns.
+func institutionRow(r Institution) []any {
+	return []any{r.Vendor, r.Serial, r.Institution, r.CustomerNo, r.RegisteredAt, r.EndedAt, r.CancelReason, r.WarrantyFrom, r.WarrantyTo,
+		r.InAccident, r.AccidentSince, r.RecoveredAt, r.RecoveredInBranch, int64(r.UpdatedSeq)}
+}
+
+// scanInstitution scans institutionColumns, then the device's
+// branch_recovered, then extra.
 func scanInstitution(r pgx.Row, extra ...any) (i Institution, err error) {
 	var s int64
-	err = r.Scan(append([]any{&i.Vendor, &i.Serial, &i.Institution, &i.CustomerNo, &i.RegisteredAt, &i.WarrantyFrom, &i.WarrantyTo,
-		&i.InAccident, &i.AccidentSince, &s}, extra...)...)
-	i.RegisteredAt, i.AccidentSince, i.UpdatedSeq = i.RegisteredAt.UTC(), utc(i.AccidentSince), uint64(s)
+	err = r.Scan(append([]any{&i.Vendor, &i.Serial, &i.Institution, &i.CustomerNo, &i.RegisteredAt, &i.EndedAt, &i.CancelReason,
+		&i.WarrantyFrom, &i.WarrantyTo, &i.InAccident, &i.AccidentSince, &i.RecoveredAt, &i.RecoveredInBranch, &s, &i.BranchRecovered}, extra...)...)
+	i.RegisteredAt, i.EndedAt, i.AccidentSince, i.RecoveredAt, i.UpdatedSeq = i.RegisteredAt.UTC(), utc(i.EndedAt), utc(i.AccidentSince), utc(i.RecoveredAt), uint64(s)
 	return i, err
 }
 
-// DeviceInstitutions lists the device's registrations by institution.
+// DeviceInstitutions lists the device's registrations by institution,
+// cancelled ones included.
 func (p *Postgres) DeviceInstitutions(ctx context.Context, vendor, serial string) ([]Institution, uint64, error) {
 	var out []Institution
 	seq, err := p.read(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `SELECT `+institutionColumns+` FROM proj.device_institutions
-			WHERE vendor = $1 AND serial = $2 ORDER BY institution COLLATE "C"`, vendor, serial)
+		rows, _ := tx.Query(ctx, `SELECT `+prefixed("i", institutionColumns)+`, coalesce(e.branch_recovered, false)
+			FROM proj.device_institutions i LEFT JOIN proj.device_errors e USING (vendor, serial)
+			WHERE i.vendor = $1 AND i.serial = $2 ORDER BY i.institution COLLATE "C"`, vendor, serial)
 		var err error
 		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Institution, error) { return scanInstitution(r) })
 		return err
 	})
 	return out, seq, err
+}
+
+// prefixed qualifies each of the comma-separated columns with alias.
+func prefixed(alias, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
+const historyColumns = `vendor, serial, seq, idx, event_id, type, occurred_at, recorded_at, institution, channel, origin_channel,
+	actor_role, actor_id, staff, documents, approved_by, approved_at, payload`
+
+// historyRow returns h's values in the order of historyColumns.
+func historyRow(h History) []any {
+	approver, at := "", (*time.Time)(nil)
+	if h.Approval != nil {
+		approver, at = h.Approval.Approver, &h.Approval.ApprovedAt
+	}
+	return []any{h.Vendor, h.Serial, int64(h.Seq), h.Idx, h.EventID, h.Type, h.OccurredAt, h.RecordedAt, h.Institution, h.Channel, h.OriginChannel,
+		string(h.Actor.Role), h.Actor.ID, h.Staff, h.Documents, approver, at, string(h.Payload)}
 }
 
 // DeviceHistory pages the device's events, oldest first.
@@ -338,16 +405,22 @@ func (p *Postgres) DeviceHistory(ctx context.Context, vendor, serial string, pg 
 	}
 	var out []History
 	seq, err := p.read(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `SELECT vendor, serial, seq, idx, event_id, type, occurred_at, recorded_at, institution, channel, actor_role, actor_id, staff, payload::text
+		rows, _ := tx.Query(ctx, `SELECT vendor, serial, seq, idx, event_id, type, occurred_at, recorded_at, institution, channel, origin_channel,
+				actor_role, actor_id, staff, documents, approved_by, approved_at, payload::text
 			FROM proj.device_history WHERE vendor = $1 AND serial = $2 AND (seq, idx) > ($3, $4) ORDER BY seq, idx LIMIT $5`,
 			vendor, serial, int64(after.seq), after.idx, pg.limit()+1)
 		var err error
 		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (h History, err error) {
 			var s int64
-			var payload string
+			var payload, role, approver string
+			var approvedAt *time.Time
 			err = r.Scan(&h.Vendor, &h.Serial, &s, &h.Idx, &h.EventID, &h.Type, &h.OccurredAt, &h.RecordedAt, &h.Institution, &h.Channel,
-				&h.ActorRole, &h.ActorID, &h.Staff, &payload)
+				&h.OriginChannel, &role, &h.Actor.ID, &h.Staff, &h.Documents, &approver, &approvedAt, &payload)
 			h.Seq, h.OccurredAt, h.RecordedAt, h.Payload = uint64(s), h.OccurredAt.UTC(), h.RecordedAt.UTC(), []byte(payload)
+			h.Actor.Role = events.Role(role)
+			if approver != "" && approvedAt != nil {
+				h.Approval = &HistoryApproval{Approver: approver, ApprovedAt: approvedAt.UTC()}
+			}
 			return h, err
 		})
 		return err
@@ -374,8 +447,8 @@ func (p *Postgres) DeviceErrors(ctx context.Context, vendor, serial string) (Err
 	return e, found, seq, err
 }
 
-// MobileOTP returns the customer's active mobile OTP.
-func (p *Postgres) MobileOTP(ctx context.Context, no string) (Mobile, bool, uint64, error) {
+// MobileOTP returns the customer's active mobile OTP with its status at time at.
+func (p *Postgres) MobileOTP(ctx context.Context, no string, at time.Time) (Mobile, bool, uint64, error) {
 	var m Mobile
 	found := false
 	seq, err := p.read(ctx, func(tx pgx.Tx) error {
@@ -388,6 +461,7 @@ func (p *Postgres) MobileOTP(ctx context.Context, no string) (Mobile, bool, uint
 		}
 		found, m.UpdatedSeq = true, uint64(s)
 		m.IssuedAt, m.ValidUntil, m.LastErrorAt, m.LastResetAt = m.IssuedAt.UTC(), m.ValidUntil.UTC(), utc(m.LastErrorAt), utc(m.LastResetAt)
+		m.settle(at)
 		return err
 	})
 	return m, found, seq, err
@@ -397,10 +471,9 @@ func (p *Postgres) MobileOTP(ctx context.Context, no string) (Mobile, bool, uint
 func (p *Postgres) InstitutionDevices(ctx context.Context, inst string, status Status, pg Page) ([]InstitutionDevice, string, uint64, error) {
 	var out []InstitutionDevice
 	seq, err := p.read(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `SELECT i.vendor, i.serial, i.institution, i.customer_no, i.registered_at, i.warranty_from, i.warranty_to,
-				i.in_accident, i.accident_since, i.updated_seq, coalesce(e.count, 0), coalesce(e.locked, false)
+		rows, _ := tx.Query(ctx, `SELECT `+prefixed("i", institutionColumns)+`, coalesce(e.branch_recovered, false), coalesce(e.count, 0), coalesce(e.locked, false)
 			FROM proj.device_institutions i LEFT JOIN proj.device_errors e USING (vendor, serial)
-			WHERE i.institution = $1 AND (i.vendor || '.' || i.serial) COLLATE "C" > $2
+			WHERE i.institution = $1 AND i.ended_at IS NULL AND (i.vendor || '.' || i.serial) COLLATE "C" > $2
 			  AND ($3 = '' OR ($3 = 'IN_ACCIDENT' AND i.in_accident) OR ($3 = 'LOCKED' AND coalesce(e.locked, false)))
 			ORDER BY (i.vendor || '.' || i.serial) COLLATE "C" LIMIT $4`, inst, pg.Cursor, string(status), pg.limit()+1)
 		var err error

@@ -22,7 +22,11 @@ func (t *tables) export() []table {
 	i64 := func(u uint64) int64 { return int64(u) }
 	out := []table{{name: "checkpoint", columns: []string{"name", "last_seq"}, rows: [][]any{{checkpointName, i64(t.seq)}}}}
 	add := func(name string, columns string, rows [][]any) {
-		out = append(out, table{name: name, columns: strings.Split(columns, ", "), rows: rows})
+		cols := strings.Split(columns, ",")
+		for i, c := range cols {
+			cols[i] = strings.TrimSpace(c)
+		}
+		out = append(out, table{name: name, columns: cols, rows: rows})
 	}
 	var rows [][]any
 	for _, r := range t.customers {
@@ -39,30 +43,30 @@ func (t *tables) export() []table {
 	rows = nil
 	for _, ms := range t.media {
 		for _, r := range ms {
-			rows = append(rows, []any{r.CustomerNo, i64(r.Seq), r.Idx, r.Kind, r.MediumID, r.Action, r.Reason, r.Institution, r.Channel, r.OccurredAt})
+			rows = append(rows, []any{r.CustomerNo, i64(r.Seq), r.Idx, r.Kind, r.MediumID, r.GeneratorNumber, r.IssueStatus, r.Institution, r.Channel,
+				r.IssuedAt, r.EndedAt, r.EndReason})
 		}
 	}
-	add("customer_media", "customer_no, seq, idx, kind, medium_id, action, reason, institution, channel, occurred_at", rows)
+	add("customer_media", "customer_no, seq, idx, kind, medium_id, generator_number, issue_status, institution, channel, issued_at, ended_at, end_reason", rows)
 	rows = nil
 	for _, m := range t.insts {
 		for _, r := range m {
-			rows = append(rows, []any{r.Vendor, r.Serial, r.Institution, r.CustomerNo, r.RegisteredAt, r.WarrantyFrom, r.WarrantyTo, r.InAccident, r.AccidentSince, i64(r.UpdatedSeq)})
+			rows = append(rows, institutionRow(r))
 		}
 	}
 	add("device_institutions", institutionColumns, rows)
 	rows = nil
 	for _, hs := range t.history {
 		for _, r := range hs {
-			rows = append(rows, []any{r.Vendor, r.Serial, i64(r.Seq), r.Idx, r.EventID, r.Type, r.OccurredAt, r.RecordedAt, r.Institution, r.Channel,
-				r.ActorRole, r.ActorID, r.Staff, string(r.Payload)})
+			rows = append(rows, historyRow(r))
 		}
 	}
-	add("device_history", "vendor, serial, seq, idx, event_id, type, occurred_at, recorded_at, institution, channel, actor_role, actor_id, staff, payload", rows)
+	add("device_history", historyColumns, rows)
 	rows = nil
 	for _, r := range t.errors {
-		rows = append(rows, []any{r.Vendor, r.Serial, r.Count, r.Locked, r.LastErrorAt, r.LastResetAt, i64(r.UpdatedSeq)})
+		rows = append(rows, []any{r.Vendor, r.Serial, r.Count, r.Locked, r.LastErrorAt, r.LastResetAt, r.BranchRecovered, i64(r.UpdatedSeq)})
 	}
-	add("device_errors", "vendor, serial, count, locked, last_error_at, last_reset_at, updated_seq", rows)
+	add("device_errors", "vendor, serial, count, locked, last_error_at, last_reset_at, branch_recovered, updated_seq", rows)
 	rows = nil
 	for _, r := range t.mobile {
 		rows = append(rows, []any{r.CustomerNo, r.GeneratorNo, r.PhoneMasked, r.IssuedAt, r.ValidUntil, r.Errors, r.Locked, r.LastErrorAt, r.LastResetAt, i64(r.UpdatedSeq)})

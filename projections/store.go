@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -40,15 +41,16 @@ type Writer interface {
 
 // Reader answers the inquiry screens; every answer carries the stream
 // sequence it reflects. Both stores implement it with the same answers.
+// Statuses that depend on the time (expired) are read at the given at.
 type Reader interface {
 	Position(ctx context.Context) (uint64, error)
 	FindCustomers(ctx context.Context, realNameFP, accountNo string) ([]Customer, uint64, error)
-	CustomerDevices(ctx context.Context, customerNo string) ([]CustomerDevice, uint64, error)
-	CustomerMedia(ctx context.Context, customerNo string, p Page) ([]Media, string, uint64, error)
+	CustomerDevices(ctx context.Context, customerNo string, at time.Time) ([]CustomerDevice, uint64, error)
+	CustomerMedia(ctx context.Context, customerNo, kind string, p Page) ([]Media, string, uint64, error)
 	DeviceInstitutions(ctx context.Context, vendor, serial string) ([]Institution, uint64, error)
 	DeviceHistory(ctx context.Context, vendor, serial string, p Page) ([]History, string, uint64, error)
 	DeviceErrors(ctx context.Context, vendor, serial string) (Errors, bool, uint64, error)
-	MobileOTP(ctx context.Context, customerNo string) (Mobile, bool, uint64, error)
+	MobileOTP(ctx context.Context, customerNo string, at time.Time) (Mobile, bool, uint64, error)
 	InstitutionDevices(ctx context.Context, institution string, status Status, p Page) ([]InstitutionDevice, string, uint64, error)
 	PendingApprovals(ctx context.Context, p Page) ([]Approval, string, uint64, error)
 	PendingApproval(ctx context.Context, eventID uuid.UUID) (Approval, bool, uint64, error)

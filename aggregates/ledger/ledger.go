@@ -134,6 +134,10 @@ func New(j *journal.Journal, cfg Config) (*Ledger, error) {
 // Policy returns the policy the ledger decides with.
 func (l *Ledger) Policy() *aggregates.Policy { return &l.cfg.Policy }
 
+// Now reads the ledger's clock: the time commands are decided at, and the
+// time statuses such as expiry are read at.
+func (l *Ledger) Now() time.Time { return l.cfg.Now() }
+
 // eventID returns the id of a command's first event: derived from its
 // idempotency key, so that a retry decides the same events, or fresh.
 func (l *Ledger) eventID(key string) uuid.UUID {
@@ -169,7 +173,7 @@ func (l *Ledger) Device(ctx context.Context, vendor, serial string, cmd aggregat
 			return a, false, err
 		}
 		var cust *loaded[aggregates.Customer]
-		if custNo := l.customerOf(dev.snap.State, cmd); custNo != "" {
+		if custNo := aggregates.ActingCustomer(dev.snap.State, cmd, &l.cfg.Policy); custNo != "" {
 			c, err := l.customers.load(ctx, events.CustomerRef(custNo))
 			if err != nil {
 				return Answer{}, false, err
@@ -178,9 +182,6 @@ func (l *Ledger) Device(ctx context.Context, vendor, serial string, cmd aggregat
 				return a, false, err
 			}
 			cust = &c
-			if meta.CustomerType == "" {
-				meta.CustomerType = c.snap.State.Profile.Type
-			}
 		}
 		var custState *aggregates.Customer
 		if cust != nil {
@@ -236,30 +237,6 @@ func (l *Ledger) Customer(ctx context.Context, customerNo string, cmd aggregates
 		}
 		return l.append(ctx, meta.IdempotencyKey, command, now, []writing{cw})
 	})
-}
-
-// customerOf returns the customer whose state a device command needs: the
-// registering customer at home, the registered customer of a home
-// cancellation, or the device's home customer for a branch action (R-AGENT,
-// R-DOCS read its type).
-func (l *Ledger) customerOf(d aggregates.Device, cmd aggregates.DeviceCommand) string {
-	home := l.cfg.Policy.HomeInstitution
-	m := cmd.Metadata()
-	switch c := cmd.(type) {
-	case aggregates.Register:
-		if m.Institution == home && events.ValidCustomerNo(c.CustomerNo) {
-			return c.CustomerNo
-		}
-		return ""
-	case aggregates.Cancel:
-		if m.Institution != home {
-			return ""
-		}
-	}
-	if no, ok := d.HomeCustomer(&l.cfg.Policy); ok && (m.Institution == home || m.Channel == events.ChannelBranch) {
-		return no
-	}
-	return ""
 }
 
 // retry runs attempt until it succeeds, is refused, or has conflicted

@@ -69,6 +69,19 @@ func init() {
 		step{"POST", "/v1/devices/OTP/000111222333/registrations/IBKS/cancel", `{` + branch + `,"reason":"REPLACED"}`, 201, ""},
 		step{"POST", "/v1/customers/C0001/mobile-otp", `{"channel":"MTS","actor":{"role":"SELF","id":"CUST0001"},"phone_id":"` + phoneOld + `","verification":{"home_account":true,"phone_identity":true,"one_won_transfer":true}}`, 201, ""},
 		step{"POST", "/v1/customers/C0001/mobile-otp", `{"channel":"MTS","actor":{"role":"SELF","id":"CUST0001"},"phone_id":"` + phoneNew + `","verification":{"home_account":true,"phone_identity":true,"otp_or_security_card":true}}`, 201, ""},
+		// A branch never issues a mobile OTP (R-MOB-VERIFY), and only the
+		// authentication service lowers its PIN count (R-MOB-PIN-LOCK).
+		step{"POST", "/v1/customers/C0001/mobile-otp", `{` + branch + `,"phone_id":"` + phoneNew + `"}`, 409, "R-MOB-VERIFY"},
+		step{"POST", "/v1/customers/C0001/mobile-otp/errors", `{"channel":"AUTH","actor":{"role":"SYSTEM","id":"AUTH"}}`, 201, ""},
+		step{"POST", "/v1/customers/C0001/mobile-otp/errors/reset", `{"channel":"MTS","actor":{"role":"SELF","id":"CUST0001"}}`, 409, "R-MOB-PIN-LOCK"},
+		// A stolen device, cancelled everywhere during the accident, cannot
+		// come back without a recovery (R-HW-LOST-BLOCKS).
+		step{"POST", "/v1/devices/OTP/000111222444/registrations", `{"channel":"CENTER","institution":"KB001","origin_channel":"BRANCH","actor":{"role":"SYSTEM","id":"CENTER"}}`, 201, ""},
+		step{"POST", "/v1/devices/OTP/000111222444/loss-reports", `{"channel":"PHONE","actor":{"role":"SELF","id":"CUST0001"},"reason":"STOLEN"}`, 400, ""},
+		step{"POST", "/v1/devices/OTP/000111222444/loss-reports", `{"channel":"PHONE","actor":{"role":"SELF","id":"CUST0001"},"reason":"STOLEN","customer_no":"C0001"}`, 201, ""},
+		step{"POST", "/v1/devices/OTP/000111222444/registrations/KB001/cancel", `{"channel":"CENTER","origin_channel":"ONLINE","actor":{"role":"SYSTEM","id":"CENTER"}}`, 201, ""},
+		step{"POST", "/v1/devices/OTP/000111222444/registrations", `{"channel":"CENTER","institution":"KB001","origin_channel":"ONLINE","actor":{"role":"SYSTEM","id":"CENTER"}}`, 409, "R-HW-LOST-BLOCKS"},
+		step{"POST", "/v1/devices/OTP/000111222444/registrations", `{"channel":"HTS","actor":{"role":"SELF","id":"CUST0001"},"customer_no":"C0001"}`, 409, "R-HW-LOST-BLOCKS"},
 	)
 }
 
@@ -78,6 +91,7 @@ var views = []string{
 	"/v1/customers?real_name_number=" + realNameNumber,
 	"/v1/devices/OTP/000111222333", "/v1/devices/OTP/000111222333/institutions", "/v1/devices/OTP/000111222333/history?limit=100",
 	"/v1/devices/OTP/000111222333/errors", "/v1/institutions/KB001/devices", "/v1/approvals/pending",
+	"/v1/customers/C0001/mobile-otp", "/v1/customers/C0001/media?kind=MOBILE", "/v1/devices/OTP/000111222444/institutions",
 }
 
 var binary struct {
@@ -251,7 +265,68 @@ func (p *process) walk(t *testing.T) (map[string]string, uint64) {
 	var approved struct{ Events []struct{ Sequence uint64 } }
 	_ = json.Unmarshal(body, &approved)
 	seq := approved.Events[0].Sequence
+	p.checkScreens(t, seq)
 	return p.views(t, seq), seq
+}
+
+// checkScreens reads the screens a teller uses after the walkthrough: the
+// mobile OTP view, 2373's issue status, a stale generator number refused
+// (R-MOB-REVOKE-CHANNEL), and the stolen device's cancelled registration,
+// still in accident.
+func (p *process) checkScreens(t *testing.T, seq uint64) {
+	t.Helper()
+	get := func(path string, v any) {
+		t.Helper()
+		status, body := p.request(t, "GET", fmt.Sprintf("%s?min_sequence=%d", path, seq), "")
+		if status != 200 || json.Unmarshal(body, v) != nil {
+			t.Fatalf("GET %s: %d %s", path, status, body)
+		}
+	}
+	var mobile struct {
+		GeneratorNumber string `json:"generator_number"`
+		Status          string `json:"status"`
+		Errors          int    `json:"errors"`
+		ValidUntil      string `json:"valid_until"`
+	}
+	get("/v1/customers/C0001/mobile-otp", &mobile)
+	if mobile.Status != "ACTIVE" || mobile.Errors != 1 || mobile.GeneratorNumber == "" || mobile.ValidUntil == "" {
+		t.Fatalf("mobile OTP view: %+v", mobile)
+	}
+	var media struct {
+		Items []struct {
+			GeneratorNumber string `json:"generator_number"`
+			IssueStatus     string `json:"issue_status"`
+			Kind            string `json:"kind"`
+		} `json:"items"`
+	}
+	get("/v1/customers/C0001/media", &media)
+	var issued, ended []string
+	for _, m := range media.Items {
+		if m.Kind == "MOBILE" && m.IssueStatus == "ISSUED" {
+			issued = append(issued, m.GeneratorNumber)
+		} else if m.Kind == "MOBILE" {
+			ended = append(ended, m.GeneratorNumber)
+		}
+	}
+	if len(issued) != 1 || issued[0] != mobile.GeneratorNumber || len(ended) != 1 {
+		t.Fatalf("2373 mobile media: issued %v ended %v, in force %s", issued, ended, mobile.GeneratorNumber)
+	}
+	status, body := p.request(t, "POST", "/v1/customers/C0001/mobile-otp/revoke",
+		`{"channel":"MTS","actor":{"role":"SELF","id":"CUST0001"},"generator_number":"`+ended[0]+`"}`)
+	if status != 409 || !strings.Contains(string(body), "R-MOB-REVOKE-CHANNEL") {
+		t.Fatalf("revoking a stale generator number: %d %s", status, body)
+	}
+	var insts struct {
+		Items []struct {
+			Institution string  `json:"institution"`
+			EndedAt     *string `json:"ended_at"`
+			InAccident  bool    `json:"in_accident"`
+		} `json:"items"`
+	}
+	get("/v1/devices/OTP/000111222444/institutions", &insts)
+	if len(insts.Items) != 1 || insts.Items[0].EndedAt == nil || !insts.Items[0].InAccident {
+		t.Fatalf("the stolen device's cancelled registration: %+v", insts.Items)
+	}
 }
 
 func (p *process) views(t *testing.T, minSeq uint64) map[string]string {
@@ -305,7 +380,13 @@ func TestServeEmbedded(t *testing.T) {
 		t.Errorf("history: %v\n%s", err, out)
 	}
 	out, err = command(t, env, "export", "--format", "jsonl")
-	if lines := strings.Count(out, "\n"); err != nil || lines < len(walkthrough) {
+	accepted := 0
+	for _, s := range walkthrough {
+		if s.status == 201 {
+			accepted++
+		}
+	}
+	if lines := strings.Count(out, "\n"); err != nil || lines < accepted {
 		t.Errorf("export: %d lines, %v", lines, err)
 	}
 	scanForPersonalData(t, "export", []byte(out))

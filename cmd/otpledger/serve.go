@@ -249,6 +249,9 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if w := pol.Calendar(l.Now()).Warning(); w != "" {
+		log.Warn(w) // R-HOURS; /readyz says the same
+	}
 	api, err := httpapi.New(httpapi.Config{Ledger: l, Views: n.store, Fingerprinter: fp, Home: cfg.home, Logger: log,
 		JournalReady: func(ctx context.Context) error { _, err := n.j.LastSequence(ctx); return err },
 		Lag: func(ctx context.Context) (uint64, error) {

@@ -200,9 +200,21 @@ type (
 		WarrantyFrom string `json:"warranty_from"`
 		WarrantyTo   string `json:"warranty_to"`
 	}
-	reasonBody struct {
+	// attributedBody is a device command a customer may make: customer_no
+	// names the customer (required when the device has no registration at
+	// home, checked against it when it has).
+	attributedBody struct {
 		common
+		CustomerNo string `json:"customer_no"`
+	}
+	reasonBody struct {
+		attributedBody
 		Reason string `json:"reason"`
+	}
+	revokeBody struct {
+		common
+		Reason          string `json:"reason"`
+		GeneratorNumber string `json:"generator_number"`
 	}
 	plainBody   struct{ common }
 	profileBody struct {
@@ -222,11 +234,13 @@ type (
 	}
 )
 
-func (b *registerBody) base() *common { return &b.common }
-func (b *reasonBody) base() *common   { return &b.common }
-func (b *plainBody) base() *common    { return &b.common }
-func (b *profileBody) base() *common  { return &b.common }
-func (b *mobileBody) base() *common   { return &b.common }
+func (b *registerBody) base() *common   { return &b.common }
+func (b *attributedBody) base() *common { return &b.common }
+func (b *reasonBody) base() *common     { return &b.common }
+func (b *revokeBody) base() *common     { return &b.common }
+func (b *plainBody) base() *common      { return &b.common }
+func (b *profileBody) base() *common    { return &b.common }
+func (b *mobileBody) base() *common     { return &b.common }
 
 func (s *Server) routeCommands(mux router) {
 	dev := "/v1/devices/{vendor}/{serial}"
@@ -239,24 +253,24 @@ func (s *Server) routeCommands(mux router) {
 	}, (*registerBody).base))
 	mux.HandleFunc("POST "+dev+"/registrations/{institution}/cancel", deviceCommand(s, func(r *http.Request, b reasonBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
 		m, err := pathInstitution(r, m)
-		return aggregates.Cancel{Meta: m, Reason: events.CancelReason(b.Reason)}, err
+		return aggregates.Cancel{Meta: m, Reason: events.CancelReason(b.Reason), CustomerNo: b.CustomerNo}, err
 	}, (*reasonBody).base))
 	mux.HandleFunc("POST "+dev+"/loss-reports", deviceCommand(s, func(_ *http.Request, b reasonBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
 		if b.Reason == "" {
 			return nil, invalid("reason", "required: LOST, STOLEN, DAMAGED or OTHER")
 		}
-		return aggregates.ReportLoss{Meta: m, Reason: events.LossReason(b.Reason)}, nil
+		return aggregates.ReportLoss{Meta: m, Reason: events.LossReason(b.Reason), CustomerNo: b.CustomerNo}, nil
 	}, (*reasonBody).base))
-	mux.HandleFunc("POST "+dev+"/loss-reports/{institution}/recover", deviceCommand(s, func(r *http.Request, _ plainBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
+	mux.HandleFunc("POST "+dev+"/loss-reports/{institution}/recover", deviceCommand(s, func(r *http.Request, b attributedBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
 		m, err := pathInstitution(r, m)
-		return aggregates.Recover{Meta: m}, err
-	}, (*plainBody).base))
+		return aggregates.Recover{Meta: m, CustomerNo: b.CustomerNo}, err
+	}, (*attributedBody).base))
 	mux.HandleFunc("POST "+dev+"/errors", deviceCommand(s, func(_ *http.Request, _ plainBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
 		return aggregates.IncrementError{Meta: m}, nil
 	}, (*plainBody).base))
-	mux.HandleFunc("POST "+dev+"/errors/reset", deviceCommand(s, func(_ *http.Request, _ plainBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
-		return aggregates.ResetErrors{Meta: m}, nil
-	}, (*plainBody).base))
+	mux.HandleFunc("POST "+dev+"/errors/reset", deviceCommand(s, func(_ *http.Request, b attributedBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
+		return aggregates.ResetErrors{Meta: m, CustomerNo: b.CustomerNo}, nil
+	}, (*attributedBody).base))
 
 	cust := "/v1/customers/{customer_no}"
 	mux.HandleFunc("PUT "+cust, customerCommand(s, func(_ *http.Request, b profileBody, m aggregates.Meta) (aggregates.CustomerCommand, error) {
@@ -283,9 +297,12 @@ func (s *Server) routeCommands(mux router) {
 		}
 		return cmd, nil
 	}, (*mobileBody).base))
-	mux.HandleFunc("POST "+cust+"/mobile-otp/revoke", customerCommand(s, func(_ *http.Request, b reasonBody, m aggregates.Meta) (aggregates.CustomerCommand, error) {
-		return aggregates.RevokeMobile{Meta: m, Reason: events.RevokeReason(b.Reason)}, nil
-	}, (*reasonBody).base))
+	mux.HandleFunc("POST "+cust+"/mobile-otp/revoke", customerCommand(s, func(_ *http.Request, b revokeBody, m aggregates.Meta) (aggregates.CustomerCommand, error) {
+		if b.GeneratorNumber != "" && !events.ValidGeneratorNo(b.GeneratorNumber) {
+			return nil, invalid("generator_number", "must match ^[0-9A-Z]{8,20}$")
+		}
+		return aggregates.RevokeMobile{Meta: m, GeneratorNo: b.GeneratorNumber, Reason: events.RevokeReason(b.Reason)}, nil
+	}, (*revokeBody).base))
 	mux.HandleFunc("POST "+cust+"/mobile-otp/errors", customerCommand(s, func(_ *http.Request, _ plainBody, m aggregates.Meta) (aggregates.CustomerCommand, error) {
 		return aggregates.IncrementMobileError{Meta: m}, nil
 	}, (*plainBody).base))

@@ -120,7 +120,7 @@ type deviceState struct {
 func (s *Server) routeQueries(mux router) {
 	views := s.cfg.Views
 	mux.HandleFunc("GET /v1/customers/{customer_no}/devices", s.query(func(r *http.Request) (any, error) {
-		rows, seq, err := views.CustomerDevices(r.Context(), r.PathValue("customer_no"))
+		rows, seq, err := views.CustomerDevices(r.Context(), r.PathValue("customer_no"), s.cfg.Ledger.Now())
 		return newList(rows, "", seq), err
 	}))
 	mux.HandleFunc("GET /v1/customers/{customer_no}/media", s.query(func(r *http.Request) (any, error) {
@@ -128,8 +128,22 @@ func (s *Server) routeQueries(mux router) {
 		if err != nil {
 			return nil, err
 		}
-		rows, next, seq, err := views.CustomerMedia(r.Context(), r.PathValue("customer_no"), p)
+		kind := r.URL.Query().Get("kind")
+		if kind != "" && kind != projections.KindHardware && kind != projections.KindMobile {
+			return nil, invalid("kind", "must be HARDWARE or MOBILE")
+		}
+		rows, next, seq, err := views.CustomerMedia(r.Context(), r.PathValue("customer_no"), kind, p)
 		return newList(rows, next, seq), err
+	}))
+	mux.HandleFunc("GET /v1/customers/{customer_no}/mobile-otp", s.query(func(r *http.Request) (any, error) {
+		m, ok, seq, err := views.MobileOTP(r.Context(), r.PathValue("customer_no"), s.cfg.Ledger.Now())
+		if err == nil && !ok {
+			return nil, notFound("customer has no mobile OTP in force")
+		}
+		return struct {
+			projections.Mobile
+			AsOfSequence uint64 `json:"as_of_sequence"`
+		}{m, seq}, err
 	}))
 	mux.HandleFunc("GET /v1/customers", s.query(func(r *http.Request) (any, error) {
 		q := r.URL.Query()

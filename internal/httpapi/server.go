@@ -12,11 +12,13 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/otpledger/otpledger/aggregates"
 	"github.com/otpledger/otpledger/aggregates/ledger"
 	"github.com/otpledger/otpledger/events/pii"
 	"github.com/otpledger/otpledger/projections"
@@ -73,6 +75,8 @@ type Server struct {
 	handler  http.Handler
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// calendarWarned is the last year whose unknown calendar was logged.
+	calendarWarned atomic.Int64
 }
 
 // New builds the server and registers its metrics.
@@ -196,6 +200,16 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		status["quarantined"] = len(q)
 	default:
 		status["quarantine"] = "ok"
+	}
+	// R-HOURS: a year whose closing days the policy does not know is
+	// reported, here and once in the log, not silently treated as open.
+	cal := s.cfg.Ledger.Policy().Calendar(s.cfg.Ledger.Now())
+	status["calendar"] = struct {
+		aggregates.CalendarState
+		Warning string `json:"warning,omitempty"`
+	}{cal, cal.Warning()}
+	if !cal.Known && s.calendarWarned.Swap(int64(cal.Year)) != int64(cal.Year) {
+		s.cfg.Logger.WarnContext(ctx, cal.Warning())
 	}
 	writeJSON(w, code, status)
 }
