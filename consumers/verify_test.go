@@ -52,7 +52,10 @@ func TestVerifyNamesTampering(t *testing.T) {
 	forged := journaltest.Forge(t, nc, "COPY")
 	// Pick an error increment to alter, a message to delete, and an earlier
 	// message to replay later.
-	alter := slices.IndexFunc(gen.Commits[1000:], func(c events.Commit) bool { return c.Events[0].Type() == events.TypeErrorIncremented }) + 1000
+	alter := slices.IndexFunc(gen.Commits[1000:], func(c events.Commit) bool {
+		p, ok := c.Events[0].Payload.(events.ErrorIncremented)
+		return ok && p.CountAfter != 1 // so that setting it to 1 changes it
+	}) + 1000
 	deleted, replayed := 1500, 200
 	var altered, insertedAt, deletedSeq uint64
 	publish := func(c events.Commit) uint64 {

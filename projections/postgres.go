@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -172,8 +173,7 @@ func queue(b *pgx.Batch, c Change) {
 			WHERE customer_no = $1 AND kind = $2 AND medium_id = $3 AND ended_at IS NULL`, c.CustomerNo, c.Kind, c.MediumID, c.At, c.Reason)
 	case PutInstitution:
 		r := c.Row
-		b.Queue(`INSERT INTO proj.device_institutions (`+institutionColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (vendor, serial, institution) DO UPDATE SET
+		b.Queue(`INSERT INTO proj.device_institutions (`+institutionColumns+`) VALUES (`+placeholders(institutionColumns)+`) ON CONFLICT (vendor, serial, institution) DO UPDATE SET
 			customer_no = EXCLUDED.customer_no, registered_at = EXCLUDED.registered_at, ended_at = EXCLUDED.ended_at, cancel_reason = EXCLUDED.cancel_reason,
 			warranty_from = EXCLUDED.warranty_from, warranty_to = EXCLUDED.warranty_to, in_accident = EXCLUDED.in_accident,
 			accident_since = EXCLUDED.accident_since, recovered_at = EXCLUDED.recovered_at, recovered_in_branch = EXCLUDED.recovered_in_branch,
@@ -190,8 +190,8 @@ func queue(b *pgx.Batch, c Change) {
 	case SetBranchRecovered:
 		b.Queue(`UPDATE proj.device_errors SET branch_recovered = $3, updated_seq = $4 WHERE vendor = $1 AND serial = $2`, c.Vendor, c.Serial, c.Value, int64(c.Seq))
 	case AddHistory:
-		b.Queue(`INSERT INTO proj.device_history (`+historyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-			ON CONFLICT DO NOTHING`, historyRow(c.Row)...)
+		b.Queue(`INSERT INTO proj.device_history (`+historyColumns+`) VALUES (`+placeholders(historyColumns)+`) ON CONFLICT DO NOTHING`,
+			historyRow(c.Row)...)
 	case ApproveHistory:
 		b.Queue(`UPDATE proj.device_history SET approved_by = $4, approved_at = $5 WHERE vendor = $1 AND serial = $2 AND event_id = $3`,
 			c.Vendor, c.Serial, c.EventID, c.Approval.Approver, c.Approval.ApprovedAt)
@@ -373,6 +373,16 @@ func (p *Postgres) DeviceInstitutions(ctx context.Context, vendor, serial string
 		return err
 	})
 	return out, seq, err
+}
+
+// placeholders returns "$1, $2, …" for the comma-separated columns.
+func placeholders(columns string) string {
+	n := strings.Count(columns, ",") + 1
+	out := make([]string, n)
+	for i := range out {
+		out[i] = "$" + strconv.Itoa(i+1)
+	}
+	return strings.Join(out, ", ")
 }
 
 // prefixed qualifies each of the comma-separated columns with alias.
