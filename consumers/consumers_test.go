@@ -232,8 +232,14 @@ func compareReaders(t *testing.T, gen *streamgen.Stream, a, b projections.Reader
 	}
 	for no := range gen.Customers {
 		for _, q := range []func(projections.Reader) any{
-			func(r projections.Reader) any { x, s, err := r.CustomerDevices(ctx, no, at); return fmt.Sprint(x, s, err) },
-			func(r projections.Reader) any { x, f, s, err := r.MobileOTP(ctx, no, at); return fmt.Sprint(x, f, s, err) },
+			func(r projections.Reader) any {
+				x, s, err := r.CustomerDevices(ctx, no, at)
+				return fmt.Sprint(x, s, err)
+			},
+			func(r projections.Reader) any {
+				x, f, s, err := r.MobileOTP(ctx, no, at)
+				return fmt.Sprint(x, f, s, err)
+			},
 			func(r projections.Reader) any {
 				var all []string
 				for _, kind := range []string{"", projections.KindHardware, projections.KindMobile} {
