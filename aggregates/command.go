@@ -20,7 +20,8 @@ type Meta struct {
 	Channel        events.Channel
 	OriginChannel  events.OriginChannel // channel CENTER only
 	Actor          events.Actor
-	Staff          string // employee processing a branch action (R-APPROVAL)
+	Staff          string            // employee processing a branch action (R-APPROVAL)
+	Principal      *events.Principal // the authenticated caller the events record (nil: a Go caller without one)
 	Documents      []events.Document
 	OccurredAt     time.Time // channel CENTER only: the feed's own time; zero means now
 	CorrelationID  string
@@ -72,7 +73,7 @@ func (m Meta) envelope(i int, ref events.AggregateRef, now time.Time, p events.P
 	return events.Event{
 		ID: m.eventID(i), OccurredAt: occurred.UTC(), RecordedAt: now.UTC(), Aggregate: ref,
 		Institution: m.Institution, Channel: m.Channel, OriginChannel: m.OriginChannel, Actor: m.Actor,
-		Staff: m.Staff, Documents: m.Documents, CorrelationID: m.CorrelationID, CausationID: m.CausationID,
+		Staff: m.Staff, Principal: m.Principal, Documents: m.Documents, CorrelationID: m.CorrelationID, CausationID: m.CausationID,
 		IdempotencyKey: m.IdempotencyKey, Payload: p,
 	}
 }

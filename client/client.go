@@ -73,10 +73,27 @@ type Registration struct {
 	WarrantyTo   string `json:"warranty_to,omitempty"`
 }
 
-// WithReason is a command with a reason (cancel, loss report, revoke).
+// WithReason is a command with a reason (cancel, loss report). CustomerNo
+// names the customer making it when the device has no registration at home.
 type WithReason struct {
 	Common
-	Reason string `json:"reason,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	CustomerNo string `json:"customer_no,omitempty"`
+}
+
+// Attributed is a device command a customer may make (recover, reset):
+// CustomerNo as in [WithReason].
+type Attributed struct {
+	Common
+	CustomerNo string `json:"customer_no,omitempty"`
+}
+
+// Revocation revokes a mobile OTP (A013): GeneratorNumber names the one it
+// revokes (R-MOB-REVOKE-CHANNEL).
+type Revocation struct {
+	Common
+	Reason          string `json:"reason,omitempty"`
+	GeneratorNumber string `json:"generator_number"`
 }
 
 // Profile records a customer's profile; the real-name number is fingerprinted
@@ -132,17 +149,21 @@ func (a Answer) Last() uint64 {
 
 // Client calls one otpledger.
 type Client struct {
-	base string
-	http *http.Client
+	base  string
+	token string
+	http  *http.Client
 }
 
-// New returns a client of the API at baseURL ("http://127.0.0.1:8080");
-// hc nil means a client with a 30 s timeout.
-func New(baseURL string, hc *http.Client) *Client {
+// New returns a client of the API at baseURL ("http://127.0.0.1:8080")
+// that authenticates with token (an API key, or an OpenID Connect ID
+// token); hc nil means a client with a 30 s timeout. A producer service
+// uses an http.Client with a client certificate for mutual TLS instead of
+// a token, and passes "".
+func New(baseURL, token string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &Client{base: baseURL, http: hc}
+	return &Client{base: baseURL, token: token, http: hc}
 }
 
 // do sends one request; key, when set, is the Idempotency-Key.
@@ -164,6 +185,9 @@ func (c *Client) do(ctx context.Context, method, path, key string, in, out any) 
 	}
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -218,7 +242,7 @@ func (c *Client) ReportLoss(ctx context.Context, vendor, serial, key string, r W
 }
 
 // Recover ends the accident at institution.
-func (c *Client) Recover(ctx context.Context, vendor, serial, institution, key string, r Common) (Answer, error) {
+func (c *Client) Recover(ctx context.Context, vendor, serial, institution, key string, r Attributed) (Answer, error) {
 	return c.command(ctx, http.MethodPost, dev(vendor, serial)+"/loss-reports/"+url.PathEscape(institution)+"/recover", key, r)
 }
 
@@ -228,7 +252,7 @@ func (c *Client) Error(ctx context.Context, vendor, serial, key string, r Common
 }
 
 // ResetErrors resets the device's error count.
-func (c *Client) ResetErrors(ctx context.Context, vendor, serial, key string, r Common) (Answer, error) {
+func (c *Client) ResetErrors(ctx context.Context, vendor, serial, key string, r Attributed) (Answer, error) {
 	return c.command(ctx, http.MethodPost, dev(vendor, serial)+"/errors/reset", key, r)
 }
 
@@ -237,8 +261,8 @@ func (c *Client) IssueMobile(ctx context.Context, customerNo, key string, r Mobi
 	return c.command(ctx, http.MethodPost, cust(customerNo)+"/mobile-otp", key, r)
 }
 
-// RevokeMobile revokes the customer's mobile OTP.
-func (c *Client) RevokeMobile(ctx context.Context, customerNo, key string, r WithReason) (Answer, error) {
+// RevokeMobile revokes the customer's mobile OTP r.GeneratorNumber.
+func (c *Client) RevokeMobile(ctx context.Context, customerNo, key string, r Revocation) (Answer, error) {
 	return c.command(ctx, http.MethodPost, cust(customerNo)+"/mobile-otp/revoke", key, r)
 }
 
@@ -247,14 +271,16 @@ func (c *Client) MobileError(ctx context.Context, customerNo, key string, r Comm
 	return c.command(ctx, http.MethodPost, cust(customerNo)+"/mobile-otp/errors", key, r)
 }
 
-// ResetMobileErrors resets the mobile PIN error count.
+// ResetMobileErrors reports a successful PIN entry (channel AUTH): the PIN
+// error count back to 0.
 func (c *Client) ResetMobileErrors(ctx context.Context, customerNo, key string, r Common) (Answer, error) {
 	return c.command(ctx, http.MethodPost, cust(customerNo)+"/mobile-otp/errors/reset", key, r)
 }
 
-// Approve records a branch manager's approval of a branch event.
-func (c *Client) Approve(ctx context.Context, eventID, approver string) (Answer, error) {
-	return c.command(ctx, http.MethodPost, "/v1/events/"+url.PathEscape(eventID)+"/approval", "", map[string]string{"approver": approver})
+// Approve records the approval of a branch event by the client's principal,
+// who must be a manager.
+func (c *Client) Approve(ctx context.Context, eventID string) (Answer, error) {
+	return c.command(ctx, http.MethodPost, "/v1/events/"+url.PathEscape(eventID)+"/approval", "", map[string]string{})
 }
 
 // DeviceErrors is the 2376 error count of a device.
@@ -271,5 +297,52 @@ type DeviceErrors struct {
 func (c *Client) DeviceErrors(ctx context.Context, vendor, serial string, minSequence uint64) (DeviceErrors, error) {
 	var out DeviceErrors
 	err := c.do(ctx, http.MethodGet, dev(vendor, serial)+"/errors?min_sequence="+strconv.FormatUint(minSequence, 10), "", nil, &out)
+	return out, err
+}
+
+// Key is an API key as the admin sees it (never its token).
+type Key struct {
+	ID          string     `json:"id"`
+	Role        string     `json:"role"`
+	Channels    []string   `json:"channels,omitempty"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	CertSubject string     `json:"cert_subject,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	CreatedBy   string     `json:"created_by"`
+	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+	RevokedBy   string     `json:"revoked_by,omitempty"`
+}
+
+// NewKey is what [Client.CreateKey] asks for.
+type NewKey struct {
+	ID          string     `json:"id"`
+	Role        string     `json:"role"` // teller, manager, producer, auditor, operator, admin
+	Channels    []string   `json:"channels,omitempty"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	CertSubject string     `json:"cert_subject,omitempty"`
+}
+
+// CreateKey creates an API key (admin) and returns it with its token, which
+// exists nowhere else: hand it over and forget it.
+func (c *Client) CreateKey(ctx context.Context, k NewKey) (Key, string, error) {
+	var out struct {
+		Key
+		Token string `json:"token"`
+	}
+	err := c.do(ctx, http.MethodPost, "/v1/keys", "", k, &out)
+	return out.Key, out.Token, err
+}
+
+// Keys lists every key, revoked ones too (admin).
+func (c *Client) Keys(ctx context.Context) ([]Key, error) {
+	var out struct{ Items []Key }
+	err := c.do(ctx, http.MethodGet, "/v1/keys", "", nil, &out)
+	return out.Items, err
+}
+
+// RevokeKey revokes key id (admin).
+func (c *Client) RevokeKey(ctx context.Context, id string) (Key, error) {
+	var out Key
+	err := c.do(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(id)+"/revoke", "", struct{}{}, &out)
 	return out, err
 }

@@ -217,8 +217,8 @@ func compareReaders(t *testing.T, gen *streamgen.Stream, a, b projections.Reader
 					x, next, s, err := r.DeviceHistory(ctx, "OTP", serial, projections.Page{Limit: 7, Cursor: cursor})
 					all = append(all, fmt.Sprint(len(x), s, err))
 					for _, h := range x {
-						all = append(all, fmt.Sprintf("%d/%d %s %s %s %s %+v %q %+v %s", h.Seq, h.Idx, h.Type, h.OccurredAt, h.OriginChannel, h.Channel,
-							h.Actor, h.Documents, h.Approval, h.Payload))
+						all = append(all, fmt.Sprintf("%d/%d %s %s %s %s %+v %+v %q %+v %s", h.Seq, h.Idx, h.Type, h.OccurredAt, h.OriginChannel, h.Channel,
+							h.Actor, h.Principal, h.Documents, h.Approval, h.Payload))
 					}
 					if next == "" {
 						return strings.Join(all, "\n")

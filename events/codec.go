@@ -41,6 +41,8 @@ var registry = map[Type]typeSpec{
 	TypeMobileIssued:     spec[MobileIssued](1),
 	TypeMobileRevoked:    spec[MobileRevoked](1),
 	TypeApproved:         spec[Approved](1),
+	TypeKeyCreated:       spec[KeyCreated](1),
+	TypeKeyRevoked:       spec[KeyRevoked](1),
 }
 
 // Types returns every registered event type.
@@ -83,6 +85,7 @@ type wireEvent struct {
 	envelopeWire
 	Aggregate json.RawMessage `json:"aggregate"`
 	Actor     json.RawMessage `json:"actor"`
+	Principal json.RawMessage `json:"principal"`
 }
 
 // fastEvent decodes a whole event in one pass; used for input that is
@@ -92,6 +95,7 @@ type fastEvent struct {
 	envelopeWire
 	Aggregate *AggregateRef `json:"aggregate"`
 	Actor     *Actor        `json:"actor"`
+	Principal *Principal    `json:"principal"`
 }
 
 // MarshalJSON encodes e at its type's current schema version, in the field
@@ -130,6 +134,13 @@ func (e Event) appendJSON(buf []byte) ([]byte, error) {
 	buf = appendOptional(buf, "id", e.Actor.ID)
 	buf = append(buf, '}')
 	buf = appendOptional(buf, "staff", e.Staff)
+	if p := e.Principal; p != nil {
+		buf = append(buf, `,"principal":{"id":`...)
+		buf = appendString(buf, p.ID)
+		buf = appendField(buf, "role", string(p.Role))
+		buf = appendField(buf, "method", string(p.Method))
+		buf = append(buf, '}')
+	}
 	if len(e.Documents) > 0 {
 		buf = append(buf, `,"documents":[`...)
 		for i, d := range e.Documents {
@@ -210,11 +221,18 @@ func DecodeEvent(data []byte) (Event, error) {
 	if err := strictUnmarshal(w.Actor, &actor, "actor"); err != nil {
 		return Event{}, err
 	}
-	return w.event(agg, actor)
+	var principal *Principal
+	if w.Principal != nil {
+		principal = new(Principal)
+		if err := strictUnmarshal(w.Principal, principal, "principal"); err != nil {
+			return Event{}, err
+		}
+	}
+	return w.event(agg, actor, principal)
 }
 
 // event completes the decoding of an event whose nested objects are decoded.
-func (w envelopeWire) event(agg AggregateRef, actor Actor) (Event, error) {
+func (w envelopeWire) event(agg AggregateRef, actor Actor, principal *Principal) (Event, error) {
 	for _, req := range []struct {
 		name    string
 		missing bool
@@ -227,7 +245,7 @@ func (w envelopeWire) event(agg AggregateRef, actor Actor) (Event, error) {
 			return Event{}, fieldErr(req.name, "required")
 		}
 	}
-	e := Event{Aggregate: agg, Actor: actor}
+	e := Event{Aggregate: agg, Actor: actor, Principal: principal}
 	var err error
 	if e.ID, err = uuid.Parse(w.ID); err != nil {
 		return Event{}, fieldErr("id", "must be a UUID")

@@ -39,7 +39,18 @@ func samples() []Event {
 			Verification: &Verification{HomeAccount: true, PhoneIdentity: true, OneWonTransfer: true}}),
 		base(cust, MobileRevoked{GeneratorNo: "MOTP0001", Reason: RevokeSuperseded}),
 		base(dev, Approved{EventID: uuid.NewSHA1(uuid.NameSpaceOID, []byte("x")), Approver: "M200"}),
+		key(KeyCreated{Role: RoleProducer, Channels: []Channel{ChannelAuth}, ExpiresAt: &expires, TokenHash: fp, CertSubject: "CN=auth-service"}),
+		key(KeyRevoked{}),
 	}
+}
+
+var expires = t0.AddDate(1, 0, 0)
+
+// key returns a key event as the admin principal appends it.
+func key(p Payload) Event {
+	return Event{ID: uuid.NewSHA1(uuid.NameSpaceOID, []byte(p.EventType())), OccurredAt: t0, RecordedAt: t0,
+		Aggregate: KeyRef("AUTH"), Institution: "IBKS", Channel: ChannelAdmin, Actor: Actor{Role: RoleSystem, ID: "admin"},
+		Principal: &Principal{ID: "admin", Role: RoleAdmin, Method: MethodAPIKey}, Payload: p}
 }
 
 func TestRoundTripEveryType(t *testing.T) {
@@ -217,6 +228,43 @@ func TestCodes(t *testing.T) {
 			if tc.valid(s) {
 				t.Errorf("%q accepted", s)
 			}
+		}
+	}
+}
+
+// TestPrincipalAndAdminChannel: the principal round-trips and is checked;
+// channel ADMIN belongs to key events only, and key events to it.
+func TestPrincipalAndAdminChannel(t *testing.T) {
+	t.Parallel()
+	e := samples()[1]
+	e.Principal = &Principal{ID: "S100", Role: RoleTeller, Method: MethodAPIKey}
+	data, err := EncodeCommit(Commit{Events: []Event{e}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := DecodeCommit(data)
+	if err != nil || cmp.Diff(e, c.Events[0]) != "" {
+		t.Fatalf("principal round trip: %v %s", err, cmp.Diff(e, c.Events[0]))
+	}
+	for name, tc := range map[string]struct {
+		e     Event
+		field string
+	}{
+		"bad principal role": {func() Event {
+			x := e
+			x.Principal = &Principal{ID: "S100", Role: "root", Method: MethodAPIKey}
+			return x
+		}(), "principal.role"},
+		"ADMIN on a device":      {func() Event { x := e; x.Channel = ChannelAdmin; return x }(), "channel"},
+		"key event off ADMIN":    {func() Event { x := key(KeyRevoked{}); x.Channel = ChannelBranch; return x }(), "channel"},
+		"producer with BRANCH":   {key(KeyCreated{Role: RoleProducer, Channels: []Channel{ChannelBranch}, TokenHash: fp}), "payload.channels[0]"},
+		"producer, no channels":  {key(KeyCreated{Role: RoleProducer, TokenHash: fp}), "payload.channels"},
+		"teller with channels":   {key(KeyCreated{Role: RoleTeller, Channels: []Channel{ChannelMTS}, TokenHash: fp}), "payload.channels"},
+		"token kept, not a hash": {key(KeyCreated{Role: RoleTeller, TokenHash: "otpl_secret"}), "payload.token_hash"},
+	} {
+		var fe *FieldError
+		if err := tc.e.Validate(); !errors.As(err, &fe) || fe.Field != tc.field {
+			t.Errorf("%s: want field %s, got %v", name, tc.field, err)
 		}
 	}
 }

@@ -128,7 +128,7 @@ func decodeCommitFast(data []byte) (Commit, bool) {
 		if fe.Aggregate == nil || fe.Actor == nil {
 			return Commit{}, false
 		}
-		e, err := fe.event(*fe.Aggregate, *fe.Actor)
+		e, err := fe.event(*fe.Aggregate, *fe.Actor, fe.Principal)
 		if err != nil {
 			return Commit{}, false
 		}

@@ -43,7 +43,7 @@ func (r AggregateRef) DeviceKey() (vendor, serial string, ok bool) {
 	return vendor, serial, ok
 }
 
-// Validate reports whether r is a well-formed device or customer reference.
+// Validate reports whether r is a well-formed device, customer or key reference.
 func (r AggregateRef) Validate() error {
 	switch r.Kind {
 	case KindDevice:
@@ -55,8 +55,12 @@ func (r AggregateRef) Validate() error {
 		if !ValidCustomerNo(r.Key) {
 			return fieldErr("key", "must match ^[0-9A-Z]{4,20}$")
 		}
+	case KindKey:
+		if !ValidKeyID(r.Key) {
+			return fieldErr("key", "must match ^[0-9A-Za-z_-]{1,64}$")
+		}
 	default:
-		return fieldErr("kind", "must be device or customer")
+		return fieldErr("kind", "must be device, customer or key")
 	}
 	return nil
 }
@@ -81,6 +85,7 @@ type Event struct {
 	OriginChannel  OriginChannel // with ChannelCenter only
 	Actor          Actor
 	Staff          string     // the employee who processed a branch action
+	Principal      *Principal // the authenticated caller (nil in events from before it was kept)
 	Documents      []Document // papers presented for a branch action
 	CorrelationID  string
 	CausationID    string
@@ -108,8 +113,10 @@ func (e Event) Validate() error {
 		return fieldErr("recorded_at", "required")
 	case !ValidInstitution(e.Institution):
 		return fieldErr("institution", "must match ^[0-9A-Z]{2,8}$")
-	case !e.Channel.Valid():
+	case !e.Channel.Valid() && !(e.Channel == ChannelAdmin && e.Aggregate.Kind == KindKey):
 		return fieldErr("channel", "unknown channel")
+	case e.Aggregate.Kind == KindKey && e.Channel != ChannelAdmin:
+		return fieldErr("channel", "key events use channel ADMIN")
 	case !e.OriginChannel.Valid():
 		return fieldErr("origin_channel", "must be BRANCH or ONLINE")
 	case e.OriginChannel != "" && e.Channel != ChannelCenter:
@@ -129,6 +136,11 @@ func (e Event) Validate() error {
 	}
 	if err := e.Aggregate.Validate(); err != nil {
 		return prefixed("aggregate", err)
+	}
+	if e.Principal != nil {
+		if err := e.Principal.Validate(); err != nil {
+			return prefixed("principal", err)
+		}
 	}
 	for i, d := range e.Documents {
 		if !d.Valid() {

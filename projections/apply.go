@@ -150,7 +150,7 @@ func applyDevice(seq uint64, idx int, e events.Event) []Change {
 	}
 	out := []Change{AddHistory{History{Vendor: vendor, Serial: serial, Seq: seq, Idx: idx, EventID: e.ID, Type: string(e.Type()),
 		OccurredAt: at, RecordedAt: micro(e.RecordedAt), Institution: e.Institution, Channel: string(e.Channel),
-		OriginChannel: string(e.OriginChannel), Actor: e.Actor, Staff: e.Staff, Documents: docs, Payload: payload}}}
+		OriginChannel: string(e.OriginChannel), Actor: e.Actor, Principal: e.Principal, Staff: e.Staff, Documents: docs, Payload: payload}}}
 	switch p := e.Payload.(type) {
 	case events.Registered:
 		out = append(out,

@@ -395,7 +395,7 @@ func prefixed(alias, columns string) string {
 }
 
 const historyColumns = `vendor, serial, seq, idx, event_id, type, occurred_at, recorded_at, institution, channel, origin_channel,
-	actor_role, actor_id, staff, documents, approved_by, approved_at, payload`
+	actor_role, actor_id, principal_id, principal_role, principal_method, staff, documents, approved_by, approved_at, payload`
 
 // historyRow returns h's values in the order of historyColumns.
 func historyRow(h History) []any {
@@ -403,8 +403,12 @@ func historyRow(h History) []any {
 	if h.Approval != nil {
 		approver, at = h.Approval.Approver, &h.Approval.ApprovedAt
 	}
+	var p events.Principal
+	if h.Principal != nil {
+		p = *h.Principal
+	}
 	return []any{h.Vendor, h.Serial, int64(h.Seq), h.Idx, h.EventID, h.Type, h.OccurredAt, h.RecordedAt, h.Institution, h.Channel, h.OriginChannel,
-		string(h.Actor.Role), h.Actor.ID, h.Staff, h.Documents, approver, at, string(h.Payload)}
+		string(h.Actor.Role), h.Actor.ID, p.ID, string(p.Role), string(p.Method), h.Staff, h.Documents, approver, at, string(h.Payload)}
 }
 
 // DeviceHistory pages the device's events, oldest first.
@@ -416,16 +420,20 @@ func (p *Postgres) DeviceHistory(ctx context.Context, vendor, serial string, pg 
 	var out []History
 	seq, err := p.read(ctx, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `SELECT vendor, serial, seq, idx, event_id, type, occurred_at, recorded_at, institution, channel, origin_channel,
-				actor_role, actor_id, staff, documents, approved_by, approved_at, payload::text
+				actor_role, actor_id, principal_id, principal_role, principal_method, staff, documents, approved_by, approved_at, payload::text
 			FROM proj.device_history WHERE vendor = $1 AND serial = $2 AND (seq, idx) > ($3, $4) ORDER BY seq, idx LIMIT $5`,
 			vendor, serial, int64(after.seq), after.idx, pg.limit()+1)
 		var err error
 		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (h History, err error) {
 			var s int64
 			var payload, role, approver string
+			var p events.Principal
 			var approvedAt *time.Time
 			err = r.Scan(&h.Vendor, &h.Serial, &s, &h.Idx, &h.EventID, &h.Type, &h.OccurredAt, &h.RecordedAt, &h.Institution, &h.Channel,
-				&h.OriginChannel, &role, &h.Actor.ID, &h.Staff, &h.Documents, &approver, &approvedAt, &payload)
+				&h.OriginChannel, &role, &h.Actor.ID, &p.ID, &p.Role, &p.Method, &h.Staff, &h.Documents, &approver, &approvedAt, &payload)
+			if p.ID != "" {
+				h.Principal = &p
+			}
 			h.Seq, h.OccurredAt, h.RecordedAt, h.Payload = uint64(s), h.OccurredAt.UTC(), h.RecordedAt.UTC(), []byte(payload)
 			h.Actor.Role = events.Role(role)
 			if approver != "" && approvedAt != nil {

@@ -124,22 +124,23 @@ func (i Institution) Active() bool { return i.EndedAt == nil }
 
 // History is a row of the 2376 per-device history.
 type History struct {
-	Vendor        string           `json:"-"`
-	Serial        string           `json:"-"`
-	Seq           uint64           `json:"sequence"`
-	Idx           int              `json:"index"`
-	EventID       uuid.UUID        `json:"id"`
-	Type          string           `json:"type"`
-	OccurredAt    time.Time        `json:"occurred_at"`
-	RecordedAt    time.Time        `json:"recorded_at"`
-	Institution   string           `json:"institution"`
-	Channel       string           `json:"channel"`
-	OriginChannel string           `json:"origin_channel,omitempty"` // the centre feed's channel at the other institution
-	Actor         events.Actor     `json:"actor"`
-	Staff         string           `json:"staff,omitempty"`
-	Documents     []string         `json:"documents"`
-	Approval      *HistoryApproval `json:"approval,omitempty"`
-	Payload       json.RawMessage  `json:"payload"`
+	Vendor        string            `json:"-"`
+	Serial        string            `json:"-"`
+	Seq           uint64            `json:"sequence"`
+	Idx           int               `json:"index"`
+	EventID       uuid.UUID         `json:"id"`
+	Type          string            `json:"type"`
+	OccurredAt    time.Time         `json:"occurred_at"`
+	RecordedAt    time.Time         `json:"recorded_at"`
+	Institution   string            `json:"institution"`
+	Channel       string            `json:"channel"`
+	OriginChannel string            `json:"origin_channel,omitempty"` // the centre feed's channel at the other institution
+	Actor         events.Actor      `json:"actor"`
+	Principal     *events.Principal `json:"principal,omitempty"` // who sent it (authenticated)
+	Staff         string            `json:"staff,omitempty"`
+	Documents     []string          `json:"documents"`
+	Approval      *HistoryApproval  `json:"approval,omitempty"`
+	Payload       json.RawMessage   `json:"payload"`
 }
 
 // HistoryApproval is a branch manager's approval of a history row (R-APPROVAL).

@@ -32,7 +32,7 @@ func TestAuditBesideServe(t *testing.T) {
 			dataDir := t.TempDir()
 			env := []string{"OTPLEDGER_DATA_DIR=" + dataDir, "OTPLEDGER_NATS_URL=", "OTPLEDGER_DATABASE_URL="}
 			p := start(t, env...)
-			load := startLoad(t, p.url, 4)
+			load := startLoad(t, p, 4)
 			load.waitFor(t, 200)
 
 			exportFile := filepath.Join(t.TempDir(), "beside.jsonl")
@@ -131,7 +131,7 @@ type load struct {
 	wg    sync.WaitGroup
 }
 
-func startLoad(t *testing.T, url string, clients int) *load {
+func startLoad(t *testing.T, p *process, clients int) *load {
 	l := &load{acked: map[string]bool{}, done: make(chan struct{})}
 	body := `{"channel":"CENTER","institution":"KB001","actor":{"role":"SYSTEM","id":"CENTER"}}`
 	for w := range clients {
@@ -144,7 +144,10 @@ func startLoad(t *testing.T, url string, clients int) *load {
 					return
 				default:
 				}
-				resp, err := http.Post(fmt.Sprintf("%s/v1/devices/OTP/W%dN%06d/registrations", url, w, i), "application/json", strings.NewReader(body))
+				req, _ := http.NewRequest("POST", fmt.Sprintf("%s/v1/devices/OTP/W%dN%06d/registrations", p.url, w, i), strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+p.tokens["CENTER"])
+				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					time.Sleep(10 * time.Millisecond) // serve is gone: nothing acknowledged
 					continue

@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/otpledger/otpledger/aggregates"
+	"github.com/otpledger/otpledger/internal/apitest"
 	"github.com/otpledger/otpledger/internal/pgtest"
 	"github.com/otpledger/otpledger/internal/streamgen"
 )
@@ -127,6 +128,47 @@ type process struct {
 	url    string
 	logs   *bytes.Buffer
 	logsMu *sync.Mutex
+	tokens map[string]string // apitest.Keys by id
+}
+
+// tokensByDir keeps the test keys' tokens of each data directory: made with
+// the bootstrap admin token at a directory's first start, used after restarts.
+var tokensByDir = struct {
+	sync.Mutex
+	m map[string]map[string]string
+}{m: map[string]map[string]string{}}
+
+// authorize gives p the test keys of its data directory, creating them with
+// the admin token the first start wrote there.
+func (p *process) authorize(t *testing.T, env []string) {
+	t.Helper()
+	dataDir := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "OTPLEDGER_DATA_DIR="); ok {
+			dataDir = v
+		}
+	}
+	tokensByDir.Lock()
+	defer tokensByDir.Unlock()
+	if tokens, ok := tokensByDir.m[dataDir]; ok {
+		p.tokens = tokens
+		return
+	}
+	admin, err := os.ReadFile(filepath.Join(dataDir, "admin.token"))
+	if err != nil {
+		t.Fatalf("the first start wrote no admin token: %v\n%s", err, p.log())
+	}
+	p.tokens = map[string]string{"admin": strings.TrimSpace(string(admin))}
+	for _, nk := range apitest.Keys {
+		body, _ := json.Marshal(map[string]any{"id": nk.ID, "role": nk.Role, "channels": nk.Channels})
+		status, out := p.requestAs(t, "admin", "POST", "/v1/keys", string(body))
+		var k struct{ Token string }
+		if status != 201 || json.Unmarshal(out, &k) != nil || !strings.HasPrefix(k.Token, "otpl_") {
+			t.Fatalf("create key %s: %d %s", nk.ID, status, out)
+		}
+		p.tokens[nk.ID] = k.Token
+	}
+	tokensByDir.m[dataDir] = p.tokens
 }
 
 func freeAddr(t *testing.T) string {
@@ -164,8 +206,13 @@ func start(t *testing.T, env ...string) *process {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	lines := bufio.NewScanner(stdout)
-	if !lines.Scan() || !strings.Contains(lines.Text(), "listening") {
-		t.Fatalf("serve did not start: %s\n%s", lines.Text(), p.log())
+	for lines.Scan() && !strings.Contains(lines.Text(), "listening") {
+		if !strings.Contains(lines.Text(), "admin token is in") {
+			t.Fatalf("serve printed %q before listening\n%s", lines.Text(), p.log())
+		}
+	}
+	if !strings.Contains(lines.Text(), "listening") {
+		t.Fatalf("serve did not start:\n%s", p.log())
 	}
 	go func() {
 		for lines.Scan() {
@@ -176,6 +223,7 @@ func start(t *testing.T, env ...string) *process {
 		if resp, err := http.Get(p.url + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
+				p.authorize(t, env)
 				return p
 			}
 		}
@@ -208,12 +256,21 @@ func (p *process) stop(t *testing.T) {
 	}
 }
 
+// request sends a request as the test principal that would send it
+// (apitest.PrincipalFor).
 func (p *process) request(t *testing.T, method, path, body string) (int, []byte) {
+	t.Helper()
+	return p.requestAs(t, apitest.PrincipalFor(method, path, body), method, path, body)
+}
+
+// requestAs sends a request with the token of key who.
+func (p *process) requestAs(t *testing.T, who, method, path, body string) (int, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(method, p.url+path, strings.NewReader(body))
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("Authorization", "Bearer "+p.tokens[who])
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -250,15 +307,21 @@ func (p *process) walk(t *testing.T) (map[string]string, uint64) {
 			registration = answer.Events[0].ID
 		}
 	}
-	status, body := p.request(t, "POST", "/v1/events/"+registration+"/approval", `{"approver":"S100"}`)
-	if status != 409 || !strings.Contains(string(body), "R-APPROVAL") {
-		t.Fatalf("approval by the processing employee: %d %s", status, body)
+	// Maker-checker against real identities: the teller who processed it
+	// may not approve, nor may a manager sign as that teller.
+	status, body := p.requestAs(t, "S100", "POST", "/v1/events/"+registration+"/approval", `{}`)
+	if status != 403 {
+		t.Fatalf("approval by the processing teller: %d %s", status, body)
+	}
+	status, body = p.requestAs(t, "M200", "POST", "/v1/events/"+registration+"/approval", `{"approver":"S100"}`)
+	if status != 403 {
+		t.Fatalf("approval under the teller's name: %d %s", status, body)
 	}
 	status, body = p.request(t, "GET", fmt.Sprintf("/v1/approvals/pending?min_sequence=%d", last), "")
 	if status != 200 || !strings.Contains(string(body), registration) {
 		t.Fatalf("pending approvals: %d %s", status, body)
 	}
-	status, body = p.request(t, "POST", "/v1/events/"+registration+"/approval", `{"approver":"M200"}`)
+	status, body = p.requestAs(t, "M200", "POST", "/v1/events/"+registration+"/approval", `{}`)
 	if status != 201 {
 		t.Fatalf("approval: %d %s", status, body)
 	}
@@ -420,6 +483,12 @@ func scanDir(t *testing.T, dir string) {
 	t.Helper()
 	sawEvents := false
 	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.Name() == "admin.token" { // the one place a token is kept, by design
+			if info, _ := d.Info(); info == nil || info.Mode().Perm() != 0o600 {
+				t.Errorf("%s: mode %v, want 0600", path, info.Mode().Perm())
+			}
+			return nil
+		}
 		if err == nil && !d.IsDir() {
 			data, _ := os.ReadFile(path)
 			scanForPersonalData(t, path, data)
@@ -449,7 +518,7 @@ func TestServeExternal(t *testing.T) {
 	if out, err := command(t, env, "rebuild"); err != nil {
 		t.Errorf("rebuild: %v\n%s", err, out)
 	}
-	if out, err := command(t, env, "approvals", "pending"); err != nil || !strings.Contains(out, "customer_profiled") {
+	if out, err := command(t, env, "approvals", "pending"); err != nil || !strings.Contains(out, "error_reset") {
 		t.Errorf("approvals pending after the rebuild: %v\n%s", err, out)
 	}
 	if out, err := command(t, env, "quarantine", "list"); err != nil || strings.Count(out, "\n") != 1 {
@@ -490,11 +559,22 @@ func lastSequence(answers map[string]string) uint64 {
 	return seq
 }
 
+// scanForPersonalData fails when data holds a real-name number or phone id
+// of the walkthrough in clear, or any API key token the tests created.
 func scanForPersonalData(t *testing.T, where string, data []byte) {
 	t.Helper()
 	for _, secret := range personalData {
 		if bytes.Contains(data, []byte(secret)) {
 			t.Errorf("%s holds personal data in clear (%s…)", where, secret[:4])
+		}
+	}
+	tokensByDir.Lock()
+	defer tokensByDir.Unlock()
+	for _, tokens := range tokensByDir.m {
+		for id, token := range tokens {
+			if bytes.Contains(data, []byte(token)) || bytes.Contains(data, []byte(token[len("otpl_"):])) {
+				t.Errorf("%s holds the token of key %s", where, id)
+			}
 		}
 	}
 }
@@ -545,4 +625,57 @@ func TestHistoryAsOf(t *testing.T) {
 			t.Fatalf("as of %s: got %+v, want %+v", at, got.State, want)
 		}
 	}
+}
+
+// TestRevocationReachesEveryServe runs two serve processes on one external
+// NATS: a key revoked through the first is refused by the second within a
+// second, and only the first start made an admin token.
+func TestRevocationReachesEveryServe(t *testing.T) {
+	t.Parallel()
+	_, ns := natsServer(t)
+	dirA, dirB := t.TempDir(), t.TempDir()
+	keyFile := filepath.Join(t.TempDir(), "fingerprint.key")
+	if err := os.WriteFile(keyFile, []byte(strings.Repeat("cd", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"OTPLEDGER_NATS_URL=" + ns.URL, "OTPLEDGER_DATABASE_URL=", "OTPLEDGER_POLICY_FILE=" + policyFile(t),
+		"OTPLEDGER_FINGERPRINT_KEY_FILE=" + keyFile}
+	a := start(t, append(common, "OTPLEDGER_DATA_DIR="+dirA)...)
+	tokensByDir.Lock()
+	tokensByDir.m[dirB] = a.tokens
+	tokensByDir.Unlock()
+	b := start(t, append(common, "OTPLEDGER_DATA_DIR="+dirB)...)
+	if _, err := os.Stat(filepath.Join(dirB, "admin.token")); !os.IsNotExist(err) {
+		t.Fatalf("the second serve bootstrapped an admin key too: %v", err)
+	}
+	status, out := a.requestAs(t, "admin", "POST", "/v1/keys", `{"id":"S777","role":"teller"}`)
+	var k struct{ Token string }
+	if status != 201 || json.Unmarshal(out, &k) != nil {
+		t.Fatalf("create: %d %s", status, out)
+	}
+	b.tokens = map[string]string{"S777": k.Token, "admin": a.tokens["admin"]}
+	query := func() int {
+		status, _ := b.requestAs(t, "S777", "GET", "/v1/approvals/pending", "")
+		return status
+	}
+	deadline := time.Now().Add(time.Second)
+	for query() != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("the second serve does not know the new key after 1 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if status, out := a.requestAs(t, "admin", "POST", "/v1/keys/S777/revoke", `{}`); status != 200 {
+		t.Fatalf("revoke: %d %s", status, out)
+	}
+	revoked := time.Now()
+	for query() != 401 {
+		if time.Since(revoked) > time.Second {
+			t.Fatal("the second serve still accepts the revoked key after 1 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("revocation reached the second serve in %v", time.Since(revoked).Round(time.Millisecond))
+	a.stop(t)
+	b.stop(t)
 }

@@ -38,6 +38,9 @@ Commands:
   rebuild            rebuild the PostgreSQL views from the stream and swap them in atomically
   approvals pending  branch events awaiting a manager's approval
   quarantine list    list the journal messages the projector set aside
+  keys create --id ID --role ROLE [--channels A,B] | keys list | keys revoke ID
+                     API keys of a running serve (OTPLEDGER_URL, OTPLEDGER_TOKEN; default the
+                     data directory's admin.token); the token of a new key is printed once
   bench              measure the ledger against the raw servers of this machine in one run
                      (embedded NATS, a PostgreSQL database it creates); --quick under a minute
   version            print the version
@@ -66,6 +69,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		cmd, rest = cmd+" "+want, rest[1:]
+	case "keys":
+		verbs := map[string]int{"create": 0, "list": 0, "revoke": 1}
+		n, ok := 0, false
+		if len(rest) > 0 {
+			n, ok = verbs[rest[0]]
+		}
+		if !ok || len(rest) < 1+n {
+			fmt.Fprintln(stderr, "otpledger keys: want 'keys create --id ID --role ROLE', 'keys list' or 'keys revoke ID'")
+			return 2
+		}
+		cmd, positional, rest = "keys "+rest[0], rest[1:1+n], rest[1+n:]
 	case "history":
 		if len(rest) < 2 || (rest[0] == "device" && len(rest) < 3) || (rest[0] != "device" && rest[0] != "customer") {
 			fmt.Fprintln(stderr, "otpledger history: want 'history device VENDOR SERIAL' or 'history customer CUSTOMER_NO'")
@@ -77,6 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var cfg config
 	var af auditFlags
 	var bf benchFlags
+	var kf keyFlags
 	fs := flag.NewFlagSet("otpledger "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.flags(fs)
@@ -85,6 +100,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.StringVar(&af.format, "format", "table", "table | json")
 	case "export":
 		fs.StringVar(&af.format, "format", "jsonl", "jsonl | csv")
+	}
+	if strings.HasPrefix(cmd, "keys ") {
+		fs.StringVar(&kf.url, "url", env("OTPLEDGER_URL", "http://127.0.0.1:8080"), "the running serve (env OTPLEDGER_URL)")
+		fs.StringVar(&kf.token, "token", env("OTPLEDGER_TOKEN", ""), "an admin's token (env OTPLEDGER_TOKEN; default: <data dir>/admin.token)")
+	}
+	if cmd == "keys create" {
+		fs.StringVar(&kf.id, "id", "", "the key's id: the principal's staff, approver or SYSTEM actor id (required)")
+		fs.StringVar(&kf.role, "role", "", "teller | manager | producer | auditor | operator | admin (required)")
+		fs.StringVar(&kf.channels, "channels", "", "a producer's channels, comma-separated, e.g. AUTH or MTS,MOBILE_WEB")
+		fs.StringVar(&kf.expires, "expires", "", "when the key stops working (RFC 3339; default: never)")
+		fs.StringVar(&kf.certSubject, "cert-subject", "", "a client certificate subject that authenticates as this key (mutual TLS)")
 	}
 	if cmd == "history" {
 		fs.StringVar(&af.asOf, "as-of", "", "state and events as of this RFC 3339 instant (default: now)")
@@ -134,6 +160,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		do = func() error { return benchCmd(ctx, &cfg, &bf, stdout, stderr) }
 	case "import":
 		do = func() error { return importCmd(ctx, &cfg, &af, stderr) }
+	case "keys create", "keys list", "keys revoke":
+		verb := strings.TrimPrefix(cmd, "keys ")
+		do = func() error { return keysCmd(ctx, &cfg, &kf, verb, strings.Join(positional, ""), stdout, stderr) }
 	case "history":
 		ref := events.CustomerRef(positional[len(positional)-1])
 		if positional[0] == "device" {
@@ -150,7 +179,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if problem := usageProblem(cmd, fs, &af, &bf); problem != "" {
+	if problem := usageProblem(cmd, fs, &af, &bf, &kf); problem != "" {
 		fmt.Fprintf(stderr, "otpledger %s: %s\n", cmd, problem)
 		fs.Usage()
 		return 2
@@ -164,7 +193,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // usageProblem names what is wrong with a command line that parsed: extra
 // arguments, a value out of its set, a missing required flag.
-func usageProblem(cmd string, fs *flag.FlagSet, af *auditFlags, bf *benchFlags) string {
+func usageProblem(cmd string, fs *flag.FlagSet, af *auditFlags, bf *benchFlags, kf *keyFlags) string {
 	formats := map[string][]string{"verify": {"table", "json"}, "history": {"table", "json"}, "export": {"jsonl", "csv"}, "bench": {"markdown", "json"}}
 	format := af.format
 	if cmd == "bench" {
@@ -179,6 +208,8 @@ func usageProblem(cmd string, fs *flag.FlagSet, af *auditFlags, bf *benchFlags) 
 		return "--limit: want 0 (all) or more"
 	case cmd == "import" && af.in == "":
 		return "--in is required (the JSON lines file of 'otpledger export')"
+	case cmd == "keys create" && (kf.id == "" || kf.role == ""):
+		return "--id and --role are required"
 	}
 	return ""
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/otpledger/otpledger/aggregates/ledger"
 	"github.com/otpledger/otpledger/consumers"
 	"github.com/otpledger/otpledger/events/journal"
+	"github.com/otpledger/otpledger/internal/access"
 	"github.com/otpledger/otpledger/internal/httpapi"
 	"github.com/otpledger/otpledger/internal/progress"
 	"github.com/otpledger/otpledger/projections"
@@ -42,13 +43,13 @@ type node struct {
 	memory *projections.Memory // the store, when in memory
 }
 
-// access is what a command does with the journal.
-type access int
+// journalUse is what a command does with the journal.
+type journalUse int
 
 const (
 	// writes: serve, project, import. On the embedded default it needs the
 	// data directory to itself.
-	writes access = iota
+	writes journalUse = iota
 	// reads: the audit commands. Beside a running embedded serve (which holds
 	// the data directory) they read through its server with the read-only
 	// credentials it left there; they never create a stream.
@@ -56,7 +57,7 @@ const (
 )
 
 // openJournal connects to (or starts) NATS and opens the journal.
-func openJournal(ctx context.Context, cfg *config, log *slog.Logger, mode access) (*node, error) {
+func openJournal(ctx context.Context, cfg *config, log *slog.Logger, mode journalUse) (*node, error) {
 	n := &node{cfg: cfg, log: log}
 	jcfg := journal.Config{Durability: cfg.durabilityMode(), ReadOnly: mode == reads}
 	switch {
@@ -93,7 +94,7 @@ func openJournal(ctx context.Context, cfg *config, log *slog.Logger, mode access
 
 // open opens the journal and the views: PostgreSQL (migrated) when
 // configured, else memory rebuilt from the stream with a progress bar.
-func open(ctx context.Context, cfg *config, log *slog.Logger, stderr io.Writer, mode access) (*node, error) {
+func open(ctx context.Context, cfg *config, log *slog.Logger, stderr io.Writer, mode journalUse) (*node, error) {
 	n, err := openJournal(ctx, cfg, log, mode)
 	if err != nil {
 		return nil, err
@@ -252,7 +253,22 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if w := pol.Calendar(l.Now()).Warning(); w != "" {
 		log.Warn(w) // R-HOURS; /readyz says the same
 	}
+	keys, err := access.OpenKeys(ctx, n.j, cfg.home, l.Now)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
+		return err
+	}
+	if path, err := keys.Bootstrap(ctx, cfg.dataDir); err != nil {
+		return err
+	} else if path != "" {
+		// The path, never the token: whoever may read the data directory may administer keys.
+		fmt.Fprintf(stdout, "first start: the admin token is in %s (create keys with it: otpledger keys create --help)\n", path)
+		log.Info("bootstrap admin key created", slog.String("token_file", path))
+	}
 	api, err := httpapi.New(httpapi.Config{Ledger: l, Views: n.store, Fingerprinter: fp, Home: cfg.home, Logger: log,
+		Auth: &access.Authenticator{Keys: keys}, Keys: keys,
 		JournalReady: func(ctx context.Context) error { _, err := n.j.LastSequence(ctx); return err },
 		Lag: func(ctx context.Context) (uint64, error) {
 			return consumers.Lag(ctx, n.j, n.store)

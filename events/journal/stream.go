@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -218,4 +219,50 @@ func (j *Journal) DurableConsumer(ctx context.Context, name string, start uint64
 		return nil, fmt.Errorf("consumer %s: %w", name, errors.Join(ErrUnavailable, err))
 	}
 	return c, nil
+}
+
+// Follow delivers to fn, in order, every message of the aggregates of kind:
+// those already in the stream before Follow returns, and then each new one
+// as it is appended, on another goroutine, until ctx ends. It is how every
+// server sharing the journal keeps small aggregates (API keys) in memory
+// and sees a change within milliseconds. fn must not block for long.
+func (j *Journal) Follow(ctx context.Context, kind events.AggregateKind, fn func(Message)) error {
+	filter := events.SubjectPrefix + "." + string(kind) + ".>"
+	cons, err := j.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+	if err != nil {
+		return fmt.Errorf("follow %s: %w", kind, errors.Join(ErrUnavailable, err))
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("follow %s: %w", kind, errors.Join(ErrUnavailable, err))
+	}
+	caughtUp := make(chan struct{})
+	var once sync.Once
+	if info.NumPending == 0 {
+		once.Do(func() { close(caughtUp) })
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		meta, err := m.Metadata()
+		if err != nil {
+			return
+		}
+		msg := Message{Seq: meta.Sequence.Stream, Subject: m.Subject(), Data: m.Data()}
+		if s := m.Headers().Get(StateHeader); s != "" {
+			msg.State = []byte(s)
+		}
+		fn(msg)
+		if meta.NumPending == 0 {
+			once.Do(func() { close(caughtUp) })
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("follow %s: %w", kind, errors.Join(ErrUnavailable, err))
+	}
+	context.AfterFunc(ctx, cc.Stop)
+	select {
+	case <-caughtUp:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

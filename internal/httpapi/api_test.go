@@ -17,9 +17,12 @@ import (
 	"github.com/otpledger/otpledger/aggregates"
 	"github.com/otpledger/otpledger/aggregates/ledger"
 	"github.com/otpledger/otpledger/consumers"
+	"github.com/otpledger/otpledger/events"
 	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/journal/journaltest"
 	"github.com/otpledger/otpledger/events/pii"
+	"github.com/otpledger/otpledger/internal/access"
+	"github.com/otpledger/otpledger/internal/apitest"
 	"github.com/otpledger/otpledger/projections"
 )
 
@@ -32,9 +35,11 @@ const (
 )
 
 type testAPI struct {
-	url string
-	j   *journal.Journal
-	nc  *nats.Conn // the journal's connection
+	url    string
+	j      *journal.Journal
+	nc     *nats.Conn // the journal's connection
+	keys   *access.Keys
+	tokens map[string]string // key id → token
 }
 
 func newTestAPI(t *testing.T) testAPI {
@@ -67,7 +72,21 @@ func newTestAPI(t *testing.T) testAPI {
 	go func() { _ = p.Run(pctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; pnc.Close() })
 	fp, _ := pii.NewFingerprinter(bytes.Repeat([]byte{7}, 32))
-	api, err := New(Config{Ledger: l, Views: mem, Fingerprinter: fp, Home: "IBKS",
+	kctx, stopKeys := context.WithCancel(ctx)
+	t.Cleanup(stopKeys)
+	keys, err := access.OpenKeys(kctx, j, "IBKS", time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := map[string]string{}
+	for _, nk := range apitest.Keys {
+		token, _, err := keys.Create(ctx, events.Principal{ID: "test", Role: events.RoleAdmin, Method: events.MethodBootstrap}, nk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[nk.ID] = token
+	}
+	api, err := New(Config{Ledger: l, Views: mem, Fingerprinter: fp, Home: "IBKS", Auth: &access.Authenticator{Keys: keys}, Keys: keys,
 		JournalReady: func(ctx context.Context) error { _, err := j.LastSequence(ctx); return err },
 		Lag:          func(ctx context.Context) (uint64, error) { return consumers.Lag(ctx, j, mem) }})
 	if err != nil {
@@ -75,7 +94,7 @@ func newTestAPI(t *testing.T) testAPI {
 	}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
-	return testAPI{url: srv.URL, j: j, nc: nc}
+	return testAPI{url: srv.URL, j: j, nc: nc, keys: keys, tokens: tokens}
 }
 
 // do sends a request and returns status and body; headers are name, value pairs.
@@ -85,7 +104,12 @@ func (a testAPI) do(t *testing.T, method, path, contentType, body string, header
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	req.Header.Set("Authorization", "Bearer "+a.tokens[apitest.PrincipalFor(method, path, body)])
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "" {
+			req.Header.Del(headers[i])
+			continue
+		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -132,14 +156,14 @@ func TestBadRequests(t *testing.T) {
 		{"missing channel", "POST", "/v1/devices/OTP/000111222333/errors", "", `{"actor":{"role":"SYSTEM"}}`, 400, "invalid_argument", "channel", ""},
 		{"unknown channel", "POST", "/v1/devices/OTP/000111222333/errors", "", `{"channel":"FAX","actor":{"role":"SYSTEM"}}`, 400, "invalid_argument", "channel", ""},
 		{"channel of the wrong type", "POST", "/v1/devices/OTP/000111222333/errors", "", `{"channel":7,"actor":{"role":"SYSTEM"}}`, 400, "invalid_argument", "channel", ""},
-		{"missing actor", "POST", "/v1/devices/OTP/000111222333/errors", "", `{"channel":"AUTH"}`, 400, "invalid_argument", "actor", ""},
-		{"unknown role", "POST", "/v1/devices/OTP/000111222333/errors", "", `{"channel":"AUTH","actor":{"role":"BOSS"}}`, 400, "invalid_argument", "actor.role", ""},
-		{"a name as actor id", "POST", "/v1/devices/OTP/000111222333/errors", "", `{"channel":"AUTH","actor":{"role":"SYSTEM","id":"홍길동"}}`, 400, "invalid_argument", "actor.id", ""},
+		{"missing actor", "POST", "/v1/devices/OTP/000111222333/loss-reports", "", `{"channel":"PHONE","reason":"LOST"}`, 400, "invalid_argument", "actor", ""},
+		{"unknown role", "POST", "/v1/devices/OTP/000111222333/loss-reports", "", `{"channel":"PHONE","actor":{"role":"BOSS"},"reason":"LOST"}`, 400, "invalid_argument", "actor.role", ""},
+		{"a name as actor id", "POST", "/v1/devices/OTP/000111222333/loss-reports", "", `{"channel":"PHONE","actor":{"role":"SELF","id":"홍길동"},"reason":"LOST"}`, 400, "invalid_argument", "actor.id", ""},
 		{"lower-case vendor", "POST", "/v1/devices/otp/000111222333/errors", "", `{` + authCh + `}`, 400, "invalid_argument", "vendor", ""},
 		{"short serial", "POST", "/v1/devices/OTP/123/errors", "", `{` + authCh + `}`, 400, "invalid_argument", "serial", ""},
 		{"bad customer number in path", "POST", "/v1/customers/c-1/mobile-otp/errors", "", `{` + authCh + `}`, 400, "invalid_argument", "customer_no", ""},
 		{"bad institution", "POST", "/v1/devices/OTP/000111222333/loss-reports", "", `{"channel":"PHONE","actor":{"role":"SELF"},"institution":"kb","reason":"LOST"}`, 400, "invalid_argument", "institution", ""},
-		{"unknown document", "POST", "/v1/devices/OTP/000111222333/errors/reset", "", `{"channel":"BRANCH","actor":{"role":"SELF"},"staff":"S1","documents":["PASSPORT"]}`, 400, "invalid_argument", "documents", ""},
+		{"unknown document", "POST", "/v1/devices/OTP/000111222333/errors/reset", "", `{"channel":"BRANCH","actor":{"role":"SELF"},"staff":"S100","documents":["PASSPORT"]}`, 400, "invalid_argument", "documents", ""},
 		{"client time off the centre", "POST", "/v1/devices/OTP/000111222333/loss-reports", "", `{"channel":"PHONE","actor":{"role":"SELF"},"reason":"LOST","occurred_at":"2026-11-25T00:00:00Z"}`, 400, "invalid_argument", "occurred_at", ""},
 		{"malformed centre time", "POST", "/v1/devices/OTP/000111222333/registrations", "", `{"channel":"CENTER","institution":"KB001","actor":{"role":"SYSTEM"},"occurred_at":"yesterday"}`, 400, "invalid_argument", "occurred_at", ""},
 		{"home registration without customer", "POST", "/v1/devices/OTP/999888777666/registrations", "", `{` + branchSelf + `}`, 400, "invalid_argument", "customer_no", ""},
@@ -149,8 +173,8 @@ func TestBadRequests(t *testing.T) {
 		{"malformed real-name number", "PUT", "/v1/customers/C0003", "", `{` + branchSelf + `,"type":"INDIVIDUAL","residency":"DOMESTIC","real_name_number":"90010112345"}`, 400, "invalid_argument", "real_name_number", ""},
 		{"malformed phone id", "POST", "/v1/customers/C0001/mobile-otp", "", `{` + mts + `,"phone_id":"x y"}`, 400, "invalid_argument", "phone_id", ""},
 		{"malformed account", "PUT", "/v1/customers/C0003", "", `{` + branchSelf + `,"type":"INDIVIDUAL","residency":"DOMESTIC","real_name_number":"` + realName + `","accounts":["12"]}`, 400, "invalid_argument", "accounts", ""},
-		{"branch without staff", "POST", "/v1/devices/OTP/000111222333/errors/reset", "", `{"channel":"BRANCH","actor":{"role":"SELF"},"documents":["REAL_NAME_ID","PROCESSING_FORM","SEAL_OR_SIGNATURE"]}`, 400, "invalid_argument", "staff", ""},
-		{"malformed event id", "POST", "/v1/events/not-a-uuid/approval", "", `{"approver":"M1"}`, 400, "invalid_argument", "event_id", ""},
+		{"staff other than the teller", "POST", "/v1/devices/OTP/000111222333/errors/reset", "", `{"channel":"BRANCH","actor":{"role":"SELF"},"staff":"S999","documents":["REAL_NAME_ID","PROCESSING_FORM","SEAL_OR_SIGNATURE"]}`, 403, "forbidden", "", ""},
+		{"malformed event id", "POST", "/v1/events/not-a-uuid/approval", "", `{"approver":"M200"}`, 400, "invalid_argument", "event_id", ""},
 		{"limit out of range", "GET", "/v1/devices/OTP/000111222333/history?limit=0", "", ``, 400, "invalid_argument", "limit", ""},
 		{"forged cursor", "GET", "/v1/devices/OTP/000111222333/history?cursor=abc", "", ``, 400, "invalid_argument", "cursor", ""},
 		{"customer search without a key", "GET", "/v1/customers", "", ``, 400, "invalid_argument", "real_name_number", ""},
@@ -159,12 +183,12 @@ func TestBadRequests(t *testing.T) {
 		{"no mobile OTP to revoke", "POST", "/v1/customers/C0001/mobile-otp/revoke", "", `{` + mts + `}`, 404, "not_found", "", ""},
 		{"R-HW-NO-ISSUE: loss of an unknown device", "POST", "/v1/devices/OTP/999888777666/loss-reports", "", `{"channel":"PHONE","actor":{"role":"SELF"},"reason":"LOST"}`, 409, "rule_violation", "", "R-HW-NO-ISSUE"},
 		{"R-CHANNEL: ODS registration", "POST", "/v1/devices/OTP/999888777666/registrations", "", `{"channel":"ODS","actor":{"role":"SELF"},"customer_no":"C0001"}`, 409, "rule_violation", "", "R-CHANNEL"},
-		{"R-DOCS: no real-name ID", "POST", "/v1/devices/OTP/000111222333/errors/reset", "", `{"channel":"BRANCH","actor":{"role":"SELF"},"staff":"S1","documents":["PROCESSING_FORM","SEAL_OR_SIGNATURE"]}`, 409, "rule_violation", "", "R-DOCS"},
+		{"R-DOCS: no real-name ID", "POST", "/v1/devices/OTP/000111222333/errors/reset", "", `{"channel":"BRANCH","actor":{"role":"SELF"},"staff":"S100","documents":["PROCESSING_FORM","SEAL_OR_SIGNATURE"]}`, 409, "rule_violation", "", "R-DOCS"},
 		{"R-ONE-OTP: a second device", "POST", "/v1/devices/OTP/999888777666/registrations", "", `{` + branchSelf + `,"customer_no":"C0001"}`, 409, "rule_violation", "", "R-ONE-OTP"},
 		{"R-HW-ONE-PER-INSTITUTION: registered twice", "POST", "/v1/devices/OTP/000111222333/registrations", "", `{` + branchSelf + `,"customer_no":"C0001"}`, 409, "rule_violation", "", "R-HW-ONE-PER-INSTITUTION"},
 		{"R-MOB-ELIGIBLE: a corporation", "POST", "/v1/customers/C0002/mobile-otp", "", `{` + mts + `,"phone_id":"` + phoneID + `","verification":{"home_account":true,"phone_identity":true,"one_won_transfer":true}}`, 409, "rule_violation", "", "R-MOB-ELIGIBLE"},
 		{"R-ONE-OTP: mobile beside hardware", "POST", "/v1/customers/C0001/mobile-otp", "", `{` + mts + `,"phone_id":"` + phoneID + `","verification":{"home_account":true,"phone_identity":true,"one_won_transfer":true}}`, 409, "rule_violation", "", "R-ONE-OTP"},
-		{"R-AGENT: an individual's agent", "POST", "/v1/devices/OTP/000111222333/loss-reports", "", `{"channel":"BRANCH","actor":{"role":"AGENT"},"staff":"S1","reason":"LOST","documents":["REAL_NAME_ID","PROCESSING_FORM","SEAL_OR_SIGNATURE"]}`, 409, "rule_violation", "", "R-AGENT"},
+		{"R-AGENT: an individual's agent", "POST", "/v1/devices/OTP/000111222333/loss-reports", "", `{"channel":"BRANCH","actor":{"role":"AGENT"},"staff":"S100","reason":"LOST","documents":["REAL_NAME_ID","PROCESSING_FORM","SEAL_OR_SIGNATURE"]}`, 409, "rule_violation", "", "R-AGENT"},
 		{"R-HW-RESET-CHANNEL: HTS", "POST", "/v1/devices/OTP/000111222333/errors/reset", "", `{"channel":"HTS","actor":{"role":"SELF"}}`, 409, "rule_violation", "", "R-HW-RESET-CHANNEL"},
 		{"centre time far ahead of the clock", "POST", "/v1/devices/OTP/000111222333/registrations", "", `{"channel":"CENTER","institution":"KB002","actor":{"role":"SYSTEM"},"occurred_at":"2030-01-01T00:00:00Z"}`, 400, "invalid_argument", "occurred_at", ""},
 		{"centre time in year 0", "POST", "/v1/devices/OTP/000111222333/registrations", "", `{"channel":"CENTER","institution":"KB002","actor":{"role":"SYSTEM"},"occurred_at":"0000-01-01T00:00:00+09:00"}`, 400, "invalid_argument", "occurred_at", ""},
@@ -181,7 +205,7 @@ func TestBadRequests(t *testing.T) {
 		{"wrong method on a known path", "DELETE", "/v1/devices/OTP/000111222333", "", ``, 405, "method_not_allowed", "", ""},
 		{"dot-dot in the path", "GET", "/v1/devices/OTP/../000111222333", "", ``, 400, "invalid_argument", "path", ""},
 		{"double slash in the path", "GET", "/v1//devices/OTP/000111222333", "", ``, 400, "invalid_argument", "path", ""},
-		{"R-APPROVAL: not awaiting approval", "POST", "/v1/events/6f1c4bde-51a4-4c59-9c53-1f3d2c0f7a10/approval", "", `{"approver":"M1"}`, 409, "rule_violation", "", "R-APPROVAL"},
+		{"R-APPROVAL: not awaiting approval", "POST", "/v1/events/6f1c4bde-51a4-4c59-9c53-1f3d2c0f7a10/approval", "", `{"approver":"M200"}`, 409, "rule_violation", "", "R-APPROVAL"},
 	}
 	ctx := context.Background()
 	for _, tc := range cases {
@@ -268,16 +292,17 @@ func TestIdempotencyKeyAndReadYourWrites(t *testing.T) {
 	send := func() (int, string) {
 		return a.do(t, "POST", "/v1/devices/OTP/000111222333/registrations", "application/json", body, "Idempotency-Key", "producer-7:reg-1")
 	}
+	base, _ := a.j.LastSequence(context.Background()) // the test keys
 	s1, b1 := send()
 	s2, b2 := send()
 	if s1 != 201 || s2 != 201 || b1 != b2 {
 		t.Fatalf("same key twice: %d %s / %d %s", s1, b1, s2, b2)
 	}
-	if last, _ := a.j.LastSequence(context.Background()); last != 1 {
-		t.Fatalf("stream holds %d messages, want 1", last)
+	if last, _ := a.j.LastSequence(context.Background()); last != base+1 {
+		t.Fatalf("stream holds %d messages after the keys, want 1", last-base)
 	}
-	status, out := a.do(t, "GET", "/v1/devices/OTP/000111222333/institutions?min_sequence=1", "", "")
-	if status != 200 || !strings.Contains(out, `"as_of_sequence":1`) || !strings.Contains(out, "KB001") {
+	status, out := a.do(t, "GET", fmt.Sprintf("/v1/devices/OTP/000111222333/institutions?min_sequence=%d", base+1), "", "")
+	if status != 200 || !strings.Contains(out, fmt.Sprintf(`"as_of_sequence":%d`, base+1)) || !strings.Contains(out, "KB001") {
 		t.Fatalf("read your writes: %d %s", status, out)
 	}
 	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {

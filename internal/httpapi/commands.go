@@ -61,7 +61,11 @@ func readBody(w http.ResponseWriter, r *http.Request, v any) error {
 
 // meta turns the common fields into the deciders' Meta, checking each.
 func (s *Server) meta(r *http.Request, c common) (aggregates.Meta, error) {
-	m := aggregates.Meta{Institution: c.Institution, Channel: events.Channel(c.Channel), OriginChannel: events.OriginChannel(c.OriginChannel),
+	principal, err := s.bind(r, &c)
+	if err != nil {
+		return aggregates.Meta{}, err
+	}
+	m := aggregates.Meta{Principal: principal, Institution: c.Institution, Channel: events.Channel(c.Channel), OriginChannel: events.OriginChannel(c.OriginChannel),
 		Staff: c.Staff, CorrelationID: c.CorrelationID}
 	if m.Institution == "" {
 		m.Institution = s.cfg.Home
@@ -342,8 +346,9 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if !events.ValidActorID(b.Approver) {
-		s.fail(w, r, invalid("approver", "must match ^[0-9A-Za-z._-]{1,64}$"))
+	who, principal, err := approver(r, b.Approver)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	a, ok, _, err := s.cfg.Views.PendingApproval(r.Context(), id)
@@ -355,9 +360,9 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &aggregates.RuleError{Rule: aggregates.RuleApproval, Message: "event is not a branch event awaiting approval"})
 		return
 	}
-	m := aggregates.Meta{Institution: s.cfg.Home, Channel: events.ChannelBranch, Actor: events.Actor{Role: events.RoleStaff, ID: b.Approver},
-		Staff: b.Approver, IdempotencyKey: "approval-" + id.String()}
-	cmd := aggregates.Approve{Meta: m, Target: id, Approver: b.Approver}
+	m := aggregates.Meta{Institution: s.cfg.Home, Channel: events.ChannelBranch, Actor: events.Actor{Role: events.RoleStaff, ID: who},
+		Staff: who, Principal: principal, IdempotencyKey: "approval-" + id.String()}
+	cmd := aggregates.Approve{Meta: m, Target: id, Approver: who}
 	var answer ledger.Answer
 	switch events.AggregateKind(a.AggregateKind) {
 	case events.KindDevice:

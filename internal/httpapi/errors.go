@@ -13,6 +13,7 @@ import (
 	"github.com/otpledger/otpledger/events"
 	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/pii"
+	"github.com/otpledger/otpledger/internal/access"
 	"github.com/otpledger/otpledger/projections"
 )
 
@@ -62,6 +63,10 @@ func toAPI(err error) *apiError {
 		return invalid("real_name_number", pii.ErrRealNameFormat.Error())
 	case errors.Is(err, pii.ErrPhoneFormat):
 		return invalid("phone_id", pii.ErrPhoneFormat.Error())
+	case errors.Is(err, access.ErrKeyExists):
+		return &apiError{Status: http.StatusConflict, Code: "conflict", Field: "id", Message: access.ErrKeyExists.Error()}
+	case errors.Is(err, access.ErrNoKey):
+		return notFound(access.ErrNoKey.Error())
 	case errors.Is(err, projections.ErrBadCursor):
 		return invalid("cursor", "not a cursor this API returned")
 	case errors.Is(err, journal.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):

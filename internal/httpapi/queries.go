@@ -145,7 +145,7 @@ func (s *Server) routeQueries(mux router) {
 			AsOfSequence uint64 `json:"as_of_sequence"`
 		}{m, seq}, err
 	}))
-	mux.HandleFunc("GET /v1/customers", s.query(func(r *http.Request) (any, error) {
+	mux.HandleFunc("GET /v1/customers", s.limitLookups(s.query(func(r *http.Request) (any, error) {
 		q := r.URL.Query()
 		fp, account := "", q.Get("account_no")
 		if n := q.Get("real_name_number"); n != "" {
@@ -162,7 +162,7 @@ func (s *Server) routeQueries(mux router) {
 		}
 		rows, seq, err := views.FindCustomers(r.Context(), fp, account)
 		return newList(rows, "", seq), err
-	}))
+	})))
 	dev := "/v1/devices/{vendor}/{serial}"
 	mux.HandleFunc("GET "+dev, s.query(func(r *http.Request) (any, error) {
 		vendor, serial := r.PathValue("vendor"), r.PathValue("serial")

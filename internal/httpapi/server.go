@@ -21,6 +21,7 @@ import (
 	"github.com/otpledger/otpledger/aggregates"
 	"github.com/otpledger/otpledger/aggregates/ledger"
 	"github.com/otpledger/otpledger/events/pii"
+	"github.com/otpledger/otpledger/internal/access"
 	"github.com/otpledger/otpledger/projections"
 )
 
@@ -30,6 +31,10 @@ type Config struct {
 	Views         projections.Reader
 	Fingerprinter *pii.Fingerprinter
 	Home          string
+	// Auth authenticates every request but /healthz and /readyz; Keys
+	// serves /v1/keys (api.md "Identity and access").
+	Auth *access.Authenticator
+	Keys *access.Keys
 	// JournalReady reports whether the journal answers; Lag how far the
 	// views are behind it. Both feed /readyz and /metrics, with the views'
 	// quarantine.
@@ -38,13 +43,19 @@ type Config struct {
 	// MaxReadyLag is the lag above which /readyz answers 503; default 10,000.
 	MaxReadyLag     uint64
 	MinSequenceWait time.Duration // bound of ?min_sequence waits; default 2 s
-	Logger          *slog.Logger
-	Registry        *prometheus.Registry // default a new one
+	// LookupsPerMinute bounds each principal's personal-data look-ups
+	// (GET /v1/customers?real_name_number=|account_no=); default 30.
+	LookupsPerMinute int
+	Logger           *slog.Logger
+	Registry         *prometheus.Registry // default a new one
 }
 
 func (c *Config) setDefaults() {
 	if c.MaxReadyLag == 0 {
 		c.MaxReadyLag = 10_000
+	}
+	if c.LookupsPerMinute == 0 {
+		c.LookupsPerMinute = 30
 	}
 	if c.MinSequenceWait == 0 {
 		c.MinSequenceWait = 2 * time.Second
@@ -61,7 +72,8 @@ func (c *Config) setDefaults() {
 func (c Config) Validate() error {
 	var errs []error
 	for name, missing := range map[string]bool{"Ledger": c.Ledger == nil, "Views": c.Views == nil, "Fingerprinter": c.Fingerprinter == nil,
-		"Home": c.Home == "", "JournalReady": c.JournalReady == nil, "Lag": c.Lag == nil} {
+		"Home": c.Home == "", "JournalReady": c.JournalReady == nil, "Lag": c.Lag == nil,
+		"Auth": c.Auth == nil, "Keys": c.Keys == nil} {
 		if missing {
 			errs = append(errs, errors.New("httpapi: "+name+" is required"))
 		}
@@ -77,6 +89,7 @@ type Server struct {
 	latency  *prometheus.HistogramVec
 	// calendarWarned is the last year whose unknown calendar was logged.
 	calendarWarned atomic.Int64
+	lookups        *lookupLimiter
 }
 
 // New builds the server and registers its metrics.
@@ -85,7 +98,7 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg,
+	s := &Server{cfg: cfg, lookups: newLookupLimiter(cfg.LookupsPerMinute),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "otpledger_http_requests_total", Help: "HTTP requests by route and status."}, []string{"route", "status"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "otpledger_http_request_seconds", Help: "HTTP request latency by route.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"route"}),
@@ -102,7 +115,7 @@ func New(cfg Config) (*Server, error) {
 			func() float64 { q, _ := cfg.Views.Quarantine(ctx); return float64(len(q)) }),
 	)
 	mux := http.NewServeMux()
-	s.routes(mux)
+	s.routes(guarded{mux, s})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.unrouted(mux, w, r) })
 	s.handler = s.instrument(canonical(s, mux))
 	return s, nil
@@ -147,6 +160,7 @@ type router interface {
 func (s *Server) routes(m router) {
 	s.routeCommands(m)
 	s.routeQueries(m)
+	s.routeKeys(m)
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -122,14 +122,19 @@ func generate(cfg Config, s *Stream, emit func(events.Commit) error) error {
 	for n := 0; s.Events < cfg.Events; n++ {
 		now = now.Add(50 * time.Millisecond)
 		id := uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%d/%d", cfg.Seed, n))
+		// The principals are those the API would have authenticated.
 		online := func(ch events.Channel) aggregates.Meta {
-			return aggregates.Meta{EventID: id, Institution: cfg.Home, Channel: ch, Actor: events.Actor{Role: events.RoleSelf, ID: "WEB"}}
+			return aggregates.Meta{EventID: id, Institution: cfg.Home, Channel: ch, Actor: events.Actor{Role: events.RoleSelf, ID: "WEB"},
+				Principal: &events.Principal{ID: "WEB", Role: events.RoleProducer, Method: events.MethodMTLS}}
 		}
+		staff := fmt.Sprintf("S%d", r.IntN(5))
 		branch := aggregates.Meta{EventID: id, Institution: cfg.Home, Channel: events.ChannelBranch, Actor: events.Actor{Role: events.RoleSelf, ID: "CUST"},
-			Staff: fmt.Sprintf("S%d", r.IntN(5)), Documents: branchDocs}
+			Staff: staff, Documents: branchDocs, Principal: &events.Principal{ID: staff, Role: events.RoleTeller, Method: events.MethodAPIKey}}
 		center := aggregates.Meta{EventID: id, Institution: institutions[r.IntN(len(institutions))], Channel: events.ChannelCenter,
-			OriginChannel: []events.OriginChannel{events.OriginBranch, events.OriginOnline}[r.IntN(2)], Actor: events.Actor{Role: events.RoleSystem, ID: "CENTER"}}
-		auth := aggregates.Meta{EventID: id, Institution: cfg.Home, Channel: events.ChannelAuth, Actor: events.Actor{Role: events.RoleSystem, ID: "AUTH"}}
+			OriginChannel: []events.OriginChannel{events.OriginBranch, events.OriginOnline}[r.IntN(2)], Actor: events.Actor{Role: events.RoleSystem, ID: "CENTER"},
+			Principal: &events.Principal{ID: "CENTER", Role: events.RoleProducer, Method: events.MethodMTLS}}
+		auth := aggregates.Meta{EventID: id, Institution: cfg.Home, Channel: events.ChannelAuth, Actor: events.Actor{Role: events.RoleSystem, ID: "AUTH"},
+			Principal: &events.Principal{ID: "AUTH", Role: events.RoleProducer, Method: events.MethodMTLS}}
 		dk, ck := Serial(r.IntN(cfg.Devices)), custNo(r.IntN(cfg.Customers))
 		d, c := s.Devices[dk], s.Customers[ck]
 		var evs []events.Event

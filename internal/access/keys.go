@@ -1,0 +1,350 @@
+// Package access is otpledger's identity: the API keys, kept as events of
+// the journal and followed by every server sharing it, the authentication of
+// a request (API key, OpenID Connect token, client certificate) into an
+// [events.Principal], and what each role may do (api.md "Identity and
+// access").
+package access
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/otpledger/otpledger/events"
+	"github.com/otpledger/otpledger/events/journal"
+)
+
+// Errors of authentication and key administration. None carries a token.
+var (
+	// ErrUnauthenticated: no credentials, or credentials that are unknown,
+	// expired or revoked (API: 401).
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrKeyExists: a key of that id is active; revoke it first (API: 409).
+	ErrKeyExists = errors.New("an active key of that id exists; revoke it first")
+	// ErrNoKey: no key of that id (API: 404).
+	ErrNoKey = errors.New("no key of that id")
+)
+
+// TokenPrefix starts every API key token, so that a leaked one is easy to
+// recognise (and to scan for).
+const TokenPrefix = "otpl_"
+
+// Key is an API key as the journal records it. Its token is never kept:
+// only its SHA-256.
+type Key struct {
+	ID          string               `json:"id"`
+	Role        events.PrincipalRole `json:"role"`
+	Channels    []events.Channel     `json:"channels,omitempty"`
+	ExpiresAt   *time.Time           `json:"expires_at,omitempty"`
+	CertSubject string               `json:"cert_subject,omitempty"`
+	CreatedAt   time.Time            `json:"created_at"`
+	CreatedBy   string               `json:"created_by"`
+	RevokedAt   *time.Time           `json:"revoked_at,omitempty"`
+	RevokedBy   string               `json:"revoked_by,omitempty"`
+
+	tokenHash string
+	seq       uint64 // the key's last message: the expectation of its next append
+}
+
+// Active reports whether k may authenticate at t.
+func (k Key) Active(t time.Time) bool {
+	return k.RevokedAt == nil && (k.ExpiresAt == nil || t.Before(*k.ExpiresAt))
+}
+
+// Principal is the principal k authenticates as.
+func (k Key) Principal(m events.AuthMethod) events.Principal {
+	return events.Principal{ID: k.ID, Role: k.Role, Method: m}
+}
+
+// Keys holds every API key of the journal in memory, kept current by
+// following the key subjects, so that a key created or revoked by any
+// server sharing the journal takes effect here within milliseconds. It is
+// safe for concurrent use.
+type Keys struct {
+	j    *journal.Journal
+	home string
+	now  func() time.Time
+
+	mu        sync.RWMutex
+	byID      map[string]Key
+	byHash    map[string]string // token hash → key id
+	bySubject map[string]string // client certificate subject → key id
+}
+
+// OpenKeys reads every key of the journal and follows it until ctx ends.
+// home is the institution key events are recorded at; now the clock.
+func OpenKeys(ctx context.Context, j *journal.Journal, home string, now func() time.Time) (*Keys, error) {
+	k := &Keys{j: j, home: home, now: now, byID: map[string]Key{}, byHash: map[string]string{}, bySubject: map[string]string{}}
+	if err := j.Follow(ctx, events.KindKey, k.apply); err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	return k, nil
+}
+
+// apply folds one key message; a message this process already applied
+// (its own append) is skipped.
+func (k *Keys) apply(m journal.Message) {
+	c, err := events.DecodeCommit(m.Data)
+	if err != nil {
+		return // the projector quarantines it; a key it cannot read grants nothing
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, e := range c.Events {
+		id := e.Aggregate.Key
+		cur, ok := k.byID[id]
+		if ok && cur.seq >= m.Seq {
+			continue
+		}
+		by := ""
+		if e.Principal != nil {
+			by = e.Principal.ID
+		}
+		switch p := e.Payload.(type) {
+		case events.KeyCreated:
+			if ok {
+				delete(k.byHash, cur.tokenHash)
+				delete(k.bySubject, cur.CertSubject)
+			}
+			cur = Key{ID: id, Role: p.Role, Channels: p.Channels, ExpiresAt: p.ExpiresAt, CertSubject: p.CertSubject,
+				CreatedAt: e.OccurredAt, CreatedBy: by, tokenHash: p.TokenHash}
+			k.byHash[p.TokenHash] = id
+			if p.CertSubject != "" {
+				k.bySubject[p.CertSubject] = id
+			}
+		case events.KeyRevoked:
+			at := e.OccurredAt
+			cur.RevokedAt, cur.RevokedBy = &at, by
+			delete(k.byHash, cur.tokenHash)
+			delete(k.bySubject, cur.CertSubject)
+		}
+		cur.seq = m.Seq
+		k.byID[id] = cur
+	}
+}
+
+// HashToken returns the hex SHA-256 of a token: what the journal keeps. A
+// token is 256 random bits, so a fast hash is enough.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// Token authenticates an API key token. It returns [ErrUnauthenticated]
+// (wrapped with why) for an unknown, expired or revoked one.
+func (k *Keys) Token(token string) (Key, error) {
+	if !strings.HasPrefix(token, TokenPrefix) {
+		return Key{}, fmt.Errorf("%w: not an API key", ErrUnauthenticated)
+	}
+	h := HashToken(token)
+	k.mu.RLock()
+	key, ok := k.byID[k.byHash[h]]
+	k.mu.RUnlock()
+	if !ok || subtle.ConstantTimeCompare([]byte(key.tokenHash), []byte(h)) != 1 {
+		return Key{}, fmt.Errorf("%w: unknown or revoked token", ErrUnauthenticated)
+	}
+	if !key.Active(k.now()) {
+		return Key{}, fmt.Errorf("%w: key %s expired", ErrUnauthenticated, key.ID)
+	}
+	return key, nil
+}
+
+// CertSubject authenticates a verified client certificate's subject by the
+// key it is bound to.
+func (k *Keys) CertSubject(subject string) (Key, error) {
+	k.mu.RLock()
+	key, ok := k.byID[k.bySubject[subject]]
+	k.mu.RUnlock()
+	if !ok || key.CertSubject != subject {
+		return Key{}, fmt.Errorf("%w: no key is bound to the certificate's subject", ErrUnauthenticated)
+	}
+	if !key.Active(k.now()) {
+		return Key{}, fmt.Errorf("%w: key %s expired", ErrUnauthenticated, key.ID)
+	}
+	return key, nil
+}
+
+// List returns every key, revoked ones too, by id; no token or hash.
+func (k *Keys) List() []Key {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	out := make([]Key, 0, len(k.byID))
+	for _, id := range slices.Sorted(maps.Keys(k.byID)) {
+		out = append(out, k.byID[id])
+	}
+	return out
+}
+
+// Get returns the key of id.
+func (k *Keys) Get(id string) (Key, bool) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	key, ok := k.byID[id]
+	return key, ok
+}
+
+// NewKey is what [Keys.Create] records.
+type NewKey struct {
+	ID          string
+	Role        events.PrincipalRole
+	Channels    []events.Channel
+	ExpiresAt   *time.Time
+	CertSubject string
+}
+
+// Create appends a new key for by and returns its token: the only time it
+// exists outside the caller. A key id whose key is active is refused
+// ([ErrKeyExists]); a revoked one may be created again (a new token).
+func (k *Keys) Create(ctx context.Context, by events.Principal, nk NewKey) (string, Key, error) {
+	token, err := newToken()
+	if err != nil {
+		return "", Key{}, err
+	}
+	key, err := k.create(ctx, by, nk, token)
+	return token, key, err
+}
+
+// newToken draws a token: the prefix and 256 random bits.
+func newToken() (string, error) {
+	var secret [32]byte
+	if _, err := rand.Read(secret[:]); err != nil {
+		return "", fmt.Errorf("create key: %w", err)
+	}
+	return TokenPrefix + base64.RawURLEncoding.EncodeToString(secret[:]), nil
+}
+
+func (k *Keys) create(ctx context.Context, by events.Principal, nk NewKey, token string) (Key, error) {
+	if !events.ValidKeyID(nk.ID) {
+		return Key{}, &events.FieldError{Field: "id", Reason: "must match ^[0-9A-Za-z_-]{1,64}$"}
+	}
+	if nk.ExpiresAt != nil && !nk.ExpiresAt.After(k.now()) {
+		return Key{}, &events.FieldError{Field: "expires_at", Reason: "must be in the future"}
+	}
+	cur, exists := k.Get(nk.ID)
+	if exists && cur.RevokedAt == nil {
+		return Key{}, ErrKeyExists
+	}
+	var expires *time.Time
+	if nk.ExpiresAt != nil {
+		t := nk.ExpiresAt.UTC()
+		expires = &t
+	}
+	payload := events.KeyCreated{Role: nk.Role, Channels: nk.Channels, ExpiresAt: expires, TokenHash: HashToken(token), CertSubject: nk.CertSubject}
+	if err := k.append(ctx, by, nk.ID, cur.seq, payload); err != nil {
+		return Key{}, err
+	}
+	key, _ := k.Get(nk.ID)
+	return key, nil
+}
+
+// Revoke appends the revocation of key id by by. Revoking a revoked key
+// changes nothing.
+func (k *Keys) Revoke(ctx context.Context, by events.Principal, id string) (Key, error) {
+	cur, ok := k.Get(id)
+	switch {
+	case !ok:
+		return Key{}, ErrNoKey
+	case cur.RevokedAt != nil:
+		return cur, nil
+	}
+	if err := k.append(ctx, by, id, cur.seq, events.KeyRevoked{}); err != nil {
+		return Key{}, err
+	}
+	key, _ := k.Get(id)
+	return key, nil
+}
+
+// append writes one key event expecting the key's subject at sequence
+// expect, and applies it here at once (other servers see it through Follow).
+func (k *Keys) append(ctx context.Context, by events.Principal, id string, expect uint64, p events.Payload) error {
+	now := k.now().UTC()
+	e := events.Event{ID: uuid.New(), OccurredAt: now, RecordedAt: now, Aggregate: events.KeyRef(id), Institution: k.home,
+		Channel: events.ChannelAdmin, Actor: events.Actor{Role: events.RoleSystem, ID: by.ID}, Principal: &by, Payload: p}
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	evs, _, err := events.Chain(k.lastHash(ctx, id), []events.Event{e})
+	if err != nil {
+		return err
+	}
+	c := events.Commit{Events: evs}
+	seqs, err := k.j.Append(ctx, journal.Record{Commit: c, Expect: expect, MsgID: e.ID.String()})
+	if errors.Is(err, journal.ErrConflict) {
+		return fmt.Errorf("key %s changed meanwhile, try again: %w", id, err)
+	}
+	if err != nil {
+		return err
+	}
+	data, err := events.EncodeCommit(c)
+	if err != nil {
+		return err
+	}
+	k.apply(journal.Message{Seq: seqs[0], Subject: events.Subject(e.Aggregate), Data: data})
+	return nil
+}
+
+// lastHash returns the hash of the key's last event ("" for a new key), so
+// that key events chain like every aggregate's.
+func (k *Keys) lastHash(ctx context.Context, id string) string {
+	var last string
+	for entry, err := range k.j.Read(ctx, events.KeyRef(id), 0) {
+		if err != nil {
+			return last
+		}
+		if n := len(entry.Commit.Events); n > 0 {
+			last = entry.Commit.Events[n-1].Hash
+		}
+	}
+	return last
+}
+
+// TokenFile is where the first start writes the bootstrap admin token.
+const TokenFile = "admin.token"
+
+// Bootstrap creates the first admin key when the journal has none at all,
+// and writes its token to dir/admin.token (mode 0600). It returns the
+// file's path, or "" when keys exist already (another server, or an earlier
+// start, made them).
+func (k *Keys) Bootstrap(ctx context.Context, dir string) (string, error) {
+	k.mu.RLock()
+	n := len(k.byID)
+	k.mu.RUnlock()
+	if n > 0 {
+		return "", nil
+	}
+	token, err := newToken()
+	if err != nil {
+		return "", err
+	}
+	// The file first: a key whose token nobody holds would lock everyone out.
+	path := filepath.Join(dir, TokenFile)
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("bootstrap admin key: %w", err)
+	}
+	by := events.Principal{ID: "otpledger", Role: events.RoleAdmin, Method: events.MethodBootstrap}
+	_, err = k.create(ctx, by, NewKey{ID: "admin", Role: events.RoleAdmin}, token)
+	if err != nil {
+		_ = os.Remove(path)
+	}
+	if errors.Is(err, journal.ErrConflict) || errors.Is(err, ErrKeyExists) {
+		return "", nil // another server bootstrapped at the same moment
+	}
+	if err != nil {
+		return "", fmt.Errorf("bootstrap admin key: %w", err)
+	}
+	return path, nil
+}
