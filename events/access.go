@@ -81,15 +81,51 @@ func ValidKeyID(s string) bool { return ValidActorID(s) && !strings.Contains(s, 
 // KeyRef returns the aggregate reference of API key id.
 func KeyRef(id string) AggregateRef { return AggregateRef{Kind: KindKey, Key: id} }
 
-// ChannelAdmin is the channel of key events only: key administration is
-// never a business action, and no command of domain.md may use it.
+// KindLookup is the aggregate of one principal's personal-data look-ups:
+// who found which customers, and when (never the number looked up). It is
+// the access log an auditor lists ('otpledger history lookup <id>').
+const KindLookup AggregateKind = "lookup"
+
+// LookupRef returns the aggregate reference of principal id's look-ups.
+func LookupRef(id string) AggregateRef { return AggregateRef{Kind: KindLookup, Key: id} }
+
+// ChannelAdmin is the channel of the ledger's own records (keys, the
+// look-up log): never a business action, and no command of domain.md may
+// use it.
 const ChannelAdmin Channel = "ADMIN"
 
-// Key event types.
+// ownRecord reports whether kind is one of the ledger's own records, which
+// use [ChannelAdmin].
+func ownRecord(kind AggregateKind) bool { return kind == KindKey || kind == KindLookup }
+
+// Key and look-up event types.
 const (
 	TypeKeyCreated Type = "key_created"
 	TypeKeyRevoked Type = "key_revoked"
+	TypeLookedUp   Type = "personal_data_looked_up"
 )
+
+// LookedUp records a personal-data look-up (find customers by real-name or
+// account number): by which key (real_name_number or account_no) and the
+// customers found. The value looked up is never recorded.
+type LookedUp struct {
+	Query     string   `json:"query"`
+	Customers []string `json:"customers"`
+}
+
+func (LookedUp) EventType() Type { return TypeLookedUp }
+
+func (p LookedUp) Validate() error {
+	if p.Query != "real_name_number" && p.Query != "account_no" {
+		return fieldErr("query", "must be real_name_number or account_no")
+	}
+	for i, c := range p.Customers {
+		if !ValidCustomerNo(c) {
+			return fieldErr("customers["+itoa(i)+"]", "must match ^[0-9A-Z]{4,20}$")
+		}
+	}
+	return nil
+}
 
 // KeyCreated records an API key: its role, a producer's channels, when it
 // expires, and the SHA-256 of its token (the token itself is shown once to

@@ -43,6 +43,7 @@ var registry = map[Type]typeSpec{
 	TypeApproved:         spec[Approved](1),
 	TypeKeyCreated:       spec[KeyCreated](1),
 	TypeKeyRevoked:       spec[KeyRevoked](1),
+	TypeLookedUp:         spec[LookedUp](1),
 }
 
 // Types returns every registered event type.

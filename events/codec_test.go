@@ -41,6 +41,11 @@ func samples() []Event {
 		base(dev, Approved{EventID: uuid.NewSHA1(uuid.NameSpaceOID, []byte("x")), Approver: "M200"}),
 		key(KeyCreated{Role: RoleProducer, Channels: []Channel{ChannelAuth}, ExpiresAt: &expires, TokenHash: fp, CertSubject: "CN=auth-service"}),
 		key(KeyRevoked{}),
+		func() Event {
+			e := key(LookedUp{Query: "real_name_number", Customers: []string{"C0001"}})
+			e.Aggregate = LookupRef("S100")
+			return e
+		}(),
 	}
 }
 

@@ -55,12 +55,12 @@ func (r AggregateRef) Validate() error {
 		if !ValidCustomerNo(r.Key) {
 			return fieldErr("key", "must match ^[0-9A-Z]{4,20}$")
 		}
-	case KindKey:
+	case KindKey, KindLookup:
 		if !ValidKeyID(r.Key) {
 			return fieldErr("key", "must match ^[0-9A-Za-z_-]{1,64}$")
 		}
 	default:
-		return fieldErr("kind", "must be device, customer or key")
+		return fieldErr("kind", "must be device, customer, key or lookup")
 	}
 	return nil
 }
@@ -113,10 +113,10 @@ func (e Event) Validate() error {
 		return fieldErr("recorded_at", "required")
 	case !ValidInstitution(e.Institution):
 		return fieldErr("institution", "must match ^[0-9A-Z]{2,8}$")
-	case !e.Channel.Valid() && !(e.Channel == ChannelAdmin && e.Aggregate.Kind == KindKey):
+	case !e.Channel.Valid() && !(e.Channel == ChannelAdmin && ownRecord(e.Aggregate.Kind)):
 		return fieldErr("channel", "unknown channel")
-	case e.Aggregate.Kind == KindKey && e.Channel != ChannelAdmin:
-		return fieldErr("channel", "key events use channel ADMIN")
+	case ownRecord(e.Aggregate.Kind) && e.Channel != ChannelAdmin:
+		return fieldErr("channel", "key and look-up events use channel ADMIN")
 	case !e.OriginChannel.Valid():
 		return fieldErr("origin_channel", "must be BRANCH or ONLINE")
 	case e.OriginChannel != "" && e.Channel != ChannelCenter:

@@ -453,9 +453,9 @@ func (p *Postgres) DeviceErrors(ctx context.Context, vendor, serial string) (Err
 	found := false
 	seq, err := p.read(ctx, func(tx pgx.Tx) error {
 		var s int64
-		err := tx.QueryRow(ctx, `SELECT vendor, serial, count, locked, last_error_at, last_reset_at, updated_seq
+		err := tx.QueryRow(ctx, `SELECT vendor, serial, count, locked, last_error_at, last_reset_at, branch_recovered, updated_seq
 			FROM proj.device_errors WHERE vendor = $1 AND serial = $2`, vendor, serial).
-			Scan(&e.Vendor, &e.Serial, &e.Count, &e.Locked, &e.LastErrorAt, &e.LastResetAt, &s)
+			Scan(&e.Vendor, &e.Serial, &e.Count, &e.Locked, &e.LastErrorAt, &e.LastResetAt, &e.BranchRecovered, &s)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}

@@ -127,26 +127,33 @@ func historyCmd(ctx context.Context, cfg *config, f *auditFlags, ref events.Aggr
 			}
 		}
 	}
-	var state any
-	if ref.Kind == events.KindDevice {
+	var state any // the ledger's own records (keys, look-ups) have no domain state
+	switch ref.Kind {
+	case events.KindDevice:
 		v, s, _ := ref.DeviceKey()
 		state = aggregates.Fold(aggregates.NewDevice(v, s), all, time.Time{})
-	} else {
+	case events.KindCustomer:
 		state = aggregates.Fold(aggregates.NewCustomer(ref.Key), all, time.Time{})
 	}
 	if f.format == "json" {
 		return json.NewEncoder(stdout).Encode(map[string]any{"aggregate": ref, "as_of": f.asOf, "events": rows, "state": state})
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQUENCE\tOCCURRED_AT\tTYPE\tINSTITUTION\tCHANNEL\tACTOR\tSTAFF\tPAYLOAD")
+	fmt.Fprintln(tw, "SEQUENCE\tOCCURRED_AT\tTYPE\tINSTITUTION\tCHANNEL\tACTOR\tSTAFF\tPRINCIPAL\tPAYLOAD")
 	for _, r := range rows {
 		payload, _ := json.Marshal(r.Event.Payload)
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Event.OccurredAt.Format(time.RFC3339), r.Event.Type(),
-			r.Event.Institution, r.Event.Channel, r.Event.Actor.Role, r.Event.Staff, payload)
+		principal := "-"
+		if p := r.Event.Principal; p != nil {
+			principal = p.ID + " (" + string(p.Role) + ", " + string(p.Method) + ")"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Event.OccurredAt.Format(time.RFC3339), r.Event.Type(),
+			r.Event.Institution, r.Event.Channel, r.Event.Actor.Role, r.Event.Staff, principal, payload)
 	}
 	_ = tw.Flush()
-	st, _ := json.Marshal(state)
-	fmt.Fprintf(stdout, "state as of %s: %s\n", orNow(f.asOf), st)
+	if state != nil {
+		st, _ := json.Marshal(state)
+		fmt.Fprintf(stdout, "state as of %s: %s\n", orNow(f.asOf), st)
+	}
 	return nil
 }
 

@@ -35,6 +35,27 @@ type config struct {
 	projector     bool
 	shutdownGrace time.Duration
 	logLevel      string
+	serveOnly
+}
+
+// serveOnly is what only serve reads: identity, TLS and the metrics listener.
+type serveOnly struct {
+	oidcIssuer, oidcAudience, oidcRoleClaim string
+	tlsCert, tlsKey, tlsClientCA            string
+	metricsAddr                             string
+	lookupsPerMinute                        int
+}
+
+// serveFlags registers the flags of serve alone.
+func (c *config) serveFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.oidcIssuer, "oidc-issuer", env("OTPLEDGER_OIDC_ISSUER", ""), "accept ID tokens of this OpenID Connect issuer besides API keys (env OTPLEDGER_OIDC_ISSUER)")
+	fs.StringVar(&c.oidcAudience, "oidc-audience", env("OTPLEDGER_OIDC_AUDIENCE", ""), "the audience (client id) those tokens must name (env OTPLEDGER_OIDC_AUDIENCE)")
+	fs.StringVar(&c.oidcRoleClaim, "oidc-role-claim", env("OTPLEDGER_OIDC_ROLE_CLAIM", "otpledger_role"), "the claim holding the principal's role (env OTPLEDGER_OIDC_ROLE_CLAIM)")
+	fs.StringVar(&c.tlsCert, "tls-cert", env("OTPLEDGER_TLS_CERT", ""), "serve HTTPS with this PEM certificate (env OTPLEDGER_TLS_CERT)")
+	fs.StringVar(&c.tlsKey, "tls-key", env("OTPLEDGER_TLS_KEY", ""), "and this PEM key (env OTPLEDGER_TLS_KEY)")
+	fs.StringVar(&c.tlsClientCA, "tls-client-ca", env("OTPLEDGER_TLS_CLIENT_CA", ""), "require client certificates of this PEM CA; a certificate's subject bound to a key (cert_subject) authenticates (env OTPLEDGER_TLS_CLIENT_CA)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", env("OTPLEDGER_METRICS_ADDR", ""), "also serve /metrics here, without authentication, e.g. 127.0.0.1:9090 (env OTPLEDGER_METRICS_ADDR)")
+	fs.IntVar(&c.lookupsPerMinute, "lookups-per-minute", 30, "personal-data look-ups (find customer by real-name or account number) per principal per minute")
 }
 
 func env(name, def string) string {

@@ -129,6 +129,7 @@ type process struct {
 	logs   *bytes.Buffer
 	logsMu *sync.Mutex
 	tokens map[string]string // apitest.Keys by id
+	http   *http.Client      // with TLS settings when serve speaks HTTPS
 }
 
 // tokensByDir keeps the test keys' tokens of each data directory: made with
@@ -195,10 +196,16 @@ func (w lockedBuffer) Write(p []byte) (int, error) {
 // start runs serve with env and waits until it is ready.
 func start(t *testing.T, env ...string) *process {
 	t.Helper()
+	return startWith(t, http.DefaultClient, env...)
+}
+
+// startWith runs serve with env and waits until it answers hc on /readyz.
+func startWith(t *testing.T, hc *http.Client, env ...string) *process {
+	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(build(t), "serve", "--http-addr", addr)
 	cmd.Env = append(os.Environ(), env...)
-	p := &process{cmd: cmd, url: "http://" + addr, logs: &bytes.Buffer{}, logsMu: &sync.Mutex{}}
+	p := &process{cmd: cmd, logs: &bytes.Buffer{}, logsMu: &sync.Mutex{}, http: hc}
 	cmd.Stderr = lockedBuffer{p.logsMu, p.logs}
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
@@ -214,13 +221,14 @@ func start(t *testing.T, env ...string) *process {
 	if !strings.Contains(lines.Text(), "listening") {
 		t.Fatalf("serve did not start:\n%s", p.log())
 	}
+	p.url = lines.Text()[strings.Index(lines.Text(), "http"):]
 	go func() {
 		for lines.Scan() {
 		}
 	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if resp, err := http.Get(p.url + "/readyz"); err == nil {
+		if resp, err := p.http.Get(p.url + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				p.authorize(t, env)
@@ -270,8 +278,10 @@ func (p *process) requestAs(t *testing.T, who, method, path, body string) (int, 
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("Authorization", "Bearer "+p.tokens[who])
-	resp, err := http.DefaultClient.Do(req)
+	if who != "" {
+		req.Header.Set("Authorization", "Bearer "+p.tokens[who])
+	}
+	resp, err := p.http.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,6 +451,15 @@ func TestServeEmbedded(t *testing.T) {
 	out, err := command(t, env, "history", "device", "OTP", "000111222333", "--format", "json")
 	if err != nil || !strings.Contains(out, `"last_reset_at"`) || !strings.Contains(out, `"reported_lost"`) {
 		t.Errorf("history: %v\n%s", err, out)
+	}
+	// The access log of personal data and the keys' own history.
+	out, err = command(t, env, "history", "lookup", "S100")
+	if err != nil || !strings.Contains(out, "real_name_number") || !strings.Contains(out, `"customers":["C0001"]`) {
+		t.Errorf("history lookup: %v\n%s", err, out)
+	}
+	scanForPersonalData(t, "the look-up log", []byte(out))
+	if out, err := command(t, env, "history", "key", "S100"); err != nil || !strings.Contains(out, "key_created") || !strings.Contains(out, "admin (admin, api_key)") {
+		t.Errorf("history key: %v\n%s", err, out)
 	}
 	out, err = command(t, env, "export", "--format", "jsonl")
 	accepted := 0

@@ -32,7 +32,9 @@ Commands:
   verify             re-read the stream and report, by sequence and aggregate, every altered,
                      missing, replayed or misplaced event (exit 1 if any)
   history device VENDOR SERIAL | history customer CUSTOMER_NO
-                     an aggregate's events and its state, as of --as-of, straight from the stream
+                     an aggregate's events and its state, as of --as-of, straight from the stream;
+                     history key ID (an API key's creation and revocation), history lookup PRINCIPAL
+                     (that principal's personal-data look-ups: who found whom, never the number)
   export             every event in [--from, --to) as JSON lines or CSV, streaming
   import             append an export's JSON lines to an empty journal (restore, copy)
   rebuild            rebuild the PostgreSQL views from the stream and swap them in atomically
@@ -81,11 +83,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		cmd, positional, rest = "keys "+rest[0], rest[1:1+n], rest[1+n:]
 	case "history":
-		if len(rest) < 2 || (rest[0] == "device" && len(rest) < 3) || (rest[0] != "device" && rest[0] != "customer") {
-			fmt.Fprintln(stderr, "otpledger history: want 'history device VENDOR SERIAL' or 'history customer CUSTOMER_NO'")
+		k := map[string]int{"device": 3, "customer": 2, "key": 2, "lookup": 2}[rest[0]]
+		if len(rest) < 2 || k == 0 || len(rest) < k {
+			fmt.Fprintln(stderr, "otpledger history: want 'history device VENDOR SERIAL', 'history customer CUSTOMER_NO', 'history key ID' or 'history lookup PRINCIPAL'")
 			return 2
 		}
-		k := map[string]int{"device": 3, "customer": 2}[rest[0]]
 		positional, rest = rest[:k], rest[k:]
 	}
 	var cfg config
@@ -100,6 +102,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.StringVar(&af.format, "format", "table", "table | json")
 	case "export":
 		fs.StringVar(&af.format, "format", "jsonl", "jsonl | csv")
+	}
+	if cmd == "serve" {
+		cfg.serveFlags(fs)
 	}
 	if strings.HasPrefix(cmd, "keys ") {
 		fs.StringVar(&kf.url, "url", env("OTPLEDGER_URL", "http://127.0.0.1:8080"), "the running serve (env OTPLEDGER_URL)")
@@ -164,7 +169,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		verb := strings.TrimPrefix(cmd, "keys ")
 		do = func() error { return keysCmd(ctx, &cfg, &kf, verb, strings.Join(positional, ""), stdout, stderr) }
 	case "history":
-		ref := events.CustomerRef(positional[len(positional)-1])
+		ref := events.AggregateRef{Kind: events.AggregateKind(positional[0]), Key: positional[len(positional)-1]}
 		if positional[0] == "device" {
 			ref = events.DeviceRef(positional[1], positional[2])
 		}

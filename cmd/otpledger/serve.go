@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -267,8 +269,16 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "first start: the admin token is in %s (create keys with it: otpledger keys create --help)\n", path)
 		log.Info("bootstrap admin key created", slog.String("token_file", path))
 	}
+	auth := &access.Authenticator{Keys: keys}
+	if cfg.oidcIssuer != "" {
+		o, err := access.NewOIDC(ctx, cfg.oidcIssuer, cfg.oidcAudience, cfg.oidcRoleClaim)
+		if err != nil {
+			return err
+		}
+		auth.OIDC = o
+	}
 	api, err := httpapi.New(httpapi.Config{Ledger: l, Views: n.store, Fingerprinter: fp, Home: cfg.home, Logger: log,
-		Auth: &access.Authenticator{Keys: keys}, Keys: keys,
+		Auth: auth, Keys: keys, LookupsPerMinute: cfg.lookupsPerMinute,
 		JournalReady: func(ctx context.Context) error { _, err := n.j.LastSequence(ctx); return err },
 		Lag: func(ctx context.Context) (uint64, error) {
 			return consumers.Lag(ctx, n.j, n.store)
@@ -283,11 +293,32 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
-	fmt.Fprintf(stdout, "otpledger listening on http://%s\n", lis.Addr())
+	scheme := "http"
+	if cfg.tlsCert != "" || cfg.tlsKey != "" || cfg.tlsClientCA != "" {
+		if srv.TLSConfig, err = cfg.tlsConfig(); err != nil {
+			return err
+		}
+		lis, scheme = tls.NewListener(lis, srv.TLSConfig), "https"
+	}
+	fmt.Fprintf(stdout, "otpledger listening on %s://%s\n", scheme, lis.Addr())
 	log.Info("serving", slog.String("addr", lis.Addr().String()), slog.String("home", cfg.home),
 		slog.Bool("embedded_nats", cfg.embedded()), slog.Bool("postgres", cfg.databaseURL != ""))
 
 	g, gctx := errgroup.WithContext(ctx)
+	if cfg.metricsAddr != "" {
+		mlis, err := net.Listen("tcp", cfg.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics listen: %w", err)
+		}
+		msrv := &http.Server{Handler: api.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second}
+		g.Go(func() error {
+			if err := msrv.Serve(mlis); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		g.Go(func() error { <-gctx.Done(); return msrv.Close() })
+	}
 	g.Go(func() error {
 		if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
 			return err
@@ -310,6 +341,31 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	err = g.Wait()
 	log.Info("stopped", slog.String("error", errString(err)))
 	return err
+}
+
+// tlsConfig loads the server certificate and, with a client CA, requires
+// and verifies client certificates (mutual TLS).
+func (c *config) tlsConfig() (*tls.Config, error) {
+	if c.tlsCert == "" || c.tlsKey == "" {
+		return nil, errors.New("TLS needs both OTPLEDGER_TLS_CERT and OTPLEDGER_TLS_KEY")
+	}
+	cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if c.tlsClientCA != "" {
+		pem, err := os.ReadFile(c.tlsClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("TLS client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("TLS client CA: no PEM certificate in the file")
+		}
+		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
 }
 
 // project runs only the projector (external NATS and PostgreSQL).

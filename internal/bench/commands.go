@@ -22,6 +22,7 @@ import (
 	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/journal/journalbench"
 	"github.com/otpledger/otpledger/events/pii"
+	"github.com/otpledger/otpledger/internal/access"
 	"github.com/otpledger/otpledger/internal/httpapi"
 	"github.com/otpledger/otpledger/internal/streamgen"
 )
@@ -169,19 +170,25 @@ func (e *env) commands(ctx context.Context) ([]Row, error) {
 // against raw CAS publishes and a plain-PostgreSQL event table.
 func (e *env) httpCommands(ctx context.Context) ([]Row, error) {
 	const clients = 64
-	base, stop, err := e.startAPI()
+	api, err := e.startAPI(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	defer stop()
+	defer api.stop()
+	open, err := e.startAPI(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	defer open.stop()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}, Timeout: 30 * time.Second}
-	increment := []byte(`{"channel":"AUTH","actor":{"role":"SYSTEM","id":"AUTH"}}`)
-	post := func(ctx context.Context, path string, body []byte) (int, []byte, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
+	increment := []byte(`{"channel":"AUTH","actor":{"role":"SYSTEM"}}`)
+	post := func(ctx context.Context, api benchAPI, path string, body []byte) (int, []byte, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, api.base+path, bytes.NewReader(body))
 		if err != nil {
 			return 0, nil, err
 		}
 		req.Header.Set("Content-Type", "application/json")
+		api.authorize(req, api.producer)
 		resp, err := client.Do(req)
 		if err != nil {
 			return 0, nil, err
@@ -195,59 +202,119 @@ func (e *env) httpCommands(ctx context.Context) ([]Row, error) {
 		return nil, err
 	}
 	n := e.sz.http
-	f, err := e.pair(ctx, "req/s",
-		func(ctx context.Context) (sample, error) {
+	commands := func(api benchAPI) func(ctx context.Context) (sample, error) {
+		return func(ctx context.Context) (sample, error) {
 			return measure(ctx, clients, n, func(ctx context.Context, w, i int) error {
 				path := "/v1/devices/OTP/" + ownDevice("B", e.sz.pool, clients, w, i) + "/errors"
-				status, body, err := post(ctx, path, increment)
+				status, body, err := post(ctx, api, path, increment)
 				if err == nil && status >= 400 && bytes.Contains(body, []byte(aggregates.RuleHWLock)) {
-					reset := `{"institution":"KB001","channel":"CENTER","origin_channel":"ONLINE","actor":{"role":"SYSTEM","id":"CENTER"}}`
-					status, body, err = post(ctx, path+"/reset", []byte(reset))
+					reset := `{"institution":"KB001","channel":"CENTER","origin_channel":"ONLINE","actor":{"role":"SYSTEM"}}`
+					status, body, err = post(ctx, api, path+"/reset", []byte(reset))
 				}
 				if err == nil && status >= 300 {
 					err = fmt.Errorf("POST %s: %d %s", path, status, body)
 				}
 				return err
 			})
-		},
+		}
+	}
+	f, err := e.pair(ctx, "req/s", commands(api),
 		func(ctx context.Context) (sample, error) {
 			return measure(ctx, clients, n, rawCAS(e.raw, clients, e.runTag()))
 		},
 		func(ctx context.Context) (sample, error) { return pg.measure(ctx, clients, n, "on", e.runTag()) },
-		func(ctx context.Context) (sample, error) { return pg.measure(ctx, clients, n, "off", e.runTag()) })
+		func(ctx context.Context) (sample, error) { return pg.measure(ctx, clients, n, "off", e.runTag()) },
+		commands(open))
 	if err != nil {
 		return nil, err
 	}
-	row := rateRow("same over HTTP, 64 keep-alive clients", f, []string{"raw JetStream CAS publish",
+	row := rateRow("same over HTTP, 64 keep-alive clients, API key", f[:4], []string{"raw JetStream CAS publish",
 		"plain-PostgreSQL event table (synchronous_commit on)", "same, synchronous_commit off"}, 0.5, 0)
 	pgRatio := f[0].Median / f[2].Median
 	row.Target += ", ≥ 5× the plain-PostgreSQL store"
 	row.Met = row.Met && pgRatio >= 5
 	row.Note = fmt.Sprintf("%.2f× the plain-PostgreSQL table (%.2f× with synchronous_commit off, the durability closest to the journal's interval mode); "+
 		"its baseline is one INSERT per event of the same body and state with the version known to the client, no decision, no HTTP", pgRatio, f[0].Median/f[3].Median)
-	return []Row{row}, nil
+	unauth := f[4]
+	unauth.Name = "the same requests, authentication replaced by a fixed identity"
+	auth := Row{Workload: "authentication: the HTTP commands with an API key per request", Ledger: f[0], Baselines: []Figure{unauth},
+		Ratio: f[0].Median / unauth.Median, Target: "≥ 0.9× without authentication (it costs ≤ 10 %)", Met: f[0].Median >= 0.9*unauth.Median,
+		Note: fmt.Sprintf("authentication costs %.1f %% of the throughput: a SHA-256 of the bearer token and a map look-up under a read lock", 100*(1-f[0].Median/unauth.Median))}
+	return []Row{row, auth}, nil
+}
+
+// benchAPI is the HTTP API on a loopback port and the tokens of its
+// benchmark principals: a producer of AUTH and CENTER, and an auditor.
+type benchAPI struct {
+	base              string
+	producer, auditor string
+	stop              func()
+}
+
+// authorize sets the bearer token, when the API has tokens.
+func (a benchAPI) authorize(r *http.Request, token string) {
+	if token != "" {
+		r.Header.Set("Authorization", "Bearer "+token)
+	}
+}
+
+// fixedIdentity stands in for authentication in the baseline of its cost:
+// POSTs as the producer, GETs as the auditor, with no credentials read.
+type fixedIdentity struct{}
+
+func (fixedIdentity) Authenticate(r *http.Request) (access.Identity, error) {
+	if r.Method == http.MethodGet {
+		return access.Identity{Principal: events.Principal{ID: "BENCHAUD", Role: events.RoleAuditor, Method: events.MethodAPIKey}}, nil
+	}
+	return access.Identity{Principal: events.Principal{ID: "BENCH", Role: events.RoleProducer, Method: events.MethodAPIKey},
+		Channels: []events.Channel{events.ChannelAuth, events.ChannelCenter}}, nil
 }
 
 // startAPI serves the HTTP API over the benchmark's ledger and the
-// PostgreSQL views on a loopback port.
-func (e *env) startAPI() (base string, stop func(), err error) {
+// PostgreSQL views on a loopback port, authenticating API keys, or, when
+// open, with every request taken as one of the benchmark's principals.
+func (e *env) startAPI(ctx context.Context, open bool) (benchAPI, error) {
 	fp, err := pii.NewFingerprinter(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
-		return "", nil, err
+		return benchAPI{}, err
 	}
-	api, err := httpapi.New(httpapi.Config{Ledger: e.l, Views: e.store, Fingerprinter: fp, Home: home,
+	kctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	keys, err := access.OpenKeys(kctx, e.j, home, time.Now)
+	if err != nil {
+		cancel()
+		return benchAPI{}, err
+	}
+	out := benchAPI{}
+	var auth httpapi.Authenticator = fixedIdentity{}
+	if !open {
+		auth = &access.Authenticator{Keys: keys}
+		by := events.Principal{ID: "bench", Role: events.RoleAdmin, Method: events.MethodBootstrap}
+		suffix := e.runTag()
+		if out.producer, _, err = keys.Create(ctx, by, access.NewKey{ID: "BENCH" + suffix, Role: events.RoleProducer,
+			Channels: []events.Channel{events.ChannelAuth, events.ChannelCenter}}); err == nil {
+			out.auditor, _, err = keys.Create(ctx, by, access.NewKey{ID: "BENCHAUD" + suffix, Role: events.RoleAuditor})
+		}
+		if err != nil {
+			cancel()
+			return benchAPI{}, err
+		}
+	}
+	api, err := httpapi.New(httpapi.Config{Ledger: e.l, Views: e.store, Fingerprinter: fp, Home: home, Auth: auth, Keys: keys,
 		JournalReady: func(ctx context.Context) error { _, err := e.j.LastSequence(ctx); return err },
 		Lag:          func(context.Context) (uint64, error) { return 0, nil }})
 	if err != nil {
-		return "", nil, err
+		cancel()
+		return benchAPI{}, err
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		cancel()
+		return benchAPI{}, err
 	}
 	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(lis) }()
-	return "http://" + lis.Addr().String(), func() { _ = srv.Close() }, nil
+	out.base, out.stop = "http://"+lis.Addr().String(), func() { _ = srv.Close(); cancel() }
+	return out, nil
 }
 
 // plainStore is the event store a team would write on PostgreSQL instead:

@@ -242,11 +242,11 @@ func (e *env) waitPosition(ctx context.Context, seq uint64) error {
 // clients, against the same store methods (the same SQL) called directly.
 func (e *env) queries(ctx context.Context) ([]Row, error) {
 	const clients = 8
-	base, stop, err := e.startAPI()
+	api, err := e.startAPI(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	defer stop()
+	defer api.stop()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: 30 * time.Second}
 	serial := func(i int) string { return streamgen.Serial((i * 7919) % e.cfg.Devices) }
 	n := e.sz.queries
@@ -254,10 +254,11 @@ func (e *env) queries(ctx context.Context) ([]Row, error) {
 		func(ctx context.Context) (sample, error) {
 			return measure(ctx, clients, n, func(ctx context.Context, _, i int) error {
 				path := "/v1/devices/OTP/" + serial(i) + []string{"/history", "/errors"}[i%2]
-				req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, api.base+path, nil)
 				if err != nil {
 					return err
 				}
+				api.authorize(req, api.auditor)
 				resp, err := client.Do(req)
 				if err != nil {
 					return err

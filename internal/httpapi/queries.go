@@ -161,7 +161,21 @@ func (s *Server) routeQueries(mux router) {
 			return nil, invalid("account_no", "must match ^[0-9]{8,14}$")
 		}
 		rows, seq, err := views.FindCustomers(r.Context(), fp, account)
-		return newList(rows, "", seq), err
+		if err != nil {
+			return nil, err
+		}
+		// The access log of personal data: who found whom, never the number.
+		query, found := "account_no", make([]string, len(rows))
+		if fp != "" {
+			query = "real_name_number"
+		}
+		for i, c := range rows {
+			found[i] = c.CustomerNo
+		}
+		if err := s.cfg.Keys.RecordLookup(r.Context(), identity(r).Principal, query, found); err != nil {
+			return nil, err
+		}
+		return newList(rows, "", seq), nil
 	})))
 	dev := "/v1/devices/{vendor}/{serial}"
 	mux.HandleFunc("GET "+dev, s.query(func(r *http.Request) (any, error) {

@@ -25,6 +25,12 @@ import (
 	"github.com/otpledger/otpledger/projections"
 )
 
+// Authenticator turns a request's credentials into an identity:
+// [*access.Authenticator] in service.
+type Authenticator interface {
+	Authenticate(r *http.Request) (access.Identity, error)
+}
+
 // Config configures [New].
 type Config struct {
 	Ledger        *ledger.Ledger
@@ -33,7 +39,7 @@ type Config struct {
 	Home          string
 	// Auth authenticates every request but /healthz and /readyz; Keys
 	// serves /v1/keys (api.md "Identity and access").
-	Auth *access.Authenticator
+	Auth Authenticator
 	Keys *access.Keys
 	// JournalReady reports whether the journal answers; Lag how far the
 	// views are behind it. Both feed /readyz and /metrics, with the views'
@@ -165,13 +171,17 @@ func (s *Server) routes(m router) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	m.HandleFunc("GET /readyz", s.ready)
-	m.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
-	})
+	m.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) { s.MetricsHandler().ServeHTTP(w, r) })
 }
 
 // Handler returns the API's handler.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// MetricsHandler serves the Prometheus metrics without authentication, for
+// a listener of their own (OTPLEDGER_METRICS_ADDR).
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})
+}
 
 // Routes lists the method and pattern of every route, e.g.
 // "GET /v1/devices/{vendor}/{serial}" (the OpenAPI file is checked against it).
