@@ -42,7 +42,7 @@ func TestBenchQuick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"single-aggregate commands", "same over HTTP", "two-aggregate commands", "fsync durability",
+	want := []string{"single-aggregate commands", "same over HTTP", "authentication", "two-aggregate commands", "fsync durability",
 		"cold aggregate load", "warm aggregate load", "projection rebuild to memory", "projection rebuild to PostgreSQL",
 		"live projection under a 5,000 events/s load", "2376 history and error-count queries", "memory: `serve`", "start-up"}
 	if len(r.Rows) != len(want) {
