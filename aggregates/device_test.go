@@ -158,6 +158,8 @@ func TestDeviceRules(t *testing.T) {
 			when: Recover{Meta: online(events.ChannelMobileWeb)}, rule: RuleHWRecoverOnline},
 		{name: "R-HW-RECOVER-ONLINE allowed: online at home after a branch recovery elsewhere", given: flat(reg(home), reg(instKB), lost(home, instKB), recovered(instKB, true)),
 			when: Recover{Meta: online(events.ChannelMobileWeb)}, want: []events.Type{events.TypeRecovered}},
+		{name: "R-HW-RECOVER-ONLINE allowed: an online recovery elsewhere after the branch one keeps it open", given: flat(reg(home), reg(instKB), reg(instSH), lost(home, instKB, instSH), recovered(instKB, true), recovered(instSH, false)),
+			when: Recover{Meta: online(events.ChannelMobileWeb)}, want: []events.Type{events.TypeRecovered}},
 		{name: "R-HW-RECOVER-ONLINE refused: a new loss report needs a new branch recovery", given: flat(reg(home), reg(instKB), lost(home, instKB), recovered(instKB, true), lost(home)),
 			when: Recover{Meta: online(events.ChannelMobileWeb)}, rule: RuleHWRecoverOnline},
 		{name: "R-HW-RECOVER-ONLINE allowed: in branch at home", given: flat(reg(home), reg(instKB), lost(home, instKB)),
