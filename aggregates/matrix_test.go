@@ -126,7 +126,9 @@ func TestChannelMatrixEveryCell(t *testing.T) {
 	t.Logf("%d cells", cells)
 }
 
-func deviceAt(evs ...any) Device { return Fold(NewDevice("OTP", "000111222333"), flat(evs...), time.Time{}) }
+func deviceAt(evs ...any) Device {
+	return Fold(NewDevice("OTP", "000111222333"), flat(evs...), time.Time{})
+}
 
 func orAllowed(r RuleID) string {
 	if r == "" {
