@@ -22,6 +22,10 @@ type world struct {
 	devices   map[string]Device
 	customers map[string]Customer
 	accidents map[string]map[string]bool // device -> institutions put in accident and not yet out
+	// registered is the model's own record of where each device is
+	// registered (institution -> customer at home), so that a loss report's
+	// reach is computed here, never read from the event Decide produced.
+	registered map[string]map[string]string
 	log       []events.Event
 }
 
@@ -188,19 +192,29 @@ func (w *world) apply(e events.Event) {
 		if !reflect.DeepEqual(snapshot, prev) {
 			panic("Evolve changed its receiver's maps")
 		}
-		acc := maps.Clone(w.accidents[serial])
+		acc, regs := maps.Clone(w.accidents[serial]), maps.Clone(w.registered[serial])
+		if regs == nil {
+			regs = map[string]string{}
+		}
 		switch p := e.Payload.(type) {
-		case events.ReportedLost:
+		case events.Registered:
+			regs[e.Institution] = p.CustomerNo
+		case events.Cancelled:
+			delete(regs, e.Institution)
+		case events.ReportedLost: // every institution registered now (R-HW-LOST-ALL), added to those in accident
 			if acc == nil {
 				acc = map[string]bool{}
 			}
-			for _, inst := range p.Institutions {
+			for inst := range regs {
 				acc[inst] = true
+			}
+			if got := slices.Sorted(maps.Keys(regs)); !slices.Equal(got, p.Institutions) {
+				panic(fmt.Sprintf("loss report of %s names %v, the device is registered at %v", serial, p.Institutions, got))
 			}
 		case events.Recovered:
 			delete(acc, e.Institution)
 		}
-		w.accidents[serial] = acc
+		w.accidents[serial], w.registered[serial] = acc, regs
 	case events.KindCustomer:
 		w.customers[e.Aggregate.Key] = w.customers[e.Aggregate.Key].Evolve(e)
 	}
@@ -219,6 +233,9 @@ func (w *world) check(t *testing.T, p *Policy, n int, e events.Event) {
 		}
 		if !maps.Equal(d.Accident, want) {
 			t.Fatalf("step %d (%s): device %s accident %v, model %v", n, e.Type(), serial, d.Accident, want)
+		}
+		if got, model := slices.Sorted(maps.Keys(d.Registrations)), slices.Sorted(maps.Keys(w.registered[serial])); !slices.Equal(got, model) {
+			t.Fatalf("step %d (%s): device %s registered at %v, model %v", n, e.Type(), serial, got, model)
 		}
 		if no, ok := d.HomeCustomer(p); ok {
 			homeOTPs[no]++
@@ -269,7 +286,8 @@ func TestPropertyInvariants(t *testing.T) {
 	accepted := map[events.Type]int{}
 	for seq := range sequences {
 		r := rand.New(rand.NewPCG(uint64(seq), 0x07b1ed6e))
-		w := &world{devices: map[string]Device{}, customers: map[string]Customer{}, accidents: map[string]map[string]bool{}}
+		w := &world{devices: map[string]Device{}, customers: map[string]Customer{}, accidents: map[string]map[string]bool{},
+			registered: map[string]map[string]string{}}
 		for _, s := range propSerials {
 			w.devices[s] = NewDevice("OTP", s)
 		}
@@ -288,6 +306,12 @@ func TestPropertyInvariants(t *testing.T) {
 			evs := slices.DeleteFunc(slices.Clone(w.log), func(e events.Event) bool { return e.Aggregate != events.DeviceRef("OTP", s) })
 			if got := Fold(NewDevice("OTP", s), evs, time.Time{}); !reflect.DeepEqual(got, w.devices[s]) {
 				t.Fatalf("sequence %d: refold of %s differs", seq, s)
+			}
+		}
+		for _, no := range propCustomers {
+			evs := slices.DeleteFunc(slices.Clone(w.log), func(e events.Event) bool { return e.Aggregate != events.CustomerRef(no) })
+			if got := Fold(NewCustomer(no), evs, time.Time{}); !reflect.DeepEqual(got, w.customers[no]) {
+				t.Fatalf("sequence %d: refold of customer %s differs", seq, no)
 			}
 		}
 	}
