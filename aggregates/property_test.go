@@ -26,7 +26,7 @@ type world struct {
 	// registered (institution -> customer at home), so that a loss report's
 	// reach is computed here, never read from the event Decide produced.
 	registered map[string]map[string]string
-	log       []events.Event
+	log        []events.Event
 }
 
 var (
