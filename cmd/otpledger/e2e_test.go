@@ -389,16 +389,55 @@ func (p *process) checkScreens(t *testing.T, seq uint64) {
 	if status != 409 || !strings.Contains(string(body), "R-MOB-REVOKE-CHANNEL") {
 		t.Fatalf("revoking a stale generator number: %d %s", status, body)
 	}
-	var insts struct {
-		Items []struct {
-			Institution string  `json:"institution"`
-			EndedAt     *string `json:"ended_at"`
-			InAccident  bool    `json:"in_accident"`
-		} `json:"items"`
+	type institution struct {
+		Institution       string  `json:"institution"`
+		EndedAt           *string `json:"ended_at"`
+		InAccident        bool    `json:"in_accident"`
+		RecoveredAt       *string `json:"recovered_at"`
+		RecoveredInBranch bool    `json:"recovered_in_branch"`
 	}
+	var insts struct{ Items []institution }
 	get("/v1/devices/OTP/000111222444/institutions", &insts)
 	if len(insts.Items) != 1 || insts.Items[0].EndedAt == nil || !insts.Items[0].InAccident {
 		t.Fatalf("the stolen device's cancelled registration: %+v", insts.Items)
+	}
+	// The values the walkthrough shows for the first device: recovered at
+	// both institutions (KB001 in branch, IBKS online), cancelled at home,
+	// ten errors then a reset.
+	get("/v1/devices/OTP/000111222333/institutions", &insts)
+	want := map[string]func(i institution) bool{
+		"IBKS": func(i institution) bool {
+			return i.EndedAt != nil && !i.InAccident && i.RecoveredAt != nil && !i.RecoveredInBranch
+		},
+		"KB001": func(i institution) bool {
+			return i.EndedAt == nil && !i.InAccident && i.RecoveredAt != nil && i.RecoveredInBranch
+		},
+	}
+	for _, i := range insts.Items {
+		if ok := want[i.Institution]; ok == nil || !ok(i) {
+			t.Errorf("institution row %+v", i)
+		}
+	}
+	var errs struct {
+		Count       int     `json:"count"`
+		Locked      bool    `json:"locked"`
+		LastErrorAt *string `json:"last_error_at"`
+		LastResetAt *string `json:"last_reset_at"`
+	}
+	get("/v1/devices/OTP/000111222333/errors", &errs)
+	if errs.Count != 0 || errs.Locked || errs.LastErrorAt == nil || errs.LastResetAt == nil {
+		t.Errorf("error count after ten errors and a reset: %+v", errs)
+	}
+	var devices struct {
+		Items []struct{ Kind, Status string }
+	}
+	get("/v1/customers/C0001/devices", &devices)
+	var statuses []string
+	for _, d := range devices.Items {
+		statuses = append(statuses, d.Kind+" "+d.Status)
+	}
+	if strings.Join(statuses, ", ") != "HARDWARE CANCELLED, MOBILE ACTIVE, MOBILE REVOKED" && strings.Join(statuses, ", ") != "HARDWARE CANCELLED, MOBILE REVOKED, MOBILE ACTIVE" {
+		t.Errorf("per-customer list: %v", statuses)
 	}
 }
 
