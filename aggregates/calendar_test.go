@@ -88,3 +88,28 @@ func TestPolicyCalendarFile(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyValidation: each limit's boundary, the hours' order, the skew's sign.
+func TestPolicyValidation(t *testing.T) {
+	t.Parallel()
+	for body, ok := range map[string]bool{
+		`{"device_error_limit":1,"mobile_pin_limit":1,"mobile_validity_years":1}`: true,
+		`{"device_error_limit":0}`:    false,
+		`{"mobile_pin_limit":0}`:      false,
+		`{"mobile_validity_years":0}`: false,
+		`{"business_hours":{"timezone":"Asia/Seoul","open":"09:00","close":"09:00","days":["MON"]}}`:   false,
+		`{"business_hours":{"timezone":"Asia/Seoul","open":"09:00","close":"09:01","days":["MON"]}}`:   true,
+		`{"business_hours":{"timezone":"Asia/Seoul","open":"9am","close":"16:00","days":["MON"]}}`:     false,
+		`{"business_hours":{"timezone":"Asia/Seoul","open":"09:00","close":"16:00","days":["MOON"]}}`:  false,
+		`{"business_hours":{"timezone":"Mars/Olympus","open":"09:00","close":"16:00","days":["MON"]}}`: false,
+		`{"occurred_at":{"max_skew":"0s","horizon":"2000-01-01"}}`:                                     true,
+		`{"occurred_at":{"max_skew":"-1s","horizon":"2000-01-01"}}`:                                    false,
+		`{"occurred_at":{"max_skew":"5m","horizon":"2000-13-01"}}`:                                     false,
+		`{"home_institution":"ibks"}`:       false,
+		`{"channels":{"register":["FAX"]}}`: false,
+	} {
+		if _, err := ParsePolicy([]byte(body), home); (err == nil) != ok {
+			t.Errorf("%s: %v, want valid %v", body, err, ok)
+		}
+	}
+}

@@ -160,6 +160,20 @@ func TestDeviceRules(t *testing.T) {
 			when: Recover{Meta: online(events.ChannelMobileWeb)}, want: []events.Type{events.TypeRecovered}},
 		{name: "R-HW-RECOVER-ONLINE allowed: an online recovery elsewhere after the branch one keeps it open", given: flat(reg(home), reg(instKB), reg(instSH), lost(home, instKB, instSH), recovered(instKB, true), recovered(instSH, false)),
 			when: Recover{Meta: online(events.ChannelMobileWeb)}, want: []events.Type{events.TypeRecovered}},
+		{name: "R-HW-RECOVER-ONLINE allowed: the centre's in-branch recovery counts as one", given: flat(reg(home), reg(instKB), lost(home, instKB)),
+			when: Recover{Meta: center(instKB, events.OriginBranch)}, want: []events.Type{events.TypeRecovered},
+			check: func(t *testing.T, d Device, evs []events.Event) {
+				if !evs[0].Payload.(events.Recovered).InBranch || !d.Evolve(evs[0]).BranchRecovered {
+					t.Fatal("a recovery made at another institution's branch is not recorded as in branch")
+				}
+			}},
+		{name: "R-HW-RECOVER-ONLINE allowed: the centre's online recovery, which opens nothing at home", given: flat(reg(home), reg(instKB), reg(instSH), lost(home, instKB, instSH)),
+			when: Recover{Meta: center(instKB, events.OriginOnline)}, want: []events.Type{events.TypeRecovered},
+			check: func(t *testing.T, d Device, evs []events.Event) {
+				if evs[0].Payload.(events.Recovered).InBranch || d.Evolve(evs[0]).BranchRecovered {
+					t.Fatal("an online recovery at another institution is recorded as in branch")
+				}
+			}},
 		{name: "R-HW-RECOVER-ONLINE refused: a new loss report needs a new branch recovery", given: flat(reg(home), reg(instKB), lost(home, instKB), recovered(instKB, true), lost(home)),
 			when: Recover{Meta: online(events.ChannelMobileWeb)}, rule: RuleHWRecoverOnline},
 		{name: "R-HW-RECOVER-ONLINE allowed: in branch at home", given: flat(reg(home), reg(instKB), lost(home, instKB)),
@@ -204,6 +218,7 @@ func TestDeviceRules(t *testing.T) {
 			}},
 		{name: "R-HW-VALIDITY allowed: errors count after the warranty ended", given: flat(fact(devRef, instKB, events.ChannelCenter, events.Registered{Vendor: "OTP", Serial: "000111222333", WarrantyFrom: "2017-01-01", WarrantyTo: "2020-01-01"})),
 			when: IncrementError{Meta: auth()}, want: []events.Type{events.TypeErrorIncremented}},
+		{name: "R-HW-VALIDITY allowed: a warranty of one day", when: Register{Meta: center(instKB, ""), WarrantyFrom: "2026-01-01", WarrantyTo: "2026-01-01"}, want: registered},
 		{name: "R-HW-VALIDITY refused: a warranty that ends before it starts", when: Register{Meta: center(instKB, ""), WarrantyFrom: "2027-01-01", WarrantyTo: "2026-01-01"}, rule: RuleHWValidity},
 
 		// R-ONE-OTP (the device side of a home registration)
@@ -271,6 +286,9 @@ func TestDeviceRules(t *testing.T) {
 		{name: "R-HOURS refused: branch on the market's year-end closing day", given: flat(reg(home)), when: ResetErrors{Meta: branch()}, at: yearEnd, rule: RuleHours},
 		{name: "R-HOURS refused: branch on a substitute holiday of 2027", given: flat(reg(home)), when: ResetErrors{Meta: branch()}, at: substitute2027, rule: RuleHours},
 		{name: "R-HOURS allowed: branch on the last trading day of 2026", given: flat(reg(home)), when: ResetErrors{Meta: branch()}, at: yearEnd.AddDate(0, 0, -1), want: []events.Type{events.TypeErrorReset}},
+		{name: "R-HOURS refused: branch at 16:30", given: flat(reg(home)), when: ResetErrors{Meta: branch()}, at: closing.Add(30 * time.Minute), rule: RuleHours},
+		{name: "R-HOURS allowed: branch at 09:30", given: flat(reg(home)), when: ResetErrors{Meta: branch()}, at: opening.Add(30 * time.Minute), want: []events.Type{events.TypeErrorReset}},
+		{name: "R-HOURS allowed: branch at 15:59", given: flat(reg(home)), when: ResetErrors{Meta: branch()}, at: closing.Add(-time.Minute), want: []events.Type{events.TypeErrorReset}},
 		{name: "R-HOURS allowed: branch at 09:00", given: flat(reg(home)), when: ResetErrors{Meta: branch()}, at: opening, want: []events.Type{events.TypeErrorReset}},
 		{name: "R-HOURS allowed: online on Sunday night", given: flat(reg(home)), when: ReportLoss{Meta: online(events.ChannelHomepage), Reason: events.LossLost}, at: sundayLate, want: []events.Type{events.TypeReportedLost}},
 		{name: "R-HOURS allowed: centre feed on Saturday", given: flat(reg(instKB)), when: Cancel{Meta: center(instKB, events.OriginBranch)}, at: saturday, want: []events.Type{events.TypeCancelled}},
@@ -334,4 +352,67 @@ func TestDeviceDecideInput(t *testing.T) {
 	if _, err := NewDevice("OTP", "000111222333").Decide(Register{Meta: branch(), CustomerNo: custNo}, now, &policy); err != ErrCustomerState {
 		t.Errorf("home registration without the customer's state: %v", err)
 	}
+}
+
+// TestActingCustomer: whose state the ledger loads for a device command.
+func TestActingCustomer(t *testing.T) {
+	t.Parallel()
+	atHome, elsewhere := deviceAt(reg(home)), deviceAt(reg(instKB))
+	kb := online(events.ChannelHTS)
+	kb.Institution = instKB
+	for name, tc := range map[string]struct {
+		d    Device
+		cmd  DeviceCommand
+		want string
+	}{
+		"home registration":                      {NewDevice("OTP", "000111222333"), Register{Meta: branch(), CustomerNo: "C0009"}, "C0009"},
+		"home registration, malformed customer":  {NewDevice("OTP", "000111222333"), Register{Meta: branch(), CustomerNo: "c9"}, ""},
+		"registration elsewhere":                 {NewDevice("OTP", "000111222333"), Register{Meta: center(instKB, ""), CustomerNo: "C0009"}, ""},
+		"loss report: the home registration's":   {atHome, ReportLoss{Meta: online(events.ChannelPhone), CustomerNo: "C0009"}, custNo},
+		"loss report: the command's":             {elsewhere, ReportLoss{Meta: online(events.ChannelPhone), CustomerNo: "C0009"}, "C0009"},
+		"loss report: none named":                {elsewhere, ReportLoss{Meta: online(events.ChannelPhone)}, ""},
+		"the centre's recovery":                  {atHome, Recover{Meta: center(instKB, events.OriginBranch), CustomerNo: "C0009"}, ""},
+		"the authentication service's error":     {atHome, IncrementError{Meta: auth()}, ""},
+		"a home channel for another institution": {atHome, Cancel{Meta: kb, CustomerNo: "C0009"}, ""},
+		"reset in branch":                        {atHome, ResetErrors{Meta: branch()}, custNo},
+	} {
+		if got := ActingCustomer(tc.d, tc.cmd, &policy); got != tc.want {
+			t.Errorf("%s: %q, want %q", name, got, tc.want)
+		}
+	}
+}
+
+// TestWithMeta: the ledger's command rewrite sets the meta and, where the
+// command carries one, the customer's state; nil keeps what was there.
+func TestWithMeta(t *testing.T) {
+	t.Parallel()
+	c := custState(domestic)
+	m := branch()
+	m.IdempotencyKey = "k"
+	for _, cmd := range []DeviceCommand{Register{}, Cancel{}, ReportLoss{}, Recover{}, ResetErrors{}, IncrementError{}, Approve{}} {
+		got := WithMeta(cmd, m, c)
+		if got.Metadata().IdempotencyKey != "k" {
+			t.Errorf("%T: meta not set", cmd)
+		}
+		if _, carried := customerOf(got); carried != c && customerOfType(cmd) {
+			t.Errorf("%T: customer state not set", cmd)
+		}
+		if _, kept := customerOf(WithMeta(got, m, nil)); kept != c && customerOfType(cmd) {
+			t.Errorf("%T: nil replaced the customer state", cmd)
+		}
+	}
+	for _, cmd := range []CustomerCommand{SetProfile{}, IssueMobile{}, RevokeMobile{}, IncrementMobileError{}, ResetMobileErrors{}, Approve{}} {
+		if WithCustomerMeta(cmd, m).Metadata().IdempotencyKey != "k" {
+			t.Errorf("%T: meta not set", cmd)
+		}
+	}
+}
+
+// customerOfType reports whether cmd's type carries a customer's state.
+func customerOfType(cmd DeviceCommand) bool {
+	switch cmd.(type) {
+	case Register, Cancel, ReportLoss, Recover, ResetErrors:
+		return true
+	}
+	return false
 }

@@ -218,10 +218,23 @@ func runRules[S State[S], C any](t *testing.T, zero S, decide func(S, C, time.Ti
 			if diff := cmp.Diff(string(first), string(second)); diff != "" {
 				t.Fatalf("decide is not deterministic:\n%s", diff)
 			}
-			for _, e := range evs {
+			own := 0
+			for i, e := range evs {
 				if err := e.Validate(); err != nil {
 					t.Fatalf("invalid event: %v", err)
 				}
+				if i == 0 && e.ID != cmdID {
+					t.Fatalf("the first event's id is %v, not the command's %v", e.ID, cmdID)
+				}
+				if i > 0 && (e.ID == cmdID || e.ID == evs[i-1].ID) {
+					t.Fatalf("event %d reuses an id", i)
+				}
+				if e.Aggregate == evs[0].Aggregate {
+					own++
+				}
+			}
+			if after := Fold(s, only(evs[0].Aggregate, evs), time.Time{}); after.AggregateVersion() != s.AggregateVersion()+uint64(own) {
+				t.Fatalf("version %d after %d events on %d", after.AggregateVersion(), own, s.AggregateVersion())
 			}
 			if tc.check != nil {
 				tc.check(t, s, evs)
