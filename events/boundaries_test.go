@@ -59,10 +59,15 @@ func TestAppendStringMatchesEncodingJSON(t *testing.T) {
 func TestFieldErrorsNameTheirPlace(t *testing.T) {
 	t.Parallel()
 	for data, want := range map[string]string{
-		`{"a":[{"x":1},{"y":2,"y":3}]}`:   "a[1].y",
-		`{"a":{"b":[1,[{"c":1,"c":2}]]}}`: "a.b[1][0].c",
-		`{"a":1,"b":{"Bad":1,"Bad":2}}`:   "b",
-		`{"a_1":1,"a_1":2}`:               "a_1",
+		`{"a":[{"x":1},{"y":2,"y":3}]}`:       "a[1].y",
+		`{"a":{"b":[1,[{"c":1,"c":2}]]}}`:     "a.b[1][0].c",
+		`{"a":1,"b":{"Bad":1,"Bad":2}}`:       "b",
+		`{"a_1":1,"a_1":2}`:                   "a_1",
+		`{"za0z9":1,"za0z9":2}`:               "za0z9",
+		`{"a{":1,"a{":2}`:                     "",
+		`{"a/":1,"a/":2}`:                     "",
+		`{"a:":1,"a:":2}`:                     "",
+		`{"a` + "`" + `":1,"a` + "`" + `":2}`: "",
 		`{"` + strings.Repeat("a", 40) + `":1,"` + strings.Repeat("a", 40) + `":2}`: strings.Repeat("a", 40),
 		`{"` + strings.Repeat("a", 41) + `":1,"` + strings.Repeat("a", 41) + `":2}`: "",
 		`{"9a":1,"9a":2}`:   "",
