@@ -284,3 +284,18 @@ func TestLoadWithoutSnapshotReplays(t *testing.T) {
 		t.Fatalf("replayed load: %+v at %d (%v)", got, gotSeq, err)
 	}
 }
+
+// TestConfigBoundaries: a cache of one aggregate and a single attempt are
+// valid settings; below that is refused.
+func TestConfigBoundaries(t *testing.T) {
+	t.Parallel()
+	p := aggregates.DefaultPolicy(home)
+	if err := (Config{Policy: p, CacheSize: 1, MaxAttempts: 1}).Validate(); err != nil {
+		t.Errorf("cache 1, attempts 1: %v", err)
+	}
+	for _, c := range []Config{{Policy: p, CacheSize: 0, MaxAttempts: 1}, {Policy: p, CacheSize: 1, MaxAttempts: 0}} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}
