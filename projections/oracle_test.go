@@ -2,10 +2,12 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -22,11 +24,17 @@ type oracle struct {
 	branchRec map[string]bool            // device → an in-branch recovery since the last report
 	pending   map[uuid.UUID]bool         // branch OTP transactions awaiting approval
 	media     map[string]map[string]bool // customer → medium → in force
+	lastError map[string]bool            // device or customer → an error has been recorded
+	lastReset map[string]bool            // device or customer → a reset has been recorded
+	approved  map[uuid.UUID]bool         // events approved
+	history   map[string]int             // device → events
+	mediaRows map[string]int             // customer → media issued or registered
 }
 
 func newOracle() *oracle {
 	return &oracle{errors: map[string][2]int{}, regs: map[string]map[string]bool{}, accident: map[string]map[string]bool{},
-		branchRec: map[string]bool{}, pending: map[uuid.UUID]bool{}, media: map[string]map[string]bool{}}
+		branchRec: map[string]bool{}, pending: map[uuid.UUID]bool{}, media: map[string]map[string]bool{},
+		lastError: map[string]bool{}, lastReset: map[string]bool{}, approved: map[uuid.UUID]bool{}, history: map[string]int{}, mediaRows: map[string]int{}}
 }
 
 func set[K comparable, V any](m map[string]map[K]V, k string, kk K, v V) {
@@ -38,6 +46,22 @@ func set[K comparable, V any](m map[string]map[K]V, k string, kk K, v V) {
 
 func (o *oracle) event(e events.Event) {
 	key := e.Aggregate.Key
+	if e.Aggregate.Kind == events.KindDevice {
+		o.history[key]++
+	}
+	switch e.Payload.(type) {
+	case events.ErrorIncremented:
+		o.lastError[key] = true
+	case events.ErrorReset:
+		o.lastReset[key] = true
+	case events.MobileIssued: // a new mobile OTP starts without errors or resets
+		o.mediaRows[key]++
+		o.lastError[key], o.lastReset[key] = false, false
+	case events.Registered:
+		if e.Aggregate.Kind == events.KindCustomer {
+			o.mediaRows[key]++
+		}
+	}
 	// R-APPROVAL: branch events wait, except approvals, profiles and the
 	// customer's copy of a home registration or cancellation.
 	copyOfDevice := e.Aggregate.Kind == events.KindCustomer && (e.Type() == events.TypeRegistered || e.Type() == events.TypeCancelled)
@@ -47,6 +71,7 @@ func (o *oracle) event(e events.Event) {
 	switch p := e.Payload.(type) {
 	case events.Approved:
 		delete(o.pending, p.EventID)
+		o.approved[p.EventID] = true
 	case events.Registered:
 		if e.Aggregate.Kind == events.KindCustomer {
 			set(o.media, key, p.Vendor+"."+p.Serial, true)
@@ -109,6 +134,13 @@ func TestViewsMatchTheOracle(t *testing.T) {
 			o.event(e)
 		}
 	}
+	if err := m.Apply(ctx, items[:len(items)/2]); err != nil {
+		t.Fatal(err)
+	}
+	// A replayed item is skipped, a gap refused: exactly once in effect.
+	if err := m.Apply(ctx, items[len(items)/2+1:]); !errors.Is(err, ErrGap) {
+		t.Fatalf("an item after a gap: %v", err)
+	}
 	if err := m.Apply(ctx, items); err != nil {
 		t.Fatal(err)
 	}
@@ -120,8 +152,27 @@ func TestViewsMatchTheOracle(t *testing.T) {
 		if e.Locked {
 			locked = 1
 		}
-		if !ok || [2]int{e.Count, locked} != want {
-			t.Errorf("%s error count %d locked %v, oracle %v", dev, e.Count, e.Locked, want)
+		if !ok || [2]int{e.Count, locked} != want || (e.LastErrorAt != nil) != o.lastError[dev] || (e.LastResetAt != nil) != o.lastReset[dev] {
+			t.Errorf("%s error count %+v, oracle %v, errors %v, resets %v", dev, e, want, o.lastError[dev], o.lastReset[dev])
+		}
+		var history []History
+		for cursor := ""; ; {
+			page, next, _, err := m.DeviceHistory(ctx, vendor, serial, Page{Limit: 3, Cursor: cursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			history = append(history, page...)
+			if cursor = next; next == "" {
+				break
+			}
+		}
+		if len(history) != o.history[dev] {
+			t.Errorf("%s history of %d rows in pages of 3, oracle %d events", dev, len(history), o.history[dev])
+		}
+		for _, h := range history {
+			if (h.Approval != nil) != o.approved[h.EventID] {
+				t.Errorf("%s history row %v approval %+v, oracle approved %v", dev, h.EventID, h.Approval, o.approved[h.EventID])
+			}
 		}
 		rows, _, _ := m.DeviceInstitutions(ctx, vendor, serial)
 		got := map[string]string{}
@@ -138,7 +189,23 @@ func TestViewsMatchTheOracle(t *testing.T) {
 		checked["devices"]++
 	}
 	for no, media := range o.media {
-		rows, _, _, _ := m.CustomerMedia(ctx, no, "", Page{Limit: MaxLimit})
+		var rows []Media
+		for cursor := ""; ; { // a reissue is two events of one message: pages of one cut between them
+			page, next, _, err := m.CustomerMedia(ctx, no, "", Page{Limit: 1, Cursor: cursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows = append(rows, page...)
+			if cursor = next; next == "" {
+				break
+			}
+		}
+		if len(rows) != o.mediaRows[no] {
+			t.Errorf("customer %s: %d media rows in pages of one, oracle %d", no, len(rows), o.mediaRows[no])
+		}
+		if mob, ok, _, _ := m.MobileOTP(ctx, no, time.Time{}); ok && ((mob.LastErrorAt != nil) != o.lastError[no] || (mob.LastResetAt != nil) != o.lastReset[no]) {
+			t.Errorf("customer %s mobile OTP %+v, oracle errors %v resets %v", no, mob, o.lastError[no], o.lastReset[no])
+		}
 		inForce := map[string]bool{}
 		for _, r := range rows {
 			if r.IssueStatus == IssueStatusIssued {
