@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -262,62 +261,6 @@ func compareReaders(t *testing.T, gen *streamgen.Stream, a, b projections.Reader
 	x1, n1, s1, e1 := a.PendingApprovals(ctx, projections.Page{Limit: 500})
 	x2, n2, s2, e2 := b.PendingApprovals(ctx, projections.Page{Limit: 500})
 	same("pending approvals", fmt.Sprint(x1, n1, s1, e1), fmt.Sprint(x2, n2, s2, e2))
-}
-
-// TestKillAndResume cancels the projector at 20 random points (and once
-// kills its database connections mid-transaction); after it resumes, the
-// views equal a clean rebuild: nothing applied twice or lost.
-func TestKillAndResume(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	ctx := context.Background()
-	e.publish(t, streamgen.Config{Events: 6_000, Devices: 500, Customers: 200, Seed: 2})
-	last := lastSeq(t, e.j)
-	url := pgtest.Database(t)
-	pool := pgtest.Pool(t, url)
-	store := projections.NewPostgres(pool)
-	r := rand.New(rand.NewPCG(3, 3))
-	for i := range 20 {
-		pj, err := journal.Open(context.Background(), e.dial(), journal.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := NewProjector(ProjectorConfig{Journal: pj, Store: store})
-		if err != nil {
-			t.Fatal(err)
-		}
-		runCtx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- p.Run(runCtx) }()
-		select {
-		case <-p.Running():
-		case err := <-done: // e.g. the pool's connections were just terminated
-			cancel()
-			t.Logf("run %d ended before consuming: %v", i, err)
-			continue
-		}
-		time.Sleep(time.Duration(20+r.IntN(200)) * time.Millisecond)
-		if i == 10 { // the database drops the projector's connections mid-transaction
-			if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-				WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
-				t.Fatal(err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		cancel()
-		<-done // a cancelled or failed run is expected here
-	}
-	if pos, _ := store.Position(ctx); pos >= last {
-		t.Logf("the projector finished before the last kill (%d of %d)", pos, last)
-	}
-	runProjector(t, e, store)
-	waitFor(t, store, last, 3*time.Minute)
-
-	clean := pgtest.Pool(t, pgtest.Database(t))
-	if err := Rebuild(ctx, e.j, projections.NewPostgres(clean), nil); err != nil {
-		t.Fatal(err)
-	}
-	compareDumps(t, "resumed vs clean rebuild", dump(t, pool), dump(t, clean))
 }
 
 // TestPoisonIsQuarantined publishes undecodable messages between good ones:

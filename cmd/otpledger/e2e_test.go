@@ -266,6 +266,27 @@ func (p *process) stop(t *testing.T) {
 
 // request sends a request as the test principal that would send it
 // (apitest.PrincipalFor).
+// readAt reads a view at stream sequence seq at least, as the principal of
+// the route: it asks with min_sequence and asks again while the answer is
+// older (the server's wait is bounded; a loaded machine's projector may
+// take longer), for up to two minutes.
+func (p *process) readAt(t *testing.T, who, path string, seq uint64) (int, []byte) {
+	t.Helper()
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	if who == "" {
+		who = apitest.PrincipalFor("GET", path, "")
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		status, body := p.requestAs(t, who, "GET", fmt.Sprintf("%s%smin_sequence=%d", path, sep, seq), "")
+		if status != 200 || lastSequence(map[string]string{path: string(body)}) >= seq || time.Now().After(deadline) {
+			return status, body
+		}
+	}
+}
+
 func (p *process) request(t *testing.T, method, path, body string) (int, []byte) {
 	t.Helper()
 	return p.requestAs(t, apitest.PrincipalFor(method, path, body), method, path, body)
@@ -327,7 +348,7 @@ func (p *process) walk(t *testing.T) (map[string]string, uint64) {
 	if status != 403 {
 		t.Fatalf("approval under the teller's name: %d %s", status, body)
 	}
-	status, body = p.request(t, "GET", fmt.Sprintf("/v1/approvals/pending?min_sequence=%d", last), "")
+	status, body = p.readAt(t, "", "/v1/approvals/pending", last)
 	if status != 200 || !strings.Contains(string(body), registration) {
 		t.Fatalf("pending approvals: %d %s", status, body)
 	}
@@ -350,7 +371,7 @@ func (p *process) checkScreens(t *testing.T, seq uint64) {
 	t.Helper()
 	get := func(path string, v any) {
 		t.Helper()
-		status, body := p.request(t, "GET", fmt.Sprintf("%s?min_sequence=%d", path, seq), "")
+		status, body := p.readAt(t, "", path, seq)
 		if status != 200 || json.Unmarshal(body, v) != nil {
 			t.Fatalf("GET %s: %d %s", path, status, body)
 		}
@@ -445,11 +466,7 @@ func (p *process) views(t *testing.T, minSeq uint64) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, v := range views {
-		sep := "?"
-		if strings.Contains(v, "?") {
-			sep = "&"
-		}
-		status, body := p.request(t, "GET", fmt.Sprintf("%s%smin_sequence=%d", v, sep, minSeq), "")
+		status, body := p.readAt(t, "", v, minSeq)
 		if status != 200 || lastSequence(map[string]string{v: string(body)}) < minSeq {
 			t.Fatalf("GET %s: %d %s", v, status, body)
 		}

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -111,7 +110,7 @@ func TestMutualTLS(t *testing.T) {
 	if status, out := p.requestAs(t, "", "POST", "/v1/devices/OTP/000111222334/registrations", register); status != 401 {
 		t.Errorf("a certificate bound to no key: %d %s", status, out)
 	}
-	status, out = p.requestAs(t, "S100", "GET", "/v1/devices/OTP/000111222333/history?min_sequence="+itoa(reg.Events[0].Sequence), "")
+	status, out = p.readAt(t, "S100", "/v1/devices/OTP/000111222333/history", reg.Events[0].Sequence)
 	if status != 200 || !strings.Contains(string(out), `"principal":{"id":"FEED","role":"producer","method":"mtls"}`) {
 		t.Errorf("history of the certificate's command: %d %s", status, out)
 	}
@@ -124,5 +123,3 @@ func TestMutualTLS(t *testing.T) {
 	}
 	p.stop(t)
 }
-
-func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
