@@ -16,9 +16,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/otpledger/otpledger/events/journal"
+	"github.com/otpledger/otpledger/events/journal/journaltest"
 	"github.com/otpledger/otpledger/internal/pgtest"
 	"github.com/otpledger/otpledger/internal/streamgen"
 	"github.com/otpledger/otpledger/projections"
@@ -304,10 +304,7 @@ func TestKilledAtChosenPositions(t *testing.T) {
 	u.RawQuery = q.Encode()
 	childDB := u.String()
 	natsURL := e.dial().ConnectedUrl()
-	js, err := jetstream.New(e.dial())
-	if err != nil {
-		t.Fatal(err)
-	}
+	watcher := e.dial()
 	position := func() uint64 {
 		pos, err := store.Position(ctx)
 		if err != nil {
@@ -334,15 +331,8 @@ func TestKilledAtChosenPositions(t *testing.T) {
 				t.Fatalf("kill %d: %v", i, err)
 			}
 			pos := position()
-			info, err := js.Consumer(ctx, e.j.Stream(), "otpledger-projector")
-			if err != nil {
-				t.Fatal(err)
-			}
-			ci, err := info.Info(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			landed := pos < last && ci.AckFloor.Stream < first
+			acked := journaltest.AckFloor(t, watcher, e.j.Stream(), "otpledger-projector")
+			landed := pos < last && acked < first
 			if point == killBefore {
 				landed = landed && pos == first-1
 			} else {
@@ -350,10 +340,10 @@ func TestKilledAtChosenPositions(t *testing.T) {
 			}
 			if !landed {
 				t.Fatalf("kill %d (%s) did not land where it claims: group %d–%d, checkpoint %d of %d, acked to %d",
-					i, point, first, end, pos, last, ci.AckFloor.Stream)
+					i, point, first, end, pos, last, acked)
 			}
 			c.kill(t)
-			t.Logf("kill %d (%s %d) landed mid-stream: group %d–%d held, checkpoint %d of %d, acked to %d", i, point, at, first, end, pos, last, ci.AckFloor.Stream)
+			t.Logf("kill %d (%s %d) landed mid-stream: group %d–%d held, checkpoint %d of %d, acked to %d", i, point, at, first, end, pos, last, acked)
 			if after := position(); after != pos {
 				t.Fatalf("kill %d: the checkpoint moved from %d to %d after the kill", i, pos, after)
 			}

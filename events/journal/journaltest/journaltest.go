@@ -95,3 +95,23 @@ func Inject(t testing.TB, nc *nats.Conn, subject string, data []byte) uint64 {
 	}
 	return ack.Sequence
 }
+
+// AckFloor returns the stream sequence up to which the durable consumer
+// of stream has had every message acknowledged.
+func AckFloor(t testing.TB, nc *nats.Conn, stream, durable string) uint64 {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c, err := js.Consumer(ctx, stream, durable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.AckFloor.Stream
+}
