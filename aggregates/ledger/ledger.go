@@ -74,11 +74,15 @@ func (c *Config) setDefaults() {
 		c.NewID = uuid.New
 	}
 	if c.Backoff == nil {
-		c.Backoff = func(n int) time.Duration {
-			base := time.Millisecond << min(n-1, 6)
-			return base/2 + rand.N(base)
-		}
+		c.Backoff = defaultBackoff
 	}
+}
+
+// defaultBackoff waits before retry attempt n (1…): uniformly in [b/2,
+// 3b/2), b doubling from 1 ms up to 64 ms.
+func defaultBackoff(n int) time.Duration {
+	base := time.Millisecond << min(n-1, 6)
+	return base/2 + rand.N(base)
 }
 
 // Validate reports every problem of c.
