@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 
 	"github.com/otpledger/otpledger/internal/bench"
 )
@@ -19,6 +20,7 @@ type benchFlags struct {
 	out        string
 	format     string
 	cpuProfile string
+	rows       string
 }
 
 // benchCmd runs the benchmark and prints its table (or JSON); with --out it
@@ -38,7 +40,8 @@ func benchCmd(ctx context.Context, cfg *config, bf *benchFlags, stdout, stderr i
 		}
 		defer pprof.StopCPUProfile()
 	}
-	r, err := bench.Run(ctx, bench.Config{Quick: bf.quick, Runs: bf.runs, Events: bf.events, DatabaseURL: cfg.databaseURL, Progress: stderr})
+	r, err := bench.Run(ctx, bench.Config{Quick: bf.quick, Runs: bf.runs, Events: bf.events, DatabaseURL: cfg.databaseURL, Progress: stderr,
+		Rows: strings.FieldsFunc(bf.rows, func(r rune) bool { return r == ',' })})
 	if err != nil {
 		return err
 	}

@@ -137,6 +137,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.StringVar(&bf.out, "out", "", "also write <date>-<mode>.md and .json into this directory, e.g. bench/results")
 		fs.StringVar(&bf.format, "format", "markdown", "markdown | json (stdout)")
 		fs.StringVar(&bf.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+		fs.StringVar(&bf.rows, "rows", "", "run only the steps whose names contain one of these comma-separated words, e.g. live,rebuild (default: all)")
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: otpledger %s [flags]\n\nFlags (each defaults to its environment variable):\n", cmd)

@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,16 @@ type Config struct {
 	Executable string
 	// Progress receives one line per step and progress bars (stderr).
 	Progress io.Writer
+	// Rows, when given, runs only the steps whose names contain one of
+	// these words (case-insensitive), e.g. "live" to profile one row.
+	Rows []string
+}
+
+// runs reports whether the step named name is to run.
+func (c Config) runs(name string) bool {
+	return len(c.Rows) == 0 || slices.ContainsFunc(c.Rows, func(w string) bool {
+		return strings.Contains(strings.ToLower(name), strings.ToLower(w))
+	})
 }
 
 func (c *Config) setDefaults() {
@@ -196,6 +207,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		{"serve: memory and start-up", e.serve}, // last: it stops the benchmark's server
 	}
 	for _, s := range steps {
+		if !cfg.runs(s.name) {
+			continue
+		}
 		e.say("%s…", s.name)
 		t0 := time.Now()
 		rows, err := s.do(ctx)
