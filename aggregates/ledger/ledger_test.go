@@ -299,3 +299,63 @@ func TestConfigBoundaries(t *testing.T) {
 		}
 	}
 }
+
+// TestStaleCacheRetries: a command on a cached aggregate that another
+// process changed loses its compare-and-set, waits one backoff, reloads
+// and succeeds.
+func TestStaleCacheRetries(t *testing.T) {
+	t.Parallel()
+	j := newJournal(t)
+	ctx := context.Background()
+	var waits atomic.Int32
+	a, err := New(j, Config{Policy: aggregates.DefaultPolicy(home), Now: func() time.Time { return businessNow },
+		Backoff: func(int) time.Duration { waits.Add(1); return 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newLedger(t, j)
+	if _, err := a.Device(ctx, "OTP", "SERIAL0001", aggregates.Register{Meta: center("KB001")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Device(ctx, "OTP", "SERIAL0001", aggregates.IncrementError{Meta: auth("")}); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := a.Device(ctx, "OTP", "SERIAL0001", aggregates.IncrementError{Meta: auth("")})
+	if err != nil || waits.Load() != 1 || answer.Events[0].Version != 3 {
+		t.Fatalf("stale cache: %+v %v after %d waits, want version 3 after 1", answer, err, waits.Load())
+	}
+}
+
+// TestEvictedAnswerFoundInHistory: an idempotent retry whose answer the
+// aggregate's recent answers dropped (more than 64 keyed commands since) is
+// found in its history: the same answer, nothing appended.
+func TestEvictedAnswerFoundInHistory(t *testing.T) {
+	t.Parallel()
+	j := newJournal(t)
+	l := newLedger(t, j)
+	ctx := context.Background()
+	register := func(i int) aggregates.Register {
+		m := center(fmt.Sprintf("I%04d", i))
+		m.IdempotencyKey = fmt.Sprintf("feed:%d", i)
+		return aggregates.Register{Meta: m}
+	}
+	first, err := l.Device(ctx, "OTP", "SERIAL0001", register(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= recentMax+1; i++ {
+		if _, err := l.Device(ctx, "OTP", "SERIAL0001", register(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := streamMsgs(t, j)
+	for _, ledger := range []*Ledger{l, newLedger(t, j)} {
+		again, err := ledger.Device(ctx, "OTP", "SERIAL0001", register(0))
+		if err != nil || fmt.Sprint(again) != fmt.Sprint(first) {
+			t.Fatalf("retry of an evicted answer: %+v %v, first %+v", again, err, first)
+		}
+	}
+	if got := streamMsgs(t, j); got != msgs {
+		t.Fatalf("retries appended %d messages", got-msgs)
+	}
+}
