@@ -37,6 +37,24 @@ func URL() string {
 // URL; the database is dropped in t.Cleanup.
 func Database(t testing.TB) string {
 	t.Helper()
+	dbURL := EmptyDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := projections.OpenPool(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := schema.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	return dbURL
+}
+
+// EmptyDatabase creates a database for t without migrating it and returns
+// its URL; the database is dropped in t.Cleanup.
+func EmptyDatabase(t testing.TB) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	admin, err := pgx.Connect(ctx, URL())
@@ -71,14 +89,6 @@ func Database(t testing.TB) string {
 		t.Fatalf("OTPLEDGER_TEST_DATABASE_URL must be a postgres:// URL: %v", err)
 	}
 	u.Path = "/" + name
-	pool, err := projections.OpenPool(ctx, u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := schema.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
 	return u.String()
 }
 
