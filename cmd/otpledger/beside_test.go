@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -217,6 +218,22 @@ func TestCLIUsage(t *testing.T) {
 		out, code := runCLI(t, env, tc.args...)
 		if code != tc.code || !strings.Contains(out, tc.says) {
 			t.Errorf("otpledger %s: exit %d, want %d saying %q\n%s", strings.Join(tc.args, " "), code, tc.code, tc.says, out)
+		}
+	}
+}
+
+// TestVersion: version and --version name the revision the binary was
+// built from (the checkout's HEAD, "+modified" when the tree has changes).
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	want := "revision unknown"
+	if head, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
+		want = "revision " + strings.TrimSpace(string(head))
+	}
+	for _, arg := range []string{"version", "--version"} {
+		out, code := runCLI(t, nil, arg)
+		if code != 0 || !strings.HasPrefix(out, "otpledger ") || !strings.Contains(out, want) || !strings.Contains(out, runtime.Version()) {
+			t.Errorf("otpledger %s: exit %d: %q, want %q and %s", arg, code, out, want, runtime.Version())
 		}
 	}
 }

@@ -111,7 +111,9 @@ func build(t *testing.T) string {
 			return
 		}
 		binary.path = filepath.Join(dir, "otpledger")
-		out, err := exec.Command("go", "build", "-o", binary.path, ".").CombinedOutput()
+		// -buildvcs=auto: stamp the revision where there is one, whatever
+		// GOFLAGS says (TestVersion reads it).
+		out, err := exec.Command("go", "build", "-buildvcs=auto", "-o", binary.path, ".").CombinedOutput()
 		if err != nil {
 			binary.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}

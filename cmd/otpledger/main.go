@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -45,7 +46,8 @@ Commands:
                      data directory's admin.token); the token of a new key is printed once
   bench              measure the ledger against the raw servers of this machine in one run
                      (embedded NATS, a PostgreSQL database it creates); --quick under a minute
-  version            print the version
+  version            print the module version, the VCS revision the binary was built from and
+                     the Go version (also --version)
 
 Data goes to stdout, progress and logs to stderr. The commands other than serve open the same
 journal as serve (stop an embedded serve first: its data directory is locked while it runs).
@@ -60,6 +62,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, usage)
 		return 0
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
 	}
 	cmd, rest := args[0], args[1:]
 	var positional []string
@@ -146,7 +151,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var do func() error
 	switch cmd {
 	case "version":
-		fmt.Fprintln(stdout, "otpledger dev")
+		fmt.Fprintln(stdout, version())
 		return 0
 	case "serve":
 		do = func() error { return serve(ctx, &cfg, stdout, stderr) }
@@ -240,4 +245,26 @@ func quarantineList(ctx context.Context, cfg *config, stdout, stderr io.Writer) 
 		fmt.Fprintf(tw, "%d\t%s\t%s\n", x.Seq, x.Subject, x.Error)
 	}
 	return tw.Flush()
+}
+
+// version names the build: the module version and the VCS revision and time
+// that go build stamps ("+modified" when the tree had changes), and Go's.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "otpledger (no build information)"
+	}
+	vcs := map[string]string{"vcs.revision": "unknown"}
+	for _, s := range bi.Settings {
+		vcs[s.Key] = s.Value
+	}
+	rev := vcs["vcs.revision"]
+	if vcs["vcs.modified"] == "true" {
+		rev += "+modified"
+	}
+	out := fmt.Sprintf("otpledger %s, revision %s", bi.Main.Version, rev)
+	if at := vcs["vcs.time"]; at != "" {
+		out += " of " + at
+	}
+	return out + ", " + bi.GoVersion
 }
