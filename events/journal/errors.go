@@ -45,12 +45,13 @@ func (e *DuplicateError) Error() string {
 // Is makes a DuplicateError match ErrDuplicate.
 func (e *DuplicateError) Is(target error) bool { return target == ErrDuplicate }
 
-// JetStream error codes the journal interprets.
+// JetStream error codes the journal interprets that the client library
+// does not name: the server's JSAtomicPublishContainsDuplicateMessageErr and
+// JSStreamDuplicateMessageConflict (TestServerErrorCodes checks them against
+// the server's table).
 const (
-	codeWrongLastSeq         jetstream.ErrorCode = 10071
-	codeWrongLastSeqReplicas jetstream.ErrorCode = 10164
-	codeBatchDuplicate       jetstream.ErrorCode = 10201
-	codeDuplicateInProcess   jetstream.ErrorCode = 10158
+	codeBatchDuplicate     jetstream.ErrorCode = 10201
+	codeDuplicateInProcess jetstream.ErrorCode = 10158
 )
 
 // classify maps a publish error to ErrConflict, ErrDuplicate or ErrUnavailable.
@@ -58,7 +59,7 @@ func classify(err error) error {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode {
-		case codeWrongLastSeq, codeWrongLastSeqReplicas:
+		case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
 			return ErrConflict
 		case codeBatchDuplicate, codeDuplicateInProcess:
 			return ErrDuplicate
@@ -68,5 +69,5 @@ func classify(err error) error {
 	if errors.As(err, &jsErr) && jsErr.APIError() != nil {
 		return classify(jsErr.APIError())
 	}
-	return errors.Join(ErrUnavailable, err)
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }

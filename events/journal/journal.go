@@ -126,7 +126,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Journal, error) {
 			return nil, fmt.Errorf("open journal: create stream %s: %w", cfg.Stream, err)
 		}
 	case err != nil:
-		return nil, fmt.Errorf("open journal: %w", errors.Join(ErrUnavailable, err))
+		return nil, fmt.Errorf("open journal: %w: %w", ErrUnavailable, err)
 	default:
 		if conflicts := diffStream(stream.CachedInfo().Config, want); len(conflicts) > 0 {
 			return nil, fmt.Errorf("open journal: stream %s exists with conflicting settings: %s", cfg.Stream, strings.Join(conflicts, "; "))
@@ -280,7 +280,7 @@ func (j *Journal) Last(ctx context.Context, ref events.AggregateRef) (seq uint64
 		return 0, nil, false, nil
 	}
 	if err != nil {
-		return 0, nil, false, fmt.Errorf("load %s: %w", ref, errors.Join(ErrUnavailable, err))
+		return 0, nil, false, fmt.Errorf("load %s: %w: %w", ref, ErrUnavailable, err)
 	}
 	if s := m.Header.Get(StateHeader); s != "" {
 		state = []byte(s)
@@ -301,7 +301,7 @@ func (j *Journal) Read(ctx context.Context, ref events.AggregateRef, from uint64
 			msgs, err := jetstreamext.GetBatch(ctx, j.js, j.cfg.Stream, readBatch,
 				jetstreamext.GetBatchSubject(subject), jetstreamext.GetBatchSeq(next))
 			if err != nil {
-				yield(Entry{}, fmt.Errorf("read %s: %w", ref, errors.Join(ErrUnavailable, err)))
+				yield(Entry{}, fmt.Errorf("read %s: %w: %w", ref, ErrUnavailable, err))
 				return
 			}
 			n := 0
@@ -310,7 +310,7 @@ func (j *Journal) Read(ctx context.Context, ref events.AggregateRef, from uint64
 					return
 				}
 				if err != nil {
-					yield(Entry{}, fmt.Errorf("read %s: %w", ref, errors.Join(ErrUnavailable, err)))
+					yield(Entry{}, fmt.Errorf("read %s: %w: %w", ref, ErrUnavailable, err))
 					return
 				}
 				e, err := entry(m)
@@ -330,7 +330,7 @@ func (j *Journal) Read(ctx context.Context, ref events.AggregateRef, from uint64
 func (j *Journal) LastSequence(ctx context.Context) (uint64, error) {
 	info, err := j.stream.Info(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("stream info: %w", errors.Join(ErrUnavailable, err))
+		return 0, fmt.Errorf("stream info: %w: %w", ErrUnavailable, err)
 	}
 	return info.State.LastSeq, nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -359,5 +360,22 @@ func TestUnreadableCommitIsNeverStored(t *testing.T) {
 	}
 	if n := msgCount(t, j); n != 0 {
 		t.Fatalf("%d messages stored", n)
+	}
+}
+
+// TestServerErrorCodes: the codes the journal names itself are the
+// server's, and an unavailable server's error reads on one line.
+func TestServerErrorCodes(t *testing.T) {
+	for code, id := range map[jetstream.ErrorCode]server.ErrorIdentifier{
+		codeBatchDuplicate:     server.JSAtomicPublishContainsDuplicateMessageErr,
+		codeDuplicateInProcess: server.JSStreamDuplicateMessageConflict,
+	} {
+		if want := jetstream.ErrorCode(server.ApiErrors[id].ErrCode); code != want {
+			t.Errorf("code %d, the server's is %d", code, want)
+		}
+	}
+	err := classify(errors.New("connection closed"))
+	if !errors.Is(err, ErrUnavailable) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("classify: %q", err)
 	}
 }

@@ -61,11 +61,11 @@ func (j *Journal) Scan(ctx context.Context, from, upTo uint64, fn func([]Message
 	}
 	cons, err := j.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from + 1})
 	if err != nil {
-		return fmt.Errorf("scan: %w", errors.Join(ErrUnavailable, err))
+		return fmt.Errorf("scan: %w: %w", ErrUnavailable, err)
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(4 * ScanBatch))
 	if err != nil {
-		return fmt.Errorf("scan: %w", errors.Join(ErrUnavailable, err))
+		return fmt.Errorf("scan: %w: %w", ErrUnavailable, err)
 	}
 	defer it.Stop()
 	stop := context.AfterFunc(ctx, it.Stop)
@@ -77,7 +77,7 @@ func (j *Journal) Scan(ctx context.Context, from, upTo uint64, fn func([]Message
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return fmt.Errorf("scan: %w", errors.Join(ErrUnavailable, err))
+			return fmt.Errorf("scan: %w: %w", ErrUnavailable, err)
 		}
 		meta, err := m.Metadata()
 		if err != nil {
@@ -112,7 +112,7 @@ func (j *Journal) Scan(ctx context.Context, from, upTo uint64, fn func([]Message
 func (j *Journal) Get(ctx context.Context, seq uint64) (Message, error) {
 	m, err := j.stream.GetMsg(ctx, seq)
 	if err != nil {
-		return Message{}, fmt.Errorf("get %d: %w", seq, errors.Join(ErrUnavailable, err))
+		return Message{}, fmt.Errorf("get %d: %w: %w", seq, ErrUnavailable, err)
 	}
 	out := Message{Seq: m.Sequence, Subject: m.Subject, Data: m.Data}
 	if s := m.Header.Get(StateHeader); s != "" {
@@ -154,7 +154,7 @@ func (b *Bulk) Add(ctx context.Context, r Record) (uint64, error) {
 	}
 	f, err := b.j.js.PublishMsgAsync(m, jetstream.WithExpectLastSequence(b.next-1))
 	if err != nil {
-		return 0, fmt.Errorf("bulk append at %d: %w", b.next, errors.Join(ErrUnavailable, err))
+		return 0, fmt.Errorf("bulk append at %d: %w: %w", b.next, ErrUnavailable, err)
 	}
 	seq := b.next
 	b.next++
@@ -188,7 +188,7 @@ func (j *Journal) LastCheckpoint(ctx context.Context) (seq uint64, body []byte, 
 		return 0, nil, false, nil
 	}
 	if err != nil {
-		return 0, nil, false, fmt.Errorf("last checkpoint: %w", errors.Join(ErrUnavailable, err))
+		return 0, nil, false, fmt.Errorf("last checkpoint: %w: %w", ErrUnavailable, err)
 	}
 	return m.Sequence, m.Data, true, nil
 }
@@ -208,7 +208,7 @@ func (j *Journal) AppendCheckpoint(ctx context.Context, body []byte, after uint6
 // deleted first.
 func (j *Journal) DurableConsumer(ctx context.Context, name string, start uint64, maxAckPending int) (jetstream.Consumer, error) {
 	if err := j.stream.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil, fmt.Errorf("consumer %s: %w", name, errors.Join(ErrUnavailable, err))
+		return nil, fmt.Errorf("consumer %s: %w: %w", name, ErrUnavailable, err)
 	}
 	c, err := j.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable: name, FilterSubject: events.SubjectAll, AckPolicy: jetstream.AckExplicitPolicy,
@@ -216,7 +216,7 @@ func (j *Journal) DurableConsumer(ctx context.Context, name string, start uint64
 		AckWait: time.Minute,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("consumer %s: %w", name, errors.Join(ErrUnavailable, err))
+		return nil, fmt.Errorf("consumer %s: %w: %w", name, ErrUnavailable, err)
 	}
 	return c, nil
 }
@@ -230,11 +230,11 @@ func (j *Journal) Follow(ctx context.Context, kind events.AggregateKind, fn func
 	filter := events.SubjectPrefix + "." + string(kind) + ".>"
 	cons, err := j.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
 	if err != nil {
-		return fmt.Errorf("follow %s: %w", kind, errors.Join(ErrUnavailable, err))
+		return fmt.Errorf("follow %s: %w: %w", kind, ErrUnavailable, err)
 	}
 	info, err := cons.Info(ctx)
 	if err != nil {
-		return fmt.Errorf("follow %s: %w", kind, errors.Join(ErrUnavailable, err))
+		return fmt.Errorf("follow %s: %w: %w", kind, ErrUnavailable, err)
 	}
 	caughtUp := make(chan struct{})
 	var once sync.Once
@@ -256,7 +256,7 @@ func (j *Journal) Follow(ctx context.Context, kind events.AggregateKind, fn func
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("follow %s: %w", kind, errors.Join(ErrUnavailable, err))
+		return fmt.Errorf("follow %s: %w: %w", kind, ErrUnavailable, err)
 	}
 	context.AfterFunc(ctx, cc.Stop)
 	select {
