@@ -78,6 +78,11 @@ func (e *env) rebuildPostgres(ctx context.Context) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
+	if e.memory == nil { // the memory row did not run (--rows): the baseline's rows come from a fold
+		if e.memory, err = consumers.Fold(ctx, e.j, nil); err != nil {
+			return nil, err
+		}
+	}
 	f, err := e.pair(ctx, "msg/s",
 		func(ctx context.Context) (sample, error) {
 			bar := e.bar("rebuilding the PostgreSQL views")
