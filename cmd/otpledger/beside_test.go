@@ -220,6 +220,20 @@ func TestCLIUsage(t *testing.T) {
 			t.Errorf("otpledger %s: exit %d, want %d saying %q\n%s", strings.Join(tc.args, " "), code, tc.code, tc.says, out)
 		}
 	}
+	// Each command declares its own flags: serve's are not verify's.
+	if out, code := runCLI(t, env, "verify", "--http-addr", "127.0.0.1:0"); code != 2 || !strings.Contains(out, "flag provided but not defined: -http-addr") {
+		t.Errorf("verify --http-addr: exit %d\n%s", code, out)
+	}
+	help, _ := runCLI(t, env, "serve", "--help")
+	for _, variable := range []string{"OTPLEDGER_CHECKPOINT_INTERVAL", "OTPLEDGER_SHUTDOWN_GRACE", "OTPLEDGER_LOOKUPS_PER_MINUTE", "OTPLEDGER_PROJECTOR"} {
+		if !strings.Contains(help, variable) {
+			t.Errorf("serve --help does not name %s", variable)
+		}
+		// An environment variable that does not parse is bad usage, named.
+		if out, code := runCLI(t, append(env, variable+"=soon"), "serve"); code != 2 || !strings.Contains(out, variable) {
+			t.Errorf("%s=soon: exit %d\n%s", variable, code, out)
+		}
+	}
 }
 
 // TestVersion: version and --version name the revision the binary was

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 // config is everything the commands read from flags and the environment.
 // Each flag's default comes from its environment variable, then the default.
 type config struct {
+	envErrs       []error // environment variables that do not parse
 	home          string
 	httpAddr      string
 	dataDir       string
@@ -55,7 +57,31 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.tlsKey, "tls-key", env("OTPLEDGER_TLS_KEY", ""), "and this PEM key (env OTPLEDGER_TLS_KEY)")
 	fs.StringVar(&c.tlsClientCA, "tls-client-ca", env("OTPLEDGER_TLS_CLIENT_CA", ""), "require client certificates of this PEM CA; a certificate's subject bound to a key (cert_subject) authenticates (env OTPLEDGER_TLS_CLIENT_CA)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", env("OTPLEDGER_METRICS_ADDR", ""), "also serve /metrics here, without authentication, e.g. 127.0.0.1:9090 (env OTPLEDGER_METRICS_ADDR)")
-	fs.IntVar(&c.lookupsPerMinute, "lookups-per-minute", 30, "personal-data look-ups (find customer by real-name or account number) per principal per minute")
+	fs.IntVar(&c.lookupsPerMinute, "lookups-per-minute", envParsed(c, "OTPLEDGER_LOOKUPS_PER_MINUTE", 30, strconv.Atoi),
+		"personal-data look-ups (find customer by real-name or account number) per principal per minute (env OTPLEDGER_LOOKUPS_PER_MINUTE)")
+	fs.StringVar(&c.httpAddr, "http-addr", env("OTPLEDGER_HTTP_ADDR", "127.0.0.1:8080"), "HTTP listen address (env OTPLEDGER_HTTP_ADDR)")
+	fs.StringVar(&c.natsListen, "nats-listen", env("OTPLEDGER_NATS_LISTEN", ""), "embedded server: also listen on this loopback address, e.g. 127.0.0.1:4223 (env OTPLEDGER_NATS_LISTEN)")
+	fs.DurationVar(&c.cpInterval, "checkpoint-interval", envParsed(c, "OTPLEDGER_CHECKPOINT_INTERVAL", time.Minute, time.ParseDuration),
+		"how often serve appends a signed checkpoint when the stream grew (env OTPLEDGER_CHECKPOINT_INTERVAL)")
+	fs.BoolVar(&c.projector, "projector", envParsed(c, "OTPLEDGER_PROJECTOR", true, strconv.ParseBool), "run the projector in this process (env OTPLEDGER_PROJECTOR)")
+	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", envParsed(c, "OTPLEDGER_SHUTDOWN_GRACE", 20*time.Second, time.ParseDuration),
+		"how long a shutdown waits for requests in flight (env OTPLEDGER_SHUTDOWN_GRACE)")
+}
+
+// envParsed returns environment variable name parsed, or def when it is
+// unset; a value that does not parse is recorded in c.envErrs, which the
+// command line reports as bad usage.
+func envParsed[T any](c *config, name string, def T, parse func(string) (T, error)) T {
+	v, ok := os.LookupEnv(name)
+	if !ok {
+		return def
+	}
+	parsed, err := parse(v)
+	if err != nil {
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s: %q does not parse", name, v))
+		return def
+	}
+	return parsed
 }
 
 func env(name, def string) string {
@@ -68,19 +94,14 @@ func env(name, def string) string {
 // flags registers the shared flags on fs.
 func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.home, "home-institution", env("OTPLEDGER_HOME_INSTITUTION", "IBKS"), "the home institution's code (env OTPLEDGER_HOME_INSTITUTION)")
-	fs.StringVar(&c.httpAddr, "http-addr", env("OTPLEDGER_HTTP_ADDR", "127.0.0.1:8080"), "HTTP listen address (env OTPLEDGER_HTTP_ADDR)")
 	fs.StringVar(&c.dataDir, "data-dir", env("OTPLEDGER_DATA_DIR", "./data"), "data directory: embedded JetStream store, generated fingerprint key (env OTPLEDGER_DATA_DIR)")
 	fs.StringVar(&c.natsURL, "nats-url", env("OTPLEDGER_NATS_URL", ""), "external NATS URL(s), comma-separated; tls:// for TLS; empty: embedded server (env OTPLEDGER_NATS_URL)")
 	fs.StringVar(&c.natsCreds, "nats-creds", env("OTPLEDGER_NATS_CREDS", ""), "NATS credentials file for an external server (env OTPLEDGER_NATS_CREDS)")
-	fs.StringVar(&c.natsListen, "nats-listen", env("OTPLEDGER_NATS_LISTEN", ""), "embedded server: also listen on this loopback address, e.g. 127.0.0.1:4223 (env OTPLEDGER_NATS_LISTEN)")
 	fs.StringVar(&c.databaseURL, "database-url", env("OTPLEDGER_DATABASE_URL", ""), "PostgreSQL URL for the projections; empty: in memory, rebuilt at start (env OTPLEDGER_DATABASE_URL)")
 	fs.StringVar(&c.durability, "durability", env("OTPLEDGER_DURABILITY", ""), "fsync | interval | replicated; default fsync embedded, interval external (env OTPLEDGER_DURABILITY)")
 	fs.StringVar(&c.policyFile, "policy", env("OTPLEDGER_POLICY_FILE", ""), "JSON policy file over the manual's defaults: limits, channels, documents, hours, holidays (env OTPLEDGER_POLICY_FILE)")
 	fs.StringVar(&c.fpKeyFile, "fingerprint-key-file", env("OTPLEDGER_FINGERPRINT_KEY_FILE", ""), "file holding the hex HMAC key for personal-data fingerprints; embedded default: generated in the data directory (env OTPLEDGER_FINGERPRINT_KEY_FILE)")
 	fs.StringVar(&c.cpKeyFile, "checkpoint-key-file", env("OTPLEDGER_CHECKPOINT_KEY_FILE", ""), "file holding the hex Ed25519 seed that signs checkpoints; embedded default: generated in the data directory; external without it: no checkpoints (env OTPLEDGER_CHECKPOINT_KEY_FILE)")
-	fs.DurationVar(&c.cpInterval, "checkpoint-interval", time.Minute, "how often serve appends a signed checkpoint when the stream grew")
-	fs.BoolVar(&c.projector, "projector", env("OTPLEDGER_PROJECTOR", "true") == "true", "run the projector in this process (env OTPLEDGER_PROJECTOR)")
-	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 20*time.Second, "how long a shutdown waits for requests in flight")
 	fs.StringVar(&c.logLevel, "log-level", env("OTPLEDGER_LOG_LEVEL", "info"), "debug | info | warn | error (env OTPLEDGER_LOG_LEVEL)")
 }
 

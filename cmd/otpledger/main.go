@@ -190,6 +190,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	if len(cfg.envErrs) > 0 {
+		fmt.Fprintf(stderr, "otpledger %s: %v\n", cmd, errors.Join(cfg.envErrs...))
+		return 2
+	}
 	if problem := usageProblem(cmd, fs, &af, &bf, &kf); problem != "" {
 		fmt.Fprintf(stderr, "otpledger %s: %s\n", cmd, problem)
 		fs.Usage()
