@@ -186,39 +186,39 @@ type keyBody struct {
 	CertSubject string   `json:"cert_subject"`
 }
 
-func (s *Server) routeKeys(mux router) {
-	mux.HandleFunc("POST /v1/keys", func(w http.ResponseWriter, r *http.Request) {
-		var b keyBody
-		if err := readBody(w, r, &b); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		nk, err := b.newKey()
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		token, k, err := s.cfg.Keys.Create(r.Context(), identity(r).Principal, nk)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusCreated, struct {
-			access.Key
-			Token string `json:"token"`
-		}{k, token})
-	})
-	mux.HandleFunc("GET /v1/keys", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, newList(s.cfg.Keys.List(), "", 0))
-	})
-	mux.HandleFunc("POST /v1/keys/{id}/revoke", func(w http.ResponseWriter, r *http.Request) {
-		k, err := s.cfg.Keys.Revoke(r.Context(), identity(r).Principal, r.PathValue("id"))
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, k)
-	})
+func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
+	var b keyBody
+	if err := readBody(w, r, &b); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	nk, err := b.newKey()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	token, k, err := s.cfg.Keys.Create(r.Context(), identity(r).Principal, nk)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, struct {
+		access.Key
+		Token string `json:"token"`
+	}{k, token})
+}
+
+func (s *Server) listKeys(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, newList(s.cfg.Keys.List(), "", 0))
+}
+
+func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
+	k, err := s.cfg.Keys.Revoke(r.Context(), identity(r).Principal, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, k)
 }
 
 func (b keyBody) newKey() (access.NewKey, error) {

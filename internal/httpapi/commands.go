@@ -246,74 +246,82 @@ func (b *plainBody) base() *common      { return &b.common }
 func (b *profileBody) base() *common    { return &b.common }
 func (b *mobileBody) base() *common     { return &b.common }
 
-func (s *Server) routeCommands(mux router) {
-	dev := "/v1/devices/{vendor}/{serial}"
-	mux.HandleFunc("POST "+dev+"/registrations", deviceCommand(s, func(_ *http.Request, b registerBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
-		if b.CustomerNo != "" && !events.ValidCustomerNo(b.CustomerNo) {
-			return nil, invalid("customer_no", "must match ^[0-9A-Z]{4,20}$")
-		}
-		return aggregates.Register{Meta: m, CustomerNo: b.CustomerNo, ResponseCodeGiven: b.ResponseCode != "",
-			WarrantyFrom: b.WarrantyFrom, WarrantyTo: b.WarrantyTo}, nil
-	}, (*registerBody).base))
-	mux.HandleFunc("POST "+dev+"/registrations/{institution}/cancel", deviceCommand(s, func(r *http.Request, b reasonBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
-		m, err := pathInstitution(r, m)
-		return aggregates.Cancel{Meta: m, Reason: events.CancelReason(b.Reason), CustomerNo: b.CustomerNo}, err
-	}, (*reasonBody).base))
-	mux.HandleFunc("POST "+dev+"/loss-reports", deviceCommand(s, func(_ *http.Request, b reasonBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
-		if b.Reason == "" {
-			return nil, invalid("reason", "required: LOST, STOLEN, DAMAGED or OTHER")
-		}
-		return aggregates.ReportLoss{Meta: m, Reason: events.LossReason(b.Reason), CustomerNo: b.CustomerNo}, nil
-	}, (*reasonBody).base))
-	mux.HandleFunc("POST "+dev+"/loss-reports/{institution}/recover", deviceCommand(s, func(r *http.Request, b attributedBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
-		m, err := pathInstitution(r, m)
-		return aggregates.Recover{Meta: m, CustomerNo: b.CustomerNo}, err
-	}, (*attributedBody).base))
-	mux.HandleFunc("POST "+dev+"/errors", deviceCommand(s, func(_ *http.Request, _ plainBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
-		return aggregates.IncrementError{Meta: m}, nil
-	}, (*plainBody).base))
-	mux.HandleFunc("POST "+dev+"/errors/reset", deviceCommand(s, func(_ *http.Request, b attributedBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
-		return aggregates.ResetErrors{Meta: m, CustomerNo: b.CustomerNo}, nil
-	}, (*attributedBody).base))
+// The command handlers: each turns its body and path into the domain's
+// command; deviceCommand and customerCommand decode, bind the principal and
+// run it (the route table is in routes).
 
-	cust := "/v1/customers/{customer_no}"
-	mux.HandleFunc("PUT "+cust, customerCommand(s, func(_ *http.Request, b profileBody, m aggregates.Meta) (aggregates.CustomerCommand, error) {
-		fp, masked, err := s.cfg.Fingerprinter.RealName(b.RealNameNumber)
-		if err != nil {
-			return nil, err
+func (s *Server) register(_ *http.Request, b registerBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
+	if b.CustomerNo != "" && !events.ValidCustomerNo(b.CustomerNo) {
+		return nil, invalid("customer_no", "must match ^[0-9A-Z]{4,20}$")
+	}
+	return aggregates.Register{Meta: m, CustomerNo: b.CustomerNo, ResponseCodeGiven: b.ResponseCode != "",
+		WarrantyFrom: b.WarrantyFrom, WarrantyTo: b.WarrantyTo}, nil
+}
+
+func (s *Server) cancel(r *http.Request, b reasonBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
+	m, err := pathInstitution(r, m)
+	return aggregates.Cancel{Meta: m, Reason: events.CancelReason(b.Reason), CustomerNo: b.CustomerNo}, err
+}
+
+func (s *Server) reportLoss(_ *http.Request, b reasonBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
+	if b.Reason == "" {
+		return nil, invalid("reason", "required: LOST, STOLEN, DAMAGED or OTHER")
+	}
+	return aggregates.ReportLoss{Meta: m, Reason: events.LossReason(b.Reason), CustomerNo: b.CustomerNo}, nil
+}
+
+func (s *Server) recover(r *http.Request, b attributedBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
+	m, err := pathInstitution(r, m)
+	return aggregates.Recover{Meta: m, CustomerNo: b.CustomerNo}, err
+}
+
+func (s *Server) incrementError(_ *http.Request, _ plainBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
+	return aggregates.IncrementError{Meta: m}, nil
+}
+
+func (s *Server) resetErrors(_ *http.Request, b attributedBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
+	return aggregates.ResetErrors{Meta: m, CustomerNo: b.CustomerNo}, nil
+}
+
+func (s *Server) setProfile(_ *http.Request, b profileBody, m aggregates.Meta) (aggregates.CustomerCommand, error) {
+	fp, masked, err := s.cfg.Fingerprinter.RealName(b.RealNameNumber)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range b.Accounts {
+		if !events.ValidAccountNo(a) {
+			return nil, invalid("accounts", "each must match ^[0-9]{8,14}$")
 		}
-		for _, a := range b.Accounts {
-			if !events.ValidAccountNo(a) {
-				return nil, invalid("accounts", "each must match ^[0-9]{8,14}$")
-			}
-		}
-		return aggregates.SetProfile{Meta: m, Type: events.CustomerType(b.Type), Residency: events.Residency(b.Residency),
-			RealNameFP: fp, RealNameMasked: masked, Accounts: b.Accounts}, nil
-	}, (*profileBody).base))
-	mux.HandleFunc("POST "+cust+"/mobile-otp", customerCommand(s, func(_ *http.Request, b mobileBody, m aggregates.Meta) (aggregates.CustomerCommand, error) {
-		fp, masked, err := s.cfg.Fingerprinter.Phone(b.PhoneID)
-		if err != nil {
-			return nil, err
-		}
-		cmd := aggregates.IssueMobile{Meta: m, GeneratorNo: generatorNo(m.IdempotencyKey), PhoneFP: fp, PhoneMasked: masked}
-		if b.Verification != nil {
-			cmd.Verification = *b.Verification
-		}
-		return cmd, nil
-	}, (*mobileBody).base))
-	mux.HandleFunc("POST "+cust+"/mobile-otp/revoke", customerCommand(s, func(_ *http.Request, b revokeBody, m aggregates.Meta) (aggregates.CustomerCommand, error) {
-		if b.GeneratorNumber != "" && !events.ValidGeneratorNo(b.GeneratorNumber) {
-			return nil, invalid("generator_number", "must match ^[0-9A-Z]{8,20}$")
-		}
-		return aggregates.RevokeMobile{Meta: m, GeneratorNo: b.GeneratorNumber, Reason: events.RevokeReason(b.Reason)}, nil
-	}, (*revokeBody).base))
-	mux.HandleFunc("POST "+cust+"/mobile-otp/errors", customerCommand(s, func(_ *http.Request, _ plainBody, m aggregates.Meta) (aggregates.CustomerCommand, error) {
-		return aggregates.IncrementMobileError{Meta: m}, nil
-	}, (*plainBody).base))
-	mux.HandleFunc("POST "+cust+"/mobile-otp/errors/reset", customerCommand(s, func(_ *http.Request, _ plainBody, m aggregates.Meta) (aggregates.CustomerCommand, error) {
-		return aggregates.ResetMobileErrors{Meta: m}, nil
-	}, (*plainBody).base))
-	mux.HandleFunc("POST /v1/events/{event_id}/approval", s.approve)
+	}
+	return aggregates.SetProfile{Meta: m, Type: events.CustomerType(b.Type), Residency: events.Residency(b.Residency),
+		RealNameFP: fp, RealNameMasked: masked, Accounts: b.Accounts}, nil
+}
+
+func (s *Server) issueMobile(_ *http.Request, b mobileBody, m aggregates.Meta) (aggregates.CustomerCommand, error) {
+	fp, masked, err := s.cfg.Fingerprinter.Phone(b.PhoneID)
+	if err != nil {
+		return nil, err
+	}
+	cmd := aggregates.IssueMobile{Meta: m, GeneratorNo: generatorNo(m.IdempotencyKey), PhoneFP: fp, PhoneMasked: masked}
+	if b.Verification != nil {
+		cmd.Verification = *b.Verification
+	}
+	return cmd, nil
+}
+
+func (s *Server) revokeMobile(_ *http.Request, b revokeBody, m aggregates.Meta) (aggregates.CustomerCommand, error) {
+	if b.GeneratorNumber != "" && !events.ValidGeneratorNo(b.GeneratorNumber) {
+		return nil, invalid("generator_number", "must match ^[0-9A-Z]{8,20}$")
+	}
+	return aggregates.RevokeMobile{Meta: m, GeneratorNo: b.GeneratorNumber, Reason: events.RevokeReason(b.Reason)}, nil
+}
+
+func (s *Server) incrementMobileError(_ *http.Request, _ plainBody, m aggregates.Meta) (aggregates.CustomerCommand, error) {
+	return aggregates.IncrementMobileError{Meta: m}, nil
+}
+
+func (s *Server) resetMobileErrors(_ *http.Request, _ plainBody, m aggregates.Meta) (aggregates.CustomerCommand, error) {
+	return aggregates.ResetMobileErrors{Meta: m}, nil
 }
 
 // generatorNo numbers a new mobile OTP: derived from the idempotency key when

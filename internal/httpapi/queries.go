@@ -117,141 +117,149 @@ type deviceState struct {
 	AsOfSequence  uint64                             `json:"as_of_sequence"`
 }
 
-func (s *Server) routeQueries(mux router) {
-	views := s.cfg.Views
-	mux.HandleFunc("GET /v1/customers/{customer_no}/devices", s.query(func(r *http.Request) (any, error) {
-		rows, seq, err := views.CustomerDevices(r.Context(), r.PathValue("customer_no"), s.cfg.Ledger.Now())
-		return newList(rows, "", seq), err
-	}))
-	mux.HandleFunc("GET /v1/customers/{customer_no}/media", s.query(func(r *http.Request) (any, error) {
-		p, err := page(r)
-		if err != nil {
-			return nil, err
-		}
-		kind := r.URL.Query().Get("kind")
-		if kind != "" && kind != projections.KindHardware && kind != projections.KindMobile {
-			return nil, invalid("kind", "must be HARDWARE or MOBILE")
-		}
-		rows, next, seq, err := views.CustomerMedia(r.Context(), r.PathValue("customer_no"), kind, p)
-		return newList(rows, next, seq), err
-	}))
-	mux.HandleFunc("GET /v1/customers/{customer_no}/mobile-otp", s.query(func(r *http.Request) (any, error) {
-		m, ok, seq, err := views.MobileOTP(r.Context(), r.PathValue("customer_no"), s.cfg.Ledger.Now())
-		if err == nil && !ok {
-			return nil, notFound("customer has no mobile OTP in force")
-		}
-		return struct {
-			projections.Mobile
-			AsOfSequence uint64 `json:"as_of_sequence"`
-		}{m, seq}, err
-	}))
-	mux.HandleFunc("GET /v1/customers", s.limitLookups(s.query(func(r *http.Request) (any, error) {
-		q := r.URL.Query()
-		fp, account := "", q.Get("account_no")
-		if n := q.Get("real_name_number"); n != "" {
-			var err error
-			if fp, _, err = s.cfg.Fingerprinter.RealName(n); err != nil {
-				return nil, err
-			}
-		}
-		if fp == "" && account == "" {
-			return nil, invalid("real_name_number", "give real_name_number or account_no")
-		}
-		if account != "" && !events.ValidAccountNo(account) {
-			return nil, invalid("account_no", "must match ^[0-9]{8,14}$")
-		}
-		rows, seq, err := views.FindCustomers(r.Context(), fp, account)
-		if err != nil {
-			return nil, err
-		}
-		// The access log of personal data: who found whom, never the number.
-		query, found := "account_no", make([]string, len(rows))
-		if fp != "" {
-			query = "real_name_number"
-		}
-		for i, c := range rows {
-			found[i] = c.CustomerNo
-		}
-		if err := s.cfg.Keys.RecordLookup(r.Context(), identity(r).Principal, query, found); err != nil {
-			return nil, err
-		}
-		return newList(rows, "", seq), nil
-	})))
-	dev := "/v1/devices/{vendor}/{serial}"
-	mux.HandleFunc("GET "+dev, s.query(func(r *http.Request) (any, error) {
-		vendor, serial := r.PathValue("vendor"), r.PathValue("serial")
-		if err := checkDevice(vendor, serial); err != nil {
-			return nil, err
-		}
-		var d aggregates.Device
-		var seq uint64
+// The query handlers: each answers one screen from the views (or, for a
+// device's state, from the ledger); query wraps them (the route table is in
+// routes).
+
+func (s *Server) customerDevices(r *http.Request) (any, error) {
+	rows, seq, err := s.cfg.Views.CustomerDevices(r.Context(), r.PathValue("customer_no"), s.cfg.Ledger.Now())
+	return newList(rows, "", seq), err
+}
+
+func (s *Server) customerMedia(r *http.Request) (any, error) {
+	p, err := page(r)
+	if err != nil {
+		return nil, err
+	}
+	kind := r.URL.Query().Get("kind")
+	if kind != "" && kind != projections.KindHardware && kind != projections.KindMobile {
+		return nil, invalid("kind", "must be HARDWARE or MOBILE")
+	}
+	rows, next, seq, err := s.cfg.Views.CustomerMedia(r.Context(), r.PathValue("customer_no"), kind, p)
+	return newList(rows, next, seq), err
+}
+
+func (s *Server) mobileOTP(r *http.Request) (any, error) {
+	m, ok, seq, err := s.cfg.Views.MobileOTP(r.Context(), r.PathValue("customer_no"), s.cfg.Ledger.Now())
+	if err == nil && !ok {
+		return nil, notFound("customer has no mobile OTP in force")
+	}
+	return struct {
+		projections.Mobile
+		AsOfSequence uint64 `json:"as_of_sequence"`
+	}{m, seq}, err
+}
+
+// findCustomers looks customers up by real-name or account number, and
+// records the look-up (who found whom, never the number) before answering.
+func (s *Server) findCustomers(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	fp, account := "", q.Get("account_no")
+	if n := q.Get("real_name_number"); n != "" {
 		var err error
-		var asOf *time.Time
-		if v := r.URL.Query().Get("as_of"); v != "" {
-			t, perr := time.Parse(time.RFC3339Nano, v)
-			if perr != nil {
-				return nil, invalid("as_of", "must be an RFC 3339 timestamp")
-			}
-			asOf = &t
-			d, seq, err = s.cfg.Ledger.DeviceAsOf(r.Context(), vendor, serial, 0, t)
-		} else {
-			d, seq, err = s.cfg.Ledger.LoadDevice(r.Context(), vendor, serial)
-		}
-		if err != nil {
+		if fp, _, err = s.cfg.Fingerprinter.RealName(n); err != nil {
 			return nil, err
 		}
-		if !d.Known() {
-			return nil, notFound("unknown device")
+	}
+	if fp == "" && account == "" {
+		return nil, invalid("real_name_number", "give real_name_number or account_no")
+	}
+	if account != "" && !events.ValidAccountNo(account) {
+		return nil, invalid("account_no", "must match ^[0-9]{8,14}$")
+	}
+	rows, seq, err := s.cfg.Views.FindCustomers(r.Context(), fp, account)
+	if err != nil {
+		return nil, err
+	}
+	query, found := "account_no", make([]string, len(rows))
+	if fp != "" {
+		query = "real_name_number"
+	}
+	for i, c := range rows {
+		found[i] = c.CustomerNo
+	}
+	if err := s.cfg.Keys.RecordLookup(r.Context(), identity(r).Principal, query, found); err != nil {
+		return nil, err
+	}
+	return newList(rows, "", seq), nil
+}
+
+// device answers a device's state from the ledger, now or ?as_of an instant.
+func (s *Server) device(r *http.Request) (any, error) {
+	vendor, serial := r.PathValue("vendor"), r.PathValue("serial")
+	var d aggregates.Device
+	var seq uint64
+	var err error
+	var asOf *time.Time
+	if v := r.URL.Query().Get("as_of"); v != "" {
+		t, perr := time.Parse(time.RFC3339Nano, v)
+		if perr != nil {
+			return nil, invalid("as_of", "must be an RFC 3339 timestamp")
 		}
-		out := deviceState{Vendor: vendor, Serial: serial, Version: d.Version, Registrations: d.Registrations,
-			ErrorCount: d.ErrorCount, Locked: d.Locked, InAccidentAt: []string{}, AsOf: asOf, AsOfSequence: seq}
-		for inst := range d.Accident {
-			out.InAccidentAt = append(out.InAccidentAt, inst)
-		}
-		return out, nil
-	}))
-	mux.HandleFunc("GET "+dev+"/institutions", s.query(func(r *http.Request) (any, error) {
-		rows, seq, err := views.DeviceInstitutions(r.Context(), r.PathValue("vendor"), r.PathValue("serial"))
-		return newList(rows, "", seq), err
-	}))
-	mux.HandleFunc("GET "+dev+"/history", s.query(func(r *http.Request) (any, error) {
-		p, err := page(r)
-		if err != nil {
-			return nil, err
-		}
-		rows, next, seq, err := views.DeviceHistory(r.Context(), r.PathValue("vendor"), r.PathValue("serial"), p)
-		return newList(rows, next, seq), err
-	}))
-	mux.HandleFunc("GET "+dev+"/errors", s.query(func(r *http.Request) (any, error) {
-		e, ok, seq, err := views.DeviceErrors(r.Context(), r.PathValue("vendor"), r.PathValue("serial"))
-		if err == nil && !ok {
-			return nil, notFound("unknown device")
-		}
-		return struct {
-			projections.Errors
-			AsOfSequence uint64 `json:"as_of_sequence"`
-		}{e, seq}, err
-	}))
-	mux.HandleFunc("GET /v1/institutions/{code}/devices", s.query(func(r *http.Request) (any, error) {
-		p, err := page(r)
-		if err != nil {
-			return nil, err
-		}
-		status := projections.Status(r.URL.Query().Get("status"))
-		switch status {
-		case projections.StatusAll, projections.StatusInAccident, projections.StatusLocked:
-		default:
-			return nil, invalid("status", "must be IN_ACCIDENT or LOCKED")
-		}
-		rows, next, seq, err := views.InstitutionDevices(r.Context(), r.PathValue("code"), status, p)
-		return newList(rows, next, seq), err
-	}))
-	mux.HandleFunc("GET /v1/approvals/pending", s.query(func(r *http.Request) (any, error) {
-		p, err := page(r)
-		if err != nil {
-			return nil, err
-		}
-		rows, next, seq, err := views.PendingApprovals(r.Context(), p)
-		return newList(rows, next, seq), err
-	}))
+		asOf = &t
+		d, seq, err = s.cfg.Ledger.DeviceAsOf(r.Context(), vendor, serial, 0, t)
+	} else {
+		d, seq, err = s.cfg.Ledger.LoadDevice(r.Context(), vendor, serial)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !d.Known() {
+		return nil, notFound("unknown device")
+	}
+	out := deviceState{Vendor: vendor, Serial: serial, Version: d.Version, Registrations: d.Registrations,
+		ErrorCount: d.ErrorCount, Locked: d.Locked, InAccidentAt: []string{}, AsOf: asOf, AsOfSequence: seq}
+	for inst := range d.Accident {
+		out.InAccidentAt = append(out.InAccidentAt, inst)
+	}
+	return out, nil
+}
+
+func (s *Server) deviceInstitutions(r *http.Request) (any, error) {
+	rows, seq, err := s.cfg.Views.DeviceInstitutions(r.Context(), r.PathValue("vendor"), r.PathValue("serial"))
+	return newList(rows, "", seq), err
+}
+
+func (s *Server) deviceHistory(r *http.Request) (any, error) {
+	p, err := page(r)
+	if err != nil {
+		return nil, err
+	}
+	rows, next, seq, err := s.cfg.Views.DeviceHistory(r.Context(), r.PathValue("vendor"), r.PathValue("serial"), p)
+	return newList(rows, next, seq), err
+}
+
+func (s *Server) deviceErrors(r *http.Request) (any, error) {
+	e, ok, seq, err := s.cfg.Views.DeviceErrors(r.Context(), r.PathValue("vendor"), r.PathValue("serial"))
+	if err == nil && !ok {
+		return nil, notFound("unknown device")
+	}
+	return struct {
+		projections.Errors
+		AsOfSequence uint64 `json:"as_of_sequence"`
+	}{e, seq}, err
+}
+
+func (s *Server) institutionDevices(r *http.Request) (any, error) {
+	p, err := page(r)
+	if err != nil {
+		return nil, err
+	}
+	status := projections.Status(r.URL.Query().Get("status"))
+	switch status {
+	case projections.StatusAll, projections.StatusInAccident, projections.StatusLocked:
+	default:
+		return nil, invalid("status", "must be IN_ACCIDENT or LOCKED")
+	}
+	rows, next, seq, err := s.cfg.Views.InstitutionDevices(r.Context(), r.PathValue("code"), status, p)
+	return newList(rows, next, seq), err
+}
+
+func (s *Server) pendingApprovals(r *http.Request) (any, error) {
+	p, err := page(r)
+	if err != nil {
+		return nil, err
+	}
+	rows, next, seq, err := s.cfg.Views.PendingApprovals(r.Context(), p)
+	return newList(rows, next, seq), err
 }

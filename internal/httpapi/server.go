@@ -163,15 +163,53 @@ type router interface {
 	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
 }
 
+// routes registers every route: the API's table of contents. Who may use
+// each is in grants (access.go).
 func (s *Server) routes(m router) {
-	s.routeCommands(m)
-	s.routeQueries(m)
-	s.routeKeys(m)
-	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	m.HandleFunc("GET /readyz", s.ready)
-	m.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) { s.MetricsHandler().ServeHTTP(w, r) })
+	const dev, cust = "/v1/devices/{vendor}/{serial}", "/v1/customers/{customer_no}"
+	for _, r := range []struct {
+		pattern string
+		handler http.HandlerFunc
+	}{
+		// Commands (commands.go): decode, bind the principal, run through the ledger.
+		{"POST " + dev + "/registrations", deviceCommand(s, s.register, (*registerBody).base)},
+		{"POST " + dev + "/registrations/{institution}/cancel", deviceCommand(s, s.cancel, (*reasonBody).base)},
+		{"POST " + dev + "/loss-reports", deviceCommand(s, s.reportLoss, (*reasonBody).base)},
+		{"POST " + dev + "/loss-reports/{institution}/recover", deviceCommand(s, s.recover, (*attributedBody).base)},
+		{"POST " + dev + "/errors", deviceCommand(s, s.incrementError, (*plainBody).base)},
+		{"POST " + dev + "/errors/reset", deviceCommand(s, s.resetErrors, (*attributedBody).base)},
+		{"PUT " + cust, customerCommand(s, s.setProfile, (*profileBody).base)},
+		{"POST " + cust + "/mobile-otp", customerCommand(s, s.issueMobile, (*mobileBody).base)},
+		{"POST " + cust + "/mobile-otp/revoke", customerCommand(s, s.revokeMobile, (*revokeBody).base)},
+		{"POST " + cust + "/mobile-otp/errors", customerCommand(s, s.incrementMobileError, (*plainBody).base)},
+		{"POST " + cust + "/mobile-otp/errors/reset", customerCommand(s, s.resetMobileErrors, (*plainBody).base)},
+		{"POST /v1/events/{event_id}/approval", s.approve},
+		// Queries (queries.go): the screens, from the views.
+		{"GET " + cust + "/devices", s.query(s.customerDevices)},
+		{"GET " + cust + "/media", s.query(s.customerMedia)},
+		{"GET " + cust + "/mobile-otp", s.query(s.mobileOTP)},
+		{"GET /v1/customers", s.limitLookups(s.query(s.findCustomers))},
+		{"GET " + dev, s.query(s.device)},
+		{"GET " + dev + "/institutions", s.query(s.deviceInstitutions)},
+		{"GET " + dev + "/history", s.query(s.deviceHistory)},
+		{"GET " + dev + "/errors", s.query(s.deviceErrors)},
+		{"GET /v1/institutions/{code}/devices", s.query(s.institutionDevices)},
+		{"GET /v1/approvals/pending", s.query(s.pendingApprovals)},
+		// API keys (access.go).
+		{"POST /v1/keys", s.createKey},
+		{"GET /v1/keys", s.listKeys},
+		{"POST /v1/keys/{id}/revoke", s.revokeKey},
+		// Operations.
+		{"GET /healthz", s.healthz},
+		{"GET /readyz", s.ready},
+		{"GET /metrics", func(w http.ResponseWriter, r *http.Request) { s.MetricsHandler().ServeHTTP(w, r) }},
+	} {
+		m.HandleFunc(r.pattern, r.handler)
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // Handler returns the API's handler.
