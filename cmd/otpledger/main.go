@@ -66,16 +66,66 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if args[0] == "--version" || args[0] == "-version" {
 		args = append([]string{"version"}, args[1:]...)
 	}
-	cmd, rest := args[0], args[1:]
-	var positional []string
-	switch cmd {
-	case "quarantine", "approvals":
-		want := map[string]string{"quarantine": "list", "approvals": "pending"}[cmd]
-		if len(rest) == 0 || rest[0] != want {
-			fmt.Fprintf(stderr, "otpledger %s: want 'otpledger %[1]s %s'\n", cmd, want)
-			return 2
+	inv, rest, problem := parseCommand(args)
+	if problem != "" {
+		fmt.Fprintln(stderr, problem)
+		return 2
+	}
+	if inv.cmd == "version" {
+		fmt.Fprintln(stdout, version())
+		return 0
+	}
+	do := inv.action(ctx, stdout, stderr)
+	if do == nil {
+		fmt.Fprintf(stderr, "otpledger: unknown command %q\n\n%s", inv.cmd, usage)
+		return 2
+	}
+	fs := inv.flagSet(stderr)
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
 		}
-		cmd, rest = cmd+" "+want, rest[1:]
+		return 2
+	}
+	if len(inv.cfg.envErrs) > 0 {
+		fmt.Fprintf(stderr, "otpledger %s: %v\n", inv.cmd, errors.Join(inv.cfg.envErrs...))
+		return 2
+	}
+	if problem := usageProblem(inv.cmd, fs, &inv.af, &inv.bf, &inv.kf); problem != "" {
+		fmt.Fprintf(stderr, "otpledger %s: %s\n", inv.cmd, problem)
+		fs.Usage()
+		return 2
+	}
+	if err := do(); err != nil {
+		fmt.Fprintf(stderr, "otpledger %s: %v\n", inv.cmd, err)
+		return 1
+	}
+	return 0
+}
+
+// invocation is one command line: the command (two words for the grouped
+// ones, e.g. "keys create"), its positional arguments and its flags' values.
+type invocation struct {
+	cmd        string
+	positional []string
+	cfg        config
+	af         auditFlags
+	bf         benchFlags
+	kf         keyFlags
+}
+
+// parseCommand splits args into the command with its positional arguments
+// and the flags that follow; problem names a malformed command.
+func parseCommand(args []string) (inv *invocation, rest []string, problem string) {
+	inv = &invocation{cmd: args[0]}
+	rest = args[1:]
+	switch inv.cmd {
+	case "quarantine", "approvals":
+		want := map[string]string{"quarantine": "list", "approvals": "pending"}[inv.cmd]
+		if len(rest) == 0 || rest[0] != want {
+			return nil, nil, fmt.Sprintf("otpledger %s: want 'otpledger %[1]s %s'", inv.cmd, want)
+		}
+		inv.cmd, rest = inv.cmd+" "+want, rest[1:]
 	case "keys":
 		verbs := map[string]int{"create": 0, "list": 0, "revoke": 1}
 		n, ok := 0, false
@@ -83,33 +133,92 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			n, ok = verbs[rest[0]]
 		}
 		if !ok || len(rest) < 1+n {
-			fmt.Fprintln(stderr, "otpledger keys: want 'keys create --id ID --role ROLE', 'keys list' or 'keys revoke ID'")
-			return 2
+			return nil, nil, "otpledger keys: want 'keys create --id ID --role ROLE', 'keys list' or 'keys revoke ID'"
 		}
-		cmd, positional, rest = "keys "+rest[0], rest[1:1+n], rest[1+n:]
+		inv.cmd, inv.positional, rest = "keys "+rest[0], rest[1:1+n], rest[1+n:]
 	case "history":
-		k := map[string]int{"device": 3, "customer": 2, "key": 2, "lookup": 2}[rest[0]]
-		if len(rest) < 2 || k == 0 || len(rest) < k {
-			fmt.Fprintln(stderr, "otpledger history: want 'history device VENDOR SERIAL', 'history customer CUSTOMER_NO', 'history key ID' or 'history lookup PRINCIPAL'")
-			return 2
+		k := 0
+		if len(rest) > 0 {
+			k = map[string]int{"device": 3, "customer": 2, "key": 2, "lookup": 2}[rest[0]]
 		}
-		positional, rest = rest[:k], rest[k:]
+		if len(rest) < 2 || k == 0 || len(rest) < k {
+			return nil, nil, "otpledger history: want 'history device VENDOR SERIAL', 'history customer CUSTOMER_NO', 'history key ID' or 'history lookup PRINCIPAL'"
+		}
+		inv.positional, rest = rest[:k], rest[k:]
 	}
-	var cfg config
-	var af auditFlags
-	var bf benchFlags
-	var kf keyFlags
+	return inv, rest, ""
+}
+
+// action returns what the command does once its flags are parsed; nil for
+// an unknown command.
+func (inv *invocation) action(ctx context.Context, stdout, stderr io.Writer) func() error {
+	cfg, af := &inv.cfg, &inv.af
+	switch inv.cmd {
+	case "serve":
+		return func() error { return serve(ctx, cfg, stdout, stderr) }
+	case "project":
+		return func() error { return projectOnly(ctx, cfg, stderr) }
+	case "quarantine list":
+		return func() error { return quarantineList(ctx, cfg, stdout, stderr) }
+	case "approvals pending":
+		return func() error { return approvalsCmd(ctx, cfg, stdout, stderr) }
+	case "verify":
+		return func() error { return verifyCmd(ctx, cfg, af, stdout, stderr) }
+	case "export":
+		return func() error { return exportCmd(ctx, cfg, af, stdout, stderr) }
+	case "rebuild":
+		return func() error { return rebuildCmd(ctx, cfg, stderr) }
+	case "bench":
+		return func() error { return benchCmd(ctx, cfg, &inv.bf, stdout, stderr) }
+	case "import":
+		return func() error { return importCmd(ctx, cfg, af, stderr) }
+	case "keys create", "keys list", "keys revoke":
+		verb := strings.TrimPrefix(inv.cmd, "keys ")
+		return func() error {
+			return keysCmd(ctx, cfg, &inv.kf, verb, strings.Join(inv.positional, ""), stdout, stderr)
+		}
+	case "history":
+		p := inv.positional
+		ref := events.AggregateRef{Kind: events.AggregateKind(p[0]), Key: p[len(p)-1]}
+		if p[0] == "device" {
+			ref = events.DeviceRef(p[1], p[2])
+		}
+		return func() error { return historyCmd(ctx, cfg, af, ref, stdout, stderr) }
+	}
+	return nil
+}
+
+// flagSet declares the command's flags, and only its own.
+func (inv *invocation) flagSet(stderr io.Writer) *flag.FlagSet {
+	cmd, af, bf, kf := inv.cmd, &inv.af, &inv.bf, &inv.kf
 	fs := flag.NewFlagSet("otpledger "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfg.flags(fs)
+	inv.cfg.flags(fs)
 	switch cmd {
-	case "verify", "history":
+	case "serve":
+		inv.cfg.serveFlags(fs)
+	case "verify":
 		fs.StringVar(&af.format, "format", "table", "table | json")
+	case "history":
+		fs.StringVar(&af.format, "format", "table", "table | json")
+		fs.StringVar(&af.asOf, "as-of", "", "state and events as of this RFC 3339 instant (default: now)")
+		fs.IntVar(&af.limit, "limit", 0, "print at most this many events (0: all)")
+		fs.Uint64Var(&af.after, "after", 0, "print the events after this stream sequence (the next page)")
+	case "import":
+		fs.StringVar(&af.in, "in", "", "JSON lines file of 'otpledger export' (required; read twice: checked whole, then appended)")
 	case "export":
 		fs.StringVar(&af.format, "format", "jsonl", "jsonl | csv")
-	}
-	if cmd == "serve" {
-		cfg.serveFlags(fs)
+		fs.StringVar(&af.from, "from", "", "first instant (RFC 3339, inclusive; default: the beginning)")
+		fs.StringVar(&af.to, "to", "", "last instant (RFC 3339, exclusive; default: the end)")
+		fs.StringVar(&af.out, "out", "", "file to write (default: stdout)")
+	case "bench":
+		fs.BoolVar(&bf.quick, "quick", false, "small sizes, under a minute: checks the benchmark works (figures mean little)")
+		fs.IntVar(&bf.runs, "runs", 3, "runs per row; the table gives medians and the spread")
+		fs.IntVar(&bf.events, "events", 0, "events pre-filled in the stream (default 1,000,000; quick 20,000)")
+		fs.StringVar(&bf.out, "out", "", "also write <date>-<mode>.md and .json into this directory, e.g. bench/results")
+		fs.StringVar(&bf.format, "format", "markdown", "markdown | json (stdout)")
+		fs.StringVar(&bf.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+		fs.StringVar(&bf.rows, "rows", "", "run only the steps whose names contain one of these comma-separated words, e.g. live,rebuild (default: all)")
 	}
 	if strings.HasPrefix(cmd, "keys ") {
 		fs.StringVar(&kf.url, "url", env("OTPLEDGER_URL", "http://127.0.0.1:8080"), "the running serve (env OTPLEDGER_URL)")
@@ -122,88 +231,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.StringVar(&kf.expires, "expires", "", "when the key stops working (RFC 3339; default: never)")
 		fs.StringVar(&kf.certSubject, "cert-subject", "", "a client certificate subject that authenticates as this key (mutual TLS)")
 	}
-	if cmd == "history" {
-		fs.StringVar(&af.asOf, "as-of", "", "state and events as of this RFC 3339 instant (default: now)")
-		fs.IntVar(&af.limit, "limit", 0, "print at most this many events (0: all)")
-		fs.Uint64Var(&af.after, "after", 0, "print the events after this stream sequence (the next page)")
-	}
-	if cmd == "import" {
-		fs.StringVar(&af.in, "in", "", "JSON lines file of 'otpledger export' (required; read twice: checked whole, then appended)")
-	}
-	if cmd == "export" {
-		fs.StringVar(&af.from, "from", "", "first instant (RFC 3339, inclusive; default: the beginning)")
-		fs.StringVar(&af.to, "to", "", "last instant (RFC 3339, exclusive; default: the end)")
-		fs.StringVar(&af.out, "out", "", "file to write (default: stdout)")
-	}
-	if cmd == "bench" {
-		fs.BoolVar(&bf.quick, "quick", false, "small sizes, under a minute: checks the benchmark works (figures mean little)")
-		fs.IntVar(&bf.runs, "runs", 3, "runs per row; the table gives medians and the spread")
-		fs.IntVar(&bf.events, "events", 0, "events pre-filled in the stream (default 1,000,000; quick 20,000)")
-		fs.StringVar(&bf.out, "out", "", "also write <date>-<mode>.md and .json into this directory, e.g. bench/results")
-		fs.StringVar(&bf.format, "format", "markdown", "markdown | json (stdout)")
-		fs.StringVar(&bf.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
-		fs.StringVar(&bf.rows, "rows", "", "run only the steps whose names contain one of these comma-separated words, e.g. live,rebuild (default: all)")
-	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: otpledger %s [flags]\n\nFlags (each defaults to its environment variable):\n", cmd)
 		fs.PrintDefaults()
 	}
-	var do func() error
-	switch cmd {
-	case "version":
-		fmt.Fprintln(stdout, version())
-		return 0
-	case "serve":
-		do = func() error { return serve(ctx, &cfg, stdout, stderr) }
-	case "project":
-		do = func() error { return projectOnly(ctx, &cfg, stderr) }
-	case "quarantine list":
-		do = func() error { return quarantineList(ctx, &cfg, stdout, stderr) }
-	case "approvals pending":
-		do = func() error { return approvalsCmd(ctx, &cfg, stdout, stderr) }
-	case "verify":
-		do = func() error { return verifyCmd(ctx, &cfg, &af, stdout, stderr) }
-	case "export":
-		do = func() error { return exportCmd(ctx, &cfg, &af, stdout, stderr) }
-	case "rebuild":
-		do = func() error { return rebuildCmd(ctx, &cfg, stderr) }
-	case "bench":
-		do = func() error { return benchCmd(ctx, &cfg, &bf, stdout, stderr) }
-	case "import":
-		do = func() error { return importCmd(ctx, &cfg, &af, stderr) }
-	case "keys create", "keys list", "keys revoke":
-		verb := strings.TrimPrefix(cmd, "keys ")
-		do = func() error { return keysCmd(ctx, &cfg, &kf, verb, strings.Join(positional, ""), stdout, stderr) }
-	case "history":
-		ref := events.AggregateRef{Kind: events.AggregateKind(positional[0]), Key: positional[len(positional)-1]}
-		if positional[0] == "device" {
-			ref = events.DeviceRef(positional[1], positional[2])
-		}
-		do = func() error { return historyCmd(ctx, &cfg, &af, ref, stdout, stderr) }
-	default:
-		fmt.Fprintf(stderr, "otpledger: unknown command %q\n\n%s", cmd, usage)
-		return 2
-	}
-	if err := fs.Parse(rest); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if len(cfg.envErrs) > 0 {
-		fmt.Fprintf(stderr, "otpledger %s: %v\n", cmd, errors.Join(cfg.envErrs...))
-		return 2
-	}
-	if problem := usageProblem(cmd, fs, &af, &bf, &kf); problem != "" {
-		fmt.Fprintf(stderr, "otpledger %s: %s\n", cmd, problem)
-		fs.Usage()
-		return 2
-	}
-	if err := do(); err != nil {
-		fmt.Fprintf(stderr, "otpledger %s: %v\n", cmd, err)
-		return 1
-	}
-	return 0
+	return fs
 }
 
 // usageProblem names what is wrong with a command line that parsed: extra
