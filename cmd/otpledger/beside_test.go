@@ -213,6 +213,7 @@ func TestCLIUsage(t *testing.T) {
 		{[]string{"import"}, 2, "--in is required"},
 		{[]string{"verify", "now"}, 2, "unexpected argument"},
 		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"history"}, 2, "want 'history device VENDOR SERIAL'"},
 		{[]string{"verify"}, 1, "nothing to verify"},
 	} {
 		out, code := runCLI(t, env, tc.args...)
