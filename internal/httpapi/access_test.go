@@ -294,6 +294,7 @@ func TestMakerChecker(t *testing.T) {
 	if json.Unmarshal([]byte(out), &reg) != nil || status != 201 {
 		t.Fatalf("branch registration by a manager: %d %s", status, out)
 	}
+	a.settle(t) // the approval reads the pending item from the views
 	if status, out = send("M300", "POST", "/v1/events/"+reg.Events[0].ID+"/approval", `{}`); status != 409 || !strings.Contains(out, "R-APPROVAL") {
 		t.Fatalf("approving one's own event: %d %s", status, out)
 	}
