@@ -47,7 +47,7 @@ func (m Meta) validate(p *Policy) error {
 	case m.EventID == uuid.Nil:
 		return &events.FieldError{Field: "id", Reason: "required"}
 	case !events.ValidInstitution(m.Institution):
-		return &events.FieldError{Field: "institution", Reason: "must match ^[0-9A-Z]{2,8}$"}
+		return events.InstitutionCode.Refusal("institution")
 	case !m.Channel.Valid():
 		return &events.FieldError{Field: "channel", Reason: "unknown channel"}
 	case !m.Actor.Role.Valid():

@@ -241,7 +241,7 @@ func (d Device) acting(cmd DeviceCommand, p *Policy) (string, events.CustomerTyp
 	no, registered := d.HomeCustomer(p)
 	switch {
 	case named != "" && !events.ValidCustomerNo(named):
-		return "", "", &events.FieldError{Field: "customer_no", Reason: "must match ^[0-9A-Z]{4,20}$"}
+		return "", "", events.CustomerNoCode.Refusal("customer_no")
 	case registered && named != "" && named != no:
 		return "", "", &events.FieldError{Field: "customer_no", Reason: "is not the customer the device is registered to at " + p.HomeInstitution}
 	case !registered && named == "":
@@ -409,7 +409,7 @@ func (d Device) resetErrors(c ResetErrors, now time.Time, p *Policy) ([]events.E
 // decideApproval applies R-APPROVAL for either aggregate.
 func decideApproval(ref events.AggregateRef, pending map[uuid.UUID]string, c Approve, now time.Time) ([]events.Event, error) {
 	if !events.ValidActorID(c.Approver) {
-		return nil, &events.FieldError{Field: "approver", Reason: "must match ^[0-9A-Za-z._-]{1,64}$"}
+		return nil, events.ActorIDCode.Refusal("approver")
 	}
 	staff, ok := pending[c.Target]
 	switch {

@@ -165,7 +165,7 @@ var weekdays = map[string]time.Weekday{"SUN": time.Sunday, "MON": time.Monday, "
 func (p *Policy) Validate() error {
 	var errs []error
 	if !events.ValidInstitution(p.HomeInstitution) {
-		errs = append(errs, errors.New("home_institution must match ^[0-9A-Z]{2,8}$"))
+		errs = append(errs, errors.New("home_institution must match "+events.InstitutionCode.Pattern))
 	}
 	if p.DeviceErrorLimit < 1 || p.MobilePINLimit < 1 {
 		errs = append(errs, errors.New("device_error_limit and mobile_pin_limit must be at least 1"))

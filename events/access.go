@@ -57,7 +57,7 @@ type Principal struct {
 func (p Principal) Validate() error {
 	switch {
 	case !ValidActorID(p.ID):
-		return fieldErr("id", "must match ^[0-9A-Za-z._-]{1,64}$")
+		return ActorIDCode.Refusal("id")
 	case !p.Role.Valid():
 		return fieldErr("role", "unknown role")
 	}
@@ -121,7 +121,7 @@ func (p LookedUp) Validate() error {
 	}
 	for i, c := range p.Customers {
 		if !ValidCustomerNo(c) {
-			return fieldErr("customers["+itoa(i)+"]", "must match ^[0-9A-Z]{4,20}$")
+			return CustomerNoCode.Refusal("customers[" + itoa(i) + "]")
 		}
 	}
 	return nil

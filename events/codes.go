@@ -119,6 +119,30 @@ func idChar(c byte) bool {
 	return digitOrUpper(c) || c >= 'a' && c <= 'z' || c == '.' || c == '_' || c == '-'
 }
 
+// A Code is one identifier pattern of the contract: its check and the
+// message naming it, in one place for every layer that refuses a value.
+type Code struct {
+	Pattern string            // as api.md writes it
+	valid   func(string) bool // the check (TestCodesMatchTheirPatterns: the same language)
+}
+
+// The identifier patterns.
+var (
+	VendorCode      = Code{"^[0-9A-Z]{2,4}$", ValidVendor}
+	SerialCode      = Code{"^[0-9A-Z]{6,20}$", ValidSerial}
+	CustomerNoCode  = Code{"^[0-9A-Z]{4,20}$", ValidCustomerNo}
+	AccountNoCode   = Code{"^[0-9]{8,14}$", ValidAccountNo}
+	InstitutionCode = Code{"^[0-9A-Z]{2,8}$", ValidInstitution}
+	ActorIDCode     = Code{"^[0-9A-Za-z._-]{1,64}$", ValidActorID}
+	KeyIDCode       = Code{"^[0-9A-Za-z_-]{1,64}$", ValidKeyID}
+	GeneratorNoCode = Code{"^[0-9A-Z]{8,20}$", ValidGeneratorNo}
+)
+
+// Refusal is the error for field holding a value off the pattern.
+func (c Code) Refusal(field string) *FieldError {
+	return &FieldError{Field: field, Reason: "must match " + c.Pattern}
+}
+
 // ValidVendor reports whether s matches the vendor code pattern ^[0-9A-Z]{2,4}$.
 func ValidVendor(s string) bool { return span(s, 2, 4, digitOrUpper) }
 

@@ -53,11 +53,11 @@ func (r AggregateRef) Validate() error {
 		}
 	case KindCustomer:
 		if !ValidCustomerNo(r.Key) {
-			return fieldErr("key", "must match ^[0-9A-Z]{4,20}$")
+			return CustomerNoCode.Refusal("key")
 		}
 	case KindKey, KindLookup:
 		if !ValidKeyID(r.Key) {
-			return fieldErr("key", "must match ^[0-9A-Za-z_-]{1,64}$")
+			return KeyIDCode.Refusal("key")
 		}
 	default:
 		return fieldErr("kind", "must be device, customer, key or lookup")
@@ -112,7 +112,7 @@ func (e Event) Validate() error {
 	case e.RecordedAt.IsZero():
 		return fieldErr("recorded_at", "required")
 	case !ValidInstitution(e.Institution):
-		return fieldErr("institution", "must match ^[0-9A-Z]{2,8}$")
+		return InstitutionCode.Refusal("institution")
 	case !e.Channel.Valid() && !(e.Channel == ChannelAdmin && ownRecord(e.Aggregate.Kind)):
 		return fieldErr("channel", "unknown channel")
 	case ownRecord(e.Aggregate.Kind) && e.Channel != ChannelAdmin:
@@ -124,13 +124,13 @@ func (e Event) Validate() error {
 	case !e.Actor.Role.Valid():
 		return fieldErr("actor.role", "unknown role")
 	case e.Actor.ID != "" && !ValidActorID(e.Actor.ID):
-		return fieldErr("actor.id", "must match ^[0-9A-Za-z._-]{1,64}$")
+		return ActorIDCode.Refusal("actor.id")
 	case e.PrevHash != "" && !validFingerprint(e.PrevHash):
 		return fieldErr("prev_hash", "must be 64 lower-case hex digits")
 	case e.Hash != "" && !validFingerprint(e.Hash):
 		return fieldErr("hash", "must be 64 lower-case hex digits")
 	case e.Staff != "" && !ValidActorID(e.Staff):
-		return fieldErr("staff", "must match ^[0-9A-Za-z._-]{1,64}$")
+		return ActorIDCode.Refusal("staff")
 	case e.Payload == nil:
 		return fieldErr("payload", "required")
 	}

@@ -231,7 +231,7 @@ func (p CustomerProfiled) Validate() error {
 	}
 	for i, a := range p.Accounts {
 		if !ValidAccountNo(a) {
-			return fieldErr("accounts["+itoa(i)+"]", "must match ^[0-9]{8,14}$")
+			return AccountNoCode.Refusal("accounts[" + itoa(i) + "]")
 		}
 	}
 	return nil
@@ -239,10 +239,10 @@ func (p CustomerProfiled) Validate() error {
 
 func validateDeviceKey(vendor, serial string) error {
 	if !ValidVendor(vendor) {
-		return fieldErr("vendor", "must match ^[0-9A-Z]{2,4}$")
+		return VendorCode.Refusal("vendor")
 	}
 	if !ValidSerial(serial) {
-		return fieldErr("serial", "must match ^[0-9A-Z]{6,20}$")
+		return SerialCode.Refusal("serial")
 	}
 	return nil
 }
@@ -312,7 +312,7 @@ func (p ReportedLost) Validate() error {
 	}
 	for i, inst := range p.Institutions {
 		if !ValidInstitution(inst) {
-			return fieldErr("institutions["+itoa(i)+"]", "must match ^[0-9A-Z]{2,8}$")
+			return InstitutionCode.Refusal("institutions[" + itoa(i) + "]")
 		}
 	}
 	return validOptionalCustomer(p.CustomerNo)
@@ -322,7 +322,7 @@ func (p Recovered) Validate() error { return validOptionalCustomer(p.CustomerNo)
 
 func validOptionalCustomer(no string) error {
 	if no != "" && !ValidCustomerNo(no) {
-		return fieldErr("customer_no", "must match ^[0-9A-Z]{4,20}$")
+		return CustomerNoCode.Refusal("customer_no")
 	}
 	return nil
 }
@@ -344,7 +344,7 @@ func (p ErrorReset) Validate() error {
 func (p MobileIssued) Validate() error {
 	switch {
 	case !ValidGeneratorNo(p.GeneratorNo):
-		return fieldErr("generator_no", "must match ^[0-9A-Z]{8,20}$")
+		return GeneratorNoCode.Refusal("generator_no")
 	case !validFingerprint(p.PhoneFingerprint):
 		return fieldErr("phone_fingerprint", "must be 64 lower-case hex digits")
 	case !maskedRE.MatchString(p.PhoneMasked):
@@ -358,7 +358,7 @@ func (p MobileIssued) Validate() error {
 func (p MobileRevoked) Validate() error {
 	switch {
 	case !ValidGeneratorNo(p.GeneratorNo):
-		return fieldErr("generator_no", "must match ^[0-9A-Z]{8,20}$")
+		return GeneratorNoCode.Refusal("generator_no")
 	case !p.Reason.Valid():
 		return fieldErr("reason", "must be CUSTOMER_REQUEST, SUPERSEDED, LOCKED or EXPIRED")
 	}
@@ -370,7 +370,7 @@ func (p Approved) Validate() error {
 	case p.EventID == uuid.Nil:
 		return fieldErr("event_id", "required")
 	case !ValidActorID(p.Approver):
-		return fieldErr("approver", "must match ^[0-9A-Za-z._-]{1,64}$")
+		return ActorIDCode.Refusal("approver")
 	}
 	return nil
 }

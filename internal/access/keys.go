@@ -229,7 +229,7 @@ func newToken() (string, error) {
 
 func (k *Keys) create(ctx context.Context, by events.Principal, nk NewKey, token string) (Key, error) {
 	if !events.ValidKeyID(nk.ID) {
-		return Key{}, &events.FieldError{Field: "id", Reason: "must match ^[0-9A-Za-z_-]{1,64}$"}
+		return Key{}, events.KeyIDCode.Refusal("id")
 	}
 	if nk.ExpiresAt != nil && !nk.ExpiresAt.After(k.now()) {
 		return Key{}, &events.FieldError{Field: "expires_at", Reason: "must be in the future"}

@@ -57,7 +57,7 @@ func (o *OIDC) Verify(ctx context.Context, raw string) (Identity, error) {
 		}
 	}
 	if err := id.Principal.Validate(); err != nil {
-		return Identity{}, fmt.Errorf("%w: sub must match ^[0-9A-Za-z._-]{1,64}$ and %s name a role", ErrUnauthenticated, o.roleClaim)
+		return Identity{}, fmt.Errorf("%w: sub must match %s and %s name a role", ErrUnauthenticated, events.ActorIDCode.Pattern, o.roleClaim)
 	}
 	// The same rules as a key's: a producer has channels (never BRANCH), no one else has.
 	if err := (events.KeyCreated{Role: id.Role, Channels: id.Channels, TokenHash: zeroHash}).Validate(); err != nil {

@@ -72,7 +72,7 @@ func (s *Server) meta(r *http.Request, c common) (aggregates.Meta, error) {
 	}
 	switch {
 	case !events.ValidInstitution(m.Institution):
-		return m, invalid("institution", "must match ^[0-9A-Z]{2,8}$")
+		return m, events.InstitutionCode.Refusal("institution")
 	case c.Channel == "":
 		return m, invalid("channel", "required")
 	case !m.Channel.Valid():
@@ -82,9 +82,9 @@ func (s *Server) meta(r *http.Request, c common) (aggregates.Meta, error) {
 	case !events.Role(c.Actor.Role).Valid():
 		return m, invalid("actor.role", "must be SELF, AGENT, REPRESENTATIVE, STAFF or SYSTEM")
 	case c.Actor.ID != "" && !events.ValidActorID(c.Actor.ID):
-		return m, invalid("actor.id", "must match ^[0-9A-Za-z._-]{1,64}$")
+		return m, events.ActorIDCode.Refusal("actor.id")
 	case c.Staff != "" && !events.ValidActorID(c.Staff):
-		return m, invalid("staff", "must match ^[0-9A-Za-z._-]{1,64}$")
+		return m, events.ActorIDCode.Refusal("staff")
 	case len(c.CorrelationID) > 128:
 		return m, invalid("correlation_id", "at most 128 characters")
 	}
@@ -166,7 +166,7 @@ func customerCommand[B any](s *Server, build func(*http.Request, B, aggregates.M
 	return func(w http.ResponseWriter, r *http.Request) {
 		no := r.PathValue("customer_no")
 		if !events.ValidCustomerNo(no) {
-			s.fail(w, r, invalid("customer_no", "must match ^[0-9A-Z]{4,20}$"))
+			s.fail(w, r, events.CustomerNoCode.Refusal("customer_no"))
 			return
 		}
 		if cmd, ok := decodeCommand(s, w, r, build, common); ok {
@@ -178,10 +178,10 @@ func customerCommand[B any](s *Server, build func(*http.Request, B, aggregates.M
 
 func checkDevice(vendor, serial string) error {
 	if !events.ValidVendor(vendor) {
-		return invalid("vendor", "must match ^[0-9A-Z]{2,4}$")
+		return events.VendorCode.Refusal("vendor")
 	}
 	if !events.ValidSerial(serial) {
-		return invalid("serial", "must match ^[0-9A-Z]{6,20}$")
+		return events.SerialCode.Refusal("serial")
 	}
 	return nil
 }
@@ -190,7 +190,7 @@ func checkDevice(vendor, serial string) error {
 func pathInstitution(r *http.Request, m aggregates.Meta) (aggregates.Meta, error) {
 	inst := r.PathValue("institution")
 	if !events.ValidInstitution(inst) {
-		return m, invalid("institution", "must match ^[0-9A-Z]{2,8}$")
+		return m, events.InstitutionCode.Refusal("institution")
 	}
 	m.Institution = inst
 	return m, nil
@@ -252,7 +252,7 @@ func (b *mobileBody) base() *common     { return &b.common }
 
 func (s *Server) register(_ *http.Request, b registerBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
 	if b.CustomerNo != "" && !events.ValidCustomerNo(b.CustomerNo) {
-		return nil, invalid("customer_no", "must match ^[0-9A-Z]{4,20}$")
+		return nil, events.CustomerNoCode.Refusal("customer_no")
 	}
 	return aggregates.Register{Meta: m, CustomerNo: b.CustomerNo, ResponseCodeGiven: b.ResponseCode != "",
 		WarrantyFrom: b.WarrantyFrom, WarrantyTo: b.WarrantyTo}, nil
@@ -290,7 +290,7 @@ func (s *Server) setProfile(_ *http.Request, b profileBody, m aggregates.Meta) (
 	}
 	for _, a := range b.Accounts {
 		if !events.ValidAccountNo(a) {
-			return nil, invalid("accounts", "each must match ^[0-9]{8,14}$")
+			return nil, invalid("accounts", "each must match "+events.AccountNoCode.Pattern)
 		}
 	}
 	return aggregates.SetProfile{Meta: m, Type: events.CustomerType(b.Type), Residency: events.Residency(b.Residency),
@@ -311,7 +311,7 @@ func (s *Server) issueMobile(_ *http.Request, b mobileBody, m aggregates.Meta) (
 
 func (s *Server) revokeMobile(_ *http.Request, b revokeBody, m aggregates.Meta) (aggregates.CustomerCommand, error) {
 	if b.GeneratorNumber != "" && !events.ValidGeneratorNo(b.GeneratorNumber) {
-		return nil, invalid("generator_number", "must match ^[0-9A-Z]{8,20}$")
+		return nil, events.GeneratorNoCode.Refusal("generator_number")
 	}
 	return aggregates.RevokeMobile{Meta: m, GeneratorNo: b.GeneratorNumber, Reason: events.RevokeReason(b.Reason)}, nil
 }

@@ -69,7 +69,7 @@ func (s *Server) waitMinSequence(r *http.Request) error {
 // (as the command routes do) and a limit, whether or not the view pages.
 func checkQuery(r *http.Request) error {
 	if no := r.PathValue("customer_no"); no != "" && !events.ValidCustomerNo(no) {
-		return invalid("customer_no", "must match ^[0-9A-Z]{4,20}$")
+		return events.CustomerNoCode.Refusal("customer_no")
 	}
 	if vendor, serial := r.PathValue("vendor"), r.PathValue("serial"); vendor != "" || serial != "" {
 		if err := checkDevice(vendor, serial); err != nil {
@@ -77,7 +77,7 @@ func checkQuery(r *http.Request) error {
 		}
 	}
 	if code := r.PathValue("code"); code != "" && !events.ValidInstitution(code) {
-		return invalid("code", "must match ^[0-9A-Z]{2,8}$")
+		return events.InstitutionCode.Refusal("code")
 	}
 	_, err := page(r)
 	return err
@@ -165,7 +165,7 @@ func (s *Server) findCustomers(r *http.Request) (any, error) {
 		return nil, invalid("real_name_number", "give real_name_number or account_no")
 	}
 	if account != "" && !events.ValidAccountNo(account) {
-		return nil, invalid("account_no", "must match ^[0-9]{8,14}$")
+		return nil, events.AccountNoCode.Refusal("account_no")
 	}
 	rows, seq, err := s.cfg.Views.FindCustomers(r.Context(), fp, account)
 	if err != nil {
