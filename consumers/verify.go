@@ -19,11 +19,26 @@ var ErrNothingToVerify = errors.New("verify: the journal is empty: nothing to ve
 
 // Finding is one place where the stream is not what the ledger wrote.
 type Finding struct {
-	Seq       uint64 `json:"sequence"`
-	Aggregate string `json:"aggregate,omitempty"`
-	Kind      string `json:"kind"` // missing, undecodable, position, replayed, altered, unchained, broken-chain, checkpoint
-	Detail    string `json:"detail"`
+	Seq       uint64      `json:"sequence"`
+	Aggregate string      `json:"aggregate,omitempty"`
+	Kind      FindingKind `json:"kind"`
+	Detail    string      `json:"detail"`
 }
+
+// FindingKind names what [Verify] found wrong with a message.
+type FindingKind string
+
+// The kinds of finding.
+const (
+	FindingMissing     FindingKind = "missing"      // a sequence the stream does not hold
+	FindingUndecodable FindingKind = "undecodable"  // a message no decoder reads
+	FindingPosition    FindingKind = "position"     // an event stored under another aggregate's subject
+	FindingReplayed    FindingKind = "replayed"     // an event id seen before
+	FindingUnchained   FindingKind = "unchained"    // an event without a hash
+	FindingAltered     FindingKind = "altered"      // an event whose hash does not match its content
+	FindingBrokenChain FindingKind = "broken-chain" // an event whose previous hash is not its predecessor's
+	FindingCheckpoint  FindingKind = "checkpoint"   // a checkpoint that does not verify
+)
 
 // Report is the result of [Verify].
 type Report struct {
@@ -65,7 +80,7 @@ func Verify(ctx context.Context, j *journal.Journal, pub ed25519.PublicKey, prog
 	err = ReadStream(ctx, j, 0, total, func(items []projections.Item) error {
 		for _, it := range items {
 			if it.Seq > next {
-				rep.Findings = append(rep.Findings, Finding{Seq: next, Kind: "missing",
+				rep.Findings = append(rep.Findings, Finding{Seq: next, Kind: FindingMissing,
 					Detail: fmt.Sprintf("sequences %d to %d are missing", next, it.Seq-1)})
 				lastGap = it.Seq
 			}
@@ -73,14 +88,14 @@ func Verify(ctx context.Context, j *journal.Journal, pub ed25519.PublicKey, prog
 			rep.Messages++
 			if it.Subject == events.SubjectCheckpoint {
 				if problem := checkCheckpoint(it.Seq, it.Data, running, pub); problem != "" {
-					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Kind: "checkpoint", Detail: problem})
+					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Kind: FindingCheckpoint, Detail: problem})
 				}
 				rep.Checkpoints++
 				continue
 			}
 			running.add(it.Seq, it.Data)
 			if it.Err != nil {
-				rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Kind: "undecodable", Detail: it.Err.Error()})
+				rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Kind: FindingUndecodable, Detail: it.Err.Error()})
 				continue
 			}
 			subjectRef, _ := events.ParseSubject(it.Subject)
@@ -88,25 +103,25 @@ func Verify(ctx context.Context, j *journal.Journal, pub ed25519.PublicKey, prog
 				rep.Events++
 				agg := e.Aggregate.String()
 				if e.Aggregate != subjectRef {
-					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Aggregate: agg, Kind: "position",
+					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Aggregate: agg, Kind: FindingPosition,
 						Detail: "stored under the subject of " + subjectRef.String()})
 				}
 				if first, ok := seen[e.ID]; ok {
-					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Aggregate: agg, Kind: "replayed",
+					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Aggregate: agg, Kind: FindingReplayed,
 						Detail: fmt.Sprintf("event %s was already stored at sequence %d", e.ID, first)})
 					continue
 				}
 				seen[e.ID] = it.Seq
 				switch h, err := events.HashOf(e); {
 				case e.Hash == "":
-					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Aggregate: agg, Kind: "unchained", Detail: "event has no hash"})
+					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Aggregate: agg, Kind: FindingUnchained, Detail: "event has no hash"})
 				case err != nil || h != e.Hash:
-					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Aggregate: agg, Kind: "altered",
+					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Aggregate: agg, Kind: FindingAltered,
 						Detail: fmt.Sprintf("event %s does not hash to its recorded hash", e.ID)})
 				}
 				head := heads[e.Aggregate]
 				if e.PrevHash != head.hash && lastGap <= head.seq {
-					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Aggregate: agg, Kind: "broken-chain",
+					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Aggregate: agg, Kind: FindingBrokenChain,
 						Detail: fmt.Sprintf("previous hash does not match the aggregate's event at sequence %d", head.seq)})
 				}
 				heads[e.Aggregate] = chainHead{hash: e.Hash, seq: it.Seq}
@@ -121,7 +136,7 @@ func Verify(ctx context.Context, j *journal.Journal, pub ed25519.PublicKey, prog
 		return rep, fmt.Errorf("verify: %w", err)
 	}
 	if next <= total {
-		rep.Findings = append(rep.Findings, Finding{Seq: next, Kind: "missing", Detail: fmt.Sprintf("sequences %d to %d are missing", next, total)})
+		rep.Findings = append(rep.Findings, Finding{Seq: next, Kind: FindingMissing, Detail: fmt.Sprintf("sequences %d to %d are missing", next, total)})
 	}
 	return rep, nil
 }
