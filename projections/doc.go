@@ -15,7 +15,7 @@
 //     sequence it reflects, and lists page with opaque continuation cursors.
 //   - A rebuild folds the stream into a Memory and swaps it in whole
 //     ([Memory.Replace]) or COPYs it into a shadow schema that replaces the
-//     live one in one transaction ([Postgres.Rebuild]).
+//     live one in one transaction ([Postgres.Replace]).
 //
 // Where the views come from: package consumers reads the journal and calls
 // a Writer; domain.md §8 says what each screen shows.
