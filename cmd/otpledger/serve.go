@@ -23,6 +23,7 @@ import (
 	"github.com/otpledger/otpledger/aggregates/ledger"
 	"github.com/otpledger/otpledger/consumers"
 	"github.com/otpledger/otpledger/events/journal"
+	"github.com/otpledger/otpledger/events/journal/embedded"
 	"github.com/otpledger/otpledger/internal/access"
 	"github.com/otpledger/otpledger/internal/httpapi"
 	"github.com/otpledger/otpledger/internal/progress"
@@ -34,7 +35,7 @@ import (
 type node struct {
 	cfg      *config
 	log      *slog.Logger
-	embedded *journal.Embedded
+	embedded *embedded.Server
 	nc       *nats.Conn
 	j        *journal.Journal
 	pool     *pgxpool.Pool
@@ -70,10 +71,10 @@ func openJournal(ctx context.Context, cfg *config, log *slog.Logger, mode journa
 		}
 		n.nc = nc
 	default:
-		e, err := journal.RunEmbedded(journal.EmbeddedConfig{DataDir: cfg.dataDir, Listen: cfg.natsListen, Durability: cfg.durabilityMode()})
+		e, err := embedded.Run(embedded.Config{DataDir: cfg.dataDir, Listen: cfg.natsListen, Durability: cfg.durabilityMode()})
 		switch {
-		case errors.Is(err, journal.ErrLocked) && mode == reads:
-			if n.nc, err = journal.DialReader(cfg.dataDir, "otpledger-reader"); err != nil {
+		case errors.Is(err, embedded.ErrLocked) && mode == reads:
+			if n.nc, err = embedded.DialReader(cfg.dataDir, "otpledger-reader"); err != nil {
 				return nil, err
 			}
 			log.Info("reading through the running serve's server (read-only)", slog.String("data_dir", cfg.dataDir))

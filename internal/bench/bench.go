@@ -32,6 +32,7 @@ import (
 	"github.com/otpledger/otpledger/aggregates"
 	"github.com/otpledger/otpledger/aggregates/ledger"
 	"github.com/otpledger/otpledger/events/journal"
+	"github.com/otpledger/otpledger/events/journal/embedded"
 	"github.com/otpledger/otpledger/events/journal/journalbench"
 	"github.com/otpledger/otpledger/internal/progress"
 	"github.com/otpledger/otpledger/internal/streamgen"
@@ -137,7 +138,7 @@ type env struct {
 	cfg     Config
 	sz      sizes
 	dir     string
-	nats    *journal.Embedded
+	nats    *embedded.Server
 	j       *journal.Journal
 	raw     *journalbench.Raw // the raw baselines' access to the same stream
 	l       *ledger.Ledger    // the ledger every command row goes through
@@ -231,7 +232,7 @@ func (e *env) setup(ctx context.Context, r *Report) error {
 		return err
 	}
 	e.cleanup = append(e.cleanup, func() { _ = os.RemoveAll(e.dir) })
-	if e.nats, err = journal.RunEmbedded(journal.EmbeddedConfig{DataDir: e.dir, Durability: journal.Interval}); err != nil {
+	if e.nats, err = embedded.Run(embedded.Config{DataDir: e.dir, Durability: journal.Interval}); err != nil {
 		return err
 	}
 	e.cleanup = append(e.cleanup, e.stopNATS)

@@ -20,6 +20,7 @@ import (
 	"github.com/otpledger/otpledger/aggregates/ledger"
 	"github.com/otpledger/otpledger/events"
 	"github.com/otpledger/otpledger/events/journal"
+	"github.com/otpledger/otpledger/events/journal/embedded"
 	"github.com/otpledger/otpledger/events/journal/journalbench"
 	"github.com/otpledger/otpledger/events/pii"
 	"github.com/otpledger/otpledger/internal/access"
@@ -437,7 +438,7 @@ func (e *env) twoAggregates(ctx context.Context) ([]Row, error) {
 // fsync: the single-aggregate commands on a server that syncs every write,
 // against raw CAS publishes on that server.
 func (e *env) fsync(ctx context.Context) ([]Row, error) {
-	srv, err := journal.RunEmbedded(journal.EmbeddedConfig{DataDir: filepath.Join(e.dir, "fsync"), Durability: journal.Fsync})
+	srv, err := embedded.Run(embedded.Config{DataDir: filepath.Join(e.dir, "fsync"), Durability: journal.Fsync})
 	if err != nil {
 		return nil, err
 	}

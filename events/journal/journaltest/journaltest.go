@@ -6,7 +6,9 @@ package journaltest
 import (
 	"context"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
 	natstest "github.com/nats-io/nats-server/v2/test"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -114,4 +116,13 @@ func AckFloor(t testing.TB, nc *nats.Conn, stream, durable string) uint64 {
 		t.Fatal(err)
 	}
 	return info.AckFloor.Stream
+}
+
+// ErrorCommit is a device commit of one error_incremented event (count n)
+// at a fixed instant: the smallest valid commit, for journal tests.
+func ErrorCommit(serial string, n int) events.Commit {
+	t0 := time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
+	return events.Commit{Events: []events.Event{{ID: uuid.New(), OccurredAt: t0, RecordedAt: t0,
+		Aggregate: events.DeviceRef("OTP", serial), Institution: "IBKS", Channel: events.ChannelAuth,
+		Actor: events.Actor{Role: events.RoleSystem}, Payload: events.ErrorIncremented{CountAfter: n}}}}
 }

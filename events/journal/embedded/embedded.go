@@ -1,4 +1,10 @@
-package journal
+// Package embedded runs the in-process NATS server of the embedded default:
+// JetStream on a file store in the data directory, an exclusive lock on that
+// directory, a loopback listener that needs credentials, and read-only
+// credentials for the audit tools run beside it. It is a package of its own
+// so that what imports the journal (the ledger, producers embedding it)
+// does not link a whole nats-server.
+package embedded
 
 import (
 	"crypto/rand"
@@ -16,10 +22,12 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/otpledger/otpledger/events/journal"
 )
 
-// EmbeddedConfig configures an in-process NATS server with JetStream.
-type EmbeddedConfig struct {
+// Config configures an in-process NATS server with JetStream.
+type Config struct {
 	// DataDir holds the JetStream file store (under DataDir/jetstream), the
 	// lock that keeps a second process out of it, and the reader credentials.
 	DataDir string
@@ -29,14 +37,14 @@ type EmbeddedConfig struct {
 	// Durability sets the server's sync policy: Fsync syncs every write
 	// (SyncAlways); Interval keeps the NATS default. Replicated needs a
 	// cluster and is refused here.
-	Durability Durability
+	Durability journal.Durability
 	// Stream is the journal's stream name the reader may read; default "OTPLEDGER".
 	Stream string
 }
 
-// Embedded is a running in-process NATS server, holding the exclusive lock on
+// Server is a running in-process NATS server, holding the exclusive lock on
 // its data directory, and a connection to it.
-type Embedded struct {
+type Server struct {
 	Server   *server.Server
 	Conn     *nats.Conn
 	password string // the ledger user's, never written anywhere
@@ -62,16 +70,16 @@ const ReaderFile = "reader.json"
 // LockFile is the name of the lock file in the data directory.
 const LockFile = "LOCK"
 
-// ErrLocked is returned by [RunEmbedded] when another process holds the data
+// ErrLocked is returned by [Run] when another process holds the data
 // directory: two servers on one file store destroy it.
-var ErrLocked = errors.New("journal: data directory in use by another process")
+var ErrLocked = errors.New("embedded server: data directory in use by another process")
 
-// RunEmbedded locks the data directory, starts the server and connects to it
+// Run locks the data directory, starts the server and connects to it
 // in process. Close stops both and releases the lock. It returns an error
 // wrapping [ErrLocked] when another process (a running serve) holds the
 // directory.
-func RunEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
-	if cfg.Durability == Replicated {
+func Run(cfg Config) (*Server, error) {
+	if cfg.Durability == journal.Replicated {
 		return nil, errors.New("embedded server: replicated durability needs a NATS cluster (OTPLEDGER_NATS_URL)")
 	}
 	if cfg.Stream == "" {
@@ -98,11 +106,11 @@ func RunEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Embedded{lock: lock, password: secret(), reader: filepath.Join(cfg.DataDir, ReaderFile)}
+	e := &Server{lock: lock, password: secret(), reader: filepath.Join(cfg.DataDir, ReaderFile)}
 	readerPassword := secret()
 	opts := &server.Options{
 		ServerName: "otpledger-embedded", JetStream: true, StoreDir: filepath.Join(cfg.DataDir, "jetstream"),
-		SyncAlways: cfg.Durability == Fsync, NoSigs: true, NoLog: true, MaxPayload: 1 << 20,
+		SyncAlways: cfg.Durability == journal.Fsync, NoSigs: true, NoLog: true, MaxPayload: 1 << 20,
 		Host: host, Port: portN,
 		Users: []*server.User{
 			{Username: ledgerUser, Password: e.password},
@@ -210,13 +218,13 @@ func secret() string {
 // asynchronous errors are not printed (nats.go's default prints them, e.g.
 // "read/write on closed pipe" when the server stops): every call that fails
 // returns its error.
-func (e *Embedded) Connect(name string) (*nats.Conn, error) {
+func (e *Server) Connect(name string) (*nats.Conn, error) {
 	return nats.Connect("", nats.InProcessServer(e.Server), nats.UserInfo(ledgerUser, e.password), nats.Name(name),
 		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
 }
 
 // ClientURL returns the URL other processes connect to (with credentials).
-func (e *Embedded) ClientURL() string {
+func (e *Server) ClientURL() string {
 	if addr := e.Server.Addr(); addr != nil {
 		return "nats://" + addr.String()
 	}
@@ -225,7 +233,7 @@ func (e *Embedded) ClientURL() string {
 
 // Close drains the connection and shuts the server down, flushing the store,
 // then removes the reader credentials and releases the lock.
-func (e *Embedded) Close() {
+func (e *Server) Close() {
 	_ = e.Conn.Drain()
 	e.Server.Shutdown()
 	e.Server.WaitForShutdown()
@@ -233,7 +241,7 @@ func (e *Embedded) Close() {
 	e.unlock()
 }
 
-func (e *Embedded) unlock() {
+func (e *Server) unlock() {
 	_ = syscall.Flock(int(e.lock.Fd()), syscall.LOCK_UN)
 	_ = e.lock.Close()
 }
