@@ -143,9 +143,82 @@ func plausibleName(s string) bool {
 // name is not named), and ok false when there is none or data is not JSON
 // (the decoder reports that).
 func duplicateKey(data []byte) (path string, ok bool) {
+	if !hasDuplicateKey(data) {
+		return "", false
+	}
+	// Rare: walk again with the tokenizer, which names the path.
 	d := json.NewDecoder(bytes.NewReader(data))
 	path, ok, _ = dupIn(d, "")
 	return path, ok
+}
+
+// hasDuplicateKey reports whether some object of data holds a key twice,
+// in one pass over the bytes without allocating for keys free of escapes:
+// every journal message is checked on every read, and the tokenizer's walk
+// cost three quarters of a fold. Malformed JSON reports false (the decoder
+// names the problem). Keys are compared unescaped ("a" and "\u0061" are one
+// key, as for the decoder).
+func hasDuplicateKey(data []byte) bool {
+	var levelBuf [16]int // per open container: start of its keys in keys, -1 for an array
+	var keyBuf [64][]byte
+	levels, keys := levelBuf[:0], keyBuf[:0]
+	expectKey := false
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '{':
+			levels, expectKey = append(levels, len(keys)), true
+		case '[':
+			levels, expectKey = append(levels, -1), false
+		case '}', ']':
+			if len(levels) == 0 {
+				return false
+			}
+			if start := levels[len(levels)-1]; start >= 0 {
+				keys = keys[:start]
+			}
+			levels, expectKey = levels[:len(levels)-1], false
+		case ',':
+			expectKey = len(levels) > 0 && levels[len(levels)-1] >= 0
+		case '"':
+			end, escaped := stringEnd(data, i)
+			if end < 0 {
+				return false
+			}
+			if expectKey {
+				key := data[i+1 : end]
+				if escaped {
+					var s string
+					if json.Unmarshal(data[i:end+1], &s) != nil {
+						return false
+					}
+					key = []byte(s)
+				}
+				for _, k := range keys[levels[len(levels)-1]:] {
+					if bytes.Equal(k, key) {
+						return true
+					}
+				}
+				keys, expectKey = append(keys, key), false
+			}
+			i = end
+		}
+	}
+	return false
+}
+
+// stringEnd returns the index of the quote that closes the JSON string
+// opening at data[start], and whether it holds escapes; -1 when unclosed.
+func stringEnd(data []byte, start int) (end int, escaped bool) {
+	for j := start + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			escaped = true
+			j++
+		case '"':
+			return j, escaped
+		}
+	}
+	return -1, escaped
 }
 
 // dupIn reads one JSON value from d; err is a token error (malformed JSON).
