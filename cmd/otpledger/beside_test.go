@@ -238,12 +238,14 @@ func TestCLIUsage(t *testing.T) {
 }
 
 // TestVersion: version and --version name the revision the binary was
-// built from (the checkout's HEAD, "+modified" when the tree has changes).
+// built from (the checkout's HEAD when the test built it, "+modified" when
+// the tree had changes).
 func TestVersion(t *testing.T) {
 	t.Parallel()
+	build(t)
 	want := "revision unknown"
-	if head, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
-		want = "revision " + strings.TrimSpace(string(head))
+	if binary.revision != "" {
+		want = "revision " + binary.revision
 	}
 	for _, arg := range []string{"version", "--version"} {
 		out, code := runCLI(t, nil, arg)

@@ -96,9 +96,10 @@ var views = []string{
 }
 
 var binary struct {
-	once sync.Once
-	path string
-	err  error
+	once     sync.Once
+	path     string
+	revision string // the checkout's HEAD when it was built ("" outside git)
+	err      error
 }
 
 // build compiles otpledger once per test run.
@@ -111,6 +112,9 @@ func build(t *testing.T) string {
 			return
 		}
 		binary.path = filepath.Join(dir, "otpledger")
+		if head, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
+			binary.revision = strings.TrimSpace(string(head))
+		}
 		// -buildvcs=auto: stamp the revision where there is one, whatever
 		// GOFLAGS says (TestVersion reads it).
 		out, err := exec.Command("go", "build", "-buildvcs=auto", "-o", binary.path, ".").CombinedOutput()
