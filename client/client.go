@@ -7,6 +7,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -166,21 +168,60 @@ func New(baseURL, token string, hc *http.Client) *Client {
 	return &Client{base: baseURL, token: token, http: hc}
 }
 
-// do sends one request; key, when set, is the Idempotency-Key.
+// Attempts bounds how often one call is sent: a query or a command that
+// met a 503 (the journal or the views unavailable) or a failed connection
+// is tried again, after 100 ms,
+// 200 ms, 400 ms (or the server's Retry-After, at most 2 s). Commands carry
+// an idempotency key on every attempt, so a retry whose first attempt was
+// appended after all gets the first answer, never a second event.
+const Attempts = 4
+
+// do sends one call, retrying as [Attempts] says; key, when set, is the
+// Idempotency-Key.
 func (c *Client) do(ctx context.Context, method, path, key string, in, out any) error {
-	var body io.Reader
+	var data []byte
 	if in != nil {
-		data, err := json.Marshal(in)
-		if err != nil {
+		var err error
+		if data, err = json.Marshal(in); err != nil {
 			return err
 		}
-		body = bytes.NewReader(data)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	for attempt := 1; ; attempt++ {
+		status, body, retryAfter, err := c.send(ctx, method, path, key, data, in != nil)
+		// A call is tried again only when repeating it is safe: a query, or
+		// a command under its idempotency key (not the key routes).
+		retry := (err != nil || status == http.StatusServiceUnavailable) && (method == http.MethodGet || key != "")
+		if !retry || attempt == Attempts || ctx.Err() != nil {
+			if err != nil {
+				return fmt.Errorf("otpledger: %w", err)
+			}
+			return decodeAnswer(status, body, out)
+		}
+		wait := min(retryAfter, 2*time.Second)
+		if wait == 0 {
+			wait = 100 * time.Millisecond << (attempt - 1)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("otpledger: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// send sends one attempt and reads its answer.
+func (c *Client) send(ctx context.Context, method, path, key string, data []byte, hasBody bool) (status int, body []byte, retryAfter time.Duration, err error) {
+	var rd io.Reader
+	if hasBody {
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return err
+		return 0, nil, 0, err
 	}
-	if in != nil {
+	if hasBody {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if key != "" {
@@ -191,25 +232,38 @@ func (c *Client) do(ctx context.Context, method, path, key string, in, out any) 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("otpledger: %w", err)
+		return 0, nil, 0, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("otpledger: %w", err)
+	body, err = io.ReadAll(resp.Body)
+	if s, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && s > 0 {
+		retryAfter = time.Duration(s) * time.Second
 	}
-	if resp.StatusCode >= 300 {
+	return resp.StatusCode, body, retryAfter, err
+}
+
+// decodeAnswer decodes a success into out, or returns the error shape as an
+// [*Error].
+func decodeAnswer(status int, data []byte, out any) error {
+	if status >= 300 {
 		var e struct{ Error Error }
 		if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
-			return &Error{Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode), Message: http.StatusText(resp.StatusCode)}
+			return &Error{Status: status, Code: "http_" + strconv.Itoa(status), Message: http.StatusText(status)}
 		}
-		e.Error.Status = resp.StatusCode
+		e.Error.Status = status
 		return &e.Error
 	}
 	return json.Unmarshal(data, out)
 }
 
+// command sends a command under key, or under a key of its own when key is
+// "" so that its retries are safe too.
 func (c *Client) command(ctx context.Context, method, path, key string, in any) (Answer, error) {
+	if key == "" {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		key = "otpledger-client:" + hex.EncodeToString(b)
+	}
 	var a Answer
 	err := c.do(ctx, method, path, key, in, &a)
 	return a, err
