@@ -256,30 +256,12 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if w := pol.Calendar(l.Now()).Warning(); w != "" {
 		log.Warn(w) // R-HOURS; /readyz says the same
 	}
-	keys, err := access.OpenKeys(ctx, n.j, cfg.home, l.Now)
+	auth, err := authenticator(ctx, cfg, n.j, l.Now, stdout, log)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
-		return err
-	}
-	if path, err := keys.Bootstrap(ctx, cfg.dataDir); err != nil {
-		return err
-	} else if path != "" {
-		// The path, never the token: whoever may read the data directory may administer keys.
-		fmt.Fprintf(stdout, "first start: the admin token is in %s (create keys with it: otpledger keys create --help)\n", path)
-		log.Info("bootstrap admin key created", slog.String("token_file", path))
-	}
-	auth := &access.Authenticator{Keys: keys}
-	if cfg.oidcIssuer != "" {
-		o, err := access.NewOIDC(ctx, cfg.oidcIssuer, cfg.oidcAudience, cfg.oidcRoleClaim)
-		if err != nil {
-			return err
-		}
-		auth.OIDC = o
-	}
 	api, err := httpapi.New(httpapi.Config{Ledger: l, Views: n.store, Fingerprinter: fp, Home: cfg.home, Logger: log,
-		Auth: auth, Keys: keys, LookupsPerMinute: cfg.lookupsPerMinute,
+		Auth: auth, Keys: auth.Keys, LookupsPerMinute: cfg.lookupsPerMinute,
 		JournalReady: func(ctx context.Context) error { _, err := n.j.LastSequence(ctx); return err },
 		Lag: func(ctx context.Context) (uint64, error) {
 			return consumers.Lag(ctx, n.j, n.store)
@@ -288,23 +270,22 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	lis, err := net.Listen("tcp", cfg.httpAddr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
-	scheme := "http"
-	if cfg.tlsCert != "" || cfg.tlsKey != "" || cfg.tlsClientCA != "" {
-		if srv.TLSConfig, err = cfg.tlsConfig(); err != nil {
-			return err
-		}
-		lis, scheme = tls.NewListener(lis, srv.TLSConfig), "https"
+	lis, err := cfg.listen(srv)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(stdout, "otpledger listening on %s://%s\n", scheme, lis.Addr())
+	fmt.Fprintf(stdout, "otpledger listening on %s\n", serverURL(lis, srv))
 	log.Info("serving", slog.String("addr", lis.Addr().String()), slog.String("home", cfg.home),
 		slog.Bool("embedded_nats", cfg.embedded()), slog.Bool("postgres", cfg.databaseURL != ""))
+	return runServers(ctx, cfg, log, n, api, srv, lis, cpKey)
+}
 
+// runServers serves HTTP (and metrics on their own listener), projects and
+// signs checkpoints until ctx ends or one of them fails, then shuts HTTP
+// down within the grace period.
+func runServers(ctx context.Context, cfg *config, log *slog.Logger, n *node, api *httpapi.Server, srv *http.Server, lis net.Listener, cpKey ed25519.PrivateKey) error {
 	g, gctx := errgroup.WithContext(ctx)
 	if cfg.metricsAddr != "" {
 		mlis, err := net.Listen("tcp", cfg.metricsAddr)
@@ -339,9 +320,60 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		log.Info("shutting down: finishing requests in flight")
 		return srv.Shutdown(shutdownCtx)
 	})
-	err = g.Wait()
+	err := g.Wait()
 	log.Info("stopped", slog.String("error", errString(err)))
 	return err
+}
+
+// authenticator opens the API keys (creating the bootstrap admin key on
+// first start and printing where its token is) and, when configured, the
+// OIDC verifier.
+func authenticator(ctx context.Context, cfg *config, j *journal.Journal, now func() time.Time, stdout io.Writer, log *slog.Logger) (*access.Authenticator, error) {
+	keys, err := access.OpenKeys(ctx, j, cfg.home, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	if path, err := keys.Bootstrap(ctx, cfg.dataDir); err != nil {
+		return nil, err
+	} else if path != "" {
+		// The path, never the token: whoever may read the data directory may administer keys.
+		fmt.Fprintf(stdout, "first start: the admin token is in %s (create keys with it: otpledger keys create --help)\n", path)
+		log.Info("bootstrap admin key created", slog.String("token_file", path))
+	}
+	auth := &access.Authenticator{Keys: keys}
+	if cfg.oidcIssuer != "" {
+		if auth.OIDC, err = access.NewOIDC(ctx, cfg.oidcIssuer, cfg.oidcAudience, cfg.oidcRoleClaim); err != nil {
+			return nil, err
+		}
+	}
+	return auth, nil
+}
+
+// listen opens the HTTP listener, with TLS (and client certificates) when
+// configured, setting srv's TLS configuration.
+func (c *config) listen(srv *http.Server) (net.Listener, error) {
+	lis, err := net.Listen("tcp", c.httpAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	if c.tlsCert != "" || c.tlsKey != "" || c.tlsClientCA != "" {
+		if srv.TLSConfig, err = c.tlsConfig(); err != nil {
+			lis.Close()
+			return nil, err
+		}
+		lis = tls.NewListener(lis, srv.TLSConfig)
+	}
+	return lis, nil
+}
+
+func serverURL(lis net.Listener, srv *http.Server) string {
+	if srv.TLSConfig != nil {
+		return "https://" + lis.Addr().String()
+	}
+	return "http://" + lis.Addr().String()
 }
 
 // tlsConfig loads the server certificate and, with a client CA, requires
