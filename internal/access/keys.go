@@ -58,6 +58,7 @@ type Key struct {
 
 	tokenHash string
 	seq       uint64 // the key's last message: the expectation of its next append
+	head      string // the hash of the key's last event: the next one chains to it
 }
 
 // Active reports whether k may authenticate at t.
@@ -132,7 +133,7 @@ func (k *Keys) apply(m journal.Message) {
 			delete(k.byHash, cur.tokenHash)
 			delete(k.bySubject, cur.CertSubject)
 		}
-		cur.seq = m.Seq
+		cur.seq, cur.head = m.Seq, e.Hash
 		k.byID[id] = cur
 	}
 }
@@ -244,7 +245,7 @@ func (k *Keys) create(ctx context.Context, by events.Principal, nk NewKey, token
 		expires = &t
 	}
 	payload := events.KeyCreated{Role: nk.Role, Channels: nk.Channels, ExpiresAt: expires, TokenHash: HashToken(token), CertSubject: nk.CertSubject}
-	if err := k.append(ctx, by, nk.ID, cur.seq, payload); err != nil {
+	if err := k.append(ctx, by, nk.ID, cur, payload); err != nil {
 		return Key{}, err
 	}
 	key, _ := k.Get(nk.ID)
@@ -261,28 +262,30 @@ func (k *Keys) Revoke(ctx context.Context, by events.Principal, id string) (Key,
 	case cur.RevokedAt != nil:
 		return cur, nil
 	}
-	if err := k.append(ctx, by, id, cur.seq, events.KeyRevoked{}); err != nil {
+	if err := k.append(ctx, by, id, cur, events.KeyRevoked{}); err != nil {
 		return Key{}, err
 	}
 	key, _ := k.Get(id)
 	return key, nil
 }
 
-// append writes one key event expecting the key's subject at sequence
-// expect, and applies it here at once (other servers see it through Follow).
-func (k *Keys) append(ctx context.Context, by events.Principal, id string, expect uint64, p events.Payload) error {
+// append writes one key event after cur, the key as this server knows it
+// (its subject expected at cur's sequence, the event chained to cur's last
+// hash: a server that knows an older state loses the compare-and-set), and
+// applies it here at once (other servers see it through Follow).
+func (k *Keys) append(ctx context.Context, by events.Principal, id string, cur Key, p events.Payload) error {
 	now := k.now().UTC()
 	e := events.Event{ID: uuid.New(), OccurredAt: now, RecordedAt: now, Aggregate: events.KeyRef(id), Institution: k.home,
 		Channel: events.ChannelAdmin, Actor: events.Actor{Role: events.RoleSystem, ID: by.ID}, Principal: &by, Payload: p}
 	if err := e.Validate(); err != nil {
 		return err
 	}
-	evs, _, err := events.Chain(k.lastHash(ctx, id), []events.Event{e})
+	evs, _, err := events.Chain(cur.head, []events.Event{e})
 	if err != nil {
 		return err
 	}
 	c := events.Commit{Events: evs}
-	seqs, err := k.j.Append(ctx, journal.Record{Commit: c, Expect: expect, MsgID: e.ID.String()})
+	seqs, err := k.j.Append(ctx, journal.Record{Commit: c, Expect: cur.seq, MsgID: e.ID.String()})
 	if errors.Is(err, journal.ErrConflict) {
 		return fmt.Errorf("key %s changed meanwhile, try again: %w", id, err)
 	}
@@ -295,21 +298,6 @@ func (k *Keys) append(ctx context.Context, by events.Principal, id string, expec
 	}
 	k.apply(journal.Message{Seq: seqs[0], Subject: events.Subject(e.Aggregate), Data: data})
 	return nil
-}
-
-// lastHash returns the hash of the key's last event ("" for a new key), so
-// that key events chain like every aggregate's.
-func (k *Keys) lastHash(ctx context.Context, id string) string {
-	var last string
-	for entry, err := range k.j.Read(ctx, events.KeyRef(id), 0) {
-		if err != nil {
-			return last
-		}
-		if n := len(entry.Commit.Events); n > 0 {
-			last = entry.Commit.Events[n-1].Hash
-		}
-	}
-	return last
 }
 
 // TokenFile is where the first start writes the bootstrap admin token.
