@@ -158,10 +158,32 @@ func (n *node) close() {
 	}
 }
 
-// project runs projectors until ctx ends; a projector that stops (its store
-// reported a gap, or NATS failed) is replaced by a new one starting at the
-// store's checkpoint.
+// project runs the projector until ctx ends: at once over views in memory,
+// and over PostgreSQL only while this replica holds the projector's lease
+// (standing by until then, and again after losing it).
 func (n *node) project(ctx context.Context) error {
+	if n.pool == nil { // views in this process's memory: its own projector
+		return n.projectLoop(ctx)
+	}
+	// Views in PostgreSQL, shared by every replica: one projects at a time.
+	lease := &consumers.Lease{Pool: n.pool}
+	for ctx.Err() == nil {
+		n.log.Info("projector standing by for the lease")
+		err := lease.Run(ctx, func(ctx context.Context) error {
+			n.log.Info("projector lease held: projecting")
+			return n.projectLoop(ctx)
+		})
+		if err != nil {
+			n.log.Warn("projector lease ended", slog.String("error", err.Error()))
+		}
+	}
+	return nil
+}
+
+// projectLoop runs projectors until ctx ends; a projector that stops (its
+// store reported a gap, or NATS failed) is replaced by a new one starting at
+// the store's checkpoint, with backoff.
+func (n *node) projectLoop(ctx context.Context) error {
 	for backoff := 100 * time.Millisecond; ctx.Err() == nil; backoff = min(2*backoff, 10*time.Second) {
 		nc, err := n.dial()
 		if err == nil {
