@@ -44,6 +44,7 @@ type node struct {
 		projections.Writer
 	}
 	memory *projections.Memory // the store, when in memory
+	lease  *consumers.Lease    // the projector's lease, when the views are shared (PostgreSQL)
 }
 
 // journalUse is what a command does with the journal.
@@ -113,7 +114,7 @@ func open(ctx context.Context, cfg *config, log *slog.Logger, stderr io.Writer, 
 			return nil, err
 		}
 		log.Info("projection store ready", slog.String("store", "postgres"), slog.Int("migrations_applied", len(applied)))
-		n.store = projections.NewPostgres(n.pool)
+		n.store, n.lease = projections.NewPostgres(n.pool), &consumers.Lease{Pool: n.pool}
 		return n, nil
 	}
 	n.memory = projections.NewMemory()
@@ -166,10 +167,9 @@ func (n *node) project(ctx context.Context) error {
 		return n.projectLoop(ctx)
 	}
 	// Views in PostgreSQL, shared by every replica: one projects at a time.
-	lease := &consumers.Lease{Pool: n.pool}
 	for ctx.Err() == nil {
 		n.log.Info("projector standing by for the lease")
-		err := lease.Run(ctx, func(ctx context.Context) error {
+		err := n.lease.Run(ctx, func(ctx context.Context) error {
 			n.log.Info("projector lease held: projecting")
 			return n.projectLoop(ctx)
 		})
@@ -178,6 +178,16 @@ func (n *node) project(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// projecting reports, for /readyz and the metrics, whether this replica
+// writes the shared views; nil when the views are its own or it runs no
+// projector.
+func (n *node) projecting() func() bool {
+	if n.lease == nil || !n.cfg.projector {
+		return nil
+	}
+	return n.lease.Held
 }
 
 // projectLoop runs projectors until ctx ends; a projector that stops (its
@@ -283,7 +293,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		return err
 	}
 	api, err := httpapi.New(httpapi.Config{Ledger: l, Views: n.store, Fingerprinter: fp, Home: cfg.home, Logger: log,
-		Auth: auth, Keys: auth.Keys, LookupsPerMinute: cfg.lookupsPerMinute,
+		Auth: auth, Keys: auth.Keys, LookupsPerMinute: cfg.lookupsPerMinute, Projecting: n.projecting(),
 		JournalReady: func(ctx context.Context) error { _, err := n.j.LastSequence(ctx); return err },
 		Lag: func(ctx context.Context) (uint64, error) {
 			return consumers.Lag(ctx, n.j, n.store)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,7 +63,9 @@ func (a testAPI) settle(t *testing.T) uint64 {
 	}
 }
 
-func newTestAPI(t *testing.T) testAPI {
+// newTestAPI serves the API over a real journal and a memory projection;
+// options adjust its configuration.
+func newTestAPI(t *testing.T, options ...func(*Config)) testAPI {
 	t.Helper()
 	nc := journaltest.Conn(t)
 	ctx := context.Background()
@@ -106,9 +109,13 @@ func newTestAPI(t *testing.T) testAPI {
 		}
 		tokens[nk.ID] = token
 	}
-	api, err := New(Config{Ledger: l, Views: mem, Fingerprinter: fp, Home: "IBKS", Auth: &access.Authenticator{Keys: keys}, Keys: keys,
+	cfg := Config{Ledger: l, Views: mem, Fingerprinter: fp, Home: "IBKS", Auth: &access.Authenticator{Keys: keys}, Keys: keys,
 		JournalReady: func(ctx context.Context) error { _, err := j.LastSequence(ctx); return err },
-		Lag:          func(ctx context.Context) (uint64, error) { return consumers.Lag(ctx, j, mem) }})
+		Lag:          func(ctx context.Context) (uint64, error) { return consumers.Lag(ctx, j, mem) }}
+	for _, o := range options {
+		o(&cfg)
+	}
+	api, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,6 +348,29 @@ func TestIdempotencyKeyAndReadYourWrites(t *testing.T) {
 	if _, out := a.do(t, "GET", "/metrics", "", ""); !strings.Contains(out, `otpledger_http_requests_total{route="POST /v1/devices/{vendor}/{serial}/registrations",status="201"} 2`) ||
 		!strings.Contains(out, "otpledger_projection_lag 0") {
 		t.Errorf("metrics: %s", out)
+	}
+}
+
+// TestReadinessNamesTheProjector: a replica over shared views says on
+// /readyz and in its metrics whether it projects or stands by; both are
+// ready. Without a lease (views of its own) neither appears.
+func TestReadinessNamesTheProjector(t *testing.T) {
+	t.Parallel()
+	var held atomic.Bool
+	a := newTestAPI(t, func(c *Config) { c.Projecting = held.Load })
+	for _, leader := range []bool{false, true} {
+		held.Store(leader)
+		want := map[bool]string{false: `"projector":"standing by"`, true: `"projector":"projecting"`}[leader]
+		if status, out := a.do(t, "GET", "/readyz", "", ""); status != 200 || !strings.Contains(out, want) {
+			t.Errorf("readyz with the lease %v: %d %s", leader, status, out)
+		}
+		metric := map[bool]string{false: "otpledger_projector_leader 0", true: "otpledger_projector_leader 1"}[leader]
+		if _, out := a.do(t, "GET", "/metrics", "", ""); !strings.Contains(out, metric) {
+			t.Errorf("metrics with the lease %v lack %q", leader, metric)
+		}
+	}
+	if _, out := newTestAPI(t).do(t, "GET", "/readyz", "", ""); strings.Contains(out, "projector") {
+		t.Errorf("readyz of a replica with views of its own: %s", out)
 	}
 }
 

@@ -46,6 +46,10 @@ type Config struct {
 	// quarantine.
 	JournalReady func(ctx context.Context) error
 	Lag          func(ctx context.Context) (uint64, error)
+	// Projecting, when set, reports whether this replica's projector holds
+	// the lease on shared views (/readyz "projector", the metric
+	// otpledger_projector_leader); nil when the views are this process's own.
+	Projecting func() bool
 	// MaxReadyLag is the lag above which /readyz answers 503; default 10,000.
 	MaxReadyLag     uint64
 	MinSequenceWait time.Duration // bound of ?min_sequence waits; default 2 s
@@ -120,6 +124,16 @@ func New(cfg Config) (*Server, error) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "otpledger_quarantined_messages", Help: "Journal messages the views set aside (undecodable or refused): events missing from every view."},
 			func() float64 { q, _ := cfg.Views.Quarantine(ctx); return float64(len(q)) }),
 	)
+	if cfg.Projecting != nil {
+		cfg.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "otpledger_projector_leader",
+			Help: "1 while this replica's projector holds the lease on the shared views, 0 while it stands by."},
+			func() float64 {
+				if cfg.Projecting() {
+					return 1
+				}
+				return 0
+			}))
+	}
 	mux := http.NewServeMux()
 	s.routes(guarded{mux, s})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.unrouted(mux, w, r) })
@@ -262,6 +276,9 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		status["quarantined"] = len(q)
 	default:
 		status["quarantine"] = "ok"
+	}
+	if s.cfg.Projecting != nil { // which replica writes the shared views; a standby is as ready
+		status["projector"] = map[bool]string{true: "projecting", false: "standing by"}[s.cfg.Projecting()]
 	}
 	// R-HOURS: a year whose closing days the policy does not know is
 	// reported, here and once in the log, not silently treated as open.
