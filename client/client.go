@@ -349,9 +349,7 @@ type DeviceErrors struct {
 // DeviceErrors returns the device's error count once the views reach
 // minSequence (0: now).
 func (c *Client) DeviceErrors(ctx context.Context, vendor, serial string, minSequence uint64) (DeviceErrors, error) {
-	var out DeviceErrors
-	err := c.do(ctx, http.MethodGet, dev(vendor, serial)+"/errors?min_sequence="+strconv.FormatUint(minSequence, 10), "", nil, &out)
-	return out, err
+	return get[DeviceErrors](ctx, c, dev(vendor, serial)+"/errors", Read{MinSequence: minSequence}, nil)
 }
 
 // Key is an API key as the admin sees it (never its token).
