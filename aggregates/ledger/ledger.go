@@ -1,10 +1,3 @@
-// Package ledger is otpledger's command service: load an aggregate (from the
-// cache or its last message's snapshot, never by replaying its history),
-// decide (pure, package aggregates), append with compare-and-set (package
-// journal); on a conflict reload and try again, a bounded number of times.
-//
-// A [Ledger] is safe for concurrent use; producer services may embed it
-// in-process, the HTTP API wraps it.
 package ledger
 
 import (
@@ -165,52 +158,82 @@ func (l *Ledger) Device(ctx context.Context, vendor, serial string, cmd aggregat
 	if err := ref.Validate(); err != nil {
 		return Answer{}, err
 	}
-	command := fingerprint(cmd)
+	c := deviceAttempt{ref: ref, cmd: cmd, command: fingerprint(cmd)}
 	return l.retry(ctx, func(now time.Time) (Answer, bool, error) {
-		dev, err := l.devices.load(ctx, ref)
+		c.now = now
+		dev, cust, done, err := l.loadDevice(ctx, &c)
+		if done || err != nil {
+			return c.answer, false, err
+		}
+		parts, err := l.decideDevice(&c, dev, cust)
 		if err != nil {
 			return Answer{}, false, err
 		}
-		meta := cmd.Metadata()
-		meta.EventID = l.eventID(meta.IdempotencyKey)
-		if a, ok, err := l.devices.answered(ctx, dev, ref, meta.IdempotencyKey, command, meta.EventID, now); ok || err != nil {
-			return a, false, err
-		}
-		var cust *loaded[aggregates.Customer]
-		if custNo := aggregates.ActingCustomer(dev.snap.State, cmd, &l.cfg.Policy); custNo != "" {
-			c, err := l.customers.load(ctx, events.CustomerRef(custNo))
-			if err != nil {
-				return Answer{}, false, err
-			}
-			if a, ok, err := c.recall(meta.IdempotencyKey, command); ok || err != nil {
-				return a, false, err
-			}
-			cust = &c
-		}
-		var custState *aggregates.Customer
-		if cust != nil {
-			custState = &cust.snap.State
-		}
-		cmd = aggregates.WithMeta(cmd, meta, custState)
-		evs, err := dev.snap.State.Decide(cmd, now, &l.cfg.Policy)
-		if err != nil {
-			return Answer{}, false, err
-		}
-		devEvs, custEvs := split(ref, evs)
-		dw, err := l.devices.writing(dev, devEvs)
-		if err != nil {
-			return Answer{}, false, err
-		}
-		w := []writing{dw}
-		if len(custEvs) > 0 {
-			cw, err := l.customers.writing(*cust, custEvs)
-			if err != nil {
-				return Answer{}, false, err
-			}
-			w = append(w, cw)
-		}
-		return l.append(ctx, meta.IdempotencyKey, command, now, w)
+		return l.append(ctx, c.meta.IdempotencyKey, c.command, now, parts)
 	})
+}
+
+// deviceAttempt is one try of a device command: what it acts on and with
+// which meta, and the remembered answer when an earlier try under its key
+// was stored.
+type deviceAttempt struct {
+	ref     events.AggregateRef
+	cmd     aggregates.DeviceCommand
+	command string // the command's fingerprint
+	now     time.Time
+	meta    aggregates.Meta
+	answer  Answer
+}
+
+// loadDevice loads the device of c and, when the command acts on its
+// customer too, the customer; done when a remembered answer settles c.
+func (l *Ledger) loadDevice(ctx context.Context, c *deviceAttempt) (dev loaded[aggregates.Device], cust *loaded[aggregates.Customer], done bool, err error) {
+	if dev, err = l.devices.load(ctx, c.ref); err != nil {
+		return dev, nil, false, err
+	}
+	c.meta = c.cmd.Metadata()
+	c.meta.EventID = l.eventID(c.meta.IdempotencyKey)
+	if c.answer, done, err = l.devices.answered(ctx, dev, c.ref, c.meta.IdempotencyKey, c.command, c.meta.EventID, c.now); done || err != nil {
+		return dev, nil, done, err
+	}
+	custNo := aggregates.ActingCustomer(dev.snap.State, c.cmd, &l.cfg.Policy)
+	if custNo == "" {
+		return dev, nil, false, nil
+	}
+	cu, err := l.customers.load(ctx, events.CustomerRef(custNo))
+	if err != nil {
+		return dev, nil, false, err
+	}
+	if c.answer, done, err = cu.recall(c.meta.IdempotencyKey, c.command); done || err != nil {
+		return dev, nil, done, err
+	}
+	return dev, &cu, false, nil
+}
+
+// decideDevice decides c on the loaded device (and customer) and returns
+// each aggregate's part of the append.
+func (l *Ledger) decideDevice(c *deviceAttempt, dev loaded[aggregates.Device], cust *loaded[aggregates.Customer]) ([]part, error) {
+	var custState *aggregates.Customer
+	if cust != nil {
+		custState = &cust.snap.State
+	}
+	evs, err := dev.snap.State.Decide(aggregates.WithMeta(c.cmd, c.meta, custState), c.now, &l.cfg.Policy)
+	if err != nil {
+		return nil, err
+	}
+	devEvs, custEvs := split(c.ref, evs)
+	dw, err := l.devices.writing(dev, devEvs)
+	if err != nil {
+		return nil, err
+	}
+	if len(custEvs) == 0 {
+		return []part{dw}, nil
+	}
+	cw, err := l.customers.writing(*cust, custEvs)
+	if err != nil {
+		return nil, err
+	}
+	return []part{dw, cw}, nil
 }
 
 // Customer decides cmd on customer customerNo and appends its events, as
@@ -239,7 +262,7 @@ func (l *Ledger) Customer(ctx context.Context, customerNo string, cmd aggregates
 		if err != nil {
 			return Answer{}, false, err
 		}
-		return l.append(ctx, meta.IdempotencyKey, command, now, []writing{cw})
+		return l.append(ctx, meta.IdempotencyKey, command, now, []part{cw})
 	})
 }
 
@@ -264,56 +287,78 @@ func (l *Ledger) retry(ctx context.Context, attempt func(now time.Time) (Answer,
 	}
 }
 
-// writing is one aggregate's part of an append: its record, and how to cache
-// the aggregate once the record's sequence is known.
+// writing is what the append needs of one aggregate's part: its events,
+// its version before them and the sequence its compare-and-set expects.
 type writing struct {
 	ref    events.AggregateRef
 	evs    []events.Event
 	from   uint64 // the aggregate's version before
 	expect uint64
-	state  func(key, command string, pos int, answer []Event, now time.Time) ([]byte, error)
-	commit func(seq uint64)
-	forget func()
 }
 
-func (s *store[S]) writing(l loaded[S], evs []events.Event) (writing, error) {
+// part is one aggregate's part of an append. record encodes its message
+// (with the snapshot after it); once the append's outcome is known, stored
+// caches the aggregate at its sequence and stale drops it from the cache.
+type part interface {
+	data() *writing
+	record(key, command string, pos int, answer []Event, now time.Time) (journal.Record, error)
+	stored(seq uint64)
+	stale()
+}
+
+// write is a [part] of an aggregate of kind S.
+type write[S aggregates.State[S]] struct {
+	writing
+	store *store[S]
+	base  loaded[S] // the aggregate as loaded
+	head  string    // its chain's head after evs
+	next  snapshot[S]
+}
+
+func (s *store[S]) writing(l loaded[S], evs []events.Event) (*write[S], error) {
 	evs, head, err := events.Chain(l.snap.LastHash, evs)
 	if err != nil {
-		return writing{}, err
+		return nil, err
 	}
-	var next snapshot[S]
-	ref := evs[0].Aggregate
-	return writing{ref: ref, evs: evs, from: l.snap.State.AggregateVersion(), expect: l.seq,
-		state: func(key, command string, pos int, answer []Event, now time.Time) ([]byte, error) {
-			next = l.next(aggregates.Fold(l.snap.State, evs, time.Time{}), head, key, command, pos, answer, now)
-			return marshal(next)
-		},
-		commit: func(seq uint64) { s.cache.put(ref, loaded[S]{seq: seq, snap: settled(next, seq)}) },
-		forget: func() { s.cache.remove(ref) },
-	}, nil
+	return &write[S]{writing: writing{ref: evs[0].Aggregate, evs: evs, from: l.snap.State.AggregateVersion(), expect: l.seq},
+		store: s, base: l, head: head}, nil
 }
+
+func (w *write[S]) data() *writing { return &w.writing }
+
+func (w *write[S]) record(key, command string, pos int, answer []Event, now time.Time) (journal.Record, error) {
+	w.next = w.base.next(aggregates.Fold(w.base.snap.State, w.evs, time.Time{}), w.head, key, command, pos, answer, now)
+	state, err := marshal(w.next)
+	return journal.Record{Commit: events.Commit{Events: w.evs}, Expect: w.expect, MsgID: w.evs[0].ID.String(), State: state}, err
+}
+
+func (w *write[S]) stored(seq uint64) {
+	w.store.cache.put(w.ref, loaded[S]{seq: seq, snap: settled(w.next, seq)})
+}
+
+func (w *write[S]) stale() { w.store.cache.remove(w.ref) }
 
 // append writes the aggregates' records in one message or one atomic batch.
 // It reports a conflict (to retry) after dropping the stale cache entries.
-func (l *Ledger) append(ctx context.Context, key, command string, now time.Time, ws []writing) (Answer, bool, error) {
+func (l *Ledger) append(ctx context.Context, key, command string, now time.Time, parts []part) (Answer, bool, error) {
 	var answer []Event // sequences relative to the first message
-	for i, w := range ws {
+	for i, p := range parts {
+		w := p.data()
 		for k, e := range w.evs {
 			answer = append(answer, Event{ID: e.ID, Type: e.Type(), Sequence: uint64(i), Aggregate: w.ref, Version: w.from + uint64(k) + 1})
 		}
 	}
-	recs := make([]journal.Record, len(ws))
-	for i, w := range ws {
-		state, err := w.state(key, command, i, answer, now)
-		if err != nil {
+	recs := make([]journal.Record, len(parts))
+	for i, p := range parts {
+		var err error
+		if recs[i], err = p.record(key, command, i, answer, now); err != nil {
 			return Answer{}, false, err
 		}
-		recs[i] = journal.Record{Commit: events.Commit{Events: w.evs}, Expect: w.expect, MsgID: w.evs[0].ID.String(), State: state}
 	}
 	seqs, err := l.j.Append(ctx, recs...)
 	if errors.Is(err, journal.ErrConflict) || errors.Is(err, journal.ErrDuplicate) {
-		for _, w := range ws {
-			w.forget()
+		for _, p := range parts {
+			p.stale()
 		}
 		l.conflicts.Add(1)
 		return Answer{}, true, nil
@@ -322,8 +367,8 @@ func (l *Ledger) append(ctx context.Context, key, command string, now time.Time,
 		return Answer{}, false, err
 	}
 	l.appends.Add(1)
-	for i, w := range ws {
-		w.commit(seqs[i])
+	for i, p := range parts {
+		p.stored(seqs[i])
 	}
 	for i := range answer {
 		answer[i].Sequence += seqs[0]
