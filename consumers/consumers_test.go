@@ -202,8 +202,8 @@ func compareReaders(t *testing.T, gen *streamgen.Stream, a, b projections.Reader
 	for serial := range gen.Devices {
 		for _, q := range []func(projections.Reader) any{
 			func(r projections.Reader) any {
-				x, s, err := r.DeviceInstitutions(ctx, "OTP", serial)
-				return fmt.Sprint(x, s, err)
+				l, err := r.DeviceInstitutions(ctx, "OTP", serial)
+				return fmt.Sprint(l, err)
 			},
 			func(r projections.Reader) any {
 				x, f, s, err := r.DeviceErrors(ctx, "OTP", serial)
@@ -213,16 +213,16 @@ func compareReaders(t *testing.T, gen *streamgen.Stream, a, b projections.Reader
 				var all []string
 				cursor := ""
 				for {
-					x, next, s, err := r.DeviceHistory(ctx, "OTP", serial, projections.Page{Limit: 7, Cursor: cursor})
-					all = append(all, fmt.Sprint(len(x), s, err))
-					for _, h := range x {
+					l, err := r.DeviceHistory(ctx, "OTP", serial, projections.Page{Limit: 7, Cursor: cursor})
+					all = append(all, fmt.Sprint(len(l.Items), l.AsOfSequence, err))
+					for _, h := range l.Items {
 						all = append(all, fmt.Sprintf("%d/%d %s %s %s %s %+v %+v %q %+v %s", h.Seq, h.Idx, h.Type, h.OccurredAt, h.OriginChannel, h.Channel,
 							h.Actor, h.Principal, h.Documents, h.Approval, h.Payload))
 					}
-					if next == "" {
+					if l.NextCursor == "" {
 						return strings.Join(all, "\n")
 					}
-					cursor = next
+					cursor = l.NextCursor
 				}
 			},
 		} {
@@ -232,8 +232,8 @@ func compareReaders(t *testing.T, gen *streamgen.Stream, a, b projections.Reader
 	for no := range gen.Customers {
 		for _, q := range []func(projections.Reader) any{
 			func(r projections.Reader) any {
-				x, s, err := r.CustomerDevices(ctx, no, at)
-				return fmt.Sprint(x, s, err)
+				l, err := r.CustomerDevices(ctx, no, at)
+				return fmt.Sprint(l, err)
 			},
 			func(r projections.Reader) any {
 				x, f, s, err := r.MobileOTP(ctx, no, at)
@@ -242,8 +242,8 @@ func compareReaders(t *testing.T, gen *streamgen.Stream, a, b projections.Reader
 			func(r projections.Reader) any {
 				var all []string
 				for _, kind := range []string{"", projections.KindHardware, projections.KindMobile} {
-					x, next, s, err := r.CustomerMedia(ctx, no, kind, projections.Page{Limit: 500})
-					all = append(all, fmt.Sprint(x, next, s, err))
+					l, err := r.CustomerMedia(ctx, no, kind, projections.Page{Limit: 500})
+					all = append(all, fmt.Sprint(l, err))
 				}
 				return strings.Join(all, "\n")
 			},
@@ -253,14 +253,14 @@ func compareReaders(t *testing.T, gen *streamgen.Stream, a, b projections.Reader
 	}
 	for _, inst := range []string{"IBKS", "KB001", "SH002"} {
 		for _, st := range []projections.Status{projections.StatusAll, projections.StatusInAccident, projections.StatusLocked} {
-			x1, n1, s1, e1 := a.InstitutionDevices(ctx, inst, st, projections.Page{Limit: 100})
-			x2, n2, s2, e2 := b.InstitutionDevices(ctx, inst, st, projections.Page{Limit: 100})
-			same("institution "+inst+" "+string(st), fmt.Sprint(x1, n1, s1, e1), fmt.Sprint(x2, n2, s2, e2))
+			l1, e1 := a.InstitutionDevices(ctx, inst, st, projections.Page{Limit: 100})
+			l2, e2 := b.InstitutionDevices(ctx, inst, st, projections.Page{Limit: 100})
+			same("institution "+inst+" "+string(st), fmt.Sprint(l1, e1), fmt.Sprint(l2, e2))
 		}
 	}
-	x1, n1, s1, e1 := a.PendingApprovals(ctx, projections.Page{Limit: 500})
-	x2, n2, s2, e2 := b.PendingApprovals(ctx, projections.Page{Limit: 500})
-	same("pending approvals", fmt.Sprint(x1, n1, s1, e1), fmt.Sprint(x2, n2, s2, e2))
+	l1, e1 := a.PendingApprovals(ctx, projections.Page{Limit: 500})
+	l2, e2 := b.PendingApprovals(ctx, projections.Page{Limit: 500})
+	same("pending approvals", fmt.Sprint(l1, e1), fmt.Sprint(l2, e2))
 }
 
 // TestPoisonIsQuarantined publishes undecodable messages between good ones:
@@ -301,7 +301,7 @@ func TestPoisonIsQuarantined(t *testing.T) {
 			if got := p.Quarantined(); got != 2 {
 				t.Errorf("quarantined counter %d, want 2", got)
 			}
-			if h, _, _, _ := store.DeviceHistory(ctx, "OTP", "POISON0001", projections.Page{}); len(h) != 0 {
+			if h, _ := store.DeviceHistory(ctx, "OTP", "POISON0001", projections.Page{}); len(h.Items) != 0 {
 				t.Errorf("a poison message reached the views: %+v", h)
 			}
 		})
@@ -323,11 +323,11 @@ func TestRebuildWhileQuerying(t *testing.T) {
 	}
 	want := map[string]int{}
 	for serial := range gen.Devices {
-		h, _, _, err := store.DeviceHistory(ctx, "OTP", serial, projections.Page{Limit: projections.MaxLimit})
+		h, err := store.DeviceHistory(ctx, "OTP", serial, projections.Page{Limit: projections.MaxLimit})
 		if err != nil {
 			t.Fatal(err)
 		}
-		want[serial] = len(h)
+		want[serial] = len(h.Items)
 	}
 	serials := slices.Collect(maps.Keys(want))
 	last := lastSeq(t, e.j)
@@ -345,13 +345,13 @@ func TestRebuildWhileQuerying(t *testing.T) {
 				default:
 				}
 				serial := serials[i%len(serials)]
-				h, _, pos, err := store.DeviceHistory(ctx, "OTP", serial, projections.Page{Limit: projections.MaxLimit})
+				h, err := store.DeviceHistory(ctx, "OTP", serial, projections.Page{Limit: projections.MaxLimit})
 				if err != nil {
 					t.Errorf("query during rebuild: %v", err)
 					return
 				}
-				if len(h) != want[serial] || pos != last {
-					t.Errorf("device %s: %d events at position %d during rebuild, want %d", serial, len(h), pos, want[serial])
+				if len(h.Items) != want[serial] || h.AsOfSequence != last {
+					t.Errorf("device %s: %d events at position %d during rebuild, want %d", serial, len(h.Items), h.AsOfSequence, want[serial])
 					return
 				}
 				queries.Add(1)

@@ -12,7 +12,12 @@
 //     position that says they are there commit or vanish together.
 //   - Both implement [Writer] (Apply, Position) for the projector and
 //     [Reader] for the HTTP queries; every answer carries the stream
-//     sequence it reflects, and lists page with opaque continuation cursors.
+//     sequence it reflects, and lists ([List]) page with opaque continuation
+//     cursors.
+//   - Each PostgreSQL table is described once (tables.go: name, key,
+//     columns, a row's values): the live inserts, the rebuild's COPY and the
+//     SELECT lists read that description, and rows come back through
+//     pgx.RowToStructByName by the rows' db tags.
 //   - A rebuild folds the stream into a Memory and swaps it in whole
 //     ([Memory.Replace]) or COPYs it into a shadow schema that replaces the
 //     live one in one transaction ([Postgres.Replace]).

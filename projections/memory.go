@@ -100,7 +100,17 @@ func (t *tables) apply(it Item) {
 	}
 }
 
+// change makes one row change in the tables.
 func (t *tables) change(c Change) {
+	if !t.changeCustomer(c) {
+		t.changeDevice(c)
+	}
+}
+
+// changeCustomer makes the changes of the customer-side views: customers,
+// their media and mobile OTPs, the approvals queue. It reports whether c was
+// one of them.
+func (t *tables) changeCustomer(c Change) bool {
 	switch c := c.(type) {
 	case PutCustomer:
 		t.customers[c.Row.CustomerNo] = c.Row
@@ -126,6 +136,35 @@ func (t *tables) change(c Change) {
 			at := c.At
 			rows[i].IssueStatus, rows[i].EndedAt, rows[i].EndReason = IssueStatusEnded, &at, c.Reason
 		}
+	case PutMobile:
+		t.mobile[c.Row.CustomerNo] = c.Row
+	case SetMobileErrors:
+		if row, ok := t.mobile[c.CustomerNo]; ok {
+			row.Errors, row.Locked, row.UpdatedSeq = c.Errors, c.Locked, c.Seq
+			if c.LastErrorAt != nil {
+				row.LastErrorAt = c.LastErrorAt
+			}
+			if c.LastResetAt != nil {
+				row.LastResetAt = c.LastResetAt
+			}
+			t.mobile[c.CustomerNo] = row
+		}
+	case DeleteMobile:
+		delete(t.mobile, c.CustomerNo)
+	case PutApproval:
+		t.approvals[c.Row.EventID] = c.Row
+	case DeleteApproval:
+		delete(t.approvals, c.EventID)
+	default:
+		return false
+	}
+	return true
+}
+
+// changeDevice makes the changes of the device-side views: institutions,
+// history, error counts. It reports whether c was one of them.
+func (t *tables) changeDevice(c Change) bool {
+	switch c := c.(type) {
 	case PutInstitution:
 		k := devKey(c.Row.Vendor, c.Row.Serial)
 		if t.insts[k] == nil {
@@ -185,26 +224,10 @@ func (t *tables) change(c Change) {
 			row.LastResetAt = c.Row.LastResetAt
 		}
 		t.errors[k] = row
-	case PutMobile:
-		t.mobile[c.Row.CustomerNo] = c.Row
-	case SetMobileErrors:
-		if row, ok := t.mobile[c.CustomerNo]; ok {
-			row.Errors, row.Locked, row.UpdatedSeq = c.Errors, c.Locked, c.Seq
-			if c.LastErrorAt != nil {
-				row.LastErrorAt = c.LastErrorAt
-			}
-			if c.LastResetAt != nil {
-				row.LastResetAt = c.LastResetAt
-			}
-			t.mobile[c.CustomerNo] = row
-		}
-	case DeleteMobile:
-		delete(t.mobile, c.CustomerNo)
-	case PutApproval:
-		t.approvals[c.Row.EventID] = c.Row
-	case DeleteApproval:
-		delete(t.approvals, c.EventID)
+	default:
+		return false
 	}
+	return true
 }
 
 // institution changes a device's registration row at inst, if there is one.
@@ -229,7 +252,7 @@ func (m *Memory) Position(context.Context) (uint64, error) {
 }
 
 // FindCustomers finds customers by real-name fingerprint or account number.
-func (m *Memory) FindCustomers(_ context.Context, fp, account string) ([]Customer, uint64, error) {
+func (m *Memory) FindCustomers(_ context.Context, fp, account string) (List[Customer], error) {
 	t, done := m.read()
 	defer done()
 	var out []Customer
@@ -239,12 +262,12 @@ func (m *Memory) FindCustomers(_ context.Context, fp, account string) ([]Custome
 		}
 	}
 	slices.SortFunc(out, func(a, b Customer) int { return strings.Compare(a.CustomerNo, b.CustomerNo) })
-	return out, t.seq, nil
+	return newList(out, "", t.seq), nil
 }
 
 // CustomerDevices lists the customer's media, hardware first, by medium id,
 // each with its teller status at time at.
-func (m *Memory) CustomerDevices(_ context.Context, no string, at time.Time) ([]CustomerDevice, uint64, error) {
+func (m *Memory) CustomerDevices(_ context.Context, no string, at time.Time) (List[CustomerDevice], error) {
 	t, done := m.read()
 	defer done()
 	out := make([]CustomerDevice, 0, len(t.custDevices[no]))
@@ -274,15 +297,15 @@ func (m *Memory) CustomerDevices(_ context.Context, no string, at time.Time) ([]
 	slices.SortFunc(out, func(a, b CustomerDevice) int {
 		return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.MediumID, b.MediumID))
 	})
-	return out, t.seq, nil
+	return newList(out, "", t.seq), nil
 }
 
 // CustomerMedia pages the customer's media history, oldest first, of one
 // kind ("" for both).
-func (m *Memory) CustomerMedia(_ context.Context, no, kind string, p Page) ([]Media, string, uint64, error) {
+func (m *Memory) CustomerMedia(_ context.Context, no, kind string, p Page) (List[Media], error) {
 	after, err := parseSeqCursor(p.Cursor)
 	if err != nil {
-		return nil, "", 0, err
+		return List[Media]{}, err
 	}
 	t, done := m.read()
 	defer done()
@@ -291,11 +314,11 @@ func (m *Memory) CustomerMedia(_ context.Context, no, kind string, p Page) ([]Me
 		rows = slices.DeleteFunc(slices.Clone(rows), func(r Media) bool { return r.Kind != kind })
 	}
 	out, next := pageBySeq(rows, after, p.limit(), func(r Media) (uint64, int) { return r.Seq, r.Idx })
-	return out, next, t.seq, nil
+	return newList(out, next, t.seq), nil
 }
 
 // DeviceInstitutions lists the device's registrations by institution.
-func (m *Memory) DeviceInstitutions(_ context.Context, vendor, serial string) ([]Institution, uint64, error) {
+func (m *Memory) DeviceInstitutions(_ context.Context, vendor, serial string) (List[Institution], error) {
 	t, done := m.read()
 	defer done()
 	k := devKey(vendor, serial)
@@ -305,19 +328,19 @@ func (m *Memory) DeviceInstitutions(_ context.Context, vendor, serial string) ([
 		out = append(out, r)
 	}
 	slices.SortFunc(out, func(a, b Institution) int { return strings.Compare(a.Institution, b.Institution) })
-	return out, t.seq, nil
+	return newList(out, "", t.seq), nil
 }
 
 // DeviceHistory pages the device's events, oldest first.
-func (m *Memory) DeviceHistory(_ context.Context, vendor, serial string, p Page) ([]History, string, uint64, error) {
+func (m *Memory) DeviceHistory(_ context.Context, vendor, serial string, p Page) (List[History], error) {
 	after, err := parseSeqCursor(p.Cursor)
 	if err != nil {
-		return nil, "", 0, err
+		return List[History]{}, err
 	}
 	t, done := m.read()
 	defer done()
 	rows, next := pageBySeq(t.history[devKey(vendor, serial)], after, p.limit(), func(r History) (uint64, int) { return r.Seq, r.Idx })
-	return rows, next, t.seq, nil
+	return newList(rows, next, t.seq), nil
 }
 
 // pageBySeq pages rows kept in (seq, idx) order.
@@ -353,7 +376,7 @@ func (m *Memory) MobileOTP(_ context.Context, no string, at time.Time) (Mobile, 
 }
 
 // InstitutionDevices pages the devices registered at institution, by device.
-func (m *Memory) InstitutionDevices(_ context.Context, inst string, status Status, p Page) ([]InstitutionDevice, string, uint64, error) {
+func (m *Memory) InstitutionDevices(_ context.Context, inst string, status Status, p Page) (List[InstitutionDevice], error) {
 	t, done := m.read()
 	defer done()
 	keys := make([]string, 0, len(t.byInst[inst]))
@@ -377,14 +400,14 @@ func (m *Memory) InstitutionDevices(_ context.Context, inst string, status Statu
 		}
 	}
 	rows, next := cut(out, p.limit(), func(r InstitutionDevice) string { return devKey(r.Vendor, r.Serial) })
-	return rows, next, t.seq, nil
+	return newList(rows, next, t.seq), nil
 }
 
 // PendingApprovals pages the branch events awaiting approval, oldest first.
-func (m *Memory) PendingApprovals(_ context.Context, p Page) ([]Approval, string, uint64, error) {
+func (m *Memory) PendingApprovals(_ context.Context, p Page) (List[Approval], error) {
 	after, err := parseSeqCursor(p.Cursor)
 	if err != nil {
-		return nil, "", 0, err
+		return List[Approval]{}, err
 	}
 	t, done := m.read()
 	defer done()
@@ -396,7 +419,7 @@ func (m *Memory) PendingApprovals(_ context.Context, p Page) ([]Approval, string
 	}
 	slices.SortFunc(out, func(a, b Approval) int { return cmp.Or(cmp.Compare(a.Seq, b.Seq), cmp.Compare(a.Idx, b.Idx)) })
 	rows, next := cut(out, p.limit(), func(a Approval) string { return seqCursor{a.Seq, a.Idx}.String() })
-	return rows, next, t.seq, nil
+	return newList(rows, next, t.seq), nil
 }
 
 // Quarantine lists the quarantined messages by sequence.

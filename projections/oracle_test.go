@@ -157,12 +157,12 @@ func TestViewsMatchTheOracle(t *testing.T) {
 		}
 		var history []History
 		for cursor := ""; ; {
-			page, next, _, err := m.DeviceHistory(ctx, vendor, serial, Page{Limit: 3, Cursor: cursor})
+			page, err := m.DeviceHistory(ctx, vendor, serial, Page{Limit: 3, Cursor: cursor})
 			if err != nil {
 				t.Fatal(err)
 			}
-			history = append(history, page...)
-			if cursor = next; next == "" {
+			history = append(history, page.Items...)
+			if cursor = page.NextCursor; cursor == "" {
 				break
 			}
 		}
@@ -174,9 +174,9 @@ func TestViewsMatchTheOracle(t *testing.T) {
 				t.Errorf("%s history row %v approval %+v, oracle approved %v", dev, h.EventID, h.Approval, o.approved[h.EventID])
 			}
 		}
-		rows, _, _ := m.DeviceInstitutions(ctx, vendor, serial)
+		insts, _ := m.DeviceInstitutions(ctx, vendor, serial)
 		got := map[string]string{}
-		for _, r := range rows {
+		for _, r := range insts.Items {
 			got[r.Institution] = fmt.Sprintf("active=%v accident=%v branch_recovered=%v", r.Active(), r.InAccident, r.BranchRecovered)
 		}
 		wantRows := map[string]string{}
@@ -191,12 +191,12 @@ func TestViewsMatchTheOracle(t *testing.T) {
 	for no, media := range o.media {
 		var rows []Media
 		for cursor := ""; ; { // a reissue is two events of one message: pages of one cut between them
-			page, next, _, err := m.CustomerMedia(ctx, no, "", Page{Limit: 1, Cursor: cursor})
+			page, err := m.CustomerMedia(ctx, no, "", Page{Limit: 1, Cursor: cursor})
 			if err != nil {
 				t.Fatal(err)
 			}
-			rows = append(rows, page...)
-			if cursor = next; next == "" {
+			rows = append(rows, page.Items...)
+			if cursor = page.NextCursor; cursor == "" {
 				break
 			}
 		}
@@ -225,14 +225,14 @@ func TestViewsMatchTheOracle(t *testing.T) {
 	}
 	var pending []uuid.UUID
 	for cursor := ""; ; {
-		rows, next, _, err := m.PendingApprovals(ctx, Page{Limit: MaxLimit, Cursor: cursor})
+		page, err := m.PendingApprovals(ctx, Page{Limit: MaxLimit, Cursor: cursor})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, a := range rows {
+		for _, a := range page.Items {
 			pending = append(pending, a.EventID)
 		}
-		if cursor = next; next == "" {
+		if cursor = page.NextCursor; cursor == "" {
 			break
 		}
 	}
@@ -288,18 +288,18 @@ func TestReplayIsANoOp(t *testing.T) {
 		t.Fatal(err)
 	}
 	vendor, serial, _ := gen.Commits[last].Aggregate().DeviceKey()
-	before, _, _, _ := m.DeviceHistory(ctx, vendor, serial, Page{Limit: MaxLimit})
+	before, _ := m.DeviceHistory(ctx, vendor, serial, Page{Limit: MaxLimit})
 	if err := m.Apply(ctx, items[last:]); err != nil {
 		t.Fatal(err)
 	}
-	if after, _, _, _ := m.DeviceHistory(ctx, vendor, serial, Page{Limit: MaxLimit}); len(after) != len(before) {
-		t.Fatalf("the replayed item added history: %d rows, then %d", len(before), len(after))
+	if after, _ := m.DeviceHistory(ctx, vendor, serial, Page{Limit: MaxLimit}); len(after.Items) != len(before.Items) {
+		t.Fatalf("the replayed item added history: %d rows, then %d", len(before.Items), len(after.Items))
 	}
 	for _, c := range gen.Commits {
 		for _, e := range c.Events {
 			if p, ok := e.Payload.(events.CustomerProfiled); ok && len(p.Accounts) == 0 {
-				rows, _, _ := m.FindCustomers(ctx, p.RealNameFingerprint, "")
-				for _, r := range rows {
+				found, _ := m.FindCustomers(ctx, p.RealNameFingerprint, "")
+				for _, r := range found.Items {
 					if r.Accounts == nil {
 						t.Fatalf("customer %s: accounts null, want []", r.CustomerNo)
 					}

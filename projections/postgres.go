@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -12,9 +11,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/otpledger/otpledger/events"
 )
 
 // Postgres is the PostgreSQL projection store (schema proj, package schema's
@@ -134,7 +132,7 @@ func queueItems(b *pgx.Batch, last int64, items []Item) error {
 		}
 		last = int64(it.Seq)
 		if it.Err != nil {
-			b.Queue(`INSERT INTO proj.quarantine (seq, subject, error) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, last, it.Subject, it.Err.Error())
+			b.Queue(quarantineTable.insert, quarantineTable.row(Quarantined{Seq: it.Seq, Subject: it.Subject, Error: it.Err.Error()})...)
 			continue
 		}
 		for _, c := range it.Changes() {
@@ -148,81 +146,55 @@ func queueItems(b *pgx.Batch, last int64, items []Item) error {
 func queue(b *pgx.Batch, c Change) {
 	switch c := c.(type) {
 	case PutCustomer:
-		r := c.Row
-		b.Queue(`INSERT INTO proj.customers (customer_no, customer_type, residency, real_name_fp, real_name_masked, accounts, updated_seq)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (customer_no) DO UPDATE SET customer_type = EXCLUDED.customer_type,
-			residency = EXCLUDED.residency, real_name_fp = EXCLUDED.real_name_fp, real_name_masked = EXCLUDED.real_name_masked,
-			accounts = EXCLUDED.accounts, updated_seq = EXCLUDED.updated_seq`,
-			r.CustomerNo, r.Type, r.Residency, r.RealNameFP, r.RealNameMasked, r.Accounts, int64(r.UpdatedSeq))
+		b.Queue(customersTable.insert, customersTable.row(c.Row)...)
 	case PutCustomerDevice:
-		r := c.Row
-		b.Queue(`INSERT INTO proj.customer_devices (customer_no, kind, medium_id, status, since, ended_at, updated_seq)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (customer_no, kind, medium_id) DO UPDATE SET status = EXCLUDED.status,
-			since = EXCLUDED.since, ended_at = EXCLUDED.ended_at, updated_seq = EXCLUDED.updated_seq`,
-			r.CustomerNo, r.Kind, r.MediumID, r.Status, r.Since, r.EndedAt, int64(r.UpdatedSeq))
+		b.Queue(customerDevicesTable.insert, customerDevicesTable.row(c.Row)...)
 	case EndCustomerDevice:
 		b.Queue(`UPDATE proj.customer_devices SET status = $4, ended_at = $5, updated_seq = $6
-			WHERE customer_no = $1 AND kind = $2 AND medium_id = $3`, c.CustomerNo, c.Kind, c.MediumID, c.Status, c.At, int64(c.Seq))
+			WHERE customer_no = $1 AND kind = $2 AND medium_id = $3`, c.CustomerNo, c.Kind, c.MediumID, c.Status, c.At, c.Seq)
 	case AddMedia:
-		r := c.Row
-		b.Queue(`INSERT INTO proj.customer_media (customer_no, seq, idx, kind, medium_id, generator_number, issue_status, institution, channel, issued_at, ended_at, end_reason)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
-			r.CustomerNo, int64(r.Seq), r.Idx, r.Kind, r.MediumID, r.GeneratorNumber, r.IssueStatus, r.Institution, r.Channel, r.IssuedAt, r.EndedAt, r.EndReason)
+		b.Queue(mediaTable.insert, mediaTable.row(c.Row)...)
 	case EndMedia:
 		b.Queue(`UPDATE proj.customer_media SET issue_status = 'ENDED', ended_at = $4, end_reason = $5
 			WHERE customer_no = $1 AND kind = $2 AND medium_id = $3 AND ended_at IS NULL`, c.CustomerNo, c.Kind, c.MediumID, c.At, c.Reason)
 	case PutInstitution:
-		r := c.Row
-		b.Queue(`INSERT INTO proj.device_institutions (`+institutionColumns+`) VALUES (`+placeholders(institutionColumns)+`) ON CONFLICT (vendor, serial, institution) DO UPDATE SET
-			customer_no = EXCLUDED.customer_no, registered_at = EXCLUDED.registered_at, ended_at = EXCLUDED.ended_at, cancel_reason = EXCLUDED.cancel_reason,
-			warranty_from = EXCLUDED.warranty_from, warranty_to = EXCLUDED.warranty_to, in_accident = EXCLUDED.in_accident,
-			accident_since = EXCLUDED.accident_since, recovered_at = EXCLUDED.recovered_at, recovered_in_branch = EXCLUDED.recovered_in_branch,
-			updated_seq = EXCLUDED.updated_seq`, institutionRow(r)...)
+		b.Queue(institutionsTable.insert, institutionsTable.row(c.Row)...)
 	case EndInstitution:
 		b.Queue(`UPDATE proj.device_institutions SET ended_at = $4, cancel_reason = $5, updated_seq = $6
-			WHERE vendor = $1 AND serial = $2 AND institution = $3`, c.Vendor, c.Serial, c.Institution, c.At, c.Reason, int64(c.Seq))
+			WHERE vendor = $1 AND serial = $2 AND institution = $3`, c.Vendor, c.Serial, c.Institution, c.At, c.Reason, c.Seq)
 	case SetAccident:
 		b.Queue(`UPDATE proj.device_institutions SET accident_since = CASE WHEN in_accident THEN accident_since ELSE $4 END, in_accident = true, updated_seq = $5
-			WHERE vendor = $1 AND serial = $2 AND institution = $3`, c.Vendor, c.Serial, c.Institution, c.Since, int64(c.Seq))
+			WHERE vendor = $1 AND serial = $2 AND institution = $3`, c.Vendor, c.Serial, c.Institution, c.Since, c.Seq)
 	case RecoverInstitution:
 		b.Queue(`UPDATE proj.device_institutions SET in_accident = false, accident_since = NULL, recovered_at = $4, recovered_in_branch = $5, updated_seq = $6
-			WHERE vendor = $1 AND serial = $2 AND institution = $3`, c.Vendor, c.Serial, c.Institution, c.At, c.InBranch, int64(c.Seq))
+			WHERE vendor = $1 AND serial = $2 AND institution = $3`, c.Vendor, c.Serial, c.Institution, c.At, c.InBranch, c.Seq)
 	case SetBranchRecovered:
-		b.Queue(`UPDATE proj.device_errors SET branch_recovered = $3, updated_seq = $4 WHERE vendor = $1 AND serial = $2`, c.Vendor, c.Serial, c.Value, int64(c.Seq))
+		b.Queue(`UPDATE proj.device_errors SET branch_recovered = $3, updated_seq = $4 WHERE vendor = $1 AND serial = $2`, c.Vendor, c.Serial, c.Value, c.Seq)
 	case AddHistory:
-		b.Queue(`INSERT INTO proj.device_history (`+historyColumns+`) VALUES (`+placeholders(historyColumns)+`) ON CONFLICT DO NOTHING`,
-			historyRow(c.Row)...)
+		b.Queue(historyTable.insert, historyTable.row(c.Row)...)
 	case ApproveHistory:
 		b.Queue(`UPDATE proj.device_history SET approved_by = $4, approved_at = $5 WHERE vendor = $1 AND serial = $2 AND event_id = $3`,
 			c.Vendor, c.Serial, c.EventID, c.Approval.Approver, c.Approval.ApprovedAt)
 	case EnsureErrors:
 		b.Queue(`INSERT INTO proj.device_errors (vendor, serial, count, locked, updated_seq) VALUES ($1, $2, 0, false, $3) ON CONFLICT DO NOTHING`,
-			c.Vendor, c.Serial, int64(c.Seq))
+			c.Vendor, c.Serial, c.Seq)
 	case SetErrors:
 		r := c.Row
 		b.Queue(`INSERT INTO proj.device_errors AS d (vendor, serial, count, locked, last_error_at, last_reset_at, updated_seq)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (vendor, serial) DO UPDATE SET count = EXCLUDED.count, locked = EXCLUDED.locked,
 			last_error_at = COALESCE(EXCLUDED.last_error_at, d.last_error_at), last_reset_at = COALESCE(EXCLUDED.last_reset_at, d.last_reset_at),
 			updated_seq = EXCLUDED.updated_seq`,
-			r.Vendor, r.Serial, r.Count, r.Locked, r.LastErrorAt, r.LastResetAt, int64(r.UpdatedSeq))
+			r.Vendor, r.Serial, r.Count, r.Locked, r.LastErrorAt, r.LastResetAt, r.UpdatedSeq)
 	case PutMobile:
-		r := c.Row
-		b.Queue(`INSERT INTO proj.mobile_otps (customer_no, generator_no, phone_masked, issued_at, valid_until, errors, locked, last_error_at, last_reset_at, updated_seq)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (customer_no) DO UPDATE SET generator_no = EXCLUDED.generator_no,
-			phone_masked = EXCLUDED.phone_masked, issued_at = EXCLUDED.issued_at, valid_until = EXCLUDED.valid_until, errors = EXCLUDED.errors,
-			locked = EXCLUDED.locked, last_error_at = EXCLUDED.last_error_at, last_reset_at = EXCLUDED.last_reset_at, updated_seq = EXCLUDED.updated_seq`,
-			r.CustomerNo, r.GeneratorNo, r.PhoneMasked, r.IssuedAt, r.ValidUntil, r.Errors, r.Locked, r.LastErrorAt, r.LastResetAt, int64(r.UpdatedSeq))
+		b.Queue(mobileTable.insert, mobileTable.row(c.Row)...)
 	case SetMobileErrors:
 		b.Queue(`UPDATE proj.mobile_otps SET errors = $2, locked = $3, last_error_at = COALESCE($4, last_error_at),
 			last_reset_at = COALESCE($5, last_reset_at), updated_seq = $6 WHERE customer_no = $1`,
-			c.CustomerNo, c.Errors, c.Locked, c.LastErrorAt, c.LastResetAt, int64(c.Seq))
+			c.CustomerNo, c.Errors, c.Locked, c.LastErrorAt, c.LastResetAt, c.Seq)
 	case DeleteMobile:
 		b.Queue(`DELETE FROM proj.mobile_otps WHERE customer_no = $1`, c.CustomerNo)
 	case PutApproval:
-		r := c.Row
-		b.Queue(`INSERT INTO proj.pending_approvals (event_id, seq, idx, aggregate_kind, aggregate_key, type, institution, staff, occurred_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
-			r.EventID, int64(r.Seq), r.Idx, r.AggregateKind, r.AggregateKey, r.Type, r.Institution, r.Staff, r.OccurredAt)
+		b.Queue(approvalsTable.insert, approvalsTable.row(c.Row)...)
 	case DeleteApproval:
 		b.Queue(`DELETE FROM proj.pending_approvals WHERE event_id = $1`, c.EventID)
 	default:
@@ -234,7 +206,7 @@ func queue(b *pgx.Batch, c Change) {
 // checkpoint of the same snapshot, so each answer reflects exactly its
 // position, even while a rebuild swaps the schema.
 func (p *Postgres) read(ctx context.Context, fn func(tx pgx.Tx) error) (uint64, error) {
-	var seq int64
+	var seq uint64
 	err := pgx.BeginTxFunc(ctx, p.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `SELECT last_seq FROM proj.checkpoint WHERE name = $1`, checkpointName).Scan(&seq)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
@@ -245,7 +217,7 @@ func (p *Postgres) read(ctx context.Context, fn func(tx pgx.Tx) error) (uint64, 
 	if err != nil {
 		return 0, fmt.Errorf("query views: %w", err)
 	}
-	return uint64(seq), nil
+	return seq, nil
 }
 
 // Position returns the checkpoint.
@@ -253,296 +225,169 @@ func (p *Postgres) Position(ctx context.Context) (uint64, error) {
 	return p.read(ctx, func(pgx.Tx) error { return nil })
 }
 
-func utc(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
-// FindCustomers finds customers by real-name fingerprint or account number.
-func (p *Postgres) FindCustomers(ctx context.Context, fp, account string) ([]Customer, uint64, error) {
-	var out []Customer
+// selectRows runs query (its columns named as T's db tags) in a read and
+// returns its rows as T, at most limit of them with the cursor of the next
+// (limit 0: all). The query asks for limit+1 rows.
+func selectRows[T any](ctx context.Context, p *Postgres, limit int, cursor func(T) string, query string, args ...any) (List[T], error) {
+	var out []T
 	seq, err := p.read(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `SELECT customer_no, customer_type, residency, real_name_fp, real_name_masked, accounts, updated_seq
-			FROM proj.customers WHERE ($1 <> '' AND real_name_fp = $1) OR ($2 <> '' AND accounts @> ARRAY[$2]) ORDER BY customer_no COLLATE "C"`, fp, account)
+		rows, _ := tx.Query(ctx, query, args...)
 		var err error
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (c Customer, err error) {
-			var s int64
-			err = r.Scan(&c.CustomerNo, &c.Type, &c.Residency, &c.RealNameFP, &c.RealNameMasked, &c.Accounts, &s)
-			c.UpdatedSeq = uint64(s)
-			return c, err
-		})
+		out, err = pgx.CollectRows(rows, pgx.RowToStructByName[T])
 		return err
 	})
-	return out, seq, err
+	if err != nil {
+		return List[T]{}, err
+	}
+	next := ""
+	if limit > 0 {
+		out, next = cut(out, limit, cursor)
+	}
+	return newList(out, next, seq), nil
+}
+
+// selectRow is [selectRows] for a query of at most one row.
+func selectRow[T any](ctx context.Context, p *Postgres, query string, args ...any) (T, bool, uint64, error) {
+	l, err := selectRows[T](ctx, p, 0, nil, query, args...)
+	if err != nil || len(l.Items) == 0 {
+		var zero T
+		return zero, false, l.AsOfSequence, err
+	}
+	return l.Items[0], true, l.AsOfSequence, nil
+}
+
+func bySeq[T interface{ seqIdx() (uint64, int) }](r T) string {
+	s, i := r.seqIdx()
+	return seqCursor{s, i}.String()
+}
+
+func (m Media) seqIdx() (uint64, int)    { return m.Seq, m.Idx }
+func (a Approval) seqIdx() (uint64, int) { return a.Seq, a.Idx }
+
+// FindCustomers finds customers by real-name fingerprint or account number.
+func (p *Postgres) FindCustomers(ctx context.Context, fp, account string) (List[Customer], error) {
+	return selectRows[Customer](ctx, p, 0, nil, `SELECT `+customersTable.list()+` FROM proj.customers
+		WHERE ($1 <> '' AND real_name_fp = $1) OR ($2 <> '' AND accounts @> ARRAY[$2]) ORDER BY customer_no COLLATE "C"`, fp, account)
+}
+
+// customerDeviceRecord is a per-customer row with its medium's state.
+type customerDeviceRecord struct {
+	CustomerDevice
+	Locked     bool       `db:"medium_locked"`
+	AccidentAt []string   `db:"medium_accident_at"`
+	WarrantyTo string     `db:"medium_warranty_to"`
+	ValidUntil *time.Time `db:"medium_valid_until"`
 }
 
 // CustomerDevices lists the customer's media, hardware first, by medium id,
 // each with its teller status at time at.
-func (p *Postgres) CustomerDevices(ctx context.Context, no string, at time.Time) ([]CustomerDevice, uint64, error) {
-	var out []CustomerDevice
-	seq, err := p.read(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `SELECT d.customer_no, d.kind, d.medium_id, d.status, d.since, d.ended_at, d.updated_seq,
-				coalesce(e.locked, m.locked, false),
-				ARRAY(SELECT i.institution FROM proj.device_institutions i WHERE d.kind = 'HARDWARE'
-					AND i.vendor = split_part(d.medium_id, '.', 1) AND i.serial = split_part(d.medium_id, '.', 2) AND i.in_accident
-					ORDER BY i.institution COLLATE "C"),
-				coalesce((SELECT i.warranty_to FROM proj.device_institutions i WHERE d.kind = 'HARDWARE'
-					AND i.vendor = split_part(d.medium_id, '.', 1) AND i.serial = split_part(d.medium_id, '.', 2)
-					AND i.customer_no = d.customer_no AND i.ended_at IS NULL), ''),
-				m.valid_until
-			FROM proj.customer_devices d
-			LEFT JOIN proj.device_errors e ON d.kind = 'HARDWARE' AND e.vendor = split_part(d.medium_id, '.', 1) AND e.serial = split_part(d.medium_id, '.', 2)
-			LEFT JOIN proj.mobile_otps m ON d.kind = 'MOBILE' AND m.customer_no = d.customer_no AND m.generator_no = d.medium_id
-			WHERE d.customer_no = $1 ORDER BY d.kind COLLATE "C", d.medium_id COLLATE "C"`, no)
-		var err error
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (c CustomerDevice, err error) {
-			var s int64
-			var st mediumState
-			err = r.Scan(&c.CustomerNo, &c.Kind, &c.MediumID, &c.Status, &c.Since, &c.EndedAt, &s, &st.locked, &st.accidentAt, &st.warrantyTo, &st.validUntil)
-			if len(st.accidentAt) == 0 {
-				st.accidentAt = nil
-			}
-			st.validUntil = utc(st.validUntil)
-			c.Since, c.EndedAt, c.UpdatedSeq = c.Since.UTC(), utc(c.EndedAt), uint64(s)
-			c.settle(st, at)
-			return c, err
-		})
-		return err
-	})
-	return out, seq, err
+func (p *Postgres) CustomerDevices(ctx context.Context, no string, at time.Time) (List[CustomerDevice], error) {
+	recs, err := selectRows[customerDeviceRecord](ctx, p, 0, nil, `SELECT `+customerDevicesTable.list("d")+`,
+			coalesce(e.locked, m.locked, false) AS medium_locked,
+			ARRAY(SELECT i.institution FROM proj.device_institutions i WHERE d.kind = 'HARDWARE'
+				AND i.vendor = split_part(d.medium_id, '.', 1) AND i.serial = split_part(d.medium_id, '.', 2) AND i.in_accident
+				ORDER BY i.institution COLLATE "C") AS medium_accident_at,
+			coalesce((SELECT i.warranty_to FROM proj.device_institutions i WHERE d.kind = 'HARDWARE'
+				AND i.vendor = split_part(d.medium_id, '.', 1) AND i.serial = split_part(d.medium_id, '.', 2)
+				AND i.customer_no = d.customer_no AND i.ended_at IS NULL), '') AS medium_warranty_to,
+			m.valid_until AS medium_valid_until
+		FROM proj.customer_devices d
+		LEFT JOIN proj.device_errors e ON d.kind = 'HARDWARE' AND e.vendor = split_part(d.medium_id, '.', 1) AND e.serial = split_part(d.medium_id, '.', 2)
+		LEFT JOIN proj.mobile_otps m ON d.kind = 'MOBILE' AND m.customer_no = d.customer_no AND m.generator_no = d.medium_id
+		WHERE d.customer_no = $1 ORDER BY d.kind COLLATE "C", d.medium_id COLLATE "C"`, no)
+	out := make([]CustomerDevice, len(recs.Items))
+	for i, r := range recs.Items {
+		st := mediumState{locked: r.Locked, accidentAt: r.AccidentAt, warrantyTo: r.WarrantyTo, validUntil: r.ValidUntil}
+		if len(st.accidentAt) == 0 {
+			st.accidentAt = nil
+		}
+		out[i] = r.CustomerDevice
+		out[i].settle(st, at)
+	}
+	return newList(out, "", recs.AsOfSequence), err
 }
 
 // CustomerMedia pages the customer's media history, oldest first, of one
 // kind ("" for both).
-func (p *Postgres) CustomerMedia(ctx context.Context, no, kind string, pg Page) ([]Media, string, uint64, error) {
+func (p *Postgres) CustomerMedia(ctx context.Context, no, kind string, pg Page) (List[Media], error) {
 	after, err := parseSeqCursor(pg.Cursor)
 	if err != nil {
-		return nil, "", 0, err
+		return List[Media]{}, err
 	}
-	var out []Media
-	seq, err := p.read(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `SELECT customer_no, seq, idx, kind, medium_id, generator_number, issue_status, institution, channel, issued_at, ended_at, end_reason
-			FROM proj.customer_media WHERE customer_no = $1 AND ($2 = '' OR kind = $2) AND (seq, idx) > ($3, $4) ORDER BY seq, idx LIMIT $5`,
-			no, kind, int64(after.seq), after.idx, pg.limit()+1)
-		var err error
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (m Media, err error) {
-			var s int64
-			err = r.Scan(&m.CustomerNo, &s, &m.Idx, &m.Kind, &m.MediumID, &m.GeneratorNumber, &m.IssueStatus, &m.Institution, &m.Channel,
-				&m.IssuedAt, &m.EndedAt, &m.EndReason)
-			m.Seq, m.IssuedAt, m.EndedAt = uint64(s), m.IssuedAt.UTC(), utc(m.EndedAt)
-			return m, err
-		})
-		return err
-	})
-	rows, next := cut(out, pg.limit(), func(m Media) string { return seqCursor{m.Seq, m.Idx}.String() })
-	return rows, next, seq, err
-}
-
-const institutionColumns = `vendor, serial, institution, customer_no, registered_at, ended_at, cancel_reason, warranty_from, warranty_to,
-	in_accident, accident_since, recovered_at, recovered_in_branch, updated_seq`
-
-// institutionRow returns r's values in the order of institutionColumns.
-func institutionRow(r Institution) []any {
-	return []any{r.Vendor, r.Serial, r.Institution, r.CustomerNo, r.RegisteredAt, r.EndedAt, r.CancelReason, r.WarrantyFrom, r.WarrantyTo,
-		r.InAccident, r.AccidentSince, r.RecoveredAt, r.RecoveredInBranch, int64(r.UpdatedSeq)}
-}
-
-// scanInstitution scans institutionColumns, then the device's
-// branch_recovered, then extra.
-func scanInstitution(r pgx.Row, extra ...any) (i Institution, err error) {
-	var s int64
-	err = r.Scan(append([]any{&i.Vendor, &i.Serial, &i.Institution, &i.CustomerNo, &i.RegisteredAt, &i.EndedAt, &i.CancelReason,
-		&i.WarrantyFrom, &i.WarrantyTo, &i.InAccident, &i.AccidentSince, &i.RecoveredAt, &i.RecoveredInBranch, &s, &i.BranchRecovered}, extra...)...)
-	i.RegisteredAt, i.EndedAt, i.AccidentSince, i.RecoveredAt, i.UpdatedSeq = i.RegisteredAt.UTC(), utc(i.EndedAt), utc(i.AccidentSince), utc(i.RecoveredAt), uint64(s)
-	return i, err
+	return selectRows(ctx, p, pg.limit(), bySeq[Media], `SELECT `+mediaTable.list()+` FROM proj.customer_media
+		WHERE customer_no = $1 AND ($2 = '' OR kind = $2) AND (seq, idx) > ($3, $4) ORDER BY seq, idx LIMIT $5`,
+		no, kind, after.seq, after.idx, pg.limit()+1)
 }
 
 // DeviceInstitutions lists the device's registrations by institution,
 // cancelled ones included.
-func (p *Postgres) DeviceInstitutions(ctx context.Context, vendor, serial string) ([]Institution, uint64, error) {
-	var out []Institution
-	seq, err := p.read(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `SELECT `+prefixed("i", institutionColumns)+`, coalesce(e.branch_recovered, false)
-			FROM proj.device_institutions i LEFT JOIN proj.device_errors e USING (vendor, serial)
-			WHERE i.vendor = $1 AND i.serial = $2 ORDER BY i.institution COLLATE "C"`, vendor, serial)
-		var err error
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Institution, error) { return scanInstitution(r) })
-		return err
-	})
-	return out, seq, err
-}
-
-// placeholders returns "$1, $2, …" for the comma-separated columns.
-func placeholders(columns string) string {
-	n := strings.Count(columns, ",") + 1
-	out := make([]string, n)
-	for i := range out {
-		out[i] = "$" + strconv.Itoa(i+1)
-	}
-	return strings.Join(out, ", ")
-}
-
-// prefixed qualifies each of the comma-separated columns with alias.
-func prefixed(alias, columns string) string {
-	cols := strings.Split(columns, ",")
-	for i, c := range cols {
-		cols[i] = alias + "." + strings.TrimSpace(c)
-	}
-	return strings.Join(cols, ", ")
-}
-
-const historyColumns = `vendor, serial, seq, idx, event_id, type, occurred_at, recorded_at, institution, channel, origin_channel,
-	actor_role, actor_id, principal_id, principal_role, principal_method, staff, documents, approved_by, approved_at, payload`
-
-// historyRow returns h's values in the order of historyColumns.
-func historyRow(h History) []any {
-	approver, at := "", (*time.Time)(nil)
-	if h.Approval != nil {
-		approver, at = h.Approval.Approver, &h.Approval.ApprovedAt
-	}
-	var p events.Principal
-	if h.Principal != nil {
-		p = *h.Principal
-	}
-	return []any{h.Vendor, h.Serial, int64(h.Seq), h.Idx, h.EventID, h.Type, h.OccurredAt, h.RecordedAt, h.Institution, h.Channel, h.OriginChannel,
-		string(h.Actor.Role), h.Actor.ID, p.ID, string(p.Role), string(p.Method), h.Staff, h.Documents, approver, at, string(h.Payload)}
+func (p *Postgres) DeviceInstitutions(ctx context.Context, vendor, serial string) (List[Institution], error) {
+	return selectRows[Institution](ctx, p, 0, nil, `SELECT `+institutionsTable.list("i")+`, coalesce(e.branch_recovered, false) AS branch_recovered
+		FROM proj.device_institutions i LEFT JOIN proj.device_errors e USING (vendor, serial)
+		WHERE i.vendor = $1 AND i.serial = $2 ORDER BY i.institution COLLATE "C"`, vendor, serial)
 }
 
 // DeviceHistory pages the device's events, oldest first.
-func (p *Postgres) DeviceHistory(ctx context.Context, vendor, serial string, pg Page) ([]History, string, uint64, error) {
+func (p *Postgres) DeviceHistory(ctx context.Context, vendor, serial string, pg Page) (List[History], error) {
 	after, err := parseSeqCursor(pg.Cursor)
 	if err != nil {
-		return nil, "", 0, err
+		return List[History]{}, err
 	}
-	var out []History
-	seq, err := p.read(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `SELECT vendor, serial, seq, idx, event_id, type, occurred_at, recorded_at, institution, channel, origin_channel,
-				actor_role, actor_id, principal_id, principal_role, principal_method, staff, documents, approved_by, approved_at, payload::text
-			FROM proj.device_history WHERE vendor = $1 AND serial = $2 AND (seq, idx) > ($3, $4) ORDER BY seq, idx LIMIT $5`,
-			vendor, serial, int64(after.seq), after.idx, pg.limit()+1)
-		var err error
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (h History, err error) {
-			var s int64
-			var payload, role, approver string
-			var p events.Principal
-			var approvedAt *time.Time
-			err = r.Scan(&h.Vendor, &h.Serial, &s, &h.Idx, &h.EventID, &h.Type, &h.OccurredAt, &h.RecordedAt, &h.Institution, &h.Channel,
-				&h.OriginChannel, &role, &h.Actor.ID, &p.ID, &p.Role, &p.Method, &h.Staff, &h.Documents, &approver, &approvedAt, &payload)
-			if p.ID != "" {
-				h.Principal = &p
-			}
-			h.Seq, h.OccurredAt, h.RecordedAt, h.Payload = uint64(s), h.OccurredAt.UTC(), h.RecordedAt.UTC(), []byte(payload)
-			h.Actor.Role = events.Role(role)
-			if approver != "" && approvedAt != nil {
-				h.Approval = &HistoryApproval{Approver: approver, ApprovedAt: approvedAt.UTC()}
-			}
-			return h, err
-		})
-		return err
-	})
-	rows, next := cut(out, pg.limit(), func(h History) string { return seqCursor{h.Seq, h.Idx}.String() })
-	return rows, next, seq, err
+	recs, err := selectRows(ctx, p, pg.limit(), func(r historyRecord) string { return seqCursor{r.Seq, r.Idx}.String() },
+		`SELECT `+strings.Replace(historyTable.list(), "payload", "payload::text AS payload", 1)+` FROM proj.device_history
+		WHERE vendor = $1 AND serial = $2 AND (seq, idx) > ($3, $4) ORDER BY seq, idx LIMIT $5`,
+		vendor, serial, after.seq, after.idx, pg.limit()+1)
+	out := make([]History, len(recs.Items))
+	for i, r := range recs.Items {
+		out[i] = r.history()
+	}
+	return newList(out, recs.NextCursor, recs.AsOfSequence), err
 }
 
 // DeviceErrors returns the device's error count.
 func (p *Postgres) DeviceErrors(ctx context.Context, vendor, serial string) (Errors, bool, uint64, error) {
-	var e Errors
-	found := false
-	seq, err := p.read(ctx, func(tx pgx.Tx) error {
-		var s int64
-		err := tx.QueryRow(ctx, `SELECT vendor, serial, count, locked, last_error_at, last_reset_at, branch_recovered, updated_seq
-			FROM proj.device_errors WHERE vendor = $1 AND serial = $2`, vendor, serial).
-			Scan(&e.Vendor, &e.Serial, &e.Count, &e.Locked, &e.LastErrorAt, &e.LastResetAt, &e.BranchRecovered, &s)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		found, e.LastErrorAt, e.LastResetAt, e.UpdatedSeq = true, utc(e.LastErrorAt), utc(e.LastResetAt), uint64(s)
-		return err
-	})
-	return e, found, seq, err
+	return selectRow[Errors](ctx, p, `SELECT `+errorsTable.list()+` FROM proj.device_errors WHERE vendor = $1 AND serial = $2`, vendor, serial)
 }
 
 // MobileOTP returns the customer's active mobile OTP with its status at time at.
 func (p *Postgres) MobileOTP(ctx context.Context, no string, at time.Time) (Mobile, bool, uint64, error) {
-	var m Mobile
-	found := false
-	seq, err := p.read(ctx, func(tx pgx.Tx) error {
-		var s int64
-		err := tx.QueryRow(ctx, `SELECT customer_no, generator_no, phone_masked, issued_at, valid_until, errors, locked, last_error_at, last_reset_at, updated_seq
-			FROM proj.mobile_otps WHERE customer_no = $1`, no).
-			Scan(&m.CustomerNo, &m.GeneratorNo, &m.PhoneMasked, &m.IssuedAt, &m.ValidUntil, &m.Errors, &m.Locked, &m.LastErrorAt, &m.LastResetAt, &s)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		found, m.UpdatedSeq = true, uint64(s)
-		m.IssuedAt, m.ValidUntil, m.LastErrorAt, m.LastResetAt = m.IssuedAt.UTC(), m.ValidUntil.UTC(), utc(m.LastErrorAt), utc(m.LastResetAt)
+	m, found, seq, err := selectRow[Mobile](ctx, p, `SELECT `+mobileTable.list()+` FROM proj.mobile_otps WHERE customer_no = $1`, no)
+	if found {
 		m.settle(at)
-		return err
-	})
+	}
 	return m, found, seq, err
 }
 
 // InstitutionDevices pages the devices registered at institution, by device.
-func (p *Postgres) InstitutionDevices(ctx context.Context, inst string, status Status, pg Page) ([]InstitutionDevice, string, uint64, error) {
-	var out []InstitutionDevice
-	seq, err := p.read(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `SELECT `+prefixed("i", institutionColumns)+`, coalesce(e.branch_recovered, false), coalesce(e.count, 0), coalesce(e.locked, false)
-			FROM proj.device_institutions i LEFT JOIN proj.device_errors e USING (vendor, serial)
-			WHERE i.institution = $1 AND i.ended_at IS NULL AND (i.vendor || '.' || i.serial) COLLATE "C" > $2
-			  AND ($3 = '' OR ($3 = 'IN_ACCIDENT' AND i.in_accident) OR ($3 = 'LOCKED' AND coalesce(e.locked, false)))
-			ORDER BY (i.vendor || '.' || i.serial) COLLATE "C" LIMIT $4`, inst, pg.Cursor, string(status), pg.limit()+1)
-		var err error
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (d InstitutionDevice, err error) {
-			d.Institution, err = scanInstitution(r, &d.Count, &d.Locked)
-			return d, err
-		})
-		return err
-	})
-	rows, next := cut(out, pg.limit(), func(d InstitutionDevice) string { return devKey(d.Vendor, d.Serial) })
-	return rows, next, seq, err
+func (p *Postgres) InstitutionDevices(ctx context.Context, inst string, status Status, pg Page) (List[InstitutionDevice], error) {
+	return selectRows(ctx, p, pg.limit(), func(d InstitutionDevice) string { return devKey(d.Vendor, d.Serial) },
+		`SELECT `+institutionsTable.list("i")+`, coalesce(e.branch_recovered, false) AS branch_recovered,
+			coalesce(e.count, 0) AS count, coalesce(e.locked, false) AS locked
+		FROM proj.device_institutions i LEFT JOIN proj.device_errors e USING (vendor, serial)
+		WHERE i.institution = $1 AND i.ended_at IS NULL AND (i.vendor || '.' || i.serial) COLLATE "C" > $2
+		  AND ($3 = '' OR ($3 = 'IN_ACCIDENT' AND i.in_accident) OR ($3 = 'LOCKED' AND coalesce(e.locked, false)))
+		ORDER BY (i.vendor || '.' || i.serial) COLLATE "C" LIMIT $4`, inst, pg.Cursor, string(status), pg.limit()+1)
 }
 
 // PendingApprovals pages the branch events awaiting approval, oldest first.
-func (p *Postgres) PendingApprovals(ctx context.Context, pg Page) ([]Approval, string, uint64, error) {
+func (p *Postgres) PendingApprovals(ctx context.Context, pg Page) (List[Approval], error) {
 	after, err := parseSeqCursor(pg.Cursor)
 	if err != nil {
-		return nil, "", 0, err
+		return List[Approval]{}, err
 	}
-	var out []Approval
-	seq, err := p.read(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `SELECT event_id, seq, idx, aggregate_kind, aggregate_key, type, institution, staff, occurred_at
-			FROM proj.pending_approvals WHERE (seq, idx) > ($1, $2) ORDER BY seq, idx LIMIT $3`, int64(after.seq), after.idx, pg.limit()+1)
-		var err error
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (a Approval, err error) {
-			var s int64
-			err = r.Scan(&a.EventID, &s, &a.Idx, &a.AggregateKind, &a.AggregateKey, &a.Type, &a.Institution, &a.Staff, &a.OccurredAt)
-			a.Seq, a.OccurredAt = uint64(s), a.OccurredAt.UTC()
-			return a, err
-		})
-		return err
-	})
-	rows, next := cut(out, pg.limit(), func(a Approval) string { return seqCursor{a.Seq, a.Idx}.String() })
-	return rows, next, seq, err
+	return selectRows(ctx, p, pg.limit(), bySeq[Approval], `SELECT `+approvalsTable.list()+` FROM proj.pending_approvals
+		WHERE (seq, idx) > ($1, $2) ORDER BY seq, idx LIMIT $3`, after.seq, after.idx, pg.limit()+1)
+}
+
+// PendingApproval returns the pending approval of one event.
+func (p *Postgres) PendingApproval(ctx context.Context, id uuid.UUID) (Approval, bool, uint64, error) {
+	return selectRow[Approval](ctx, p, `SELECT `+approvalsTable.list()+` FROM proj.pending_approvals WHERE event_id = $1`, id)
 }
 
 // Quarantine lists the quarantined messages by sequence.
 func (p *Postgres) Quarantine(ctx context.Context) ([]Quarantined, error) {
-	var out []Quarantined
-	_, err := p.read(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `SELECT seq, subject, error FROM proj.quarantine ORDER BY seq`)
-		var err error
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (q Quarantined, err error) {
-			var s int64
-			err = r.Scan(&s, &q.Subject, &q.Error)
-			q.Seq = uint64(s)
-			return q, err
-		})
-		return err
-	})
-	return out, err
+	l, err := selectRows[Quarantined](ctx, p, 0, nil, `SELECT `+quarantineTable.list()+` FROM proj.quarantine ORDER BY seq`)
+	return l.Items, err
 }
 
 // OpenPool connects to the PostgreSQL server at url the way the store needs.
@@ -559,6 +404,12 @@ func OpenPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("database URL: %w", err)
 	}
 	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
+	// Times come back in UTC, as the memory store holds them, whatever the
+	// process's local zone.
+	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		c.TypeMap().RegisterType(&pgtype.Type{Name: "timestamptz", OID: pgtype.TimestamptzOID, Codec: &pgtype.TimestamptzCodec{ScanLocation: time.UTC}})
+		return nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect database: %w", err)
@@ -572,21 +423,3 @@ func OpenPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 
 // Pool returns the store's pool.
 func (p *Postgres) Pool() *pgxpool.Pool { return p.pool }
-
-// PendingApproval returns the pending approval of one event.
-func (p *Postgres) PendingApproval(ctx context.Context, id uuid.UUID) (Approval, bool, uint64, error) {
-	var a Approval
-	found := false
-	seq, err := p.read(ctx, func(tx pgx.Tx) error {
-		var s int64
-		err := tx.QueryRow(ctx, `SELECT event_id, seq, idx, aggregate_kind, aggregate_key, type, institution, staff, occurred_at
-			FROM proj.pending_approvals WHERE event_id = $1`, id).
-			Scan(&a.EventID, &s, &a.Idx, &a.AggregateKind, &a.AggregateKey, &a.Type, &a.Institution, &a.Staff, &a.OccurredAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		found, a.Seq, a.OccurredAt = true, uint64(s), a.OccurredAt.UTC()
-		return err
-	})
-	return a, found, seq, err
-}

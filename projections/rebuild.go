@@ -4,85 +4,62 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// table is one view's rows ready for COPY.
-type table struct {
+// copyTable is one view's rows ready for COPY.
+type copyTable struct {
 	name    string
 	columns []string
 	rows    [][]any
 }
 
 // export returns every table of the memory store as COPY rows.
-func (t *tables) export() []table {
-	i64 := func(u uint64) int64 { return int64(u) }
-	out := []table{{name: "checkpoint", columns: []string{"name", "last_seq"}, rows: [][]any{{checkpointName, i64(t.seq)}}}}
-	add := func(name string, columns string, rows [][]any) {
-		cols := strings.Split(columns, ",")
-		for i, c := range cols {
-			cols[i] = strings.TrimSpace(c)
-		}
-		out = append(out, table{name: name, columns: cols, rows: rows})
+func (t *tables) export() []copyTable {
+	return []copyTable{
+		{name: "checkpoint", columns: []string{"name", "last_seq"}, rows: [][]any{{checkpointName, t.seq}}},
+		customersTable.copyRows(maps.Values(t.customers)),
+		customerDevicesTable.copyRows(nested(t.custDevices)),
+		mediaTable.copyRows(flat(t.media)),
+		institutionsTable.copyRows(nested(t.insts)),
+		historyTable.copyRows(flat(t.history)),
+		errorsTable.copyRows(maps.Values(t.errors)),
+		mobileTable.copyRows(maps.Values(t.mobile)),
+		approvalsTable.copyRows(maps.Values(t.approvals)),
+		quarantineTable.copyRows(slices.Values(t.quarantine)),
 	}
-	var rows [][]any
-	for _, r := range t.customers {
-		rows = append(rows, []any{r.CustomerNo, r.Type, r.Residency, r.RealNameFP, r.RealNameMasked, r.Accounts, i64(r.UpdatedSeq)})
-	}
-	add("customers", "customer_no, customer_type, residency, real_name_fp, real_name_masked, accounts, updated_seq", rows)
-	rows = nil
-	for _, m := range t.custDevices {
-		for _, r := range m {
-			rows = append(rows, []any{r.CustomerNo, r.Kind, r.MediumID, r.Status, r.Since, r.EndedAt, i64(r.UpdatedSeq)})
-		}
-	}
-	add("customer_devices", "customer_no, kind, medium_id, status, since, ended_at, updated_seq", rows)
-	rows = nil
-	for _, ms := range t.media {
-		for _, r := range ms {
-			rows = append(rows, []any{r.CustomerNo, i64(r.Seq), r.Idx, r.Kind, r.MediumID, r.GeneratorNumber, r.IssueStatus, r.Institution, r.Channel,
-				r.IssuedAt, r.EndedAt, r.EndReason})
+}
+
+// nested yields the rows of a map of maps.
+func nested[K, K2 comparable, T any](m map[K]map[K2]T) iter.Seq[T] {
+	return func(yield func(T) bool) {
+		for _, inner := range m {
+			for _, r := range inner {
+				if !yield(r) {
+					return
+				}
+			}
 		}
 	}
-	add("customer_media", "customer_no, seq, idx, kind, medium_id, generator_number, issue_status, institution, channel, issued_at, ended_at, end_reason", rows)
-	rows = nil
-	for _, m := range t.insts {
-		for _, r := range m {
-			rows = append(rows, institutionRow(r))
+}
+
+// flat yields the rows of a map of slices.
+func flat[K comparable, T any](m map[K][]T) iter.Seq[T] {
+	return func(yield func(T) bool) {
+		for _, rows := range m {
+			for _, r := range rows {
+				if !yield(r) {
+					return
+				}
+			}
 		}
 	}
-	add("device_institutions", institutionColumns, rows)
-	rows = nil
-	for _, hs := range t.history {
-		for _, r := range hs {
-			rows = append(rows, historyRow(r))
-		}
-	}
-	add("device_history", historyColumns, rows)
-	rows = nil
-	for _, r := range t.errors {
-		rows = append(rows, []any{r.Vendor, r.Serial, r.Count, r.Locked, r.LastErrorAt, r.LastResetAt, r.BranchRecovered, i64(r.UpdatedSeq)})
-	}
-	add("device_errors", "vendor, serial, count, locked, last_error_at, last_reset_at, branch_recovered, updated_seq", rows)
-	rows = nil
-	for _, r := range t.mobile {
-		rows = append(rows, []any{r.CustomerNo, r.GeneratorNo, r.PhoneMasked, r.IssuedAt, r.ValidUntil, r.Errors, r.Locked, r.LastErrorAt, r.LastResetAt, i64(r.UpdatedSeq)})
-	}
-	add("mobile_otps", "customer_no, generator_no, phone_masked, issued_at, valid_until, errors, locked, last_error_at, last_reset_at, updated_seq", rows)
-	rows = nil
-	for _, r := range t.approvals {
-		rows = append(rows, []any{r.EventID, i64(r.Seq), r.Idx, r.AggregateKind, r.AggregateKey, r.Type, r.Institution, r.Staff, r.OccurredAt})
-	}
-	add("pending_approvals", "event_id, seq, idx, aggregate_kind, aggregate_key, type, institution, staff, occurred_at", rows)
-	rows = nil
-	for _, r := range t.quarantine {
-		rows = append(rows, []any{i64(r.Seq), r.Subject, r.Error})
-	}
-	add("quarantine", "seq, subject, error", rows)
-	return out
 }
 
 // CatchUp applies, within the swap transaction, the stream's items after
@@ -166,7 +143,7 @@ func (p *Postgres) swap(ctx context.Context, from uint64, catchUp CatchUp) error
 }
 
 // copyTables COPYs tabs into the tables of the same names in schema.
-func copyTables(ctx context.Context, pool *pgxpool.Pool, schema string, tabs []table) error {
+func copyTables(ctx context.Context, pool *pgxpool.Pool, schema string, tabs []copyTable) error {
 	for _, t := range tabs {
 		if _, err := pool.CopyFrom(ctx, pgx.Identifier{schema, t.name}, t.columns, pgx.CopyFromRows(t.rows)); err != nil {
 			return fmt.Errorf("copy %s: %w", t.name, err)

@@ -11,13 +11,13 @@ import (
 
 // Customer is a row of the customer look-up view (2373).
 type Customer struct {
-	CustomerNo     string   `json:"customer_no"`
-	Type           string   `json:"customer_type"`
-	Residency      string   `json:"residency"`
-	RealNameFP     string   `json:"real_name_fingerprint"`
-	RealNameMasked string   `json:"real_name_masked"`
-	Accounts       []string `json:"accounts"`
-	UpdatedSeq     uint64   `json:"-"`
+	CustomerNo     string   `json:"customer_no" db:"customer_no"`
+	Type           string   `json:"customer_type" db:"customer_type"`
+	Residency      string   `json:"residency" db:"residency"`
+	RealNameFP     string   `json:"real_name_fingerprint" db:"real_name_fp"`
+	RealNameMasked string   `json:"real_name_masked" db:"real_name_masked"`
+	Accounts       []string `json:"accounts" db:"accounts"`
+	UpdatedSeq     uint64   `json:"-" db:"updated_seq"`
 }
 
 // Teller statuses of the 2376 per-customer list: what a teller must know of
@@ -37,16 +37,16 @@ const (
 
 // CustomerDevice is a row of the 2376 per-customer list.
 type CustomerDevice struct {
-	CustomerNo string     `json:"customer_no"`
-	Kind       string     `json:"kind"` // HARDWARE or MOBILE
-	MediumID   string     `json:"medium_id"`
-	Status     string     `json:"status"` // a teller status (StatusActive …)
-	AccidentAt []string   `json:"accident_institutions,omitempty"`
-	WarrantyTo string     `json:"warranty_to,omitempty"` // hardware, from its registration at home
-	ValidUntil *time.Time `json:"valid_until,omitempty"` // mobile
-	Since      time.Time  `json:"since"`
-	EndedAt    *time.Time `json:"ended_at,omitempty"`
-	UpdatedSeq uint64     `json:"-"`
+	CustomerNo string     `json:"customer_no" db:"customer_no"`
+	Kind       string     `json:"kind" db:"kind"` // HARDWARE or MOBILE
+	MediumID   string     `json:"medium_id" db:"medium_id"`
+	Status     string     `json:"status" db:"status"` // a teller status (StatusActive …)
+	AccidentAt []string   `json:"accident_institutions,omitempty" db:"-"`
+	WarrantyTo string     `json:"warranty_to,omitempty" db:"-"` // hardware, from its registration at home
+	ValidUntil *time.Time `json:"valid_until,omitempty" db:"-"` // mobile
+	Since      time.Time  `json:"since" db:"since"`
+	EndedAt    *time.Time `json:"ended_at,omitempty" db:"ended_at"`
+	UpdatedSeq uint64     `json:"-" db:"updated_seq"`
 }
 
 // mediumState is what the teller status of an active medium reads besides
@@ -81,42 +81,42 @@ func (c *CustomerDevice) settle(st mediumState, at time.Time) {
 // Media is a row of the 2373 customer media history: one medium issued or
 // registered for the customer, with its issue status.
 type Media struct {
-	CustomerNo      string     `json:"customer_no"`
-	Seq             uint64     `json:"sequence"`
-	Idx             int        `json:"index"`
-	Kind            string     `json:"kind"`
-	MediumID        string     `json:"medium_id"`
-	GeneratorNumber string     `json:"generator_number"` // the device's serial or the mobile OTP's number
-	IssueStatus     string     `json:"issue_status"`     // ISSUED (교부) or ENDED
-	Institution     string     `json:"institution"`
-	Channel         string     `json:"channel"`
-	IssuedAt        time.Time  `json:"issued_at"`
-	EndedAt         *time.Time `json:"ended_at,omitempty"`
-	EndReason       string     `json:"end_reason,omitempty"`
+	CustomerNo      string     `json:"customer_no" db:"customer_no"`
+	Seq             uint64     `json:"sequence" db:"seq"`
+	Idx             int        `json:"index" db:"idx"`
+	Kind            string     `json:"kind" db:"kind"`
+	MediumID        string     `json:"medium_id" db:"medium_id"`
+	GeneratorNumber string     `json:"generator_number" db:"generator_number"` // the device's serial or the mobile OTP's number
+	IssueStatus     string     `json:"issue_status" db:"issue_status"`         // ISSUED (교부) or ENDED
+	Institution     string     `json:"institution" db:"institution"`
+	Channel         string     `json:"channel" db:"channel"`
+	IssuedAt        time.Time  `json:"issued_at" db:"issued_at"`
+	EndedAt         *time.Time `json:"ended_at,omitempty" db:"ended_at"`
+	EndReason       string     `json:"end_reason,omitempty" db:"end_reason"`
 }
 
 // Institution is a row of the 2376 per-device institutions view: the
 // device's last registration at one institution, kept once cancelled.
 type Institution struct {
-	Vendor        string     `json:"vendor"`
-	Serial        string     `json:"serial"`
-	Institution   string     `json:"institution"`
-	CustomerNo    string     `json:"customer_no,omitempty"`
-	RegisteredAt  time.Time  `json:"registered_at"`
-	EndedAt       *time.Time `json:"ended_at,omitempty"` // cancelled then
-	CancelReason  string     `json:"cancel_reason,omitempty"`
-	WarrantyFrom  string     `json:"warranty_from,omitempty"`
-	WarrantyTo    string     `json:"warranty_to,omitempty"`
-	InAccident    bool       `json:"in_accident"` // a cancellation does not end it (R-HW-LOST-BLOCKS)
-	AccidentSince *time.Time `json:"accident_since,omitempty"`
-	RecoveredAt   *time.Time `json:"recovered_at,omitempty"` // this institution's last recovery
+	Vendor        string     `json:"vendor" db:"vendor"`
+	Serial        string     `json:"serial" db:"serial"`
+	Institution   string     `json:"institution" db:"institution"`
+	CustomerNo    string     `json:"customer_no,omitempty" db:"customer_no"`
+	RegisteredAt  time.Time  `json:"registered_at" db:"registered_at"`
+	EndedAt       *time.Time `json:"ended_at,omitempty" db:"ended_at"` // cancelled then
+	CancelReason  string     `json:"cancel_reason,omitempty" db:"cancel_reason"`
+	WarrantyFrom  string     `json:"warranty_from,omitempty" db:"warranty_from"`
+	WarrantyTo    string     `json:"warranty_to,omitempty" db:"warranty_to"`
+	InAccident    bool       `json:"in_accident" db:"in_accident"` // a cancellation does not end it (R-HW-LOST-BLOCKS)
+	AccidentSince *time.Time `json:"accident_since,omitempty" db:"accident_since"`
+	RecoveredAt   *time.Time `json:"recovered_at,omitempty" db:"recovered_at"` // this institution's last recovery
 	// RecoveredInBranch says whether that recovery was made in person.
-	RecoveredInBranch bool `json:"recovered_in_branch"`
+	RecoveredInBranch bool `json:"recovered_in_branch" db:"recovered_in_branch"`
 	// BranchRecovered is the device's: whether an in-branch recovery has
 	// happened at any institution since the last loss report, so whether
 	// an online recovery at home is open (R-HW-RECOVER-ONLINE).
-	BranchRecovered bool   `json:"branch_recovered_since_report"`
-	UpdatedSeq      uint64 `json:"-"`
+	BranchRecovered bool   `json:"branch_recovered_since_report" db:"branch_recovered"`
+	UpdatedSeq      uint64 `json:"-" db:"updated_seq"`
 }
 
 // Active reports whether the registration has not been cancelled.
@@ -124,23 +124,23 @@ func (i Institution) Active() bool { return i.EndedAt == nil }
 
 // History is a row of the 2376 per-device history.
 type History struct {
-	Vendor        string            `json:"-"`
-	Serial        string            `json:"-"`
-	Seq           uint64            `json:"sequence"`
-	Idx           int               `json:"index"`
-	EventID       uuid.UUID         `json:"id"`
-	Type          string            `json:"type"`
-	OccurredAt    time.Time         `json:"occurred_at"`
-	RecordedAt    time.Time         `json:"recorded_at"`
-	Institution   string            `json:"institution"`
-	Channel       string            `json:"channel"`
-	OriginChannel string            `json:"origin_channel,omitempty"` // the centre feed's channel at the other institution
-	Actor         events.Actor      `json:"actor"`
-	Principal     *events.Principal `json:"principal,omitempty"` // who sent it (authenticated)
-	Staff         string            `json:"staff,omitempty"`
-	Documents     []string          `json:"documents"`
-	Approval      *HistoryApproval  `json:"approval,omitempty"`
-	Payload       json.RawMessage   `json:"payload"`
+	Vendor        string            `json:"-" db:"vendor"`
+	Serial        string            `json:"-" db:"serial"`
+	Seq           uint64            `json:"sequence" db:"seq"`
+	Idx           int               `json:"index" db:"idx"`
+	EventID       uuid.UUID         `json:"id" db:"event_id"`
+	Type          string            `json:"type" db:"type"`
+	OccurredAt    time.Time         `json:"occurred_at" db:"occurred_at"`
+	RecordedAt    time.Time         `json:"recorded_at" db:"recorded_at"`
+	Institution   string            `json:"institution" db:"institution"`
+	Channel       string            `json:"channel" db:"channel"`
+	OriginChannel string            `json:"origin_channel,omitempty" db:"origin_channel"` // the centre feed's channel at the other institution
+	Actor         events.Actor      `json:"actor" db:"-"`
+	Principal     *events.Principal `json:"principal,omitempty" db:"-"` // who sent it (authenticated)
+	Staff         string            `json:"staff,omitempty" db:"staff"`
+	Documents     []string          `json:"documents" db:"documents"`
+	Approval      *HistoryApproval  `json:"approval,omitempty" db:"-"`
+	Payload       json.RawMessage   `json:"payload" db:"-"`
 }
 
 // HistoryApproval is a branch manager's approval of a history row (R-APPROVAL).
@@ -151,50 +151,50 @@ type HistoryApproval struct {
 
 // Errors is a row of the 2376 per-device error count.
 type Errors struct {
-	Vendor      string     `json:"vendor"`
-	Serial      string     `json:"serial"`
-	Count       int        `json:"count"`
-	Locked      bool       `json:"locked"`
-	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
-	LastResetAt *time.Time `json:"last_reset_at,omitempty"`
+	Vendor      string     `json:"vendor" db:"vendor"`
+	Serial      string     `json:"serial" db:"serial"`
+	Count       int        `json:"count" db:"count"`
+	Locked      bool       `json:"locked" db:"locked"`
+	LastErrorAt *time.Time `json:"last_error_at,omitempty" db:"last_error_at"`
+	LastResetAt *time.Time `json:"last_reset_at,omitempty" db:"last_reset_at"`
 	// BranchRecovered is shown in the per-device institutions view.
-	BranchRecovered bool   `json:"-"`
-	UpdatedSeq      uint64 `json:"-"`
+	BranchRecovered bool   `json:"-" db:"branch_recovered"`
+	UpdatedSeq      uint64 `json:"-" db:"updated_seq"`
 }
 
 // Mobile is the active mobile OTP of a customer.
 type Mobile struct {
-	CustomerNo  string     `json:"customer_no"`
-	GeneratorNo string     `json:"generator_number"`
-	Status      string     `json:"status"` // ACTIVE, PIN_LOCKED or EXPIRED at the time of the answer
-	PhoneMasked string     `json:"phone_masked"`
-	IssuedAt    time.Time  `json:"issued_at"`
-	ValidUntil  time.Time  `json:"valid_until"`
-	Errors      int        `json:"errors"`
-	Locked      bool       `json:"locked"`
-	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
-	LastResetAt *time.Time `json:"last_reset_at,omitempty"`
-	UpdatedSeq  uint64     `json:"-"`
+	CustomerNo  string     `json:"customer_no" db:"customer_no"`
+	GeneratorNo string     `json:"generator_number" db:"generator_no"`
+	Status      string     `json:"status" db:"-"` // ACTIVE, PIN_LOCKED or EXPIRED at the time of the answer
+	PhoneMasked string     `json:"phone_masked" db:"phone_masked"`
+	IssuedAt    time.Time  `json:"issued_at" db:"issued_at"`
+	ValidUntil  time.Time  `json:"valid_until" db:"valid_until"`
+	Errors      int        `json:"errors" db:"errors"`
+	Locked      bool       `json:"locked" db:"locked"`
+	LastErrorAt *time.Time `json:"last_error_at,omitempty" db:"last_error_at"`
+	LastResetAt *time.Time `json:"last_reset_at,omitempty" db:"last_reset_at"`
+	UpdatedSeq  uint64     `json:"-" db:"updated_seq"`
 }
 
 // Approval is a branch event awaiting approval.
 type Approval struct {
-	EventID       uuid.UUID `json:"event_id"`
-	Seq           uint64    `json:"sequence"`
-	Idx           int       `json:"index"`
-	AggregateKind string    `json:"aggregate_kind"`
-	AggregateKey  string    `json:"aggregate_key"`
-	Type          string    `json:"type"`
-	Institution   string    `json:"institution"`
-	Staff         string    `json:"staff"`
-	OccurredAt    time.Time `json:"occurred_at"`
+	EventID       uuid.UUID `json:"event_id" db:"event_id"`
+	Seq           uint64    `json:"sequence" db:"seq"`
+	Idx           int       `json:"index" db:"idx"`
+	AggregateKind string    `json:"aggregate_kind" db:"aggregate_kind"`
+	AggregateKey  string    `json:"aggregate_key" db:"aggregate_key"`
+	Type          string    `json:"type" db:"type"`
+	Institution   string    `json:"institution" db:"institution"`
+	Staff         string    `json:"staff" db:"staff"`
+	OccurredAt    time.Time `json:"occurred_at" db:"occurred_at"`
 }
 
 // Quarantined is a message the projector could not decode or apply.
 type Quarantined struct {
-	Seq     uint64 `json:"sequence"`
-	Subject string `json:"subject"`
-	Error   string `json:"error"`
+	Seq     uint64 `json:"sequence" db:"seq"`
+	Subject string `json:"subject" db:"subject"`
+	Error   string `json:"error" db:"error"`
 }
 
 // settle sets the mobile OTP's status at time at.
@@ -213,6 +213,6 @@ func (m *Mobile) settle(at time.Time) {
 // with its device's error state.
 type InstitutionDevice struct {
 	Institution
-	Count  int  `json:"error_count"`
-	Locked bool `json:"locked"`
+	Count  int  `json:"error_count" db:"count"`
+	Locked bool `json:"locked" db:"locked"`
 }

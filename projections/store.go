@@ -44,17 +44,33 @@ type Writer interface {
 // Statuses that depend on the time (expired) are read at the given at.
 type Reader interface {
 	Position(ctx context.Context) (uint64, error)
-	FindCustomers(ctx context.Context, realNameFP, accountNo string) ([]Customer, uint64, error)
-	CustomerDevices(ctx context.Context, customerNo string, at time.Time) ([]CustomerDevice, uint64, error)
-	CustomerMedia(ctx context.Context, customerNo, kind string, p Page) ([]Media, string, uint64, error)
-	DeviceInstitutions(ctx context.Context, vendor, serial string) ([]Institution, uint64, error)
-	DeviceHistory(ctx context.Context, vendor, serial string, p Page) ([]History, string, uint64, error)
+	FindCustomers(ctx context.Context, realNameFP, accountNo string) (List[Customer], error)
+	CustomerDevices(ctx context.Context, customerNo string, at time.Time) (List[CustomerDevice], error)
+	CustomerMedia(ctx context.Context, customerNo, kind string, p Page) (List[Media], error)
+	DeviceInstitutions(ctx context.Context, vendor, serial string) (List[Institution], error)
+	DeviceHistory(ctx context.Context, vendor, serial string, p Page) (List[History], error)
 	DeviceErrors(ctx context.Context, vendor, serial string) (Errors, bool, uint64, error)
 	MobileOTP(ctx context.Context, customerNo string, at time.Time) (Mobile, bool, uint64, error)
-	InstitutionDevices(ctx context.Context, institution string, status Status, p Page) ([]InstitutionDevice, string, uint64, error)
-	PendingApprovals(ctx context.Context, p Page) ([]Approval, string, uint64, error)
+	InstitutionDevices(ctx context.Context, institution string, status Status, p Page) (List[InstitutionDevice], error)
+	PendingApprovals(ctx context.Context, p Page) (List[Approval], error)
 	PendingApproval(ctx context.Context, eventID uuid.UUID) (Approval, bool, uint64, error)
 	Quarantine(ctx context.Context) ([]Quarantined, error)
+}
+
+// List is a list query's answer (api.md): a page of rows, the cursor of the
+// next page ("" when none follows) and the stream sequence it reflects.
+type List[T any] struct {
+	Items        []T    `json:"items"`
+	NextCursor   string `json:"next_cursor,omitempty"`
+	AsOfSequence uint64 `json:"as_of_sequence"`
+}
+
+// newList returns a List of items (never nil: an empty list is []).
+func newList[T any](items []T, next string, seq uint64) List[T] {
+	if items == nil {
+		items = []T{}
+	}
+	return List[T]{Items: items, NextCursor: next, AsOfSequence: seq}
 }
 
 // Status filters the per-institution view.

@@ -211,17 +211,17 @@ func approvalsCmd(ctx context.Context, cfg *config, stdout, stderr io.Writer) er
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQUENCE\tEVENT\tAGGREGATE\tTYPE\tINSTITUTION\tSTAFF\tOCCURRED_AT")
 	for p := (projections.Page{Limit: projections.MaxLimit}); ; {
-		rows, next, _, err := n.store.PendingApprovals(ctx, p)
+		l, err := n.store.PendingApprovals(ctx, p)
 		if err != nil {
 			return err
 		}
-		for _, a := range rows {
+		for _, a := range l.Items {
 			fmt.Fprintf(tw, "%d\t%s\t%s %s\t%s\t%s\t%s\t%s\n", a.Seq, a.EventID, a.AggregateKind, a.AggregateKey, a.Type, a.Institution, a.Staff, a.OccurredAt.Format(time.RFC3339))
 		}
-		if next == "" {
+		if l.NextCursor == "" {
 			return tw.Flush()
 		}
-		p.Cursor = next
+		p.Cursor = l.NextCursor
 	}
 }
 

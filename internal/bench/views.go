@@ -280,7 +280,7 @@ func (e *env) queries(ctx context.Context) ([]Row, error) {
 			return measure(ctx, clients, n, func(ctx context.Context, _, i int) error {
 				var err error
 				if i%2 == 0 {
-					_, _, _, err = e.store.DeviceHistory(ctx, "OTP", serial(i), projections.Page{})
+					_, err = e.store.DeviceHistory(ctx, "OTP", serial(i), projections.Page{})
 				} else {
 					_, _, _, err = e.store.DeviceErrors(ctx, "OTP", serial(i))
 				}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/otpledger/otpledger/events"
 	"github.com/otpledger/otpledger/internal/access"
+	"github.com/otpledger/otpledger/projections"
 )
 
 // grant says who may call a route: nobody needs to authenticate (public), or
@@ -209,7 +210,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listKeys(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, newList(s.cfg.Keys.List(), "", 0))
+	writeJSON(w, http.StatusOK, projections.List[access.Key]{Items: s.cfg.Keys.List()}) // never nil
 }
 
 func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {

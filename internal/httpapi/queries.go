@@ -11,20 +11,6 @@ import (
 	"github.com/otpledger/otpledger/projections"
 )
 
-// list is the answer of every list query (api.md).
-type list[T any] struct {
-	Items        []T    `json:"items"`
-	NextCursor   string `json:"next_cursor,omitempty"`
-	AsOfSequence uint64 `json:"as_of_sequence"`
-}
-
-func newList[T any](items []T, next string, seq uint64) list[T] {
-	if items == nil {
-		items = []T{}
-	}
-	return list[T]{Items: items, NextCursor: next, AsOfSequence: seq}
-}
-
 // page reads ?limit= and ?cursor=.
 func page(r *http.Request) (projections.Page, error) {
 	p := projections.Page{Cursor: r.URL.Query().Get("cursor")}
@@ -122,8 +108,7 @@ type deviceState struct {
 // routes).
 
 func (s *Server) customerDevices(r *http.Request) (any, error) {
-	rows, seq, err := s.cfg.Views.CustomerDevices(r.Context(), r.PathValue("customer_no"), s.cfg.Ledger.Now())
-	return newList(rows, "", seq), err
+	return s.cfg.Views.CustomerDevices(r.Context(), r.PathValue("customer_no"), s.cfg.Ledger.Now())
 }
 
 func (s *Server) customerMedia(r *http.Request) (any, error) {
@@ -135,8 +120,7 @@ func (s *Server) customerMedia(r *http.Request) (any, error) {
 	if kind != "" && kind != projections.KindHardware && kind != projections.KindMobile {
 		return nil, invalid("kind", "must be HARDWARE or MOBILE")
 	}
-	rows, next, seq, err := s.cfg.Views.CustomerMedia(r.Context(), r.PathValue("customer_no"), kind, p)
-	return newList(rows, next, seq), err
+	return s.cfg.Views.CustomerMedia(r.Context(), r.PathValue("customer_no"), kind, p)
 }
 
 func (s *Server) mobileOTP(r *http.Request) (any, error) {
@@ -167,21 +151,21 @@ func (s *Server) findCustomers(r *http.Request) (any, error) {
 	if account != "" && !events.ValidAccountNo(account) {
 		return nil, events.AccountNoCode.Refusal("account_no")
 	}
-	rows, seq, err := s.cfg.Views.FindCustomers(r.Context(), fp, account)
+	l, err := s.cfg.Views.FindCustomers(r.Context(), fp, account)
 	if err != nil {
 		return nil, err
 	}
-	query, found := "account_no", make([]string, len(rows))
+	query, found := "account_no", make([]string, len(l.Items))
 	if fp != "" {
 		query = "real_name_number"
 	}
-	for i, c := range rows {
+	for i, c := range l.Items {
 		found[i] = c.CustomerNo
 	}
 	if err := s.cfg.Keys.RecordLookup(r.Context(), identity(r).Principal, query, found); err != nil {
 		return nil, err
 	}
-	return newList(rows, "", seq), nil
+	return l, nil
 }
 
 // device answers a device's state from the ledger, now or ?as_of an instant.
@@ -216,8 +200,7 @@ func (s *Server) device(r *http.Request) (any, error) {
 }
 
 func (s *Server) deviceInstitutions(r *http.Request) (any, error) {
-	rows, seq, err := s.cfg.Views.DeviceInstitutions(r.Context(), r.PathValue("vendor"), r.PathValue("serial"))
-	return newList(rows, "", seq), err
+	return s.cfg.Views.DeviceInstitutions(r.Context(), r.PathValue("vendor"), r.PathValue("serial"))
 }
 
 func (s *Server) deviceHistory(r *http.Request) (any, error) {
@@ -225,8 +208,7 @@ func (s *Server) deviceHistory(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, next, seq, err := s.cfg.Views.DeviceHistory(r.Context(), r.PathValue("vendor"), r.PathValue("serial"), p)
-	return newList(rows, next, seq), err
+	return s.cfg.Views.DeviceHistory(r.Context(), r.PathValue("vendor"), r.PathValue("serial"), p)
 }
 
 func (s *Server) deviceErrors(r *http.Request) (any, error) {
@@ -251,8 +233,7 @@ func (s *Server) institutionDevices(r *http.Request) (any, error) {
 	default:
 		return nil, invalid("status", "must be IN_ACCIDENT or LOCKED")
 	}
-	rows, next, seq, err := s.cfg.Views.InstitutionDevices(r.Context(), r.PathValue("code"), status, p)
-	return newList(rows, next, seq), err
+	return s.cfg.Views.InstitutionDevices(r.Context(), r.PathValue("code"), status, p)
 }
 
 func (s *Server) pendingApprovals(r *http.Request) (any, error) {
@@ -260,6 +241,5 @@ func (s *Server) pendingApprovals(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, next, seq, err := s.cfg.Views.PendingApprovals(r.Context(), p)
-	return newList(rows, next, seq), err
+	return s.cfg.Views.PendingApprovals(r.Context(), p)
 }
