@@ -6,9 +6,12 @@
 package streamgen
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -96,6 +99,16 @@ func PublishGenerated(ctx context.Context, j *journal.Journal, cfg Config) (*Str
 	return s, b.Flush(ctx)
 }
 
+// generator draws a stream's commands and records their events.
+type generator struct {
+	cfg   Config
+	s     *Stream
+	p     aggregates.Policy
+	r     *rand.Rand
+	heads map[events.AggregateRef]string // each aggregate's chain head
+	emit  func(events.Commit) error
+}
+
 func generate(cfg Config, s *Stream, emit func(events.Commit) error) error {
 	if cfg.Devices == 0 {
 		cfg.Devices = 1000
@@ -106,124 +119,149 @@ func generate(cfg Config, s *Stream, emit func(events.Commit) error) error {
 	if cfg.Home == "" {
 		cfg.Home = "IBKS"
 	}
-	p := aggregates.DefaultPolicy(cfg.Home)
-	r := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
+	g := &generator{cfg: cfg, s: s, p: aggregates.DefaultPolicy(cfg.Home), r: rand.New(rand.NewPCG(cfg.Seed, 0x5eed)),
+		heads: map[events.AggregateRef]string{}, emit: emit}
 	s.Devices, s.Customers = map[string]aggregates.Device{}, map[string]aggregates.Customer{}
-	custNo := func(i int) string { return fmt.Sprintf("GC%05d", i) }
 	for i := range cfg.Devices {
 		s.Devices[Serial(i)] = aggregates.NewDevice("OTP", Serial(i))
 	}
 	for i := range cfg.Customers {
-		s.Customers[custNo(i)] = aggregates.NewCustomer(custNo(i))
+		s.Customers[customerNo(i)] = aggregates.NewCustomer(customerNo(i))
 	}
 	now := Start
-	heads := map[events.AggregateRef]string{} // each aggregate's chain head
-	branchDocs := []events.Document{events.DocRealNameID, events.DocProcessingForm, events.DocSealOrSignature}
 	for n := 0; s.Events < cfg.Events; n++ {
 		now = now.Add(50 * time.Millisecond)
-		id := uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%d/%d", cfg.Seed, n))
-		// The principals are those the API would have authenticated.
-		online := func(ch events.Channel) aggregates.Meta {
-			return aggregates.Meta{EventID: id, Institution: cfg.Home, Channel: ch, Actor: events.Actor{Role: events.RoleSelf, ID: "WEB"},
-				Principal: &events.Principal{ID: "WEB", Role: events.RoleProducer, Method: events.MethodMTLS}}
-		}
-		staff := fmt.Sprintf("S%d", r.IntN(5))
-		branch := aggregates.Meta{EventID: id, Institution: cfg.Home, Channel: events.ChannelBranch, Actor: events.Actor{Role: events.RoleSelf, ID: "CUST"},
-			Staff: staff, Documents: branchDocs, Principal: &events.Principal{ID: staff, Role: events.RoleTeller, Method: events.MethodAPIKey}}
-		center := aggregates.Meta{EventID: id, Institution: institutions[r.IntN(len(institutions))], Channel: events.ChannelCenter,
-			OriginChannel: []events.OriginChannel{events.OriginBranch, events.OriginOnline}[r.IntN(2)], Actor: events.Actor{Role: events.RoleSystem, ID: "CENTER"},
-			Principal: &events.Principal{ID: "CENTER", Role: events.RoleProducer, Method: events.MethodMTLS}}
-		auth := aggregates.Meta{EventID: id, Institution: cfg.Home, Channel: events.ChannelAuth, Actor: events.Actor{Role: events.RoleSystem, ID: "AUTH"},
-			Principal: &events.Principal{ID: "AUTH", Role: events.RoleProducer, Method: events.MethodMTLS}}
-		dk, ck := Serial(r.IntN(cfg.Devices)), custNo(r.IntN(cfg.Customers))
-		d, c := s.Devices[dk], s.Customers[ck]
-		var evs []events.Event
-		var err error
-		switch k := r.IntN(100); {
-		case k < 45:
-			evs, err = d.Decide(aggregates.IncrementError{Meta: auth}, now, &p)
-		case k < 55:
-			evs, err = d.Decide(aggregates.Register{Meta: center}, now, &p)
-		case k < 62:
-			evs, err = d.Decide(aggregates.Register{Meta: branch, CustomerNo: ck, Customer: &c}, now, &p)
-		case k < 66:
-			if no, ok := d.HomeCustomer(&p); ok {
-				hc := s.Customers[no]
-				evs, err = d.Decide(aggregates.Cancel{Meta: branch, Customer: &hc}, now, &p)
-			} else {
-				evs, err = d.Decide(aggregates.Cancel{Meta: center}, now, &p)
-			}
-		case k < 70:
-			evs, err = d.Decide(aggregates.ReportLoss{Meta: online(events.ChannelPhone), Reason: events.LossLost}, now, &p)
-		case k < 76:
-			m := center
-			for inst := range d.Accident {
-				m.Institution = inst
-				if inst == cfg.Home {
-					m = branch
-				}
-				break
-			}
-			evs, err = d.Decide(aggregates.Recover{Meta: m}, now, &p)
-		case k < 82:
-			evs, err = d.Decide(aggregates.ResetErrors{Meta: online(events.ChannelMobileWeb)}, now, &p)
-		case k < 86:
-			evs, err = c.Decide(aggregates.SetProfile{Meta: branch, Type: events.Individual, Residency: events.Domestic,
-				RealNameFP: fmt.Sprintf("%064x", r.Uint64()), RealNameMasked: "900101-1******", Accounts: []string{fmt.Sprintf("%011d", r.IntN(1e9))}}, now, &p)
-		case k < 91:
-			evs, err = c.Decide(aggregates.IssueMobile{Meta: online(events.ChannelMTS), GeneratorNo: fmt.Sprintf("MG%08d", n%1e8),
-				PhoneFP: fmt.Sprintf("%064x", r.IntN(3)), PhoneMasked: "*******1234",
-				Verification: events.Verification{HomeAccount: true, PhoneIdentity: true, OneWonTransfer: true}}, now, &p)
-		case k < 93:
-			evs, err = c.Decide(aggregates.RevokeMobile{Meta: online(events.ChannelMTS)}, now, &p)
-		case k < 97:
-			evs, err = c.Decide(aggregates.IncrementMobileError{Meta: auth}, now, &p)
-		default:
-			for target := range d.Pending {
-				evs, err = d.Decide(aggregates.Approve{Meta: branch, Target: target, Approver: "M1"}, now, &p)
-				break
-			}
-		}
+		evs, err := g.decide(n, now)
 		if err != nil || len(evs) == 0 {
 			continue
 		}
-		var byAgg []events.Event
-		flush := func() error {
-			if len(byAgg) == 0 {
-				return nil
-			}
-			ref := byAgg[0].Aggregate
-			chained, head, err := events.Chain(heads[ref], byAgg)
-			if err != nil {
-				return err
-			}
-			heads[ref], byAgg = head, nil
-			return emit(events.Commit{Events: chained})
-		}
-		for _, e := range evs {
-			if len(byAgg) > 0 && byAgg[0].Aggregate != e.Aggregate {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-			byAgg = append(byAgg, e)
-			switch e.Aggregate.Kind {
-			case events.KindDevice:
-				_, sr, _ := e.Aggregate.DeviceKey()
-				s.Devices[sr] = s.Devices[sr].Evolve(e)
-				if sr == cfg.Track {
-					s.Timeline = append(s.Timeline, Moment{At: e.OccurredAt, State: s.Devices[sr]})
-				}
-			case events.KindCustomer:
-				s.Customers[e.Aggregate.Key] = s.Customers[e.Aggregate.Key].Evolve(e)
-			}
-		}
-		if err := flush(); err != nil {
+		if err := g.record(evs); err != nil {
 			return err
 		}
 		s.Events += len(evs)
 	}
 	return nil
+}
+
+func customerNo(i int) string { return fmt.Sprintf("GC%05d", i) }
+
+var branchDocs = []events.Document{events.DocRealNameID, events.DocProcessingForm, events.DocSealOrSignature}
+
+// metas are the metas of one step's command, each with the principal the
+// API would have authenticated.
+type metas struct {
+	branch, center, auth aggregates.Meta
+	online               func(events.Channel) aggregates.Meta
+}
+
+func (g *generator) metas(id uuid.UUID) metas {
+	staff := fmt.Sprintf("S%d", g.r.IntN(5))
+	return metas{
+		online: func(ch events.Channel) aggregates.Meta {
+			return aggregates.Meta{EventID: id, Institution: g.cfg.Home, Channel: ch, Actor: events.Actor{Role: events.RoleSelf, ID: "WEB"},
+				Principal: &events.Principal{ID: "WEB", Role: events.RoleProducer, Method: events.MethodMTLS}}
+		},
+		branch: aggregates.Meta{EventID: id, Institution: g.cfg.Home, Channel: events.ChannelBranch, Actor: events.Actor{Role: events.RoleSelf, ID: "CUST"},
+			Staff: staff, Documents: branchDocs, Principal: &events.Principal{ID: staff, Role: events.RoleTeller, Method: events.MethodAPIKey}},
+		center: aggregates.Meta{EventID: id, Institution: institutions[g.r.IntN(len(institutions))], Channel: events.ChannelCenter,
+			OriginChannel: []events.OriginChannel{events.OriginBranch, events.OriginOnline}[g.r.IntN(2)], Actor: events.Actor{Role: events.RoleSystem, ID: "CENTER"},
+			Principal: &events.Principal{ID: "CENTER", Role: events.RoleProducer, Method: events.MethodMTLS}},
+		auth: aggregates.Meta{EventID: id, Institution: g.cfg.Home, Channel: events.ChannelAuth, Actor: events.Actor{Role: events.RoleSystem, ID: "AUTH"},
+			Principal: &events.Principal{ID: "AUTH", Role: events.RoleProducer, Method: events.MethodMTLS}},
+	}
+}
+
+// decide draws step n's command on a random device or customer and decides
+// it at now; a refusal is skipped by the caller.
+func (g *generator) decide(n int, now time.Time) ([]events.Event, error) {
+	r, p := g.r, &g.p
+	m := g.metas(uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%d/%d", g.cfg.Seed, n)))
+	dk, ck := Serial(r.IntN(g.cfg.Devices)), customerNo(r.IntN(g.cfg.Customers))
+	d, c := g.s.Devices[dk], g.s.Customers[ck]
+	switch k := r.IntN(100); {
+	case k < 45:
+		return d.Decide(aggregates.IncrementError{Meta: m.auth}, now, p)
+	case k < 55:
+		return d.Decide(aggregates.Register{Meta: m.center}, now, p)
+	case k < 62:
+		return d.Decide(aggregates.Register{Meta: m.branch, CustomerNo: ck, Customer: &c}, now, p)
+	case k < 66:
+		if no, ok := d.HomeCustomer(p); ok {
+			hc := g.s.Customers[no]
+			return d.Decide(aggregates.Cancel{Meta: m.branch, Customer: &hc}, now, p)
+		}
+		return d.Decide(aggregates.Cancel{Meta: m.center}, now, p)
+	case k < 70:
+		return d.Decide(aggregates.ReportLoss{Meta: m.online(events.ChannelPhone), Reason: events.LossLost}, now, p)
+	case k < 76:
+		meta := m.center
+		for _, inst := range slices.Sorted(maps.Keys(d.Accident)) { // sorted: the same seed, the same stream
+			meta.Institution = inst
+			if inst == g.cfg.Home {
+				meta = m.branch
+			}
+			break
+		}
+		return d.Decide(aggregates.Recover{Meta: meta}, now, p)
+	case k < 82:
+		return d.Decide(aggregates.ResetErrors{Meta: m.online(events.ChannelMobileWeb)}, now, p)
+	case k < 86:
+		return c.Decide(aggregates.SetProfile{Meta: m.branch, Type: events.Individual, Residency: events.Domestic,
+			RealNameFP: fmt.Sprintf("%064x", r.Uint64()), RealNameMasked: "900101-1******", Accounts: []string{fmt.Sprintf("%011d", r.IntN(1e9))}}, now, p)
+	case k < 91:
+		return c.Decide(aggregates.IssueMobile{Meta: m.online(events.ChannelMTS), GeneratorNo: fmt.Sprintf("MG%08d", n%1e8),
+			PhoneFP: fmt.Sprintf("%064x", r.IntN(3)), PhoneMasked: "*******1234",
+			Verification: events.Verification{HomeAccount: true, PhoneIdentity: true, OneWonTransfer: true}}, now, p)
+	case k < 93:
+		return c.Decide(aggregates.RevokeMobile{Meta: m.online(events.ChannelMTS)}, now, p)
+	case k < 97:
+		return c.Decide(aggregates.IncrementMobileError{Meta: m.auth}, now, p)
+	}
+	for _, target := range slices.SortedFunc(maps.Keys(d.Pending), func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }) {
+		return d.Decide(aggregates.Approve{Meta: m.branch, Target: target, Approver: "M1"}, now, p)
+	}
+	return nil, nil
+}
+
+// record chains and emits evs, one commit per aggregate, and folds them into
+// the stream's aggregates.
+func (g *generator) record(evs []events.Event) error {
+	for len(evs) > 0 {
+		n := 1
+		for n < len(evs) && evs[n].Aggregate == evs[0].Aggregate {
+			n++
+		}
+		ref := evs[0].Aggregate
+		chained, head, err := events.Chain(g.heads[ref], evs[:n])
+		if err != nil {
+			return err
+		}
+		g.heads[ref] = head
+		for _, e := range chained {
+			g.evolve(e)
+		}
+		if err := g.emit(events.Commit{Events: chained}); err != nil {
+			return err
+		}
+		evs = evs[n:]
+	}
+	return nil
+}
+
+// evolve folds e into its aggregate, and records the tracked device's
+// moments.
+func (g *generator) evolve(e events.Event) {
+	s := g.s
+	switch e.Aggregate.Kind {
+	case events.KindDevice:
+		_, sr, _ := e.Aggregate.DeviceKey()
+		s.Devices[sr] = s.Devices[sr].Evolve(e)
+		if sr == g.cfg.Track {
+			s.Timeline = append(s.Timeline, Moment{At: e.OccurredAt, State: s.Devices[sr]})
+		}
+	case events.KindCustomer:
+		s.Customers[e.Aggregate.Key] = s.Customers[e.Aggregate.Key].Evolve(e)
+	}
 }
 
 // Publish appends the commits to the journal in order (a bulk append,
