@@ -298,7 +298,8 @@ func (p *process) request(t *testing.T, method, path, body string) (int, []byte)
 	return p.requestAs(t, apitest.PrincipalFor(method, path, body), method, path, body)
 }
 
-// requestAs sends a request with the token of key who.
+// requestAs sends a request with the token of key who; its answer must be
+// one schema/openapi.json documents (checkAnswer).
 func (p *process) requestAs(t *testing.T, who, method, path, body string) (int, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(method, p.url+path, strings.NewReader(body))
@@ -314,6 +315,7 @@ func (p *process) requestAs(t *testing.T, who, method, path, body string) (int, 
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
+	checkAnswer(t, req, resp, data)
 	return resp.StatusCode, data
 }
 
@@ -552,6 +554,13 @@ func walkAndRestart(t *testing.T, env []string) (map[string]string, string) {
 	for _, v := range views {
 		if before[v] != after[v] {
 			t.Errorf("GET %s after restart:\n%s\nbefore:\n%s", v, after[v], before[v])
+		}
+	}
+	// The operations' answers, checked against the description as every
+	// answer is (requestAs).
+	for _, path := range []string{"/healthz", "/readyz", "/v1/keys"} {
+		if code, body := p.request(t, "GET", path, ""); code != http.StatusOK {
+			t.Errorf("GET %s: %d %s", path, code, body)
 		}
 	}
 	p.stop(t)
