@@ -23,6 +23,7 @@ import (
 	"github.com/otpledger/otpledger/events/journal/journaltest"
 	"github.com/otpledger/otpledger/events/pii"
 	"github.com/otpledger/otpledger/internal/access"
+	"github.com/otpledger/otpledger/internal/fixture"
 	"github.com/otpledger/otpledger/internal/httpapi"
 	"github.com/otpledger/otpledger/projections"
 )
@@ -34,11 +35,8 @@ func server(t *testing.T) (string, map[string]string) {
 	t.Helper()
 	ctx := context.Background()
 	nc := journaltest.Conn(t)
-	j, err := journal.Open(ctx, nc, journal.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, _ := ledger.New(j, ledger.Config{Policy: aggregates.DefaultPolicy("IBKS"), Now: func() time.Time { return time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC) }})
+	j := journaltest.Open(t, nc, journal.Config{})
+	l, _ := ledger.New(j, ledger.Config{Policy: aggregates.DefaultPolicy("IBKS"), Now: func() time.Time { return fixture.BusinessHours }})
 	mem := projections.NewMemory()
 	pnc, _ := nats.Connect(nc.ConnectedUrl())
 	pj, _ := journal.Open(ctx, pnc, journal.Config{})

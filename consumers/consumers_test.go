@@ -31,10 +31,7 @@ type env struct {
 func newEnv(t testing.TB) env {
 	t.Helper()
 	nc := journaltest.Conn(t)
-	j, err := journal.Open(context.Background(), nc, journal.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := journaltest.Open(t, nc, journal.Config{})
 	url := nc.ConnectedUrl()
 	return env{j: j, dial: func() *nats.Conn {
 		c, err := nats.Connect(url)
@@ -58,10 +55,7 @@ func (e env) publish(t testing.TB, cfg streamgen.Config) *streamgen.Stream {
 // runProjector runs a projector over store until the test ends or stop is called.
 func runProjector(t testing.TB, e env, store projections.Writer) (*Projector, func()) {
 	t.Helper()
-	pj, err := journal.Open(context.Background(), e.dial(), journal.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pj := journaltest.Open(t, e.dial(), journal.Config{})
 	p, err := NewProjector(ProjectorConfig{Journal: pj, Store: store})
 	if err != nil {
 		t.Fatal(err)

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/otpledger/otpledger/events"
 	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/journal/journaltest"
@@ -29,16 +27,6 @@ func TestVerifyCleanStream(t *testing.T) {
 	if len(rep.Findings) != 0 || rep.Events != uint64(gen.Events) {
 		t.Fatalf("clean stream: %d events, findings %+v", rep.Events, rep.Findings[:min(5, len(rep.Findings))])
 	}
-}
-
-// readOnly opens stream as the audit tools do: as it is, unchecked.
-func readOnly(t *testing.T, nc *nats.Conn, stream string) *journal.Journal {
-	t.Helper()
-	j, err := journal.Open(context.Background(), nc, journal.Config{Stream: stream, ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return j
 }
 
 // TestVerifyNamesTampering copies a stream into one without deny-delete,
@@ -84,7 +72,7 @@ func TestVerifyNamesTampering(t *testing.T) {
 		}
 	}
 	forged.Delete(deletedSeq)
-	rep, err := Verify(ctx, readOnly(t, nc, "COPY"), nil, nil)
+	rep, err := Verify(ctx, journaltest.Open(t, nc, journal.Config{Stream: "COPY", ReadOnly: true}), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +171,7 @@ func TestCheckpointsCatchConsistentForgery(t *testing.T) {
 		}
 		copied.Store(events.SubjectCheckpoint, checkpoints[i])
 	}
-	rep, err = Verify(ctx, readOnly(t, nc, "FORGED"), pub, nil)
+	rep, err = Verify(ctx, journaltest.Open(t, nc, journal.Config{Stream: "FORGED", ReadOnly: true}), pub, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,12 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -52,4 +55,47 @@ func migrate(ctx context.Context, db *sql.DB) ([]int64, error) {
 		versions = append(versions, r.Source.Version)
 	}
 	return versions, nil
+}
+
+// CreateDatabase creates the database name on the server of adminURL (a
+// connection with the right to create databases), migrated when migrate is
+// set, and returns its URL and a function that drops it (whoever is still
+// connected). For the tests and the benchmark, which each work in a
+// database of their own.
+func CreateDatabase(ctx context.Context, adminURL, name string, migrate bool) (string, func(context.Context) error, error) {
+	u, err := url.Parse(adminURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("database URL: %w", err)
+	}
+	admin, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return "", nil, err
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", nil, fmt.Errorf("create database: %w", err)
+	}
+	drop := func(ctx context.Context) error {
+		c, err := pgx.Connect(ctx, adminURL)
+		if err != nil {
+			return fmt.Errorf("drop database: %w", err)
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			return fmt.Errorf("drop database: %w", err)
+		}
+		return nil
+	}
+	u.Path = "/" + name
+	if migrate {
+		pool, err := pgxpool.New(ctx, u.String())
+		if err == nil {
+			_, err = Migrate(ctx, pool)
+			pool.Close()
+		}
+		if err != nil {
+			return "", nil, errors.Join(err, drop(ctx))
+		}
+	}
+	return u.String(), drop, nil
 }

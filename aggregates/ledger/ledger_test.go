@@ -15,44 +15,21 @@ import (
 	"github.com/otpledger/otpledger/events"
 	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/journal/journaltest"
+	"github.com/otpledger/otpledger/internal/fixture"
 )
 
-const home = "IBKS"
-
-// businessNow is Wednesday 10:00 in Seoul, within branch hours.
-var businessNow = time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
-
-func newJournal(t testing.TB) *journal.Journal {
-	t.Helper()
-	j, err := journal.Open(context.Background(), journaltest.Conn(t), journal.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return j
-}
+const home = fixture.Home
 
 func newLedger(t testing.TB, j *journal.Journal) *Ledger {
 	t.Helper()
-	l, err := New(j, Config{Policy: aggregates.DefaultPolicy(home), Now: func() time.Time { return businessNow }})
+	l, err := New(j, Config{Policy: aggregates.DefaultPolicy(home), Now: func() time.Time { return fixture.BusinessHours }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return l
 }
 
-func branch(key string) aggregates.Meta {
-	return aggregates.Meta{Institution: home, Channel: events.ChannelBranch, Actor: events.Actor{Role: events.RoleSelf, ID: "CUST"},
-		Staff: "S1", IdempotencyKey: key,
-		Documents: []events.Document{events.DocRealNameID, events.DocProcessingForm, events.DocSealOrSignature}}
-}
-
-func auth(key string) aggregates.Meta {
-	return aggregates.Meta{Institution: home, Channel: events.ChannelAuth, Actor: events.Actor{Role: events.RoleSystem}, IdempotencyKey: key}
-}
-
-func center(inst string) aggregates.Meta {
-	return aggregates.Meta{Institution: inst, Channel: events.ChannelCenter, Actor: events.Actor{Role: events.RoleSystem}}
-}
+func branch(key string) aggregates.Meta { return fixture.Branch("S1", key) }
 
 func profile(t testing.TB, l *Ledger, no string) {
 	t.Helper()
@@ -74,7 +51,7 @@ func streamMsgs(t *testing.T, j *journal.Journal) uint64 {
 
 func TestHomeRegistrationIsOneBatchAndIdempotent(t *testing.T) {
 	t.Parallel()
-	j := newJournal(t)
+	j := journaltest.Journal(t)
 	l := newLedger(t, j)
 	ctx := context.Background()
 	profile(t, l, "C0001")
@@ -109,14 +86,14 @@ func TestHomeRegistrationIsOneBatchAndIdempotent(t *testing.T) {
 
 func TestColdLoadUsesSnapshot(t *testing.T) {
 	t.Parallel()
-	j := newJournal(t)
+	j := journaltest.Journal(t)
 	l := newLedger(t, j)
 	ctx := context.Background()
-	if _, err := l.Device(ctx, "OTP", "SERIAL0001", aggregates.Register{Meta: center("KB001")}); err != nil {
+	if _, err := l.Device(ctx, "OTP", "SERIAL0001", aggregates.Register{Meta: fixture.Center("KB001")}); err != nil {
 		t.Fatal(err)
 	}
 	for range 7 {
-		if _, err := l.Device(ctx, "OTP", "SERIAL0001", aggregates.IncrementError{Meta: auth("")}); err != nil {
+		if _, err := l.Device(ctx, "OTP", "SERIAL0001", aggregates.IncrementError{Meta: fixture.Auth("")}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -140,12 +117,12 @@ func TestColdLoadUsesSnapshot(t *testing.T) {
 // invariants on the final stream and that every accepted command is in it.
 func TestConcurrentConflictingCommands(t *testing.T) {
 	t.Parallel()
-	j := newJournal(t)
+	j := journaltest.Journal(t)
 	ledgers := []*Ledger{newLedger(t, j), newLedger(t, j)}
 	ctx := context.Background()
 	profile(t, ledgers[0], "C0001")
 	for _, s := range []string{"SERIAL0100", "SERIAL0200"} {
-		if _, err := ledgers[0].Device(ctx, "OTP", s, aggregates.Register{Meta: center("KB001")}); err != nil {
+		if _, err := ledgers[0].Device(ctx, "OTP", s, aggregates.Register{Meta: fixture.Center("KB001")}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -177,14 +154,14 @@ func TestConcurrentConflictingCommands(t *testing.T) {
 				case 0: // registrations for one customer on different devices: R-ONE-OTP lets one win
 					record(l.Device(ctx, "OTP", fmt.Sprintf("SERIAL%02d%02d", g, i), aggregates.Register{Meta: branch(""), CustomerNo: "C0001"}))
 				case 1: // error increments racing resets
-					record(l.Device(ctx, "OTP", "SERIAL0100", aggregates.IncrementError{Meta: auth("")}))
+					record(l.Device(ctx, "OTP", "SERIAL0100", aggregates.IncrementError{Meta: fixture.Auth("")}))
 				case 2:
-					record(l.Device(ctx, "OTP", "SERIAL0100", aggregates.ResetErrors{Meta: center("KB001")}))
+					record(l.Device(ctx, "OTP", "SERIAL0100", aggregates.ResetErrors{Meta: fixture.Center("KB001")}))
 				case 3: // a loss report racing registrations
 					if i%3 == 0 {
-						record(l.Device(ctx, "OTP", "SERIAL0200", aggregates.ReportLoss{Meta: center("KB001"), Reason: events.LossLost}))
+						record(l.Device(ctx, "OTP", "SERIAL0200", aggregates.ReportLoss{Meta: fixture.Center("KB001"), Reason: events.LossLost}))
 					} else {
-						record(l.Device(ctx, "OTP", "SERIAL0200", aggregates.Register{Meta: center(fmt.Sprintf("IN%02d%02d", g, i))}))
+						record(l.Device(ctx, "OTP", "SERIAL0200", aggregates.Register{Meta: fixture.Center(fmt.Sprintf("IN%02d%02d", g, i))}))
 					}
 				}
 			}
@@ -260,15 +237,15 @@ func TestConcurrentConflictingCommands(t *testing.T) {
 // aggregate's events instead.
 func TestLoadWithoutSnapshotReplays(t *testing.T) {
 	t.Parallel()
-	j := newJournal(t)
+	j := journaltest.Journal(t)
 	ctx := context.Background()
 	p := aggregates.DefaultPolicy(home)
 	d := aggregates.NewDevice("OTP", "SERIAL0001")
 	var seq uint64
-	for i, cmd := range []aggregates.DeviceCommand{aggregates.Register{Meta: center("KB001")}, aggregates.IncrementError{Meta: auth("")}} {
+	for i, cmd := range []aggregates.DeviceCommand{aggregates.Register{Meta: fixture.Center("KB001")}, aggregates.IncrementError{Meta: fixture.Auth("")}} {
 		m := cmd.Metadata()
 		m.EventID = uuid.NewSHA1(uuid.NameSpaceOID, []byte{byte(i)})
-		evs, err := d.Decide(aggregates.WithMeta(cmd, m, nil), businessNow, &p)
+		evs, err := d.Decide(aggregates.WithMeta(cmd, m, nil), fixture.BusinessHours, &p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -305,22 +282,22 @@ func TestConfigBoundaries(t *testing.T) {
 // and succeeds.
 func TestStaleCacheRetries(t *testing.T) {
 	t.Parallel()
-	j := newJournal(t)
+	j := journaltest.Journal(t)
 	ctx := context.Background()
 	var waits atomic.Int32
-	a, err := New(j, Config{Policy: aggregates.DefaultPolicy(home), Now: func() time.Time { return businessNow },
+	a, err := New(j, Config{Policy: aggregates.DefaultPolicy(home), Now: func() time.Time { return fixture.BusinessHours },
 		Backoff: func(int) time.Duration { waits.Add(1); return 0 }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := newLedger(t, j)
-	if _, err := a.Device(ctx, "OTP", "SERIAL0001", aggregates.Register{Meta: center("KB001")}); err != nil {
+	if _, err := a.Device(ctx, "OTP", "SERIAL0001", aggregates.Register{Meta: fixture.Center("KB001")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Device(ctx, "OTP", "SERIAL0001", aggregates.IncrementError{Meta: auth("")}); err != nil {
+	if _, err := b.Device(ctx, "OTP", "SERIAL0001", aggregates.IncrementError{Meta: fixture.Auth("")}); err != nil {
 		t.Fatal(err)
 	}
-	answer, err := a.Device(ctx, "OTP", "SERIAL0001", aggregates.IncrementError{Meta: auth("")})
+	answer, err := a.Device(ctx, "OTP", "SERIAL0001", aggregates.IncrementError{Meta: fixture.Auth("")})
 	if err != nil || waits.Load() != 1 || answer.Events[0].Version != 3 {
 		t.Fatalf("stale cache: %+v %v after %d waits, want version 3 after 1", answer, err, waits.Load())
 	}
@@ -331,11 +308,11 @@ func TestStaleCacheRetries(t *testing.T) {
 // found in its history: the same answer, nothing appended.
 func TestEvictedAnswerFoundInHistory(t *testing.T) {
 	t.Parallel()
-	j := newJournal(t)
+	j := journaltest.Journal(t)
 	l := newLedger(t, j)
 	ctx := context.Background()
 	register := func(i int) aggregates.Register {
-		m := center(fmt.Sprintf("I%04d", i))
+		m := fixture.Center(fmt.Sprintf("I%04d", i))
 		m.IdempotencyKey = fmt.Sprintf("feed:%d", i)
 		return aggregates.Register{Meta: m}
 	}

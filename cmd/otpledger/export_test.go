@@ -25,10 +25,7 @@ import (
 func natsServer(t *testing.T) (*journal.Journal, journaltest.Server) {
 	t.Helper()
 	srv := journaltest.Run(t)
-	j, err := journal.Open(context.Background(), srv.Conn, journal.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := journaltest.Open(t, srv.Conn, journal.Config{})
 	return j, srv
 }
 

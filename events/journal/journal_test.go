@@ -1,4 +1,4 @@
-package journal
+package journal_test
 
 import (
 	"context"
@@ -9,24 +9,15 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/otpledger/otpledger/events"
+	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/journal/journaltest"
+	"github.com/otpledger/otpledger/internal/fixture"
 )
 
-func openJournal(t testing.TB, nc *nats.Conn) *Journal {
-	t.Helper()
-	j, err := Open(context.Background(), nc, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return j
-}
-
-var t0 = time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
+var t0 = fixture.BusinessHours
 
 func customerCommit(no string) events.Commit {
 	return events.Commit{Events: []events.Event{{ID: uuid.New(), OccurredAt: t0, RecordedAt: t0,
@@ -34,9 +25,9 @@ func customerCommit(no string) events.Commit {
 		Actor: events.Actor{Role: events.RoleSelf}, Payload: events.Registered{Vendor: "OTP", Serial: "SERIAL0001", CustomerNo: no}}}}
 }
 
-func msgCount(t *testing.T, j *Journal) uint64 {
+func msgCount(t *testing.T, j *journal.Journal) uint64 {
 	t.Helper()
-	info, err := j.stream.Info(context.Background())
+	info, err := journal.StreamOf(j).Info(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,46 +37,37 @@ func msgCount(t *testing.T, j *Journal) uint64 {
 func TestOpenIsIdempotentAndRefusesConflicts(t *testing.T) {
 	t.Parallel()
 	nc := journaltest.Conn(t)
-	openJournal(t, nc)
-	openJournal(t, nc) // second start: same stream, no error
+	journaltest.Open(t, nc, journal.Config{})
+	journaltest.Open(t, nc, journal.Config{}) // second start: same stream, no error
 	js, _ := jetstream.New(nc)
 	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "LOOSE", Subjects: []string{"loose.>"}}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Open(context.Background(), nc, Config{Stream: "LOOSE"})
+	_, err := journal.Open(context.Background(), nc, journal.Config{Stream: "LOOSE"})
 	for _, want := range []string{"deny_delete", "deny_purge", "allow_atomic", "subjects"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("conflicting stream: want %s named, got %v", want, err)
 		}
 	}
-	if _, err := Open(context.Background(), nc, Config{MaxAge: 24 * time.Hour}); err == nil {
+	if _, err := journal.Open(context.Background(), nc, journal.Config{MaxAge: 24 * time.Hour}); err == nil {
 		t.Error("a max age under 10 years was accepted")
-	}
-}
-
-func TestVersionCheck(t *testing.T) {
-	t.Parallel()
-	for have, ok := range map[string]bool{"2.9.25": false, "2.11.9": false, "2.12.0": true, "2.15.2": true, "3.0.0-beta": true} {
-		if versionAtLeast(have, MinServerVersion) != ok {
-			t.Errorf("versionAtLeast(%s) != %v", have, ok)
-		}
 	}
 }
 
 func TestPurgeAndDeleteRefusedByServer(t *testing.T) {
 	t.Parallel()
-	j := openJournal(t, journaltest.Conn(t))
-	if _, err := j.Append(context.Background(), Record{Commit: journaltest.ErrorCommit("SERIAL0001", 1)}); err != nil {
+	j := journaltest.Open(t, journaltest.Conn(t), journal.Config{})
+	if _, err := j.Append(context.Background(), journal.Record{Commit: journaltest.ErrorCommit("SERIAL0001", 1)}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := j.stream.Purge(ctx); err == nil {
+	if err := journal.StreamOf(j).Purge(ctx); err == nil {
 		t.Error("purge accepted")
 	}
-	if err := j.stream.DeleteMsg(ctx, 1); err == nil {
+	if err := journal.StreamOf(j).DeleteMsg(ctx, 1); err == nil {
 		t.Error("delete accepted")
 	}
-	if err := j.stream.SecureDeleteMsg(ctx, 1); err == nil {
+	if err := journal.StreamOf(j).SecureDeleteMsg(ctx, 1); err == nil {
 		t.Error("secure delete accepted")
 	}
 	if n := msgCount(t, j); n != 1 {
@@ -95,19 +77,19 @@ func TestPurgeAndDeleteRefusedByServer(t *testing.T) {
 
 func TestCompareAndSet(t *testing.T) {
 	t.Parallel()
-	j := openJournal(t, journaltest.Conn(t))
+	j := journaltest.Open(t, journaltest.Conn(t), journal.Config{})
 	ctx := context.Background()
-	seqs, err := j.Append(ctx, Record{Commit: journaltest.ErrorCommit("SERIAL0001", 1), State: []byte(`{"v":1}`)})
+	seqs, err := j.Append(ctx, journal.Record{Commit: journaltest.ErrorCommit("SERIAL0001", 1), State: []byte(`{"v":1}`)})
 	if err != nil || seqs[0] != 1 {
 		t.Fatalf("first append: %v %v", seqs, err)
 	}
-	if _, err := j.Append(ctx, Record{Commit: journaltest.ErrorCommit("SERIAL0001", 2)}); !errors.Is(err, ErrConflict) {
+	if _, err := j.Append(ctx, journal.Record{Commit: journaltest.ErrorCommit("SERIAL0001", 2)}); !errors.Is(err, journal.ErrConflict) {
 		t.Fatalf("expecting new on an existing aggregate: %v", err)
 	}
-	if _, err := j.Append(ctx, Record{Commit: journaltest.ErrorCommit("SERIAL0001", 2), Expect: 7}); !errors.Is(err, ErrConflict) {
+	if _, err := j.Append(ctx, journal.Record{Commit: journaltest.ErrorCommit("SERIAL0001", 2), Expect: 7}); !errors.Is(err, journal.ErrConflict) {
 		t.Fatalf("stale expectation: %v", err)
 	}
-	if _, err := j.Append(ctx, Record{Commit: journaltest.ErrorCommit("SERIAL0001", 2), Expect: 1}); err != nil {
+	if _, err := j.Append(ctx, journal.Record{Commit: journaltest.ErrorCommit("SERIAL0001", 2), Expect: 1}); err != nil {
 		t.Fatal(err)
 	}
 	seq, state, ok, err := j.Last(ctx, events.DeviceRef("OTP", "SERIAL0001"))
@@ -131,14 +113,14 @@ func TestCompareAndSet(t *testing.T) {
 
 func TestDuplicateMsgIDStoresOnce(t *testing.T) {
 	t.Parallel()
-	j := openJournal(t, journaltest.Conn(t))
+	j := journaltest.Open(t, journaltest.Conn(t), journal.Config{})
 	ctx := context.Background()
-	rec := Record{Commit: journaltest.ErrorCommit("SERIAL0001", 1), MsgID: "key-1"}
+	rec := journal.Record{Commit: journaltest.ErrorCommit("SERIAL0001", 1), MsgID: "key-1"}
 	if _, err := j.Append(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
 	rec.Expect = 1 // even when the expectation holds, the id is a duplicate
-	if _, err := j.Append(ctx, rec); !errors.Is(err, ErrDuplicate) {
+	if _, err := j.Append(ctx, rec); !errors.Is(err, journal.ErrDuplicate) {
 		t.Fatalf("second append with the same id: %v", err)
 	}
 	if n := msgCount(t, j); n != 1 {
@@ -148,21 +130,21 @@ func TestDuplicateMsgIDStoresOnce(t *testing.T) {
 
 func TestAtomicBatch(t *testing.T) {
 	t.Parallel()
-	j := openJournal(t, journaltest.Conn(t))
+	j := journaltest.Open(t, journaltest.Conn(t), journal.Config{})
 	ctx := context.Background()
-	if _, err := j.Append(ctx, Record{Commit: customerCommit("C0001")}); err != nil {
+	if _, err := j.Append(ctx, journal.Record{Commit: customerCommit("C0001")}); err != nil {
 		t.Fatal(err)
 	}
 	before := msgCount(t, j)
 	// The second message's expectation (customer is new) fails: nothing is stored.
-	_, err := j.Append(ctx, Record{Commit: journaltest.ErrorCommit("SERIAL0001", 1)}, Record{Commit: customerCommit("C0001"), Expect: 0})
-	if !errors.Is(err, ErrConflict) {
+	_, err := j.Append(ctx, journal.Record{Commit: journaltest.ErrorCommit("SERIAL0001", 1)}, journal.Record{Commit: customerCommit("C0001"), Expect: 0})
+	if !errors.Is(err, journal.ErrConflict) {
 		t.Fatalf("failing batch: %v", err)
 	}
 	if after := msgCount(t, j); after != before {
 		t.Fatalf("a failed batch stored %d messages", after-before)
 	}
-	seqs, err := j.Append(ctx, Record{Commit: journaltest.ErrorCommit("SERIAL0001", 1)}, Record{Commit: customerCommit("C0001"), Expect: 1})
+	seqs, err := j.Append(ctx, journal.Record{Commit: journaltest.ErrorCommit("SERIAL0001", 1)}, journal.Record{Commit: customerCommit("C0001"), Expect: 1})
 	if err != nil || fmt.Sprint(seqs) != "[2 3]" {
 		t.Fatalf("good batch: %v %v", seqs, err)
 	}
@@ -172,30 +154,13 @@ func TestAtomicBatch(t *testing.T) {
 // decode back (a time before year 0) is refused before it reaches the server.
 func TestUnreadableCommitIsNeverStored(t *testing.T) {
 	t.Parallel()
-	j := openJournal(t, journaltest.Conn(t))
+	j := journaltest.Open(t, journaltest.Conn(t), journal.Config{})
 	c := journaltest.ErrorCommit("SERIAL0001", 1)
 	c.Events[0].OccurredAt = time.Date(0, 1, 1, 0, 0, 0, 0, time.FixedZone("KST", 9*3600)).UTC() // year -1
-	if _, err := j.Append(context.Background(), Record{Commit: c}); !errors.Is(err, ErrUnreadable) {
+	if _, err := j.Append(context.Background(), journal.Record{Commit: c}); !errors.Is(err, journal.ErrUnreadable) {
 		t.Fatalf("year -1 commit: %v", err)
 	}
 	if n := msgCount(t, j); n != 0 {
 		t.Fatalf("%d messages stored", n)
-	}
-}
-
-// TestServerErrorCodes: the codes the journal names itself are the
-// server's, and an unavailable server's error reads on one line.
-func TestServerErrorCodes(t *testing.T) {
-	for code, id := range map[jetstream.ErrorCode]server.ErrorIdentifier{
-		codeBatchDuplicate:     server.JSAtomicPublishContainsDuplicateMessageErr,
-		codeDuplicateInProcess: server.JSStreamDuplicateMessageConflict,
-	} {
-		if want := jetstream.ErrorCode(server.ApiErrors[id].ErrCode); code != want {
-			t.Errorf("code %d, the server's is %d", code, want)
-		}
-	}
-	err := classify(errors.New("connection closed"))
-	if !errors.Is(err, ErrUnavailable) || strings.Contains(err.Error(), "\n") {
-		t.Errorf("classify: %q", err)
 	}
 }

@@ -18,10 +18,7 @@ import (
 func TestKeyEventsChain(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	j, err := journal.Open(ctx, journaltest.Conn(t), journal.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := journaltest.Journal(t)
 	admin := events.Principal{ID: "ADM1", Role: events.RoleAdmin, Method: events.MethodAPIKey}
 	a, err := OpenKeys(ctx, j, "IBKS", time.Now)
 	if err != nil {

@@ -25,7 +25,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats-server/v2/server"
 
@@ -34,6 +33,7 @@ import (
 	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/journal/embedded"
 	"github.com/otpledger/otpledger/events/journal/journalbench"
+	"github.com/otpledger/otpledger/internal/fixture"
 	"github.com/otpledger/otpledger/internal/progress"
 	"github.com/otpledger/otpledger/internal/streamgen"
 	"github.com/otpledger/otpledger/projections"
@@ -126,12 +126,7 @@ func (c Config) sizes() sizes {
 }
 
 // home is the home institution of the benchmark's ledgers.
-const home = "IBKS"
-
-// businessDay is the instant the benchmark's ledger clocks start from, a
-// Wednesday 10:00 in Seoul, so that branch commands are within business
-// hours whenever the benchmark runs.
-var businessDay = time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
+const home = fixture.Home
 
 // env is what the rows share.
 type env struct {
@@ -162,7 +157,7 @@ func (e *env) say(format string, args ...any) {
 func newLedger(j *journal.Journal, cacheSize int) (*ledger.Ledger, error) {
 	start := time.Now()
 	return ledger.New(j, ledger.Config{Policy: aggregates.DefaultPolicy(home), CacheSize: cacheSize,
-		Now: func() time.Time { return businessDay.Add(time.Since(start)) }})
+		Now: func() time.Time { return fixture.BusinessHours.Add(time.Since(start)) }})
 }
 
 // Run sets up the servers, pre-fills the stream, measures every row and
@@ -288,37 +283,17 @@ func (e *env) stopNATS() {
 // database creates a migrated database for this run, dropped at the end,
 // and returns its URL.
 func (e *env) database(ctx context.Context, role string) (string, error) {
-	admin, err := pgx.Connect(ctx, e.admin)
+	name := fmt.Sprintf("otpledger_bench_%s_%s_%d", e.runID, role, len(e.cleanup))
+	u, drop, err := schema.CreateDatabase(ctx, e.admin, name, true)
 	if err != nil {
 		return "", fmt.Errorf("PostgreSQL (set OTPLEDGER_DATABASE_URL): %w", err)
-	}
-	defer admin.Close(ctx)
-	name := fmt.Sprintf("otpledger_bench_%s_%s_%d", e.runID, role, len(e.cleanup))
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", fmt.Errorf("create database: %w", err)
 	}
 	e.cleanup = append(e.cleanup, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if c, err := pgx.Connect(ctx, e.admin); err == nil {
-			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			_ = c.Close(ctx)
-		}
+		_ = drop(ctx)
 	})
-	u, err := url.Parse(e.admin)
-	if err != nil {
-		return "", fmt.Errorf("database URL: %w", err)
-	}
-	u.Path = "/" + name
-	pool, err := projections.OpenPool(ctx, u.String())
-	if err != nil {
-		return "", err
-	}
-	defer pool.Close()
-	if _, err := schema.Migrate(ctx, pool); err != nil {
-		return "", err
-	}
-	return u.String(), nil
+	return u, nil
 }
 
 // withParam returns the URL with a query parameter set.

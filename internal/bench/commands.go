@@ -24,6 +24,7 @@ import (
 	"github.com/otpledger/otpledger/events/journal/journalbench"
 	"github.com/otpledger/otpledger/events/pii"
 	"github.com/otpledger/otpledger/internal/access"
+	"github.com/otpledger/otpledger/internal/fixture"
 	"github.com/otpledger/otpledger/internal/httpapi"
 	"github.com/otpledger/otpledger/internal/streamgen"
 )
@@ -76,7 +77,7 @@ func ownDevice(prefix string, pool, workers, w, i int) string {
 // baselines publish it, so that they measure the server on the same bytes
 // and the ratio measures what the ledger adds.
 func rawMessage(subject string) *nats.Msg {
-	at := businessDay
+	at := fixture.BusinessHours
 	e := events.Event{ID: uuid.New(), OccurredAt: at, RecordedAt: at, Aggregate: events.DeviceRef("RAW", "RAWSERIAL01"),
 		Institution: home, Channel: events.ChannelAuth, Actor: authMeta.Actor, Payload: events.ErrorIncremented{CountAfter: 1}}
 	chained, head, _ := events.Chain("", []events.Event{e})

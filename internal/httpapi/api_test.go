@@ -24,11 +24,9 @@ import (
 	"github.com/otpledger/otpledger/events/pii"
 	"github.com/otpledger/otpledger/internal/access"
 	"github.com/otpledger/otpledger/internal/apitest"
+	"github.com/otpledger/otpledger/internal/fixture"
 	"github.com/otpledger/otpledger/projections"
 )
-
-// businessNow is Wednesday 2026-11-25 10:00 in Seoul.
-var businessNow = time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
 
 const (
 	realName = "900101-1234567"
@@ -69,11 +67,8 @@ func newTestAPI(t *testing.T, options ...func(*Config)) testAPI {
 	t.Helper()
 	nc := journaltest.Conn(t)
 	ctx := context.Background()
-	j, err := journal.Open(ctx, nc, journal.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := ledger.New(j, ledger.Config{Policy: aggregates.DefaultPolicy("IBKS"), Now: func() time.Time { return businessNow }})
+	j := journaltest.Open(t, nc, journal.Config{})
+	l, err := ledger.New(j, ledger.Config{Policy: aggregates.DefaultPolicy("IBKS"), Now: func() time.Time { return fixture.BusinessHours }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,10 +77,7 @@ func newTestAPI(t *testing.T, options ...func(*Config)) testAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pj, err := journal.Open(ctx, pnc, journal.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pj := journaltest.Open(t, pnc, journal.Config{})
 	p, err := consumers.NewProjector(consumers.ProjectorConfig{Journal: pj, Store: mem})
 	if err != nil {
 		t.Fatal(err)

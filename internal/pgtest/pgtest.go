@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net/url"
 	"os"
 	"testing"
 	"time"
@@ -35,61 +34,38 @@ func URL() string {
 
 // Database creates a database for t, applies the migrations, and returns its
 // URL; the database is dropped in t.Cleanup.
-func Database(t testing.TB) string {
-	t.Helper()
-	dbURL := EmptyDatabase(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	pool, err := projections.OpenPool(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := schema.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	return dbURL
-}
+func Database(t testing.TB) string { return create(t, true) }
 
 // EmptyDatabase creates a database for t without migrating it and returns
 // its URL; the database is dropped in t.Cleanup.
-func EmptyDatabase(t testing.TB) string {
+func EmptyDatabase(t testing.TB) string { return create(t, false) }
+
+func create(t testing.TB, migrate bool) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	admin, err := pgx.Connect(ctx, URL())
-	if err != nil {
+	if c, err := pgx.Connect(ctx, URL()); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("PostgreSQL unreachable under CI: %v", err)
 		}
 		t.Skipf("PostgreSQL unreachable (set OTPLEDGER_TEST_DATABASE_URL): %v", err)
+	} else {
+		_ = c.Close(ctx)
 	}
-	defer admin.Close(context.Background())
 	suffix := make([]byte, 6)
 	_, _ = rand.Read(suffix)
-	name := "otpledger_test_" + hex.EncodeToString(suffix)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create test database: %v", err)
+	dbURL, drop, err := schema.CreateDatabase(ctx, URL(), "otpledger_test_"+hex.EncodeToString(suffix), migrate)
+	if err != nil {
+		t.Fatalf("test database: %v", err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		c, err := pgx.Connect(ctx, URL())
-		if err != nil {
-			t.Errorf("drop test database: %v", err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop test database: %v", err)
+		if err := drop(ctx); err != nil {
+			t.Error(err)
 		}
 	})
-	u, err := url.Parse(URL())
-	if err != nil {
-		t.Fatalf("OTPLEDGER_TEST_DATABASE_URL must be a postgres:// URL: %v", err)
-	}
-	u.Path = "/" + name
-	return u.String()
+	return dbURL
 }
 
 // Pool opens a pool on url configured as the projections need, closed in t.Cleanup.

@@ -20,6 +20,7 @@ import (
 	"github.com/otpledger/otpledger/aggregates/ledger"
 	"github.com/otpledger/otpledger/events"
 	"github.com/otpledger/otpledger/events/journal"
+	"github.com/otpledger/otpledger/internal/fixture"
 )
 
 // Config sizes a generated stream.
@@ -145,8 +146,6 @@ func generate(cfg Config, s *Stream, emit func(events.Commit) error) error {
 
 func customerNo(i int) string { return fmt.Sprintf("GC%05d", i) }
 
-var branchDocs = []events.Document{events.DocRealNameID, events.DocProcessingForm, events.DocSealOrSignature}
-
 // metas are the metas of one step's command, each with the principal the
 // API would have authenticated.
 type metas struct {
@@ -162,7 +161,7 @@ func (g *generator) metas(id uuid.UUID) metas {
 				Principal: &events.Principal{ID: "WEB", Role: events.RoleProducer, Method: events.MethodMTLS}}
 		},
 		branch: aggregates.Meta{EventID: id, Institution: g.cfg.Home, Channel: events.ChannelBranch, Actor: events.Actor{Role: events.RoleSelf, ID: "CUST"},
-			Staff: staff, Documents: branchDocs, Principal: &events.Principal{ID: staff, Role: events.RoleTeller, Method: events.MethodAPIKey}},
+			Staff: staff, Documents: fixture.BranchDocuments, Principal: &events.Principal{ID: staff, Role: events.RoleTeller, Method: events.MethodAPIKey}},
 		center: aggregates.Meta{EventID: id, Institution: institutions[g.r.IntN(len(institutions))], Channel: events.ChannelCenter,
 			OriginChannel: []events.OriginChannel{events.OriginBranch, events.OriginOnline}[g.r.IntN(2)], Actor: events.Actor{Role: events.RoleSystem, ID: "CENTER"},
 			Principal: &events.Principal{ID: "CENTER", Role: events.RoleProducer, Method: events.MethodMTLS}},

@@ -22,15 +22,6 @@ import (
 	"github.com/otpledger/otpledger/events/journal/journaltest"
 )
 
-func openJournal(t testing.TB, nc *nats.Conn) *journal.Journal {
-	t.Helper()
-	j, err := journal.Open(context.Background(), nc, journal.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return j
-}
-
 // TestCrashKeepsAcknowledgedAppends runs the embedded server in a child
 // process, appends N events through its loopback listener, kills the process
 // with SIGKILL, restarts it on the same directory and finds all N in order.
@@ -46,7 +37,7 @@ func TestCrashKeepsAcknowledgedAppends(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			j := openJournal(t, nc)
+			j := journaltest.Open(t, nc, journal.Config{})
 			var last uint64
 			for i := range n {
 				seqs, err := j.Append(context.Background(), journal.Record{Commit: journaltest.ErrorCommit("SERIAL0001", i+1), Expect: last})
@@ -65,7 +56,7 @@ func TestCrashKeepsAcknowledgedAppends(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer nc.Close()
-			j = openJournal(t, nc)
+			j = journaltest.Open(t, nc, journal.Config{})
 			i := 0
 			for e, err := range j.Read(context.Background(), events.DeviceRef("OTP", "SERIAL0001"), 1) {
 				if err != nil {
@@ -147,7 +138,7 @@ func TestDataDirectoryIsLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	j := openJournal(t, e.Conn)
+	j := journaltest.Open(t, e.Conn, journal.Config{})
 	if _, err := j.Append(ctx, journal.Record{Commit: journaltest.ErrorCommit("SERIAL0001", 1)}); err != nil {
 		t.Fatal(err)
 	}
@@ -163,10 +154,7 @@ func TestDataDirectoryIsLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	r, err := journal.Open(ctx, nc, journal.Config{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := journaltest.Open(t, nc, journal.Config{ReadOnly: true})
 	var read int
 	if err := r.Scan(ctx, 0, 0, func(m []journal.Message) error { read += len(m); return nil }); err != nil || read != 1 {
 		t.Fatalf("reader scanned %d messages: %v", read, err)

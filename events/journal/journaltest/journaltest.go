@@ -6,7 +6,6 @@ package journaltest
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	natstest "github.com/nats-io/nats-server/v2/test"
@@ -14,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/otpledger/otpledger/events"
+	"github.com/otpledger/otpledger/events/journal"
+	"github.com/otpledger/otpledger/internal/fixture"
 )
 
 // Server is a running test server.
@@ -40,6 +41,23 @@ func Run(t testing.TB) Server {
 
 // Conn starts a JetStream server for t and returns a connection to it.
 func Conn(t testing.TB) *nats.Conn { return Run(t).Conn }
+
+// Open opens the journal on nc with cfg, failing t if it cannot.
+func Open(t testing.TB, nc *nats.Conn, cfg journal.Config) *journal.Journal {
+	t.Helper()
+	j, err := journal.Open(context.Background(), nc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// Journal starts a JetStream server for t and opens the journal on it (the
+// default configuration).
+func Journal(t testing.TB) *journal.Journal {
+	t.Helper()
+	return Open(t, Conn(t), journal.Config{})
+}
 
 // Forged is a stream without the journal's protections (deletes allowed, no
 // checks on what is published), over the journal's subjects: what a forger
@@ -121,7 +139,7 @@ func AckFloor(t testing.TB, nc *nats.Conn, stream, durable string) uint64 {
 // ErrorCommit is a device commit of one error_incremented event (count n)
 // at a fixed instant: the smallest valid commit, for journal tests.
 func ErrorCommit(serial string, n int) events.Commit {
-	t0 := time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
+	t0 := fixture.BusinessHours
 	return events.Commit{Events: []events.Event{{ID: uuid.New(), OccurredAt: t0, RecordedAt: t0,
 		Aggregate: events.DeviceRef("OTP", serial), Institution: "IBKS", Channel: events.ChannelAuth,
 		Actor: events.Actor{Role: events.RoleSystem}, Payload: events.ErrorIncremented{CountAfter: n}}}}
