@@ -63,7 +63,7 @@ func server(t *testing.T) (string, map[string]string) {
 	}
 	api, err := httpapi.New(httpapi.Config{Ledger: l, Views: mem, Fingerprinter: fp, Home: "IBKS",
 		Auth: &access.Authenticator{Keys: keys}, Keys: keys,
-		JournalReady: func(context.Context) error { return nil }, Lag: func(context.Context) (uint64, error) { return 0, nil }})
+		Journal: j})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,9 @@ func Rebuild(ctx context.Context, j *journal.Journal, target *projections.Postgr
 
 // Lag returns how far store is behind the stream: the stream's last
 // sequence minus the store's checkpoint (readiness and metrics report it).
-func Lag(ctx context.Context, j *journal.Journal, store projections.Writer) (uint64, error) {
+func Lag(ctx context.Context, j *journal.Journal, store interface {
+	Position(context.Context) (uint64, error)
+}) (uint64, error) {
 	last, err := j.LastSequence(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("lag: %w", err)

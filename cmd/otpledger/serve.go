@@ -294,10 +294,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	api, err := httpapi.New(httpapi.Config{Ledger: l, Views: n.store, Fingerprinter: fp, Home: cfg.home, Logger: log,
 		Auth: auth, Keys: auth.Keys, LookupsPerMinute: cfg.lookupsPerMinute, Projecting: n.projecting(),
-		JournalReady: func(ctx context.Context) error { _, err := n.j.LastSequence(ctx); return err },
-		Lag: func(ctx context.Context) (uint64, error) {
-			return consumers.Lag(ctx, n.j, n.store)
-		},
+		Journal: n.j,
 	})
 	if err != nil {
 		return err

@@ -306,8 +306,7 @@ func (e *env) startAPI(ctx context.Context, open bool) (benchAPI, error) {
 		}
 	}
 	api, err := httpapi.New(httpapi.Config{Ledger: e.l, Views: e.store, Fingerprinter: fp, Home: home, Auth: auth, Keys: keys,
-		JournalReady: func(ctx context.Context) error { _, err := e.j.LastSequence(ctx); return err },
-		Lag:          func(context.Context) (uint64, error) { return 0, nil }})
+		Journal: e.j})
 	if err != nil {
 		cancel()
 		return benchAPI{}, err

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/otpledger/otpledger/client"
 	"github.com/otpledger/otpledger/consumers"
 	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/internal/streamgen"
@@ -252,28 +252,22 @@ func (e *env) queries(ctx context.Context) ([]Row, error) {
 		return nil, err
 	}
 	defer api.stop()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: 30 * time.Second}
+	c := client.New(api.base, api.auditor, &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: 30 * time.Second})
 	serial := func(i int) string { return streamgen.Serial((i * 7919) % e.cfg.Devices) }
 	n := e.sz.queries
 	f, err := e.pair(ctx, "req/s",
 		func(ctx context.Context) (sample, error) {
 			return measure(ctx, clients, n, func(ctx context.Context, _, i int) error {
-				path := "/v1/devices/OTP/" + serial(i) + []string{"/history", "/errors"}[i%2]
-				req, err := http.NewRequestWithContext(ctx, http.MethodGet, api.base+path, nil)
-				if err != nil {
-					return err
+				var err error
+				if i%2 == 0 {
+					_, err = c.DeviceHistory(ctx, "OTP", serial(i), client.Read{})
+				} else {
+					_, err = c.DeviceErrors(ctx, "OTP", serial(i), 0)
 				}
-				api.authorize(req, api.auditor)
-				resp, err := client.Do(req)
-				if err != nil {
-					return err
+				if e := (*client.Error)(nil); errors.As(err, &e) && e.Code == "not_found" {
+					return nil // a device the stream never touched
 				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotFound {
-					return fmt.Errorf("GET %s: %d", path, resp.StatusCode)
-				}
-				return nil
+				return err
 			})
 		},
 		func(ctx context.Context) (sample, error) {

@@ -102,8 +102,7 @@ func newTestAPI(t *testing.T, options ...func(*Config)) testAPI {
 		tokens[nk.ID] = token
 	}
 	cfg := Config{Ledger: l, Views: mem, Fingerprinter: fp, Home: "IBKS", Auth: &access.Authenticator{Keys: keys}, Keys: keys,
-		JournalReady: func(ctx context.Context) error { _, err := j.LastSequence(ctx); return err },
-		Lag:          func(ctx context.Context) (uint64, error) { return consumers.Lag(ctx, j, mem) }}
+		Journal: j}
 	for _, o := range options {
 		o(&cfg)
 	}
@@ -363,6 +362,29 @@ func TestReadinessNamesTheProjector(t *testing.T) {
 	}
 	if _, out := newTestAPI(t).do(t, "GET", "/readyz", "", ""); strings.Contains(out, "projector") {
 		t.Errorf("readyz of a replica with views of its own: %s", out)
+	}
+}
+
+// TestReadinessBoundsTheLag: /readyz and the metric report how far the
+// views are behind the journal, and /readyz answers 503 past MaxReadyLag.
+func TestReadinessBoundsTheLag(t *testing.T) {
+	t.Parallel()
+	for _, bound := range []uint64{1, 1 << 40} {
+		behind := projections.NewMemory() // no projector feeds it: its lag is the journal's last sequence
+		a := newTestAPI(t, func(c *Config) { c.Views, c.MaxReadyLag = behind, bound })
+		a.must(t, "POST", "/v1/devices/OTP/000111222333/registrations", `{"channel":"CENTER","institution":"KB001","actor":{"role":"SYSTEM"}}`)
+		last, err := a.j.LastSequence(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[bool]int{true: 503, false: 200}[last > bound]
+		lag := fmt.Sprintf(`"projection_lag":%d`, last)
+		if status, out := a.do(t, "GET", "/readyz", "", ""); status != want || !strings.Contains(out, lag) {
+			t.Errorf("readyz %d messages behind, bound %d: %d %s", last, bound, status, out)
+		}
+		if _, out := a.do(t, "GET", "/metrics", "", ""); !strings.Contains(out, fmt.Sprintf("otpledger_projection_lag %d\n", last)) {
+			t.Errorf("metrics lack the lag of %d", last)
+		}
 	}
 }
 

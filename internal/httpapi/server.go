@@ -20,6 +20,8 @@ import (
 
 	"github.com/otpledger/otpledger/aggregates"
 	"github.com/otpledger/otpledger/aggregates/ledger"
+	"github.com/otpledger/otpledger/consumers"
+	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/pii"
 	"github.com/otpledger/otpledger/internal/access"
 	"github.com/otpledger/otpledger/projections"
@@ -41,11 +43,9 @@ type Config struct {
 	// serves /v1/keys (api.md "Identity and access").
 	Auth Authenticator
 	Keys *access.Keys
-	// JournalReady reports whether the journal answers; Lag how far the
-	// views are behind it. Both feed /readyz and /metrics, with the views'
-	// quarantine.
-	JournalReady func(ctx context.Context) error
-	Lag          func(ctx context.Context) (uint64, error)
+	// Journal is the ledger's journal: /readyz and /metrics ask it whether
+	// it answers and how far the views are behind its last sequence.
+	Journal *journal.Journal
 	// Projecting, when set, reports whether this replica's projector holds
 	// the lease on shared views (/readyz "projector", the metric
 	// otpledger_projector_leader); nil when the views are this process's own.
@@ -82,7 +82,7 @@ func (c *Config) setDefaults() {
 func (c Config) Validate() error {
 	var errs []error
 	for name, missing := range map[string]bool{"Ledger": c.Ledger == nil, "Views": c.Views == nil, "Fingerprinter": c.Fingerprinter == nil,
-		"Home": c.Home == "", "JournalReady": c.JournalReady == nil, "Lag": c.Lag == nil,
+		"Home": c.Home == "", "Journal": c.Journal == nil,
 		"Auth": c.Auth == nil, "Keys": c.Keys == nil} {
 		if missing {
 			errs = append(errs, errors.New("httpapi: "+name+" is required"))
@@ -120,7 +120,7 @@ func New(cfg Config) (*Server, error) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "otpledger_append_conflicts_total", Help: "Appends refused by compare-and-set and retried."},
 			func() float64 { return float64(cfg.Ledger.Stats().Conflicts) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "otpledger_projection_lag", Help: "Stream last sequence minus the views' checkpoint."},
-			func() float64 { lag, _ := cfg.Lag(ctx); return float64(lag) }),
+			func() float64 { lag, _ := consumers.Lag(ctx, cfg.Journal, cfg.Views); return float64(lag) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "otpledger_quarantined_messages", Help: "Journal messages the views set aside (undecodable or refused): events missing from every view."},
 			func() float64 { q, _ := cfg.Views.Quarantine(ctx); return float64(len(q)) }),
 	)
@@ -254,15 +254,17 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	status := map[string]any{"journal": "ok", "store": "ok"}
 	code := http.StatusOK
-	if err := s.cfg.JournalReady(ctx); err != nil {
+	last, err := s.cfg.Journal.LastSequence(ctx)
+	if err != nil {
 		status["journal"], code = "unreachable", http.StatusServiceUnavailable
 	}
-	if _, err := s.cfg.Views.Position(ctx); err != nil {
+	pos, err := s.cfg.Views.Position(ctx)
+	if err != nil {
 		status["store"], code = "unreachable", http.StatusServiceUnavailable
 	}
-	lag, err := s.cfg.Lag(ctx)
+	lag := last - min(pos, last) // as consumers.Lag, from the answers above
 	status["projection_lag"] = lag
-	if err != nil || lag > s.cfg.MaxReadyLag {
+	if lag > s.cfg.MaxReadyLag {
 		code = http.StatusServiceUnavailable
 	}
 	// A quarantined message is an event no view shows: reported, with the
