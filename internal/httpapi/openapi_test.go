@@ -13,17 +13,11 @@ import (
 // TestOpenAPIMatchesRoutes: no route undocumented, no documented route missing.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	t.Parallel()
-	data, err := os.ReadFile("../../schema/openapi.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var doc struct {
 		OpenAPI string                    `json:"openapi"`
 		Paths   map[string]map[string]any `json:"paths"`
 	}
-	if err := json.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
+	readOpenAPI(t, &doc)
 	if !strings.HasPrefix(doc.OpenAPI, "3.") {
 		t.Fatalf("openapi %q", doc.OpenAPI)
 	}
@@ -55,10 +49,6 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 // bearer security scheme (inherited or its own).
 func TestOpenAPIOperations(t *testing.T) {
 	t.Parallel()
-	data, err := os.ReadFile("../../schema/openapi.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var doc struct {
 		Tags []struct {
 			Name string `json:"name"`
@@ -73,9 +63,7 @@ func TestOpenAPIOperations(t *testing.T) {
 			SecuritySchemes map[string]any `json:"securitySchemes"`
 		} `json:"components"`
 	}
-	if err := json.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
+	readOpenAPI(t, &doc)
 	tags := map[string]bool{}
 	for _, tag := range doc.Tags {
 		tags[tag.Name] = true
@@ -145,3 +133,15 @@ func TestOpenAPIGeneratesAClient(t *testing.T) {
 // oapiRuntime is the version of github.com/oapi-codegen/runtime the
 // generated client is built with.
 const oapiRuntime = "v1.9.0"
+
+// readOpenAPI decodes schema/openapi.json into doc.
+func readOpenAPI(t *testing.T, doc any) {
+	t.Helper()
+	data, err := os.ReadFile("../../schema/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, doc); err != nil {
+		t.Fatal(err)
+	}
+}
