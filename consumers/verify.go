@@ -77,6 +77,9 @@ func Verify(ctx context.Context, j *journal.Journal, pub ed25519.PublicKey, prog
 	seen := map[uuid.UUID]uint64{}
 	next, lastGap := uint64(1), uint64(0)
 	var running runningHash
+	hashes := new(recentHashes)
+	hashes.put(0, running)
+	var covered uint64 // the sequence the last good checkpoint covers
 	err = ReadStream(ctx, j, 0, total, func(items []projections.Item) error {
 		for _, it := range items {
 			if it.Seq > next {
@@ -87,13 +90,16 @@ func Verify(ctx context.Context, j *journal.Journal, pub ed25519.PublicKey, prog
 			next = it.Seq + 1
 			rep.Messages++
 			if it.Subject == events.SubjectCheckpoint {
-				if problem := checkCheckpoint(it.Seq, it.Data, running, pub); problem != "" {
+				var problem string
+				if covered, problem = checkCheckpoint(it.Seq, covered, it.Data, hashes, pub); problem != "" {
 					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Kind: FindingCheckpoint, Detail: problem})
 				}
+				hashes.put(it.Seq, running)
 				rep.Checkpoints++
 				continue
 			}
 			running.add(it.Seq, it.Data)
+			hashes.put(it.Seq, running)
 			if it.Err != nil {
 				rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Kind: FindingUndecodable, Detail: it.Err.Error()})
 				continue

@@ -3,9 +3,12 @@ package consumers
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/otpledger/otpledger/events"
@@ -177,5 +180,134 @@ func TestCheckpointsCatchConsistentForgery(t *testing.T) {
 	}
 	if len(rep.Findings) != 2 || rep.Findings[0].Kind != "checkpoint" || rep.Findings[1].Kind != "checkpoint" {
 		t.Fatalf("consistent forgery: %+v", rep.Findings)
+	}
+}
+
+// TestCheckpointsLandUnderLoad: with a writer appending all the while, each
+// checkpoint lands (a few messages after the sequence it covers), a second
+// signer racing it (another replica) never signs a stretch already signed, and
+// the stream verifies with every checkpoint.
+func TestCheckpointsLandUnderLoad(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, key, _ := ed25519.GenerateKey(nil)
+	pub := key.Public().(ed25519.PublicKey)
+	e := newEnv(t)
+	gen := streamgen.Generate(streamgen.Config{Events: 8000, Devices: 500, Customers: 200, Seed: 14})
+	done := make(chan error, 1)
+	go func() {
+		last := map[events.AggregateRef]uint64{}
+		for _, c := range gen.Commits { // one message at a time, as commands arrive
+			seqs, err := e.j.Append(ctx, journal.Record{Commit: c, Expect: last[c.Aggregate()]})
+			if err != nil {
+				done <- err
+				return
+			}
+			last[c.Aggregate()] = seqs[0]
+		}
+		done <- nil
+	}()
+	landed, behind := 0, 0
+	for writing := true; writing; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			writing = false
+		default:
+		}
+		results := make(chan bool, 2)
+		for range 2 { // two replicas' checkpointers at once
+			go func() {
+				ok, err := AppendCheckpoint(ctx, e.j, key)
+				if err != nil {
+					t.Error(err)
+				}
+				results <- ok
+			}()
+		}
+		for range 2 {
+			if <-results {
+				landed++
+			}
+		}
+	}
+	var covered uint64
+	err := e.j.Scan(ctx, 0, 0, func(msgs []journal.Message) error {
+		for _, m := range msgs {
+			var cp Checkpoint
+			if m.Subject != events.SubjectCheckpoint || json.Unmarshal(m.Data, &cp) != nil {
+				continue
+			}
+			if cp.Seq <= covered {
+				t.Errorf("checkpoint at %d covers %d, already covered by an earlier one", m.Seq, cp.Seq)
+			}
+			covered = cp.Seq
+			if cp.Seq < m.Seq-1 {
+				behind++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(ctx, e.j, pub, nil)
+	if err != nil || len(rep.Findings) != 0 || rep.Checkpoints != uint64(landed) || landed < 10 {
+		t.Fatalf("%d checkpoints landed under load: %+v %v", landed, rep, err)
+	}
+	t.Logf("%d checkpoints landed while %d messages were appended, %d of them standing after messages they do not cover", landed, len(gen.Commits), behind)
+	if behind == 0 {
+		t.Error("no checkpoint stood behind later messages: the load did not race them")
+	}
+}
+
+// TestCheckpointRules: what verify says of a checkpoint at sequence 100
+// after one covering 90, per way it can be wrong.
+func TestCheckpointRules(t *testing.T) {
+	t.Parallel()
+	_, key, _ := ed25519.GenerateKey(nil)
+	_, other, _ := ed25519.GenerateKey(nil)
+	hashes := new(recentHashes)
+	var r runningHash
+	for seq := uint64(1); seq < 100; seq++ {
+		r.add(seq, []byte{byte(seq)})
+		hashes.put(seq, r)
+	}
+	at := func(seq uint64) string { h, _ := hashes.at(seq); return hex.EncodeToString(h[:]) }
+	sign := func(k ed25519.PrivateKey, seq uint64, running string) []byte {
+		body, _ := json.Marshal(Checkpoint{Seq: seq, RunningHash: running, Signature: base64.StdEncoding.EncodeToString(ed25519.Sign(k, signedText(seq, running)))})
+		return body
+	}
+	for _, c := range []struct {
+		name string
+		body []byte
+		want string // "" for a good checkpoint
+	}{
+		{"right after what it covers", sign(key, 99, at(99)), ""},
+		{"a few messages after", sign(key, 95, at(95)), ""},
+		{"covering itself", sign(key, 100, at(99)), "stands at 100"},
+		{"behind the previous one", sign(key, 89, at(89)), "after one covering 90"},
+		{"too far back to check", sign(key, 90, at(90)), ""},
+		{"another stream's hash", sign(key, 99, at(98)), "not the one it signed"},
+		{"another key", sign(other, 99, at(99)), "signature"},
+		{"unreadable", []byte("{"), "unreadable"},
+	} {
+		covers, problem := checkCheckpoint(100, 90, c.body, hashes, key.Public().(ed25519.PublicKey))
+		if (c.want == "") != (problem == "") || !strings.Contains(problem, c.want) {
+			t.Errorf("%s: %q, want %q", c.name, problem, c.want)
+		}
+		if problem != "" && covers != 90 {
+			t.Errorf("%s: a bad checkpoint moved the covered sequence to %d", c.name, covers)
+		}
+	}
+	// Hashes are kept for the last 4,096 messages only.
+	for seq := uint64(100); seq < 5000; seq++ {
+		r.add(seq, nil)
+		hashes.put(seq, r)
+	}
+	if _, problem := checkCheckpoint(5000, 90, sign(key, 95, strings.Repeat("00", 32)), hashes, nil); !strings.Contains(problem, "too far behind") {
+		t.Errorf("a checkpoint 4,905 messages behind: %q", problem)
 	}
 }

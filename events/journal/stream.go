@@ -59,7 +59,12 @@ func (j *Journal) Scan(ctx context.Context, from, upTo uint64, fn func([]Message
 	if upTo <= from {
 		return nil
 	}
-	cons, err := j.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from + 1})
+	// The consumer is deleted when the scan ends (a reader, whose account
+	// may not delete consumers, leaves it to the server after a minute
+	// unused): nats.go keeps an ordered consumer on the server for five
+	// minutes, and scans in a loop (checkpoints) would pile them up.
+	cons, err := j.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq: from + 1, InactiveThreshold: time.Minute})
 	if err != nil {
 		return fmt.Errorf("scan: %w: %w", ErrUnavailable, err)
 	}
@@ -67,7 +72,14 @@ func (j *Journal) Scan(ctx context.Context, from, upTo uint64, fn func([]Message
 	if err != nil {
 		return fmt.Errorf("scan: %w: %w", ErrUnavailable, err)
 	}
-	defer it.Stop()
+	defer func() {
+		it.Stop()
+		if !j.cfg.ReadOnly {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = j.stream.DeleteConsumer(dctx, cons.CachedInfo().Name)
+			cancel()
+		}
+	}()
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 	batch := make([]Message, 0, ScanBatch)
@@ -193,10 +205,11 @@ func (j *Journal) LastCheckpoint(ctx context.Context) (seq uint64, body []byte, 
 	return m.Sequence, m.Data, true, nil
 }
 
-// AppendCheckpoint appends a checkpoint body right after sequence after: it
-// returns [ErrConflict] when the stream has grown beyond it meanwhile.
-func (j *Journal) AppendCheckpoint(ctx context.Context, body []byte, after uint64) error {
-	if _, err := j.js.PublishMsg(ctx, &nats.Msg{Subject: events.SubjectCheckpoint, Data: body}, jetstream.WithExpectLastSequence(after)); err != nil {
+// AppendCheckpoint appends a checkpoint body, expecting the last checkpoint
+// at sequence last (0: none): it returns [ErrConflict] when another
+// checkpoint was appended meanwhile.
+func (j *Journal) AppendCheckpoint(ctx context.Context, body []byte, last uint64) error {
+	if _, err := j.js.PublishMsg(ctx, &nats.Msg{Subject: events.SubjectCheckpoint, Data: body}, jetstream.WithExpectLastSequencePerSubject(last)); err != nil {
 		return fmt.Errorf("append checkpoint: %w", classify(err))
 	}
 	return nil

@@ -6,6 +6,7 @@ package journaltest
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	natstest "github.com/nats-io/nats-server/v2/test"
@@ -134,6 +135,56 @@ func AckFloor(t testing.TB, nc *nats.Conn, stream, durable string) uint64 {
 		t.Fatal(err)
 	}
 	return info.AckFloor.Stream
+}
+
+// WaitForJetStream waits, up to a minute, until JetStream answers on nc (a
+// cluster has elected its meta leader).
+func WaitForJetStream(t testing.TB, nc *nats.Conn) {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := js.AccountInfo(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("JetStream does not answer: %v", err)
+		}
+	}
+}
+
+// StreamCluster returns the name of the server leading stream and its
+// replicas' state (name → current), once it has a leader (up to a minute).
+func StreamCluster(t testing.TB, nc *nats.Conn, stream string) (leader string, replicas map[string]bool, size int) {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		s, err := js.Stream(ctx, stream)
+		var info *jetstream.StreamInfo
+		if err == nil {
+			info, err = s.Info(ctx)
+		}
+		cancel()
+		if err == nil && info.Cluster != nil && info.Cluster.Leader != "" {
+			replicas = map[string]bool{}
+			for _, p := range info.Cluster.Replicas {
+				replicas[p.Name] = p.Current && !p.Offline
+			}
+			return info.Cluster.Leader, replicas, info.Config.Replicas
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream %s has no leader: %v", stream, err)
+		}
+	}
 }
 
 // ErrorCommit is a device commit of one error_incremented event (count n)
