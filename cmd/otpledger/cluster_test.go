@@ -24,6 +24,7 @@ import (
 	"github.com/otpledger/otpledger/events"
 	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/journal/journaltest"
+	"github.com/otpledger/otpledger/internal/pgtest"
 )
 
 // Passwords of the test cluster's users (deploy/nats/accounts.conf).
@@ -413,4 +414,134 @@ func TestClusterFailover(t *testing.T) {
 		t.Errorf("no checkpoint landed in the 3 s under load after the faults (the last at %d, the faults over at %d)", lastCheckpoint, healthy)
 	}
 	t.Logf("verify: %d messages, %d events, %d signed checkpoints, %d findings", rep.Messages, rep.Events, rep.Checkpoints, len(rep.Findings))
+}
+
+// TestReplicasShareTheCluster runs two serve replicas on one R3 cluster and
+// one PostgreSQL database. Eight clients, half on each replica, race error
+// increments and resets on the same 16 devices: every device's history is a
+// single chain whose counts go up by one from its last reset and never past
+// the limit (a replica's stale cache lost its compare-and-set and reloaded).
+// A key sent to one replica and again to the other gets the first answer.
+// One replica projects, the other stands by and takes over, within 10 s,
+// when the first is SIGKILLed.
+func TestReplicasShareTheCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster and two servers")
+	}
+	t.Parallel()
+	cl := startCluster(t)
+	dir := t.TempDir()
+	fpKey := filepath.Join(dir, "fingerprint.key")
+	_ = os.WriteFile(fpKey, []byte(strings.Repeat("cd", 32)), 0o600)
+	env := []string{"OTPLEDGER_NATS_URL=" + cl.url("otpledger", clusterLedgerPassword), "OTPLEDGER_DURABILITY=replicated",
+		"OTPLEDGER_DATA_DIR=" + filepath.Join(dir, "data"), "OTPLEDGER_DATABASE_URL=" + pgtest.Database(t),
+		"OTPLEDGER_FINGERPRINT_KEY_FILE=" + fpKey}
+	replicas := []*process{start(t, env...)}
+	replicas = append(replicas, start(t, env...)) // the same data directory: the tokens of the first start
+	ctx := context.Background()
+	center := client.Common{Institution: "KB001", Channel: "CENTER", OriginChannel: "ONLINE", Actor: client.Actor{Role: "SYSTEM", ID: "CENTER"}}
+	serial := func(i int) string { return fmt.Sprintf("RP%010d", i) }
+	for i := range 16 {
+		if _, err := client.New(replicas[0].url, replicas[0].tokens["CENTER"], nil).Register(ctx, "OTP", serial(i), "", client.Registration{Common: center}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		p := replicas[w%2]
+		auth, centre := client.New(p.url, p.tokens["AUTH"], nil), client.New(p.url, p.tokens["CENTER"], nil)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 150 {
+				s := serial((w*7 + i) % 16)
+				_, err := auth.Error(ctx, "OTP", s, "", client.Common{Channel: "AUTH", Actor: client.Actor{Role: "SYSTEM", ID: "AUTH"}})
+				if client.RuleOf(err) == "R-HW-LOCK" {
+					_, err = centre.ResetErrors(ctx, "OTP", s, "", client.Attributed{Common: center})
+				}
+				if err != nil && client.RuleOf(err) == "" {
+					t.Errorf("worker %d: %v", w, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	conflicts := 0.0
+	for _, p := range replicas {
+		_, body := p.request(t, "GET", "/metrics", "")
+		for _, line := range strings.Split(string(body), "\n") {
+			if v, ok := strings.CutPrefix(line, "otpledger_append_conflicts_total "); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				conflicts += f
+			}
+		}
+	}
+	if conflicts == 0 {
+		t.Error("no append conflicted: the replicas did not race on the devices")
+	}
+	t.Logf("%.0f appends lost their compare-and-set to the other replica and were decided again", conflicts)
+
+	// Every device's history: one chain, counts from the last reset, never
+	// past the limit.
+	j := journaltest.Open(t, cl.connect(t), journal.Config{ReadOnly: true})
+	for i := range 16 {
+		count, version := 0, uint64(0)
+		for e, err := range j.Read(ctx, events.DeviceRef("OTP", serial(i)), 1) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range e.Commit.Events {
+				version++
+				switch p := ev.Payload.(type) {
+				case events.ErrorIncremented:
+					if p.CountAfter != count+1 || p.CountAfter > 10 {
+						t.Fatalf("device %s, event %d: count %d after %d", serial(i), version, p.CountAfter, count)
+					}
+					count = p.CountAfter
+				case events.ErrorReset:
+					count = 0
+				}
+			}
+		}
+	}
+
+	// A key sent to one replica and again to the other: the first answer.
+	first, err := client.New(replicas[0].url, replicas[0].tokens["AUTH"], nil).Error(ctx, "OTP", serial(0), "across-replicas",
+		client.Common{Channel: "AUTH", Actor: client.Actor{Role: "SYSTEM", ID: "AUTH"}})
+	if err != nil && client.RuleOf(err) == "" {
+		t.Fatal(err)
+	}
+	again, err2 := client.New(replicas[1].url, replicas[1].tokens["AUTH"], nil).Error(ctx, "OTP", serial(0), "across-replicas",
+		client.Common{Channel: "AUTH", Actor: client.Actor{Role: "SYSTEM", ID: "AUTH"}})
+	if fmt.Sprint(first, client.RuleOf(err)) != fmt.Sprint(again, client.RuleOf(err2)) {
+		t.Errorf("the same key on the other replica: %+v %v, first %+v %v", again, err2, first, err)
+	}
+
+	// One projects, the other stands by; kill the projector's replica.
+	projecting := func(p *process) bool {
+		_, body := p.request(t, "GET", "/readyz", "")
+		return strings.Contains(string(body), `"projector":"projecting"`)
+	}
+	leader := slices.IndexFunc(replicas, projecting)
+	if leader < 0 || projecting(replicas[1-leader]) {
+		t.Fatalf("projecting: %v %v, want exactly one", projecting(replicas[0]), projecting(replicas[1]))
+	}
+	_ = replicas[leader].cmd.Process.Kill()
+	killed := time.Now()
+	standby := replicas[1-leader]
+	for !projecting(standby) {
+		if time.Since(killed) > 10*time.Second {
+			t.Fatalf("the standby did not take over within 10 s:\n%s", standby.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("the standby took over the projector %v after the projecting replica was killed", time.Since(killed).Round(time.Millisecond))
+	last, err := j.LastSequence(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := standby.readAt(t, "", "/v1/devices/OTP/"+serial(0)+"/errors", last); status != 200 {
+		t.Fatalf("the new projector's views: %d %s", status, body)
+	}
 }
