@@ -134,10 +134,9 @@ func (c *config) policy() (aggregates.Policy, error) {
 // there is no key and none is to be generated.
 func (c *config) secret(path, name string) ([]byte, error) {
 	if path == "" {
-		if !c.embedded() {
+		if path = c.keyPath(path, name); path == "" {
 			return nil, nil
 		}
-		path = filepath.Join(c.dataDir, name)
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			key := make([]byte, 32)
 			if _, err := rand.Read(key); err != nil {
@@ -160,6 +159,25 @@ func (c *config) secret(path, name string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %s is not hex", name, path)
 	}
 	return key, nil
+}
+
+// keyPath is where the key name is read from: path when configured, else
+// (embedded default) the data directory's file of that name; "" when an
+// external deployment configured none.
+func (c *config) keyPath(path, name string) string {
+	switch {
+	case path != "":
+		return path
+	case c.embedded():
+		return filepath.Join(c.dataDir, name)
+	}
+	return ""
+}
+
+// keyFiles names the key files a backup carries beside the stream and
+// where this configuration reads each.
+func (c *config) keyFiles() map[string]string {
+	return map[string]string{"fingerprint.key": c.keyPath(c.fpKeyFile, "fingerprint.key"), "checkpoint.key": c.keyPath(c.cpKeyFile, "checkpoint.key")}
 }
 
 // fingerprinter loads the personal-data fingerprint key (required).

@@ -38,6 +38,10 @@ Commands:
                      (that principal's personal-data look-ups: who found whom, never the number)
   export             every event in [--from, --to) as JSON lines or CSV, streaming
   import             append an export's JSON lines to an empty journal (restore, copy)
+  backup --out DIR   a snapshot of the stream (sequences, headers, settings) and the keys beside it
+                     (fingerprint, checkpoint); serve stopped on the embedded default
+  restore --in DIR   restore a backup into a NATS without the stream (an empty data directory, or a
+                     cluster with the configured durability's replicas) and put its keys in place
   rebuild            rebuild the PostgreSQL views from the stream and swap them in atomically
   approvals pending  branch events awaiting a manager's approval
   quarantine list    list the journal messages the projector set aside
@@ -172,6 +176,10 @@ func (inv *invocation) action(ctx context.Context, stdout, stderr io.Writer) fun
 		return func() error { return benchCmd(ctx, cfg, &inv.bf, stdout, stderr) }
 	case "import":
 		return func() error { return importCmd(ctx, cfg, af, stderr) }
+	case "backup":
+		return func() error { return backupCmd(ctx, cfg, af.out, stdout, stderr) }
+	case "restore":
+		return func() error { return restoreCmd(ctx, cfg, af.in, stdout, stderr) }
 	case "keys create", "keys list", "keys revoke":
 		verb := strings.TrimPrefix(inv.cmd, "keys ")
 		return func() error {
@@ -206,6 +214,10 @@ func (inv *invocation) flagSet(stderr io.Writer) *flag.FlagSet {
 		fs.Uint64Var(&af.after, "after", 0, "print the events after this stream sequence (the next page)")
 	case "import":
 		fs.StringVar(&af.in, "in", "", "JSON lines file of 'otpledger export' (required; read twice: checked whole, then appended)")
+	case "backup":
+		fs.StringVar(&af.out, "out", "", "a new directory for the backup (required)")
+	case "restore":
+		fs.StringVar(&af.in, "in", "", "the directory of 'otpledger backup' (required)")
 	case "export":
 		fs.StringVar(&af.format, "format", "jsonl", "jsonl | csv")
 		fs.StringVar(&af.from, "from", "", "first instant (RFC 3339, inclusive; default: the beginning)")
@@ -255,6 +267,10 @@ func usageProblem(cmd string, fs *flag.FlagSet, af *auditFlags, bf *benchFlags, 
 		return "--limit: want 0 (all) or more"
 	case cmd == "import" && af.in == "":
 		return "--in is required (the JSON lines file of 'otpledger export')"
+	case cmd == "backup" && af.out == "":
+		return "--out is required (a new directory)"
+	case cmd == "restore" && af.in == "":
+		return "--in is required (the directory of 'otpledger backup')"
 	case cmd == "keys create" && (kf.id == "" || kf.role == ""):
 		return "--id and --role are required"
 	}

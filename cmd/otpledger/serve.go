@@ -62,8 +62,23 @@ const (
 
 // openJournal connects to (or starts) NATS and opens the journal.
 func openJournal(ctx context.Context, cfg *config, log *slog.Logger, mode journalUse) (*node, error) {
+	n, err := connect(cfg, log, mode)
+	if err != nil {
+		return nil, err
+	}
+	j, err := journal.Open(ctx, n.nc, journal.Config{Durability: cfg.durabilityMode(), ReadOnly: mode == reads})
+	if err != nil {
+		n.close()
+		return nil, err
+	}
+	n.j = j
+	return n, nil
+}
+
+// connect connects to the external NATS, or starts the embedded server
+// (or, to read beside a running serve, dials it read-only).
+func connect(cfg *config, log *slog.Logger, mode journalUse) (*node, error) {
 	n := &node{cfg: cfg, log: log}
-	jcfg := journal.Config{Durability: cfg.durabilityMode(), ReadOnly: mode == reads}
 	switch {
 	case !cfg.embedded():
 		nc, err := n.dial()
@@ -87,12 +102,6 @@ func openJournal(ctx context.Context, cfg *config, log *slog.Logger, mode journa
 				slog.String("listen", e.ClientURL()))
 		}
 	}
-	j, err := journal.Open(ctx, n.nc, jcfg)
-	if err != nil {
-		n.close()
-		return nil, err
-	}
-	n.j = j
 	return n, nil
 }
 

@@ -39,7 +39,7 @@ var publishCalls = map[string]bool{
 // TestOneDoorToTheStream keeps every write to the stream inside package
 // journal: it parses every Go file of the module (tests included) and fails
 // on a file outside events/journal that imports jetstream (except the
-// consume-only subscriber) or orbit.go's jetstreamext, uses a jetstream
+// consume-only subscriber), orbit.go's jetstreamext or jsm.go, uses a jetstream
 // identifier that writes, calls a publish or request on a NATS connection,
 // or imports the benchmarks' raw writer (journalbench) from anywhere but
 // internal/bench.
@@ -94,6 +94,8 @@ func doorProblems(t *testing.T, path, rel string) []string {
 			problems = append(problems, "imports nats.go/jetstream: read and write the stream through package journal")
 		case p == "github.com/synadia-io/orbit.go/jetstreamext":
 			problems = append(problems, "imports jetstreamext: atomic batches and batch gets belong to package journal")
+		case strings.HasPrefix(p, "github.com/nats-io/jsm.go"):
+			problems = append(problems, "imports jsm.go: snapshots and restores belong to package journal/backup")
 		case strings.HasSuffix(p, "/events/journal/journalbench") && !strings.HasPrefix(rel, "internal/bench/"):
 			problems = append(problems, "imports journalbench, the benchmarks' raw writer")
 		}

@@ -76,8 +76,10 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (c Config) replicas() int {
-	if c.Durability == Replicated {
+// Replicas is how many servers hold the stream in mode d: three when
+// replicated, else one.
+func (d Durability) Replicas() int {
+	if d == Replicated {
 		return 3
 	}
 	return 1
@@ -86,7 +88,7 @@ func (c Config) replicas() int {
 func (c Config) stream() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name: c.Stream, Subjects: []string{events.SubjectAll}, Storage: jetstream.FileStorage,
-		Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardNew, Replicas: c.replicas(),
+		Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardNew, Replicas: c.Durability.Replicas(),
 		MaxAge: c.MaxAge, MaxMsgs: -1, MaxBytes: -1, MaxMsgsPerSubject: -1,
 		Duplicates: c.DuplicateWindow, DenyDelete: true, DenyPurge: true, AllowDirect: true, AllowAtomicPublish: true,
 	}
