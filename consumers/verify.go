@@ -72,77 +72,93 @@ func Verify(ctx context.Context, j *journal.Journal, pub ed25519.PublicKey, prog
 	if total == 0 {
 		return Report{}, ErrNothingToVerify
 	}
-	var rep Report
-	heads := map[events.AggregateRef]chainHead{}
-	seen := map[uuid.UUID]uint64{}
-	next, lastGap := uint64(1), uint64(0)
-	var running runningHash
-	hashes := new(recentHashes)
-	hashes.put(0, running)
-	var covered uint64 // the sequence the last good checkpoint covers
+	v := &verifier{pub: pub, heads: map[events.AggregateRef]chainHead{}, seen: map[uuid.UUID]uint64{}, next: 1, hashes: new(recentHashes)}
+	v.hashes.put(0, v.running)
 	err = ReadStream(ctx, j, 0, total, func(items []projections.Item) error {
 		for _, it := range items {
-			if it.Seq > next {
-				rep.Findings = append(rep.Findings, Finding{Seq: next, Kind: FindingMissing,
-					Detail: fmt.Sprintf("sequences %d to %d are missing", next, it.Seq-1)})
-				lastGap = it.Seq
-			}
-			next = it.Seq + 1
-			rep.Messages++
-			if it.Subject == events.SubjectCheckpoint {
-				var problem string
-				if covered, problem = checkCheckpoint(it.Seq, covered, it.Data, hashes, pub); problem != "" {
-					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Kind: FindingCheckpoint, Detail: problem})
-				}
-				hashes.put(it.Seq, running)
-				rep.Checkpoints++
-				continue
-			}
-			running.add(it.Seq, it.Data)
-			hashes.put(it.Seq, running)
-			if it.Err != nil {
-				rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Kind: FindingUndecodable, Detail: it.Err.Error()})
-				continue
-			}
-			subjectRef, _ := events.ParseSubject(it.Subject)
-			for _, e := range it.Commit.Events {
-				rep.Events++
-				agg := e.Aggregate.String()
-				if e.Aggregate != subjectRef {
-					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Aggregate: agg, Kind: FindingPosition,
-						Detail: "stored under the subject of " + subjectRef.String()})
-				}
-				if first, ok := seen[e.ID]; ok {
-					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Aggregate: agg, Kind: FindingReplayed,
-						Detail: fmt.Sprintf("event %s was already stored at sequence %d", e.ID, first)})
-					continue
-				}
-				seen[e.ID] = it.Seq
-				switch h, err := events.HashOf(e); {
-				case e.Hash == "":
-					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Aggregate: agg, Kind: FindingUnchained, Detail: "event has no hash"})
-				case err != nil || h != e.Hash:
-					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Aggregate: agg, Kind: FindingAltered,
-						Detail: fmt.Sprintf("event %s does not hash to its recorded hash", e.ID)})
-				}
-				head := heads[e.Aggregate]
-				if e.PrevHash != head.hash && lastGap <= head.seq {
-					rep.Findings = append(rep.Findings, Finding{Seq: it.Seq, Aggregate: agg, Kind: FindingBrokenChain,
-						Detail: fmt.Sprintf("previous hash does not match the aggregate's event at sequence %d", head.seq)})
-				}
-				heads[e.Aggregate] = chainHead{hash: e.Hash, seq: it.Seq}
-			}
+			v.message(it)
 		}
 		if progress != nil {
-			progress(next-1, total)
+			progress(v.next-1, total)
 		}
 		return nil
 	})
 	if err != nil {
-		return rep, fmt.Errorf("verify: %w", err)
+		return v.rep, fmt.Errorf("verify: %w", err)
 	}
-	if next <= total {
-		rep.Findings = append(rep.Findings, Finding{Seq: next, Kind: FindingMissing, Detail: fmt.Sprintf("sequences %d to %d are missing", next, total)})
+	if v.next <= total {
+		v.find(Finding{Seq: v.next, Kind: FindingMissing, Detail: fmt.Sprintf("sequences %d to %d are missing", v.next, total)})
 	}
-	return rep, nil
+	return v.rep, nil
+}
+
+// verifier is what Verify knows of the stream read so far.
+type verifier struct {
+	pub     ed25519.PublicKey
+	rep     Report
+	heads   map[events.AggregateRef]chainHead
+	seen    map[uuid.UUID]uint64 // event id → the sequence that stored it
+	next    uint64               // the sequence expected next
+	lastGap uint64               // the sequence after the last gap
+	running runningHash
+	hashes  *recentHashes
+	covered uint64 // the sequence the last good checkpoint covers
+}
+
+func (v *verifier) find(f Finding) { v.rep.Findings = append(v.rep.Findings, f) }
+
+// message checks one message: its place in the sequence, a checkpoint's
+// signature and hash, an event's hash, chain and uniqueness.
+func (v *verifier) message(it projections.Item) {
+	if it.Seq > v.next {
+		v.find(Finding{Seq: v.next, Kind: FindingMissing, Detail: fmt.Sprintf("sequences %d to %d are missing", v.next, it.Seq-1)})
+		v.lastGap = it.Seq
+	}
+	v.next = it.Seq + 1
+	v.rep.Messages++
+	if it.Subject == events.SubjectCheckpoint {
+		var problem string
+		if v.covered, problem = checkCheckpoint(it.Seq, v.covered, it.Data, v.hashes, v.pub); problem != "" {
+			v.find(Finding{Seq: it.Seq, Kind: FindingCheckpoint, Detail: problem})
+		}
+		v.hashes.put(it.Seq, v.running)
+		v.rep.Checkpoints++
+		return
+	}
+	v.running.add(it.Seq, it.Data)
+	v.hashes.put(it.Seq, v.running)
+	if it.Err != nil {
+		v.find(Finding{Seq: it.Seq, Kind: FindingUndecodable, Detail: it.Err.Error()})
+		return
+	}
+	subjectRef, _ := events.ParseSubject(it.Subject)
+	for _, e := range it.Commit.Events {
+		v.event(it.Seq, subjectRef, e)
+	}
+}
+
+// event checks one event of the message at seq stored under subjectRef.
+func (v *verifier) event(seq uint64, subjectRef events.AggregateRef, e events.Event) {
+	v.rep.Events++
+	agg := e.Aggregate.String()
+	if e.Aggregate != subjectRef {
+		v.find(Finding{Seq: seq, Aggregate: agg, Kind: FindingPosition, Detail: "stored under the subject of " + subjectRef.String()})
+	}
+	if first, ok := v.seen[e.ID]; ok {
+		v.find(Finding{Seq: seq, Aggregate: agg, Kind: FindingReplayed, Detail: fmt.Sprintf("event %s was already stored at sequence %d", e.ID, first)})
+		return
+	}
+	v.seen[e.ID] = seq
+	switch h, err := events.HashOf(e); {
+	case e.Hash == "":
+		v.find(Finding{Seq: seq, Aggregate: agg, Kind: FindingUnchained, Detail: "event has no hash"})
+	case err != nil || h != e.Hash:
+		v.find(Finding{Seq: seq, Aggregate: agg, Kind: FindingAltered, Detail: fmt.Sprintf("event %s does not hash to its recorded hash", e.ID)})
+	}
+	head := v.heads[e.Aggregate]
+	if e.PrevHash != head.hash && v.lastGap <= head.seq {
+		v.find(Finding{Seq: seq, Aggregate: agg, Kind: FindingBrokenChain,
+			Detail: fmt.Sprintf("previous hash does not match the aggregate's event at sequence %d", head.seq)})
+	}
+	v.heads[e.Aggregate] = chainHead{hash: e.Hash, seq: seq}
 }

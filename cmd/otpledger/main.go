@@ -17,6 +17,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/otpledger/otpledger/events"
+	"github.com/otpledger/otpledger/internal/httpapi"
 )
 
 const usage = `otpledger: the OTP lifecycle ledger (hardware registrations, loss reports,
@@ -302,9 +303,23 @@ func quarantineList(ctx context.Context, cfg *config, stdout, stderr io.Writer) 
 // version names the build: the module version and the VCS revision and time
 // that go build stamps ("+modified" when the tree had changes), and Go's.
 func version() string {
+	b, at := buildInfo()
+	if b.Version == "" {
+		return "otpledger (no build information)"
+	}
+	out := fmt.Sprintf("otpledger %s, revision %s", b.Version, b.Revision)
+	if at != "" {
+		out += " of " + at
+	}
+	return out + ", " + b.GoVersion
+}
+
+// buildInfo reads the binary's module version, VCS revision ("+modified"
+// when the tree had changes; "unknown" when not stamped) and commit time.
+func buildInfo() (httpapi.BuildInfo, string) {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "otpledger (no build information)"
+		return httpapi.BuildInfo{}, ""
 	}
 	vcs := map[string]string{"vcs.revision": "unknown"}
 	for _, s := range bi.Settings {
@@ -314,9 +329,5 @@ func version() string {
 	if vcs["vcs.modified"] == "true" {
 		rev += "+modified"
 	}
-	out := fmt.Sprintf("otpledger %s, revision %s", bi.Main.Version, rev)
-	if at := vcs["vcs.time"]; at != "" {
-		out += " of " + at
-	}
-	return out + ", " + bi.GoVersion
+	return httpapi.BuildInfo{Version: bi.Main.Version, Revision: rev, GoVersion: bi.GoVersion}, vcs["vcs.time"]
 }

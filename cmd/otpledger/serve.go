@@ -231,6 +231,10 @@ func (n *node) projectLoop(ctx context.Context) error {
 // grows, and once more at shutdown.
 func (n *node) checkpoint(ctx context.Context, key ed25519.PrivateKey) {
 	sign := func(ctx context.Context) {
+		// Bounded: a scan begun just before the cluster went away must not
+		// hold the next checkpoints back for long after it is back.
+		ctx, cancel := context.WithTimeout(ctx, max(n.cfg.cpInterval, 10*time.Second))
+		defer cancel()
 		if ok, err := consumers.AppendCheckpoint(ctx, n.j, key); err != nil {
 			n.log.Warn("checkpoint failed", slog.String("error", err.Error()))
 		} else if ok {
@@ -301,7 +305,8 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	api, err := httpapi.New(httpapi.Config{Ledger: l, Views: n.store, Fingerprinter: fp, Home: cfg.home, Logger: log,
+	build, _ := buildInfo()
+	api, err := httpapi.New(httpapi.Config{Ledger: l, Views: n.store, Fingerprinter: fp, Home: cfg.home, Logger: log, Build: build,
 		Auth: auth, Keys: auth.Keys, LookupsPerMinute: cfg.lookupsPerMinute, Projecting: n.projecting(),
 		Journal: n.j,
 	})

@@ -38,7 +38,8 @@ type Message struct {
 	Seq     uint64
 	Subject string
 	Data    []byte
-	State   []byte // the state header, nil when none
+	State   []byte    // the state header, nil when none
+	Time    time.Time // when the server stored it (set by Get and LastCheckpoint)
 }
 
 // ScanBatch is how many messages [Journal.Scan] hands over at a time.
@@ -126,7 +127,7 @@ func (j *Journal) Get(ctx context.Context, seq uint64) (Message, error) {
 	if err != nil {
 		return Message{}, fmt.Errorf("get %d: %w: %w", seq, ErrUnavailable, err)
 	}
-	out := Message{Seq: m.Sequence, Subject: m.Subject, Data: m.Data}
+	out := Message{Seq: m.Sequence, Subject: m.Subject, Data: m.Data, Time: m.Time}
 	if s := m.Header.Get(StateHeader); s != "" {
 		out.State = []byte(s)
 	}
@@ -192,17 +193,17 @@ func (b *Bulk) Flush(ctx context.Context) error {
 	return nil
 }
 
-// LastCheckpoint returns the stream's last signed checkpoint message: its
-// sequence and body, ok false when there is none.
-func (j *Journal) LastCheckpoint(ctx context.Context) (seq uint64, body []byte, ok bool, err error) {
-	m, err := j.stream.GetLastMsgForSubject(ctx, events.SubjectCheckpoint)
+// LastCheckpoint returns the stream's last signed checkpoint message, ok
+// false when there is none.
+func (j *Journal) LastCheckpoint(ctx context.Context) (m Message, ok bool, err error) {
+	raw, err := j.stream.GetLastMsgForSubject(ctx, events.SubjectCheckpoint)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil, false, nil
+		return Message{}, false, nil
 	}
 	if err != nil {
-		return 0, nil, false, fmt.Errorf("last checkpoint: %w: %w", ErrUnavailable, err)
+		return Message{}, false, fmt.Errorf("last checkpoint: %w: %w", ErrUnavailable, err)
 	}
-	return m.Sequence, m.Data, true, nil
+	return Message{Seq: raw.Sequence, Subject: raw.Subject, Data: raw.Data, Time: raw.Time}, true, nil
 }
 
 // AppendCheckpoint appends a checkpoint body, expecting the last checkpoint

@@ -365,6 +365,37 @@ func TestReadinessNamesTheProjector(t *testing.T) {
 	}
 }
 
+// TestMetricsSayWhatOperatorsWatch: refusals by rule, the build, the Go
+// runtime and the process, the views' lag in seconds, the checkpoint's age.
+func TestMetricsSayWhatOperatorsWatch(t *testing.T) {
+	t.Parallel()
+	behind := projections.NewMemory() // no projector: the lag grows with the first message's age
+	a := newTestAPI(t, func(c *Config) {
+		c.Views, c.MaxReadyLag = behind, 1<<40
+		c.Build = BuildInfo{Version: "v1.2.3", Revision: "abc123", GoVersion: "go1.26"}
+	})
+	a.must(t, "POST", "/v1/devices/OTP/000111222333/registrations", `{"channel":"CENTER","institution":"KB001","actor":{"role":"SYSTEM"}}`)
+	for range 2 {
+		if status, _ := a.do(t, "POST", "/v1/devices/OTP/000111222333/registrations", "application/json",
+			`{"channel":"CENTER","institution":"KB001","actor":{"role":"SYSTEM"}}`); status != 409 {
+			t.Fatalf("a second registration at KB001: %d", status)
+		}
+	}
+	time.Sleep(1100 * time.Millisecond)
+	_, out := a.do(t, "GET", "/metrics", "", "")
+	for _, want := range []string{`otpledger_refusals_total{rule="R-HW-ONE-PER-INSTITUTION"} 2`,
+		`otpledger_build_info{goversion="go1.26",revision="abc123",version="v1.2.3"} 1`,
+		"go_goroutines ", "go_memstats_heap_alloc_bytes ", "process_resident_memory_bytes ", "otpledger_checkpoint_age_seconds -1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	var lagSeconds float64
+	if _, err := fmt.Sscanf(out[strings.Index(out, "\notpledger_projection_lag_seconds ")+1:], "otpledger_projection_lag_seconds %g", &lagSeconds); err != nil || lagSeconds < 1 {
+		t.Errorf("projection lag in seconds %v (%v), want over 1 s: the views never applied the first message", lagSeconds, err)
+	}
+}
+
 // TestReadinessBoundsTheLag: /readyz and the metric report how far the
 // views are behind the journal, and /readyz answers 503 past MaxReadyLag.
 func TestReadinessBoundsTheLag(t *testing.T) {

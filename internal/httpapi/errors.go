@@ -93,6 +93,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	ae := toAPI(err)
+	if ae.Rule != "" {
+		s.refusals.WithLabelValues(ae.Rule).Inc()
+	}
 	if ae.Status >= 500 {
 		// Internal detail goes to the log; errors here carry no personal data.
 		s.cfg.Logger.ErrorContext(r.Context(), "request failed", slog.String("route", r.Pattern), slog.String("error", err.Error()))

@@ -20,7 +20,6 @@ import (
 
 	"github.com/otpledger/otpledger/aggregates"
 	"github.com/otpledger/otpledger/aggregates/ledger"
-	"github.com/otpledger/otpledger/consumers"
 	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/pii"
 	"github.com/otpledger/otpledger/internal/access"
@@ -50,6 +49,8 @@ type Config struct {
 	// the lease on shared views (/readyz "projector", the metric
 	// otpledger_projector_leader); nil when the views are this process's own.
 	Projecting func() bool
+	// Build names the binary in otpledger_build_info.
+	Build BuildInfo
 	// MaxReadyLag is the lag above which /readyz answers 503; default 10,000.
 	MaxReadyLag     uint64
 	MinSequenceWait time.Duration // bound of ?min_sequence waits; default 2 s
@@ -97,6 +98,7 @@ type Server struct {
 	handler  http.Handler
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	refusals *prometheus.CounterVec
 	// calendarWarned is the last year whose unknown calendar was logged.
 	calendarWarned atomic.Int64
 	lookups        *lookupLimiter
@@ -108,32 +110,8 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, lookups: newLookupLimiter(cfg.LookupsPerMinute),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "otpledger_http_requests_total", Help: "HTTP requests by route and status."}, []string{"route", "status"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "otpledger_http_request_seconds", Help: "HTTP request latency by route.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"route"}),
-	}
-	ctx := context.Background()
-	cfg.Registry.MustRegister(s.requests, s.latency,
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "otpledger_appends_total", Help: "Journal appends (messages or batches)."},
-			func() float64 { return float64(cfg.Ledger.Stats().Appends) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "otpledger_append_conflicts_total", Help: "Appends refused by compare-and-set and retried."},
-			func() float64 { return float64(cfg.Ledger.Stats().Conflicts) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "otpledger_projection_lag", Help: "Stream last sequence minus the views' checkpoint."},
-			func() float64 { lag, _ := consumers.Lag(ctx, cfg.Journal, cfg.Views); return float64(lag) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "otpledger_quarantined_messages", Help: "Journal messages the views set aside (undecodable or refused): events missing from every view."},
-			func() float64 { q, _ := cfg.Views.Quarantine(ctx); return float64(len(q)) }),
-	)
-	if cfg.Projecting != nil {
-		cfg.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "otpledger_projector_leader",
-			Help: "1 while this replica's projector holds the lease on the shared views, 0 while it stands by."},
-			func() float64 {
-				if cfg.Projecting() {
-					return 1
-				}
-				return 0
-			}))
-	}
+	s := &Server{cfg: cfg, lookups: newLookupLimiter(cfg.LookupsPerMinute)}
+	s.registerMetrics()
 	mux := http.NewServeMux()
 	s.routes(guarded{mux, s})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.unrouted(mux, w, r) })
