@@ -103,16 +103,18 @@ func (p *Projector) durableConsumer(ctx context.Context) (jetstream.Consumer, er
 }
 
 // handle applies one group of journal messages in one store transaction.
-func (p *Projector) handle(msg *message.Message) error {
+func (p *Projector) handle(msg *message.Message) (err error) {
 	items, err := decodeGroup(msg.Payload)
 	if err != nil {
 		return err
 	}
-	err = p.cfg.Store.Apply(msg.Context(), items)
+	ctx, span := startApplySpan(msg.Context(), msg.Metadata.Get(traceParentsKey), items)
+	defer func() { endSpan(span, err) }()
+	err = p.cfg.Store.Apply(ctx, items)
 	if refusedRows(err) {
 		// The database refused some message's rows: no retry will change
 		// that. Apply the group one message at a time; keep the refused aside.
-		err = p.applyEach(msg.Context(), items)
+		err = p.applyEach(ctx, items)
 	}
 	if errors.Is(err, projections.ErrGap) {
 		// The store is behind what this consumer delivers (its last commits

@@ -93,6 +93,9 @@ func (s *subscriber) deliver(ctx context.Context, batch jetstream.MessageBatch, 
 		}
 		wm := message.NewMessage(watermill.NewUUID(), encodeGroup(group))
 		wm.SetContext(ctx)
+		if parents := traceParents(group); parents != "" {
+			wm.Metadata.Set(traceParentsKey, parents)
+		}
 		select {
 		case out <- wm:
 		case <-ctx.Done():

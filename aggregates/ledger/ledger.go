@@ -153,11 +153,13 @@ var idNamespace = uuid.MustParse("5b0e52c6-6d0e-4c61-9d0c-0a2f1d6e7b11")
 // [ErrConflict], or an error wrapping journal.ErrUnavailable. The same
 // idempotency key (Meta.IdempotencyKey) returns the first answer and appends
 // nothing.
-func (l *Ledger) Device(ctx context.Context, vendor, serial string, cmd aggregates.DeviceCommand) (Answer, error) {
+func (l *Ledger) Device(ctx context.Context, vendor, serial string, cmd aggregates.DeviceCommand) (a Answer, err error) {
 	ref := events.DeviceRef(vendor, serial)
 	if err := ref.Validate(); err != nil {
 		return Answer{}, err
 	}
+	ctx, span := startCommand(ctx, "ledger.Device", ref, cmd)
+	defer func() { endCommand(span, err) }()
 	c := deviceAttempt{ref: ref, cmd: cmd, command: fingerprint(cmd)}
 	return l.retry(ctx, func(now time.Time) (Answer, bool, error) {
 		c.now = now
@@ -238,11 +240,13 @@ func (l *Ledger) decideDevice(c *deviceAttempt, dev loaded[aggregates.Device], c
 
 // Customer decides cmd on customer customerNo and appends its events, as
 // [Ledger.Device] does.
-func (l *Ledger) Customer(ctx context.Context, customerNo string, cmd aggregates.CustomerCommand) (Answer, error) {
+func (l *Ledger) Customer(ctx context.Context, customerNo string, cmd aggregates.CustomerCommand) (a Answer, err error) {
 	ref := events.CustomerRef(customerNo)
 	if err := ref.Validate(); err != nil {
 		return Answer{}, err
 	}
+	ctx, span := startCommand(ctx, "ledger.Customer", ref, cmd)
+	defer func() { endCommand(span, err) }()
 	command := fingerprint(cmd)
 	return l.retry(ctx, func(now time.Time) (Answer, bool, error) {
 		c, err := l.customers.load(ctx, ref)

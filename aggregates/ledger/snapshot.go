@@ -4,9 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/google/uuid"
 	"slices"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/otpledger/otpledger/aggregates"
 	"github.com/otpledger/otpledger/events"

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -768,4 +769,34 @@ func TestRevocationReachesEveryServe(t *testing.T) {
 	t.Logf("revocation reached the second serve in %v", time.Since(revoked).Round(time.Millisecond))
 	a.stop(t)
 	b.stop(t)
+}
+
+// TestServeExportsTraces: with OTEL_EXPORTER_OTLP_ENDPOINT set, serve sends
+// its spans over OTLP/HTTP (to a stand-in collector here), flushed at
+// shutdown; without it, nothing is sent (the other tests run so).
+func TestServeExportsTraces(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	received := map[string]int{}
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		received[r.URL.Path] += len(body)
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer collector.Close()
+	env := []string{"OTPLEDGER_DATA_DIR=" + t.TempDir(), "OTPLEDGER_NATS_URL=", "OTPLEDGER_DATABASE_URL=",
+		"OTEL_EXPORTER_OTLP_ENDPOINT=" + collector.URL}
+	p := start(t, env...)
+	if status, body := p.request(t, "POST", "/v1/devices/OTP/000111222555/registrations",
+		`{"channel":"CENTER","institution":"KB001","origin_channel":"ONLINE","actor":{"role":"SYSTEM","id":"CENTER"}}`); status != 201 {
+		t.Fatalf("command: %d %s", status, body)
+	}
+	p.stop(t)
+	mu.Lock()
+	defer mu.Unlock()
+	if received["/v1/traces"] == 0 {
+		t.Fatalf("the collector received %v, want spans on /v1/traces", received)
+	}
 }

@@ -281,6 +281,11 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	stopTracing, err := tracing(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stopTracing(context.WithoutCancel(ctx)) }()
 	fp, err := cfg.fingerprinter()
 	if err != nil {
 		return err

@@ -217,19 +217,22 @@ func (r Record) msg() (*nats.Msg, error) {
 // when an expectation fails, [ErrDuplicate] when the message ids were already
 // stored, a [*events.FieldError] for an invalid commit, or an error wrapping
 // [ErrUnavailable]; in every error case nothing was stored.
-func (j *Journal) Append(ctx context.Context, recs ...Record) ([]uint64, error) {
+func (j *Journal) Append(ctx context.Context, recs ...Record) (seqs []uint64, err error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	ctx, span := startAppend(ctx, recs)
+	defer func() { endAppend(span, seqs, err) }()
 	msgs := make([]*nats.Msg, len(recs))
 	for i, r := range recs {
 		m, err := r.msg()
 		if err != nil {
 			return nil, fmt.Errorf("append %s: %w", r.Commit.Aggregate(), err)
 		}
+		traceParent(ctx, m)
 		msgs[i] = m
 	}
-	switch len(recs) {
-	case 0:
-		return nil, nil
-	case 1:
+	if len(recs) == 1 {
 		ack, err := j.js.PublishMsg(ctx, msgs[0], jetstream.WithExpectLastSequencePerSubject(recs[0].Expect))
 		if err != nil {
 			return nil, fmt.Errorf("append %s: %w", recs[0].Commit.Aggregate(), classify(err))
@@ -246,7 +249,7 @@ func (j *Journal) Append(ctx context.Context, recs ...Record) ([]uint64, error) 
 	if err != nil {
 		return nil, fmt.Errorf("append batch of %d at %s: %w", len(recs), recs[0].Commit.Aggregate(), classify(err))
 	}
-	seqs := make([]uint64, len(recs))
+	seqs = make([]uint64, len(recs))
 	for i := range seqs { // a batch is stored contiguously, ending at the ack's sequence
 		seqs[i] = ack.Sequence - uint64(len(recs)-1-i)
 	}

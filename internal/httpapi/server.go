@@ -290,6 +290,7 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		r, span := startRequest(r)
 		defer func() {
 			if p := recover(); p != nil {
 				s.cfg.Logger.ErrorContext(r.Context(), "panic in handler", slog.String("route", r.Pattern), slog.Any("panic", p))
@@ -299,6 +300,7 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			if route == "" || route == "/" {
 				route = "unmatched"
 			}
+			endRequest(span, route, sw.status)
 			s.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
 			s.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
 			s.cfg.Logger.DebugContext(r.Context(), "request", slog.String("route", route), slog.Int("status", sw.status),
