@@ -195,6 +195,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		{"commands over HTTP", e.httpCommands},
 		{"two-aggregate commands", e.twoAggregates},
 		{"fsync durability", e.fsync},
+		{"replicated durability", e.replicated},
 		{"aggregate loads", e.loads},
 		{"rebuild to memory", e.rebuildMemory},
 		{"rebuild to PostgreSQL", e.rebuildPostgres},
