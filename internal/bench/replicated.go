@@ -55,7 +55,9 @@ func (e *env) replicated(ctx context.Context) ([]Row, error) {
 				return err
 			})
 		},
-		func(ctx context.Context) (sample, error) { return measure(ctx, producers, n, rawCAS(raw, producers, e.runTag())) },
+		func(ctx context.Context) (sample, error) {
+			return measure(ctx, producers, n, rawCAS(raw, producers, e.runTag()))
+		},
 		func(ctx context.Context) (sample, error) {
 			return measure(ctx, producers, n, func(ctx context.Context, w, i int) error {
 				_, err := increment(ctx, e.l, ownDevice("B", e.sz.pool, producers, w, i))
