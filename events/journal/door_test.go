@@ -19,6 +19,7 @@ import (
 var consumeOnly = map[string]bool{
 	"consumers/subscriber.go": true,
 	"consumers/projector.go":  true,
+	"consumers/trace.go":      true, // reads the traceparent header of consumed messages
 }
 
 // writeIdents are the jetstream identifiers that write to (or administer)
