@@ -376,9 +376,10 @@ func TestMetricsSayWhatOperatorsWatch(t *testing.T) {
 	})
 	a.must(t, "POST", "/v1/devices/OTP/000111222333/registrations", `{"channel":"CENTER","institution":"KB001","actor":{"role":"SYSTEM"}}`)
 	for range 2 {
-		if status, _ := a.do(t, "POST", "/v1/devices/OTP/000111222333/registrations", "application/json",
-			`{"channel":"CENTER","institution":"KB001","actor":{"role":"SYSTEM"}}`); status != 409 {
-			t.Fatalf("a second registration at KB001: %d", status)
+		status, body := a.do(t, "POST", "/v1/devices/OTP/000111222333/registrations", "application/json",
+			`{"channel":"CENTER","institution":"KB001","actor":{"role":"SYSTEM"}}`)
+		if status != 409 || !strings.Contains(body, `"message_ko":"`+aggregates.RuleHWOnePerInstitution.Text().Ko+`"`) {
+			t.Fatalf("a second registration at KB001 (the refusal in Korean too): %d %s", status, body)
 		}
 	}
 	time.Sleep(1100 * time.Millisecond)

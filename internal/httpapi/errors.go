@@ -23,7 +23,10 @@ type apiError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Rule    string `json:"rule,omitempty"`
-	Field   string `json:"field,omitempty"`
+	// MessageKo is the rule's meaning in Korean, from the one catalogue the
+	// console shows too (aggregates.RuleID.Text); set with Rule.
+	MessageKo string `json:"message_ko,omitempty"`
+	Field     string `json:"field,omitempty"`
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -50,7 +53,7 @@ func toAPI(err error) *apiError {
 	case errors.As(err, &ae):
 		return ae
 	case errors.As(err, &re):
-		return &apiError{Status: http.StatusConflict, Code: "rule_violation", Rule: string(re.Rule), Message: re.Message}
+		return &apiError{Status: http.StatusConflict, Code: "rule_violation", Rule: string(re.Rule), Message: re.Message, MessageKo: re.Rule.Text().Ko}
 	case errors.As(err, &fe):
 		return invalid(requestField(fe.Field), fe.Reason)
 	case errors.Is(err, aggregates.ErrNoMobileOTP):
