@@ -46,6 +46,7 @@ type serveOnly struct {
 	tlsCert, tlsKey, tlsClientCA            string
 	metricsAddr                             string
 	lookupsPerMinute                        int
+	consoleIdle                             time.Duration
 }
 
 // serveFlags registers the flags of serve alone.
@@ -59,6 +60,8 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.metricsAddr, "metrics-addr", env("OTPLEDGER_METRICS_ADDR", ""), "also serve /metrics here, without authentication, e.g. 127.0.0.1:9090 (env OTPLEDGER_METRICS_ADDR)")
 	fs.IntVar(&c.lookupsPerMinute, "lookups-per-minute", envParsed(c, "OTPLEDGER_LOOKUPS_PER_MINUTE", 30, strconv.Atoi),
 		"personal-data look-ups (find customer by real-name or account number) per principal per minute (env OTPLEDGER_LOOKUPS_PER_MINUTE)")
+	fs.DurationVar(&c.consoleIdle, "console-idle-timeout", envParsed(c, "OTPLEDGER_CONSOLE_IDLE_TIMEOUT", 15*time.Minute, time.ParseDuration),
+		"the branch console (/console/) signs a session out after this long unused (env OTPLEDGER_CONSOLE_IDLE_TIMEOUT)")
 	fs.StringVar(&c.httpAddr, "http-addr", env("OTPLEDGER_HTTP_ADDR", "127.0.0.1:8080"), "HTTP listen address (env OTPLEDGER_HTTP_ADDR)")
 	fs.StringVar(&c.natsListen, "nats-listen", env("OTPLEDGER_NATS_LISTEN", ""), "embedded server: also listen on this loopback address, e.g. 127.0.0.1:4223 (env OTPLEDGER_NATS_LISTEN)")
 	fs.DurationVar(&c.cpInterval, "checkpoint-interval", envParsed(c, "OTPLEDGER_CHECKPOINT_INTERVAL", time.Minute, time.ParseDuration),

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/journal/embedded"
 	"github.com/otpledger/otpledger/internal/access"
+	"github.com/otpledger/otpledger/internal/console"
 	"github.com/otpledger/otpledger/internal/httpapi"
 	"github.com/otpledger/otpledger/internal/progress"
 	"github.com/otpledger/otpledger/projections"
@@ -318,7 +320,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+	srv := &http.Server{Handler: withConsole(api, auth, cfg), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
 	lis, err := cfg.listen(srv)
 	if err != nil {
@@ -328,6 +330,23 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	log.Info("serving", slog.String("addr", lis.Addr().String()), slog.String("home", cfg.home),
 		slog.Bool("embedded_nats", cfg.embedded()), slog.Bool("postgres", cfg.databaseURL != ""))
 	return runServers(ctx, cfg, log, n, api, srv, lis, cpKey)
+}
+
+// withConsole serves the branch console at /console/ beside the API; the
+// console reaches the ledger only through the API's handler.
+func withConsole(api *httpapi.Server, auth *access.Authenticator, cfg *config) http.Handler {
+	con := console.New(console.Config{API: api.Handler(), Auth: auth, IdleTimeout: cfg.consoleIdle,
+		Secure: cfg.tlsCert != ""})
+	pages, rest := con.Handler(), api.Handler()
+	// By prefix, not a second ServeMux: that would clean and redirect the
+	// API's paths before its own path checks see them.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/console/") {
+			pages.ServeHTTP(w, r)
+			return
+		}
+		rest.ServeHTTP(w, r)
+	})
 }
 
 // runServers serves HTTP (and metrics on their own listener), projects and

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/otpledger/otpledger/internal/apitest"
+	"github.com/otpledger/otpledger/internal/console"
+)
+
+// browser starts headless Chromium (Debian's chromium package; .ci/run
+// installs it) and returns a function that opens a new browser — its own
+// process, so its own cookies: two of them are two people.
+func browser(t *testing.T) func() context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("chromium is missing (.ci/run installs it)")
+		}
+		t.Skip("chromium is missing: apt-get install chromium")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
+		chromedp.WindowSize(1280, 800), chromedp.Flag("disable-gpu", true), chromedp.Flag("lang", "ko-KR"))
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	return func() context.Context {
+		ctx, cancel := chromedp.NewContext(alloc)
+		t.Cleanup(cancel)
+		ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+		t.Cleanup(cancelTimeout)
+		return ctx
+	}
+}
+
+// screens keeps a screenshot of each screen a test visits: written on
+// failure (the test logs where), and into OTPLEDGER_SCREENSHOTS when set
+// (how docs/console's were made).
+type screens struct {
+	t   *testing.T
+	dir string
+}
+
+func newScreens(t *testing.T) *screens {
+	s := &screens{t: t, dir: os.Getenv("OTPLEDGER_SCREENSHOTS")}
+	keep := s.dir != ""
+	if !keep {
+		s.dir = t.TempDir()
+	}
+	t.Cleanup(func() {
+		if t.Failed() && !keep {
+			kept, _ := os.MkdirTemp("", "otpledger-screens-")
+			_ = os.CopyFS(kept, os.DirFS(s.dir))
+			t.Logf("screenshots of the screens visited: %s", kept)
+		}
+	})
+	return s
+}
+
+func (s *screens) shot(ctx context.Context, name string) {
+	s.t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
+	if err == nil {
+		err = os.WriteFile(filepath.Join(s.dir, name+".png"), png, 0o644)
+	}
+	if err != nil {
+		s.t.Errorf("screenshot %s: %v", name, err)
+	}
+}
+
+// TestConsoleInABrowser drives the branch console in headless Chromium: a
+// teller signs in, registers a device (2372), reports it lost (2374) and
+// sees 2376 show the accident; the teller cannot approve; a manager in a
+// second browser approves the registration; a forged CSRF token is refused;
+// an idle session ends. No page shows personal data in clear.
+func TestConsoleInABrowser(t *testing.T) {
+	t.Parallel()
+	newBrowser := browser(t)
+	const idle = 6 * time.Second
+	env := []string{"OTPLEDGER_DATA_DIR=" + t.TempDir(), "OTPLEDGER_POLICY_FILE=" + policyFile(t), "OTPLEDGER_NATS_URL=",
+		"OTPLEDGER_DATABASE_URL=", "OTPLEDGER_CONSOLE_IDLE_TIMEOUT=" + idle.String()}
+	p := start(t, env...)
+	if status, body := p.request(t, walkthrough[0].method, walkthrough[0].path, walkthrough[0].body); status != 201 {
+		t.Fatalf("the customer's profile: %d %s", status, body)
+	}
+	sc := newScreens(t)
+	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+	do := func(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	// waitText waits until sel's text holds want (a form's answer is a new
+	// page: the old one's elements may still match for a moment), then
+	// scans the whole page for personal data, and returns the text.
+	waitText := func(ctx context.Context, sel, want string) string {
+		t.Helper()
+		var text string
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			got, err := chromedp.Run(qctx, chromedp.Text(css(sel)))
+			cancel()
+			if text = got; err != nil || !strings.Contains(got, want) {
+				continue
+			}
+			html, err := chromedp.Run(ctx, chromedp.Evaluate[string]("document.documentElement.outerHTML"))
+			if err != nil {
+				t.Fatalf("the page of %s: %v", sel, err)
+			}
+			scanForPersonalData(t, "a console page", []byte(html))
+			return got
+		}
+		t.Fatalf("%s says %q, want %q", sel, text, want)
+		return ""
+	}
+	signIn := func(ctx context.Context, who string) {
+		t.Helper()
+		do(ctx, who+" signs in", chromedp.Navigate(p.url+"/console/login"), chromedp.WaitVisible(css("#signin")))
+		sc.shot(ctx, "login")
+		do(ctx, who+" signs in", chromedp.SendKeys(css("#key"), p.tokens[who]), chromedp.Click(css("#signin")))
+		waitText(ctx, "#who", who)
+	}
+
+	teller := newBrowser()
+	signIn(teller, "S100")
+	device := p.url + "/console/device?vendor=OTP&serial=000333444555"
+	do(teller, "2376 of an unknown device", chromedp.Navigate(device), chromedp.WaitVisible(css("#register")))
+	sc.shot(teller, "2376-unknown")
+	do(teller, "2372 registration", chromedp.SendKeys(css("#reg-customer"), "C0001"), chromedp.SendKeys(css("#reg-code"), "482913"),
+		chromedp.Click(css("#register")))
+	waitText(teller, ".notice", "등록되었습니다")
+	sc.shot(teller, "2372-registered")
+	do(teller, "2374 loss report", chromedp.SendKeys(css("#loss-customer"), "C0001"), chromedp.Click(css("#report-loss")))
+	waitText(teller, ".notice", "사고신고")
+	waitText(teller, "#accident", "IBKS")         // 2376 shows the accident at home
+	waitText(teller, "#history", "reported_lost") // its history the report, at once (read-your-writes)
+	sc.shot(teller, "2376-in-accident")
+
+	// The teller cannot approve: the API refuses the teller's role.
+	do(teller, "a teller approving", chromedp.Navigate(p.url+"/console/approvals"), chromedp.WaitVisible(css(".approve")),
+		chromedp.Click(css(".approve")))
+	waitText(teller, ".refusal", "처리 불가")
+
+	// A manager, in a browser of their own, approves.
+	manager := newBrowser()
+	signIn(manager, "M200")
+	do(manager, "the approvals queue", chromedp.Navigate(p.url+"/console/approvals"), chromedp.WaitVisible(css(".approve")))
+	sc.shot(manager, "approvals")
+	do(manager, "the manager approves", chromedp.Click(css(".approve")))
+	waitText(manager, ".notice", "승인되었습니다")
+
+	// A form whose CSRF token is not the session's is refused.
+	do(teller, "a forged CSRF token", chromedp.Navigate(device), chromedp.WaitVisible(css("#report-loss")),
+		chromedp.SetValue(css(`form[action="/console/device/loss"] input[name=csrf]`), "forged"),
+		chromedp.Click(css("#report-loss")))
+	waitText(teller, ".notice", "CSRF")
+
+	// Unused for longer than the idle timeout, the session is over.
+	time.Sleep(idle + time.Second)
+	do(teller, "an idle session", chromedp.Navigate(p.url+"/console/"))
+	waitText(teller, ".notice", "만료")
+}
+
+// TestConsoleRoutesFollowTheAPI walks every console route with every role's
+// key (and with none): a page or form is accepted exactly when the API
+// accepts the call behind it from that principal, and refused with the
+// API's status otherwise — the console adds no way around the API's
+// authorization. Each route's call and the API's go to twin devices in the
+// same state. Without a session every route but the sign-in sends the
+// browser to sign in.
+func TestConsoleRoutesFollowTheAPI(t *testing.T) {
+	t.Parallel()
+	p := start(t, "OTPLEDGER_DATA_DIR="+t.TempDir(), "OTPLEDGER_POLICY_FILE="+policyFile(t), "OTPLEDGER_NATS_URL=", "OTPLEDGER_DATABASE_URL=")
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	send := func(method, path string, values url.Values, cookie *http.Cookie) (int, string) {
+		t.Helper()
+		var rd io.Reader
+		if method == "POST" {
+			rd = strings.NewReader(values.Encode())
+		} else if values != nil {
+			path += "?" + values.Encode()
+		}
+		req, _ := http.NewRequest(method, p.url+path, rd)
+		if method == "POST" {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	const noEvent = "00000000-0000-0000-0000-000000000000"
+	for _, route := range console.Routes() {
+		method, path, _ := strings.Cut(route, " ")
+		path = strings.Replace(path, "{event_id}", noEvent, 1)
+		if status, _ := send(method, path, url.Values{}, nil); status != http.StatusSeeOther && !strings.HasSuffix(path, "/login") {
+			t.Errorf("%s without a session: %d, want 303 to sign in", route, status)
+		}
+	}
+	// The API call behind each route, for a device and a principal.
+	behind := map[string]func(serial, customer, who string) (string, string, string){
+		"GET /console/device": func(serial, _, _ string) (string, string, string) { return "GET", "/v1/devices/OTP/" + serial, "" },
+		"POST /console/device/register": func(serial, customer, who string) (string, string, string) {
+			return "POST", "/v1/devices/OTP/" + serial + "/registrations", fmt.Sprintf(`{"channel":"BRANCH","actor":{"role":"SELF","id":%q},"staff":%q,`+
+				`"documents":["REAL_NAME_ID","PROCESSING_FORM","SEAL_OR_SIGNATURE"],"customer_no":%[1]q}`, customer, who)
+		},
+		"POST /console/device/loss": func(serial, customer, who string) (string, string, string) {
+			return "POST", "/v1/devices/OTP/" + serial + "/loss-reports", fmt.Sprintf(`{"channel":"BRANCH","actor":{"role":"SELF","id":%q},"staff":%q,`+
+				`"documents":["REAL_NAME_ID","PROCESSING_FORM","SEAL_OR_SIGNATURE"],"customer_no":%[1]q,"reason":"LOST"}`, customer, who)
+		},
+		"GET /console/approvals": func(string, string, string) (string, string, string) {
+			return "GET", "/v1/approvals/pending?limit=500", ""
+		},
+		"POST /console/approvals/{event_id}": func(string, string, string) (string, string, string) {
+			return "POST", "/v1/events/" + noEvent + "/approval", "{}"
+		},
+	}
+	csrfRE := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+	for i, key := range apitest.Keys {
+		req, _ := http.NewRequest("POST", p.url+"/console/login", strings.NewReader(url.Values{"key": {p.tokens[key.ID]}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := noRedirect.Do(req)
+		if err != nil || resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 {
+			t.Fatalf("%s signs in: %v", key.ID, err)
+		}
+		cookie := resp.Cookies()[0]
+		if !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
+			t.Errorf("the session cookie is not HttpOnly and SameSite=Strict: %+v", cookie)
+		}
+		_, home := send("GET", "/console/", nil, cookie)
+		m := csrfRE.FindStringSubmatch(home)
+		if m == nil {
+			t.Fatalf("%s: no CSRF token on the home page", key.ID)
+		}
+		for j, route := range console.Routes() {
+			api, ok := behind[route]
+			if !ok {
+				continue
+			}
+			twins := [2]string{fmt.Sprintf("0007%02d%02d0", i, j), fmt.Sprintf("0007%02d%02d1", i, j)}
+			customers := [2]string{fmt.Sprintf("C%02d%02d0", i, j), fmt.Sprintf("C%02d%02d1", i, j)}
+			for _, serial := range twins { // the same state: registered at KB001
+				p.request(t, "POST", "/v1/devices/OTP/"+serial+"/registrations", `{"channel":"CENTER","institution":"KB001","origin_channel":"ONLINE","actor":{"role":"SYSTEM","id":"CENTER"}}`)
+			}
+			method, path, _ := strings.Cut(route, " ")
+			path = strings.Replace(path, "{event_id}", noEvent, 1)
+			values := url.Values{"csrf": {m[1]}, "vendor": {"OTP"}, "serial": {twins[0]}, "customer_no": {customers[0]}, "reason": {"LOST"},
+				"documents": {"REAL_NAME_ID", "PROCESSING_FORM", "SEAL_OR_SIGNATURE"}}
+			got, _ := send(method, path, values, cookie)
+			apiMethod, apiPath, apiBody := api(twins[1], customers[1], key.ID)
+			want, body := p.requestAs(t, key.ID, apiMethod, apiPath, apiBody)
+			if (got == http.StatusOK) != (want < 300) || (got != http.StatusOK && got != want) {
+				t.Errorf("%s as %s (%s): the console answers %d, the API %d %s", route, key.ID, key.Role, got, want, body)
+			}
+		}
+	}
+}

@@ -1,0 +1,136 @@
+package console
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/otpledger/otpledger/events"
+)
+
+// home is the menu, by role.
+func (c *Console) home(w http.ResponseWriter, r *http.Request, s *session) {
+	c.render(w, http.StatusOK, "home.html", page{Title: "업무 메뉴", Session: s})
+}
+
+// deviceScreen is 2376 (OTP 매체조회) for one device.
+type deviceScreen struct {
+	Vendor, Serial string
+	Found          bool
+	State          map[string]any
+	Institutions   []map[string]any
+	Errors         map[string]any
+	History        []map[string]any
+	Next           string // the 연속 (next page) cursor
+	Cursor         string
+	Documents      []string
+}
+
+var branchDocuments = []string{string(events.DocRealNameID), string(events.DocProcessingForm), string(events.DocSealOrSignature)}
+
+// device shows 2376 for ?vendor=&serial= (history paged by ?cursor=).
+func (c *Console) device(w http.ResponseWriter, r *http.Request, s *session) {
+	c.showDevice(w, r, s, http.StatusOK, "", nil, 0)
+}
+
+// showDevice renders 2376, its views read at stream sequence minSeq at least
+// (the command just made: read-your-writes).
+func (c *Console) showDevice(w http.ResponseWriter, r *http.Request, s *session, status int, notice string, refused *refusal, minSeq uint64) {
+	q := r.URL.Query()
+	if r.Method == http.MethodPost {
+		q = r.PostForm
+	}
+	d := deviceScreen{Vendor: strings.ToUpper(strings.TrimSpace(q.Get("vendor"))), Serial: strings.ToUpper(strings.TrimSpace(q.Get("serial"))),
+		Cursor: r.URL.Query().Get("cursor"), Documents: branchDocuments}
+	if d.Vendor != "" && d.Serial != "" {
+		base := "/v1/devices/" + url.PathEscape(d.Vendor) + "/" + url.PathEscape(d.Serial)
+		var inst, hist struct {
+			Items      []map[string]any `json:"items"`
+			NextCursor string           `json:"next_cursor"`
+		}
+		if e := c.call(r.Context(), s, http.MethodGet, base, nil, &d.State); e == nil {
+			d.Found = true
+			at := "min_sequence=" + strconv.FormatUint(minSeq, 10)
+			_ = c.call(r.Context(), s, http.MethodGet, base+"/institutions?"+at, nil, &inst)
+			_ = c.call(r.Context(), s, http.MethodGet, base+"/errors?"+at, nil, &d.Errors)
+			_ = c.call(r.Context(), s, http.MethodGet, base+"/history?limit=20&"+at+"&cursor="+url.QueryEscape(d.Cursor), nil, &hist)
+			d.Institutions, d.History, d.Next = inst.Items, hist.Items, hist.NextCursor
+		} else if e.Status != http.StatusNotFound && refused == nil {
+			refused, status = e, e.Status
+		}
+	}
+	c.render(w, status, "device.html", page{Title: "2376 OTP 매체조회", Session: s, Notice: notice, Refusal: refused, Data: d})
+}
+
+// branchMeta is what every form's command says of the branch: the channel,
+// the customer acting in person, the teller (the signed-in principal), the
+// documents ticked.
+func branchMeta(r *http.Request, s *session) map[string]any {
+	return map[string]any{"channel": "BRANCH", "actor": map[string]string{"role": "SELF", "id": r.PostFormValue("customer_no")},
+		"staff": s.principal.ID, "documents": r.PostForm["documents"]}
+}
+
+// register is 2372's registration of another institution's device at home.
+func (c *Console) register(w http.ResponseWriter, r *http.Request, s *session) {
+	body := branchMeta(r, s)
+	for _, f := range []string{"customer_no", "response_code", "warranty_from", "warranty_to"} {
+		if v := r.PostFormValue(f); v != "" {
+			body[f] = v
+		}
+	}
+	c.command(w, r, s, "/registrations", body, "등록되었습니다 (2372).")
+}
+
+// reportLoss is 2374's loss report.
+func (c *Console) reportLoss(w http.ResponseWriter, r *http.Request, s *session) {
+	body := branchMeta(r, s)
+	body["reason"] = r.PostFormValue("reason")
+	if no := r.PostFormValue("customer_no"); no != "" {
+		body["customer_no"] = no
+	}
+	c.command(w, r, s, "/loss-reports", body, "사고신고가 등록되었습니다 (2374).")
+}
+
+// command sends a device command and shows 2376 with its outcome.
+func (c *Console) command(w http.ResponseWriter, r *http.Request, s *session, suffix string, body map[string]any, done string) {
+	path := "/v1/devices/" + url.PathEscape(strings.ToUpper(r.PostFormValue("vendor"))) + "/" + url.PathEscape(strings.ToUpper(r.PostFormValue("serial"))) + suffix
+	var answer struct {
+		Events []struct {
+			Sequence uint64 `json:"sequence"`
+		} `json:"events"`
+	}
+	if e := c.call(r.Context(), s, http.MethodPost, path, body, &answer); e != nil {
+		c.showDevice(w, r, s, e.Status, "", e, 0)
+		return
+	}
+	var last uint64
+	for _, e := range answer.Events {
+		last = max(last, e.Sequence)
+	}
+	c.showDevice(w, r, s, http.StatusOK, done, nil, last)
+}
+
+// approvals is the queue of branch events awaiting a manager.
+func (c *Console) approvals(w http.ResponseWriter, r *http.Request, s *session) {
+	c.showApprovals(w, r, s, http.StatusOK, "", nil)
+}
+
+func (c *Console) showApprovals(w http.ResponseWriter, r *http.Request, s *session, status int, notice string, refused *refusal) {
+	var list struct {
+		Items []map[string]any `json:"items"`
+	}
+	if e := c.call(r.Context(), s, http.MethodGet, "/v1/approvals/pending?limit=500", nil, &list); e != nil && refused == nil {
+		refused, status = e, e.Status
+	}
+	c.render(w, status, "approvals.html", page{Title: "책임자 승인", Session: s, Notice: notice, Refusal: refused, Data: list.Items})
+}
+
+// approve approves one event (a manager; the API refuses anyone else).
+func (c *Console) approve(w http.ResponseWriter, r *http.Request, s *session) {
+	if e := c.call(r.Context(), s, http.MethodPost, "/v1/events/"+url.PathEscape(r.PathValue("event_id"))+"/approval", map[string]any{}, nil); e != nil {
+		c.showApprovals(w, r, s, e.Status, "", e)
+		return
+	}
+	c.showApprovals(w, r, s, http.StatusOK, "승인되었습니다.", nil)
+}
