@@ -81,9 +81,11 @@ func (s *screens) shot(ctx context.Context, name string) {
 
 // TestConsoleInABrowser drives the branch console in headless Chromium: a
 // teller signs in, registers a device (2372), reports it lost (2374) and
-// sees 2376 show the accident; the teller cannot approve; a manager in a
-// second browser approves the registration; a forged CSRF token is refused;
-// an idle session ends. No page shows personal data in clear.
+// sees 2376 show the accident, resets its errors (2375), finds the customer
+// by real-name number and opens 2373; the teller cannot approve; a manager in
+// a second browser approves the registration; an auditor reads the history
+// and cannot submit a form; a forged CSRF token is refused; an idle session
+// ends. No page shows personal data in clear.
 func TestConsoleInABrowser(t *testing.T) {
 	t.Parallel()
 	newBrowser := browser(t)
@@ -148,6 +150,23 @@ func TestConsoleInABrowser(t *testing.T) {
 	waitText(teller, "#history", "reported_lost") // its history the report, at once (read-your-writes)
 	sc.shot(teller, "2376-in-accident")
 
+	// 2375: the error count reset, in branch.
+	do(teller, "2375 reset", chromedp.SendKeys(css("#reset-customer"), "C0001"), chromedp.Click(css("#reset")))
+	waitText(teller, ".notice", "초기화")
+
+	// The customer, found by real-name number (posted, never in a URL;
+	// shown masked), and 2373 with the device just registered, issued.
+	do(teller, "customer search", chromedp.Navigate(p.url+"/console/"), chromedp.WaitVisible(css("#find")),
+		chromedp.SendKeys(css("#real-name"), realNameNumber), chromedp.Click(css("#find")))
+	waitText(teller, "#customers", "900101-1******")
+	sc.shot(teller, "customer-search")
+	if loc, err := chromedp.Run(teller, chromedp.Evaluate[string]("location.href")); err != nil || strings.Contains(loc, "900101") {
+		t.Fatalf("the real-name number in the address: %q %v", loc, err)
+	}
+	do(teller, "2373", chromedp.Click(css("#customers a")))
+	waitText(teller, "#media", "000333444555")
+	sc.shot(teller, "2373")
+
 	// The teller cannot approve: the API refuses the teller's role.
 	do(teller, "a teller approving", chromedp.Navigate(p.url+"/console/approvals"), chromedp.WaitVisible(css(".approve")),
 		chromedp.Click(css(".approve")))
@@ -160,6 +179,14 @@ func TestConsoleInABrowser(t *testing.T) {
 	sc.shot(manager, "approvals")
 	do(manager, "the manager approves", chromedp.Click(css(".approve")))
 	waitText(manager, ".notice", "승인되었습니다")
+
+	// An auditor sees 2376 and its history, and a form they submit is refused.
+	auditor := newBrowser()
+	signIn(auditor, "AUD1")
+	do(auditor, "2376 as an auditor", chromedp.Navigate(device))
+	waitText(auditor, "#history", "reported_lost")
+	do(auditor, "a form as an auditor", chromedp.SendKeys(css("#loss-customer"), "C0001"), chromedp.Click(css("#report-loss")))
+	waitText(auditor, ".refusal", "처리 불가")
 
 	// A form whose CSRF token is not the session's is refused.
 	do(teller, "a forged CSRF token", chromedp.Navigate(device), chromedp.WaitVisible(css("#report-loss")),
@@ -226,6 +253,20 @@ func TestConsoleRoutesFollowTheAPI(t *testing.T) {
 			return "POST", "/v1/devices/OTP/" + serial + "/loss-reports", fmt.Sprintf(`{"channel":"BRANCH","actor":{"role":"SELF","id":%q},"staff":%q,`+
 				`"documents":["REAL_NAME_ID","PROCESSING_FORM","SEAL_OR_SIGNATURE"],"customer_no":%[1]q,"reason":"LOST"}`, customer, who)
 		},
+		"POST /console/device/reset": func(serial, customer, who string) (string, string, string) {
+			return "POST", "/v1/devices/OTP/" + serial + "/errors/reset", fmt.Sprintf(`{"channel":"BRANCH","actor":{"role":"SELF","id":%q},"staff":%q,`+
+				`"documents":["REAL_NAME_ID","PROCESSING_FORM","SEAL_OR_SIGNATURE"],"customer_no":%[1]q}`, customer, who)
+		},
+		"POST /console/customers": func(string, string, string) (string, string, string) {
+			return "GET", "/v1/customers?account_no=12345678901", ""
+		},
+		"GET /console/customer": func(_, customer, _ string) (string, string, string) {
+			return "GET", "/v1/customers/" + customer + "/media?limit=500", ""
+		},
+		"POST /console/customer/revoke": func(_, customer, who string) (string, string, string) {
+			return "POST", "/v1/customers/" + customer + "/mobile-otp/revoke", fmt.Sprintf(`{"channel":"BRANCH","actor":{"role":"SELF","id":%q},"staff":%q,`+
+				`"documents":["REAL_NAME_ID","PROCESSING_FORM","SEAL_OR_SIGNATURE"],"generator_number":"MG00000001"}`, customer, who)
+		},
 		"GET /console/approvals": func(string, string, string) (string, string, string) {
 			return "GET", "/v1/approvals/pending?limit=500", ""
 		},
@@ -262,8 +303,9 @@ func TestConsoleRoutesFollowTheAPI(t *testing.T) {
 			}
 			method, path, _ := strings.Cut(route, " ")
 			path = strings.Replace(path, "{event_id}", noEvent, 1)
-			values := url.Values{"csrf": {m[1]}, "vendor": {"OTP"}, "serial": {twins[0]}, "customer_no": {customers[0]}, "reason": {"LOST"},
-				"documents": {"REAL_NAME_ID", "PROCESSING_FORM", "SEAL_OR_SIGNATURE"}}
+			values := url.Values{"csrf": {m[1]}, "vendor": {"OTP"}, "serial": {twins[0]}, "customer_no": {customers[0]}, "no": {customers[0]},
+				"reason": {"LOST"}, "documents": {"REAL_NAME_ID", "PROCESSING_FORM", "SEAL_OR_SIGNATURE"}, "account_no": {"12345678901"},
+				"generator_number": {"MG00000001"}}
 			got, _ := send(method, path, values, cookie)
 			apiMethod, apiPath, apiBody := api(twins[1], customers[1], key.ID)
 			want, body := p.requestAs(t, key.ID, apiMethod, apiPath, apiBody)

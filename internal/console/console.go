@@ -1,7 +1,8 @@
 // Package console is the branch console: the manual's screens (2376 device
 // inquiry, the 2372 registration and 2374 loss-report forms, the approvals
-// queue) as server-rendered Korean pages at /console/, for tellers, managers
-// and auditors.
+// queue, the 2373 customer screen with its A013 revocation, the 2375
+// reset) as server-rendered Korean pages at /console/, for tellers,
+// managers and auditors.
 //
 // It has no path of its own to the ledger or the views: every read and
 // every write is a request to the HTTP API's own handler, in process, made
@@ -108,6 +109,10 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /console/device", c.signedIn(c.device))
 	mux.HandleFunc("POST /console/device/register", c.signedIn(c.register))
 	mux.HandleFunc("POST /console/device/loss", c.signedIn(c.reportLoss))
+	mux.HandleFunc("POST /console/device/reset", c.signedIn(c.resetErrors))
+	mux.HandleFunc("POST /console/customers", c.signedIn(c.customers))
+	mux.HandleFunc("GET /console/customer", c.signedIn(c.customer))
+	mux.HandleFunc("POST /console/customer/revoke", c.signedIn(c.revokeMobile))
 	mux.HandleFunc("GET /console/approvals", c.signedIn(c.approvals))
 	mux.HandleFunc("POST /console/approvals/{event_id}", c.signedIn(c.approve))
 	return securityHeaders(mux)
@@ -117,7 +122,8 @@ func (c *Console) Handler() http.Handler {
 // every role.
 func Routes() []string {
 	return []string{"GET /console/login", "POST /console/login", "POST /console/logout", "GET /console/", "GET /console/device",
-		"POST /console/device/register", "POST /console/device/loss", "GET /console/approvals", "POST /console/approvals/{event_id}"}
+		"POST /console/device/register", "POST /console/device/loss", "POST /console/device/reset", "POST /console/customers",
+		"GET /console/customer", "POST /console/customer/revoke", "GET /console/approvals", "POST /console/approvals/{event_id}"}
 }
 
 func securityHeaders(next http.Handler) http.Handler {

@@ -134,3 +134,89 @@ func (c *Console) approve(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	c.showApprovals(w, r, s, http.StatusOK, "승인되었습니다.", nil)
 }
+
+// customers finds customers by real-name number or account number. The
+// number is posted, never put in a URL (history, logs); the API records the
+// look-up and answers with masked numbers only.
+func (c *Console) customers(w http.ResponseWriter, r *http.Request, s *session) {
+	var found struct {
+		Items []map[string]any `json:"items"`
+	}
+	q := url.Values{}
+	if n := strings.TrimSpace(r.PostFormValue("real_name_number")); n != "" {
+		q.Set("real_name_number", n)
+	}
+	if a := strings.TrimSpace(r.PostFormValue("account_no")); a != "" {
+		q.Set("account_no", a)
+	}
+	status, notice := http.StatusOK, ""
+	e := c.call(r.Context(), s, http.MethodGet, "/v1/customers?"+q.Encode(), nil, &found)
+	if e != nil {
+		status = e.Status
+	} else if len(found.Items) == 0 {
+		notice = "해당 고객이 없습니다."
+	}
+	c.render(w, status, "customers.html", page{Title: "고객 조회", Session: s, Notice: notice, Refusal: e, Data: found.Items})
+}
+
+// customerScreen is 2373 (매체 이력) and the customer's 2376 list.
+type customerScreen struct {
+	No, Kind  string
+	Media     []map[string]any
+	Devices   []map[string]any
+	Mobile    map[string]any
+	Documents []string
+}
+
+// customer shows 2373 for ?no= (media of ?kind=), the per-customer list
+// and the mobile OTP in force.
+func (c *Console) customer(w http.ResponseWriter, r *http.Request, s *session) {
+	c.showCustomer(w, r, s, http.StatusOK, "", nil, 0)
+}
+
+func (c *Console) showCustomer(w http.ResponseWriter, r *http.Request, s *session, status int, notice string, refused *refusal, minSeq uint64) {
+	d := customerScreen{No: strings.TrimSpace(r.FormValue("no")), Kind: r.FormValue("kind"), Documents: branchDocuments}
+	if d.No != "" {
+		base, at := "/v1/customers/"+url.PathEscape(d.No), "min_sequence="+strconv.FormatUint(minSeq, 10)
+		var media, devices struct {
+			Items []map[string]any `json:"items"`
+		}
+		if e := c.call(r.Context(), s, http.MethodGet, base+"/media?limit=500&kind="+url.QueryEscape(d.Kind)+"&"+at, nil, &media); e != nil && refused == nil {
+			refused, status = e, e.Status
+		}
+		_ = c.call(r.Context(), s, http.MethodGet, base+"/devices?"+at, nil, &devices)
+		_ = c.call(r.Context(), s, http.MethodGet, base+"/mobile-otp?"+at, nil, &d.Mobile)
+		d.Media, d.Devices = media.Items, devices.Items
+	}
+	c.render(w, status, "customer.html", page{Title: "2373 매체 이력", Session: s, Notice: notice, Refusal: refused, Data: d})
+}
+
+// resetErrors is 2375's error-count reset in branch.
+func (c *Console) resetErrors(w http.ResponseWriter, r *http.Request, s *session) {
+	body := branchMeta(r, s)
+	if no := r.PostFormValue("customer_no"); no != "" {
+		body["customer_no"] = no
+	}
+	c.command(w, r, s, "/errors/reset", body, "오류횟수가 초기화되었습니다 (2375).")
+}
+
+// revokeMobile is A013's revocation of the mobile OTP whose generator number
+// 2373 shows as issued (교부).
+func (c *Console) revokeMobile(w http.ResponseWriter, r *http.Request, s *session) {
+	body := map[string]any{"channel": "BRANCH", "actor": map[string]string{"role": "SELF", "id": r.PostFormValue("no")},
+		"staff": s.principal.ID, "documents": r.PostForm["documents"], "generator_number": r.PostFormValue("generator_number")}
+	var answer struct {
+		Events []struct {
+			Sequence uint64 `json:"sequence"`
+		} `json:"events"`
+	}
+	if e := c.call(r.Context(), s, http.MethodPost, "/v1/customers/"+url.PathEscape(r.PostFormValue("no"))+"/mobile-otp/revoke", body, &answer); e != nil {
+		c.showCustomer(w, r, s, e.Status, "", e, 0)
+		return
+	}
+	var last uint64
+	for _, e := range answer.Events {
+		last = max(last, e.Sequence)
+	}
+	c.showCustomer(w, r, s, http.StatusOK, "모바일 OTP가 폐기되었습니다 (A013).", nil, last)
+}
