@@ -34,32 +34,23 @@ const (
 	clusterRoutePassword   = "route-test-password"
 )
 
-var natsServerBinary struct {
-	once sync.Once
-	path string
-	err  error
-}
+var natsServerBinary tool
 
 // buildNATSServer compiles nats-server from the module otpledger depends on
 // (the same server code as the embedded one), once per test run.
 func buildNATSServer(t *testing.T) string {
 	t.Helper()
-	natsServerBinary.once.Do(func() {
+	return natsServerBinary.get(t, func() (string, error) {
 		dir, err := os.MkdirTemp("", "otpledger-nats")
 		if err != nil {
-			natsServerBinary.err = err
-			return
+			return "", err
 		}
-		natsServerBinary.path = filepath.Join(dir, "nats-server")
-		out, err := exec.Command("go", "build", "-o", natsServerBinary.path, "github.com/nats-io/nats-server/v2").CombinedOutput()
-		if err != nil {
-			natsServerBinary.err = fmt.Errorf("go build nats-server: %v\n%s", err, out)
+		path := filepath.Join(dir, "nats-server")
+		if out, err := exec.Command("go", "build", "-o", path, "github.com/nats-io/nats-server/v2").CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build nats-server: %v\n%s", err, out)
 		}
+		return path, nil
 	})
-	if natsServerBinary.err != nil {
-		t.Fatal(natsServerBinary.err)
-	}
-	return natsServerBinary.path
 }
 
 // natsNode is one nats-server process of a test cluster.

@@ -96,37 +96,47 @@ var views = []string{
 	"/v1/customers/C0001/mobile-otp", "/v1/customers/C0001/media?kind=MOBILE", "/v1/devices/OTP/000111222444/institutions",
 }
 
+// tool is a binary the tests build once per run, on first use.
+type tool struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// get returns the binary, made by make on first use.
+func (b *tool) get(t *testing.T, make func() (string, error)) string {
+	t.Helper()
+	b.once.Do(func() { b.path, b.err = make() })
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
 var binary struct {
-	once     sync.Once
-	path     string
+	tool
 	revision string // the checkout's HEAD when it was built ("" outside git)
-	err      error
 }
 
 // build compiles otpledger once per test run.
 func build(t *testing.T) string {
 	t.Helper()
-	binary.once.Do(func() {
+	return binary.get(t, func() (string, error) {
 		dir, err := os.MkdirTemp("", "otpledger-bin")
 		if err != nil {
-			binary.err = err
-			return
+			return "", err
 		}
-		binary.path = filepath.Join(dir, "otpledger")
+		path := filepath.Join(dir, "otpledger")
 		if head, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
 			binary.revision = strings.TrimSpace(string(head))
 		}
 		// -buildvcs=auto: stamp the revision where there is one, whatever
 		// GOFLAGS says (TestVersion reads it).
-		out, err := exec.Command("go", "build", "-buildvcs=auto", "-o", binary.path, ".").CombinedOutput()
-		if err != nil {
-			binary.err = fmt.Errorf("go build: %v\n%s", err, out)
+		if out, err := exec.Command("go", "build", "-buildvcs=auto", "-o", path, ".").CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build: %v\n%s", err, out)
 		}
+		return path, nil
 	})
-	if binary.err != nil {
-		t.Fatal(binary.err)
-	}
-	return binary.path
 }
 
 // process is a running 'otpledger serve'.

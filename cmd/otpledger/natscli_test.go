@@ -2,58 +2,45 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
 
 // natscliVersion is the nats CLI the test runs against the embedded listener.
 const natscliVersion = "v0.5.0"
 
-var natscliBinary struct {
-	once sync.Once
-	path string
-	err  error
-}
+var natscliBinary tool
 
 // natscli builds the nats CLI (github.com/nats-io/natscli) once per
 // machine, in a module of its own, so that it never becomes a dependency of
 // otpledger's.
 func natscli(t *testing.T) string {
 	t.Helper()
-	natscliBinary.once.Do(func() {
+	return natscliBinary.get(t, func() (string, error) {
 		dir := filepath.Join(os.TempDir(), "otpledger-natscli-"+natscliVersion)
 		bin := filepath.Join(dir, "nats")
 		if _, err := os.Stat(bin); err == nil {
-			natscliBinary.path = bin
-			return
+			return bin, nil
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			natscliBinary.err = err
-			return
+			return "", err
 		}
 		if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module natscli\n\ngo 1.26\n"), 0o644); err != nil {
-			natscliBinary.err = err
-			return
+			return "", err
 		}
 		for _, args := range [][]string{{"get", "github.com/nats-io/natscli/nats@" + natscliVersion}, {"build", "-o", bin + ".tmp", "github.com/nats-io/natscli/nats"}} {
 			cmd := exec.Command("go", args...)
 			cmd.Dir, cmd.Env = dir, append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
 			if out, err := cmd.CombinedOutput(); err != nil {
-				natscliBinary.err = &exec.Error{Name: "go " + strings.Join(args, " ") + ": " + string(out), Err: err}
-				return
+				return "", fmt.Errorf("build the nats CLI: go %s: %v\n%s", strings.Join(args, " "), err, out)
 			}
 		}
-		natscliBinary.err = os.Rename(bin+".tmp", bin)
-		natscliBinary.path = bin
+		return bin, os.Rename(bin+".tmp", bin)
 	})
-	if natscliBinary.err != nil {
-		t.Fatalf("build the nats CLI: %v", natscliBinary.err)
-	}
-	return natscliBinary.path
 }
 
 // TestNatsCLIAgainstTheEmbeddedListener runs the standard nats CLI against
