@@ -180,6 +180,20 @@ func TestConsoleInABrowser(t *testing.T) {
 	do(manager, "the manager approves", chromedp.Click(css(".approve")))
 	waitText(manager, ".notice", "승인되었습니다")
 
+	// 2376 as of an instant before the device came: unknown then.
+	before := time.Now().Add(-2 * time.Minute).In(time.FixedZone("KST", 9*3600)).Format("2006-01-02T15:04")
+	do(teller, "2376 as of an instant", chromedp.Navigate(device+"&as_of="+before))
+	waitText(teller, "main", "등록되지 않은 매체")
+
+	// An admin creates a key (its token shown once) and revokes it.
+	admin := newBrowser()
+	signIn(admin, "ADM1")
+	do(admin, "the keys page", chromedp.Navigate(p.url+"/console/keys"), chromedp.WaitVisible(css("#create-key")),
+		chromedp.SendKeys(css("#key-id"), "T900"), chromedp.Click(css("#create-key")))
+	waitText(admin, "#token", "otpl_")
+	do(admin, "revoke a key", chromedp.Click(css(`form[action="/console/keys/T900/revoke"] button`)))
+	waitText(admin, ".notice", "폐기")
+
 	// An auditor sees 2376 and its history, and a form they submit is refused.
 	auditor := newBrowser()
 	signIn(auditor, "AUD1")
@@ -267,6 +281,13 @@ func TestConsoleRoutesFollowTheAPI(t *testing.T) {
 			return "POST", "/v1/customers/" + customer + "/mobile-otp/revoke", fmt.Sprintf(`{"channel":"BRANCH","actor":{"role":"SELF","id":%q},"staff":%q,`+
 				`"documents":["REAL_NAME_ID","PROCESSING_FORM","SEAL_OR_SIGNATURE"],"generator_number":"MG00000001"}`, customer, who)
 		},
+		"GET /console/keys": func(string, string, string) (string, string, string) { return "GET", "/v1/keys", "" },
+		"POST /console/keys": func(_, customer, _ string) (string, string, string) {
+			return "POST", "/v1/keys", fmt.Sprintf(`{"id":"K%s","role":"teller"}`, customer[1:])
+		},
+		"POST /console/keys/{id}/revoke": func(_, customer, _ string) (string, string, string) {
+			return "POST", "/v1/keys/K" + customer[1:] + "/revoke", "{}"
+		},
 		"GET /console/approvals": func(string, string, string) (string, string, string) {
 			return "GET", "/v1/approvals/pending?limit=500", ""
 		},
@@ -301,9 +322,14 @@ func TestConsoleRoutesFollowTheAPI(t *testing.T) {
 			for _, serial := range twins { // the same state: registered at KB001
 				p.request(t, "POST", "/v1/devices/OTP/"+serial+"/registrations", `{"channel":"CENTER","institution":"KB001","origin_channel":"ONLINE","actor":{"role":"SYSTEM","id":"CENTER"}}`)
 			}
+			if strings.HasSuffix(route, "/revoke") && strings.Contains(route, "/keys/") {
+				for _, c := range customers { // the twin keys to revoke
+					p.requestAs(t, "ADM1", "POST", "/v1/keys", fmt.Sprintf(`{"id":"K%s","role":"teller"}`, c[1:]))
+				}
+			}
 			method, path, _ := strings.Cut(route, " ")
-			path = strings.Replace(path, "{event_id}", noEvent, 1)
-			values := url.Values{"csrf": {m[1]}, "vendor": {"OTP"}, "serial": {twins[0]}, "customer_no": {customers[0]}, "no": {customers[0]},
+			path = strings.NewReplacer("{event_id}", noEvent, "{id}", "K"+customers[0][1:]).Replace(path)
+			values := url.Values{"id": {"K" + customers[0][1:]}, "role": {"teller"}, "csrf": {m[1]}, "vendor": {"OTP"}, "serial": {twins[0]}, "customer_no": {customers[0]}, "no": {customers[0]},
 				"reason": {"LOST"}, "documents": {"REAL_NAME_ID", "PROCESSING_FORM", "SEAL_OR_SIGNATURE"}, "account_no": {"12345678901"},
 				"generator_number": {"MG00000001"}}
 			got, _ := send(method, path, values, cookie)

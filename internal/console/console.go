@@ -113,6 +113,9 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("POST /console/customers", c.signedIn(c.customers))
 	mux.HandleFunc("GET /console/customer", c.signedIn(c.customer))
 	mux.HandleFunc("POST /console/customer/revoke", c.signedIn(c.revokeMobile))
+	mux.HandleFunc("GET /console/keys", c.signedIn(c.keys))
+	mux.HandleFunc("POST /console/keys", c.signedIn(c.createKey))
+	mux.HandleFunc("POST /console/keys/{id}/revoke", c.signedIn(c.revokeKey))
 	mux.HandleFunc("GET /console/approvals", c.signedIn(c.approvals))
 	mux.HandleFunc("POST /console/approvals/{event_id}", c.signedIn(c.approve))
 	return securityHeaders(mux)
@@ -123,7 +126,8 @@ func (c *Console) Handler() http.Handler {
 func Routes() []string {
 	return []string{"GET /console/login", "POST /console/login", "POST /console/logout", "GET /console/", "GET /console/device",
 		"POST /console/device/register", "POST /console/device/loss", "POST /console/device/reset", "POST /console/customers",
-		"GET /console/customer", "POST /console/customer/revoke", "GET /console/approvals", "POST /console/approvals/{event_id}"}
+		"GET /console/customer", "POST /console/customer/revoke", "GET /console/keys", "POST /console/keys", "POST /console/keys/{id}/revoke",
+		"GET /console/approvals", "POST /console/approvals/{event_id}"}
 }
 
 func securityHeaders(next http.Handler) http.Handler {

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/otpledger/otpledger/events"
 )
@@ -24,6 +25,7 @@ type deviceScreen struct {
 	History        []map[string]any
 	Next           string // the 연속 (next page) cursor
 	Cursor         string
+	AsOf           string // the state as of this instant (datetime-local, KST); "": now
 	Documents      []string
 }
 
@@ -42,14 +44,18 @@ func (c *Console) showDevice(w http.ResponseWriter, r *http.Request, s *session,
 		q = r.PostForm
 	}
 	d := deviceScreen{Vendor: strings.ToUpper(strings.TrimSpace(q.Get("vendor"))), Serial: strings.ToUpper(strings.TrimSpace(q.Get("serial"))),
-		Cursor: r.URL.Query().Get("cursor"), Documents: branchDocuments}
+		Cursor: r.URL.Query().Get("cursor"), AsOf: r.URL.Query().Get("as_of"), Documents: branchDocuments}
 	if d.Vendor != "" && d.Serial != "" {
 		base := "/v1/devices/" + url.PathEscape(d.Vendor) + "/" + url.PathEscape(d.Serial)
+		state := base
+		if at, err := time.ParseInLocation("2006-01-02T15:04", d.AsOf, kst); err == nil {
+			state += "?as_of=" + url.QueryEscape(at.UTC().Format(time.RFC3339))
+		}
 		var inst, hist struct {
 			Items      []map[string]any `json:"items"`
 			NextCursor string           `json:"next_cursor"`
 		}
-		if e := c.call(r.Context(), s, http.MethodGet, base, nil, &d.State); e == nil {
+		if e := c.call(r.Context(), s, http.MethodGet, state, nil, &d.State); e == nil {
 			d.Found = true
 			at := "min_sequence=" + strconv.FormatUint(minSeq, 10)
 			_ = c.call(r.Context(), s, http.MethodGet, base+"/institutions?"+at, nil, &inst)
@@ -219,4 +225,54 @@ func (c *Console) revokeMobile(w http.ResponseWriter, r *http.Request, s *sessio
 		last = max(last, e.Sequence)
 	}
 	c.showCustomer(w, r, s, http.StatusOK, "모바일 OTP가 폐기되었습니다 (A013).", nil, last)
+}
+
+// keysScreen is the admin's page of API keys.
+type keysScreen struct {
+	Keys  []map[string]any
+	Token string // a key just created: its token, shown this once
+	Roles []string
+}
+
+var keyRoles = []string{"teller", "manager", "producer", "auditor", "operator", "admin"}
+
+// keys lists the API keys (admins; the API refuses anyone else).
+func (c *Console) keys(w http.ResponseWriter, r *http.Request, s *session) {
+	c.showKeys(w, r, s, http.StatusOK, "", nil, "")
+}
+
+func (c *Console) showKeys(w http.ResponseWriter, r *http.Request, s *session, status int, notice string, refused *refusal, token string) {
+	var list struct {
+		Items []map[string]any `json:"items"`
+	}
+	if e := c.call(r.Context(), s, http.MethodGet, "/v1/keys", nil, &list); e != nil && refused == nil {
+		refused, status = e, e.Status
+	}
+	c.render(w, status, "keys.html", page{Title: "API 키 관리", Session: s, Notice: notice, Refusal: refused,
+		Data: keysScreen{Keys: list.Items, Token: token, Roles: keyRoles}})
+}
+
+// createKey creates a key and shows its token once.
+func (c *Console) createKey(w http.ResponseWriter, r *http.Request, s *session) {
+	body := map[string]any{"id": strings.TrimSpace(r.PostFormValue("id")), "role": r.PostFormValue("role")}
+	if ch := strings.TrimSpace(r.PostFormValue("channels")); ch != "" {
+		body["channels"] = strings.Split(ch, ",")
+	}
+	var created struct {
+		Token string `json:"token"`
+	}
+	if e := c.call(r.Context(), s, http.MethodPost, "/v1/keys", body, &created); e != nil {
+		c.showKeys(w, r, s, e.Status, "", e, "")
+		return
+	}
+	c.showKeys(w, r, s, http.StatusOK, "키가 만들어졌습니다. 토큰은 지금 한 번만 표시됩니다.", nil, created.Token)
+}
+
+// revokeKey revokes a key.
+func (c *Console) revokeKey(w http.ResponseWriter, r *http.Request, s *session) {
+	if e := c.call(r.Context(), s, http.MethodPost, "/v1/keys/"+url.PathEscape(r.PathValue("id"))+"/revoke", map[string]any{}, nil); e != nil {
+		c.showKeys(w, r, s, e.Status, "", e, "")
+		return
+	}
+	c.showKeys(w, r, s, http.StatusOK, "키가 폐기되었습니다.", nil, "")
 }
