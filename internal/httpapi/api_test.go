@@ -398,21 +398,28 @@ func TestMetricsSayWhatOperatorsWatch(t *testing.T) {
 }
 
 // TestReadinessBoundsTheLag: /readyz and the metric report how far the
-// views are behind the journal, and /readyz answers 503 past MaxReadyLag.
+// views are behind the journal; beyond MaxReadyLag they are "catching up"
+// (still ready: load alone makes a lag) until their position has not moved
+// for StallAfter — then "stalled", and 503.
 func TestReadinessBoundsTheLag(t *testing.T) {
 	t.Parallel()
 	for _, bound := range []uint64{1, 1 << 40} {
 		behind := projections.NewMemory() // no projector feeds it: its lag is the journal's last sequence
-		a := newTestAPI(t, func(c *Config) { c.Views, c.MaxReadyLag = behind, bound })
+		a := newTestAPI(t, func(c *Config) { c.Views, c.MaxReadyLag, c.StallAfter = behind, bound, 300*time.Millisecond })
 		a.must(t, "POST", "/v1/devices/OTP/000111222333/registrations", `{"channel":"CENTER","institution":"KB001","actor":{"role":"SYSTEM"}}`)
 		last, err := a.j.LastSequence(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := map[bool]int{true: 503, false: 200}[last > bound]
 		lag := fmt.Sprintf(`"projection_lag":%d`, last)
-		if status, out := a.do(t, "GET", "/readyz", "", ""); status != want || !strings.Contains(out, lag) {
-			t.Errorf("readyz %d messages behind, bound %d: %d %s", last, bound, status, out)
+		first := map[bool]string{true: `"projection":"catching up"`, false: `"projection":"current"`}[last > bound]
+		if status, out := a.do(t, "GET", "/readyz", "", ""); status != 200 || !strings.Contains(out, lag) || !strings.Contains(out, first) {
+			t.Errorf("readyz %d messages behind, bound %d: %d %s, want 200 and %s", last, bound, status, out, first)
+		}
+		time.Sleep(400 * time.Millisecond) // the position does not move
+		want, then := map[bool]int{true: 503, false: 200}[last > bound], map[bool]string{true: `"projection":"stalled"`, false: `"projection":"current"`}[last > bound]
+		if status, out := a.do(t, "GET", "/readyz", "", ""); status != want || !strings.Contains(out, then) {
+			t.Errorf("readyz behind and unmoved for longer than StallAfter, bound %d: %d %s, want %d and %s", bound, status, out, want, then)
 		}
 		if _, out := a.do(t, "GET", "/metrics", "", ""); !strings.Contains(out, fmt.Sprintf("otpledger_projection_lag %d\n", last)) {
 			t.Errorf("metrics lack the lag of %d", last)

@@ -12,6 +12,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,8 +52,13 @@ type Config struct {
 	Projecting func() bool
 	// Build names the binary in otpledger_build_info.
 	Build BuildInfo
-	// MaxReadyLag is the lag above which /readyz answers 503; default 10,000.
+	// MaxReadyLag is the lag above which /readyz reports the views behind
+	// ("projection":"catching up"); default 10,000. It answers 503 only when
+	// they are behind and their position has not moved for StallAfter
+	// (default 30 s): a projector that stopped, never a lag that load alone
+	// produces while the projector keeps applying.
 	MaxReadyLag     uint64
+	StallAfter      time.Duration
 	MinSequenceWait time.Duration // bound of ?min_sequence waits; default 2 s
 	// LookupsPerMinute bounds each principal's personal-data look-ups
 	// (GET /v1/customers?real_name_number=|account_no=); default 30.
@@ -64,6 +70,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.MaxReadyLag == 0 {
 		c.MaxReadyLag = 10_000
+	}
+	if c.StallAfter == 0 {
+		c.StallAfter = 30 * time.Second
 	}
 	if c.LookupsPerMinute == 0 {
 		c.LookupsPerMinute = 30
@@ -101,7 +110,13 @@ type Server struct {
 	refusals *prometheus.CounterVec
 	// calendarWarned is the last year whose unknown calendar was logged.
 	calendarWarned atomic.Int64
-	lookups        *lookupLimiter
+	// moved is the views' position /readyz last saw change, and when.
+	moved struct {
+		sync.Mutex
+		pos   uint64
+		since time.Time
+	}
+	lookups *lookupLimiter
 }
 
 // New builds the server and registers its metrics.
@@ -242,8 +257,11 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	}
 	lag := last - min(pos, last) // as consumers.Lag, from the answers above
 	status["projection_lag"] = lag
-	if lag > s.cfg.MaxReadyLag {
-		code = http.StatusServiceUnavailable
+	switch projection := s.projection(pos, lag); projection {
+	case "stalled":
+		status["projection"], code = projection, http.StatusServiceUnavailable
+	default:
+		status["projection"] = projection
 	}
 	// A quarantined message is an event no view shows: reported, with the
 	// command to list them, but not a reason to take a writer out of service.
@@ -271,6 +289,25 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		s.cfg.Logger.WarnContext(ctx, cal.Warning())
 	}
 	writeJSON(w, code, status)
+}
+
+// projection says how the views keep up: "current" within MaxReadyLag of
+// the journal, "catching up" beyond it while their position moves, "stalled"
+// beyond it with the position unchanged for StallAfter.
+func (s *Server) projection(pos, lag uint64) string {
+	s.moved.Lock()
+	defer s.moved.Unlock()
+	now := time.Now()
+	if pos != s.moved.pos || s.moved.since.IsZero() {
+		s.moved.pos, s.moved.since = pos, now
+	}
+	switch {
+	case lag <= s.cfg.MaxReadyLag:
+		return "current"
+	case now.Sub(s.moved.since) < s.cfg.StallAfter:
+		return "catching up"
+	}
+	return "stalled"
 }
 
 // statusWriter remembers the status a handler wrote.
