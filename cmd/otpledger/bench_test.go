@@ -43,6 +43,7 @@ func TestBenchQuick(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"single-aggregate commands", "same over HTTP", "authentication", "two-aggregate commands", "fsync durability",
+		"HTTP commands, 64 keep-alive clients, fsync durability",
 		"single-aggregate commands on an R3 stream",
 		"cold aggregate load", "warm aggregate load", "projection rebuild to memory", "projection rebuild to PostgreSQL",
 		"live projection under a 5,000 events/s load", "2376 history and error-count queries", "memory: `serve`", "start-up"}
