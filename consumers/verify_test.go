@@ -6,15 +6,20 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/otpledger/otpledger/events"
 	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/journal/journaltest"
 	"github.com/otpledger/otpledger/internal/streamgen"
+	"github.com/otpledger/otpledger/projections"
 )
 
 // TestVerifyCleanStream: a stream the ledger wrote verifies clean.
@@ -309,5 +314,110 @@ func TestCheckpointRules(t *testing.T) {
 	}
 	if _, problem := checkCheckpoint(5000, 90, sign(key, 95, strings.Repeat("00", 32)), hashes, nil); !strings.Contains(problem, "too far behind") {
 		t.Errorf("a checkpoint 4,905 messages behind: %q", problem)
+	}
+}
+
+// TestSnapshotsAreVerified: the memory views saved with the stream's
+// position come back equal, caught up with what the stream got since; a
+// snapshot that was altered, one of another stream and one ahead of the
+// stream are refused, naming why (the caller folds the stream instead).
+func TestSnapshotsAreVerified(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	gen := streamgen.Generate(streamgen.Config{Events: 6000, Devices: 200, Customers: 80, Seed: 21})
+	half := len(gen.Commits) / 2
+	e := newEnv(t)
+	if err := streamgen.Publish(ctx, e.j, gen.Commits[:half]); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Fold(ctx, e.j, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := SaveSnapshot(ctx, e.j, m, dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := streamgen.Publish(ctx, e.j, gen.Commits[half:]); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := LoadSnapshot(ctx, e.j, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	folded, err := Fold(ctx, e.j, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for serial := range gen.Devices {
+		a, _ := loaded.DeviceHistory(ctx, "OTP", serial, projections.Page{Limit: projections.MaxLimit})
+		b, _ := folded.DeviceHistory(ctx, "OTP", serial, projections.Page{Limit: projections.MaxLimit})
+		ea, _, _, _ := loaded.DeviceErrors(ctx, "OTP", serial)
+		eb, _, _, _ := folded.DeviceErrors(ctx, "OTP", serial)
+		ja, _ := json.Marshal([]any{a, ea})
+		jb, _ := json.Marshal([]any{b, eb})
+		if string(ja) != string(jb) {
+			t.Fatalf("device %s: the snapshot caught up differs from a fold:\n%s\n%s", serial, ja, jb)
+		}
+	}
+
+	at := time.Now()
+	for no := range gen.Customers {
+		answer := func(m *projections.Memory) string {
+			d, _ := m.CustomerDevices(ctx, no, at)
+			md, _ := m.CustomerMedia(ctx, no, "", projections.Page{Limit: projections.MaxLimit})
+			mob, _, _, _ := m.MobileOTP(ctx, no, at)
+			j, _ := json.Marshal([]any{d, md, mob})
+			return string(j)
+		}
+		if a, b := answer(loaded), answer(folded); a != b {
+			t.Fatalf("customer %s: the snapshot caught up differs from a fold:\n%s\n%s", no, a, b)
+		}
+	}
+	pa, _ := loaded.PendingApprovals(ctx, projections.Page{Limit: projections.MaxLimit})
+	pb, _ := folded.PendingApprovals(ctx, projections.Page{Limit: projections.MaxLimit})
+	if ja, jb := fmt.Sprint(pa), fmt.Sprint(pb); ja != jb {
+		t.Fatalf("pending approvals differ:\n%s\n%s", ja, jb)
+	}
+
+	// Altered: one byte of the snapshot file.
+	altered := t.TempDir()
+	copyDir(t, dir, altered)
+	path := filepath.Join(altered, SnapshotFile)
+	data, _ := os.ReadFile(path)
+	data[len(data)/2] ^= 0xff
+	_ = os.WriteFile(path, data, 0o600)
+	if _, err := LoadSnapshot(ctx, e.j, altered, nil); !errors.Is(err, projections.ErrSnapshot) {
+		t.Errorf("an altered snapshot: %v", err)
+	}
+	// Another stream: the same generator, another seed.
+	other := newEnv(t)
+	if err := streamgen.Publish(ctx, other.j, streamgen.Generate(streamgen.Config{Events: 6000, Devices: 200, Customers: 80, Seed: 22}).Commits); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadSnapshot(ctx, other.j, dir, nil); err == nil || !strings.Contains(err.Error(), "another stream") {
+		t.Errorf("a snapshot of another stream: %v", err)
+	}
+	// Ahead: a snapshot of the whole stream, loaded beside its first half.
+	ahead := t.TempDir()
+	if err := SaveSnapshot(ctx, e.j, folded, ahead); err != nil {
+		t.Fatal(err)
+	}
+	prefix := newEnv(t)
+	if err := streamgen.Publish(ctx, prefix.j, gen.Commits[:half]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadSnapshot(ctx, prefix.j, ahead, nil); err == nil || !strings.Contains(err.Error(), "ahead") {
+		t.Errorf("a snapshot ahead of the stream: %v", err)
+	}
+	if _, err := LoadSnapshot(ctx, e.j, t.TempDir(), nil); !errors.Is(err, ErrNoSnapshot) {
+		t.Errorf("no snapshot: %v", err)
+	}
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.CopyFS(to, os.DirFS(from)); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -518,6 +518,9 @@ func TestServeEmbedded(t *testing.T) {
 	before, logs := walkAndRestart(t, env)
 	scanForPersonalData(t, "logs", []byte(logs))
 	scanDir(t, dataDir)
+	if !strings.Contains(logs, "views' snapshot saved") || !strings.Contains(logs, "views loaded from a snapshot") {
+		t.Errorf("the restart did not go through the views' snapshot:\n%s", logs)
+	}
 
 	// The audit commands on the same journal.
 	if out, err := command(t, env, "verify"); err != nil || !strings.Contains(out, "signed checkpoints, 0 findings") || strings.Contains(out, " 0 signed") {

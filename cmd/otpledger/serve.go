@@ -128,18 +128,55 @@ func open(ctx context.Context, cfg *config, log *slog.Logger, stderr io.Writer, 
 		n.store, n.lease = projections.NewPostgres(n.pool), &consumers.Lease{Pool: n.pool}
 		return n, nil
 	}
-	n.memory = projections.NewMemory()
-	n.store = n.memory
-	bar := progress.New(stderr, "rebuilding views in memory")
 	start := time.Now()
-	if err := consumers.RebuildMemory(ctx, n.j, n.memory, bar.Update); err != nil {
+	if err := n.memoryViews(ctx, stderr); err != nil {
 		n.close()
 		return nil, err
 	}
-	bar.Finish()
 	pos, _ := n.memory.Position(ctx)
 	log.Info("projection store ready", slog.String("store", "memory"), slog.Uint64("position", pos), slog.String("took", time.Since(start).String()))
 	return n, nil
+}
+
+// memoryViews loads the views from the data directory's snapshot (checked
+// against the stream, then brought up to its end), or, when there is none
+// or it does not check, folds the whole stream.
+func (n *node) memoryViews(ctx context.Context, stderr io.Writer) error {
+	bar := progress.New(stderr, "catching the views' snapshot up")
+	m, err := consumers.LoadSnapshot(ctx, n.j, n.cfg.dataDir, bar.Update)
+	bar.Finish()
+	if err == nil {
+		n.memory, n.store = m, m
+		n.log.Info("views loaded from a snapshot", slog.String("dir", n.cfg.dataDir))
+		return nil
+	}
+	if !errors.Is(err, consumers.ErrNoSnapshot) {
+		n.log.Warn("views' snapshot ignored: folding the stream", slog.String("reason", err.Error()))
+	}
+	n.memory = projections.NewMemory()
+	n.store = n.memory
+	bar = progress.New(stderr, "rebuilding views in memory")
+	defer bar.Finish()
+	return consumers.RebuildMemory(ctx, n.j, n.memory, bar.Update)
+}
+
+// saveViews writes the memory views' snapshot into the data directory, for
+// the next start.
+func (n *node) saveViews() {
+	if n.memory == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := os.MkdirAll(n.cfg.dataDir, 0o700)
+	if err == nil {
+		err = consumers.SaveSnapshot(ctx, n.j, n.memory, n.cfg.dataDir)
+	}
+	if err != nil {
+		n.log.Warn("views' snapshot not saved", slog.String("error", err.Error()))
+		return
+	}
+	n.log.Info("views' snapshot saved", slog.String("dir", n.cfg.dataDir))
 }
 
 // dial opens a new NATS connection: in process to the embedded server, or
@@ -329,7 +366,9 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "otpledger listening on %s\n", serverURL(lis, srv))
 	log.Info("serving", slog.String("addr", lis.Addr().String()), slog.String("home", cfg.home),
 		slog.Bool("embedded_nats", cfg.embedded()), slog.Bool("postgres", cfg.databaseURL != ""))
-	return runServers(ctx, cfg, log, n, api, srv, lis, cpKey)
+	err = runServers(ctx, cfg, log, n, api, srv, lis, cpKey)
+	n.saveViews()
+	return err
 }
 
 // withConsole serves the branch console at /console/ beside the API; the
