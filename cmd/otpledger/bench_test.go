@@ -46,7 +46,7 @@ func TestBenchQuick(t *testing.T) {
 		"HTTP commands, 64 keep-alive clients, fsync durability",
 		"single-aggregate commands on an R3 stream",
 		"cold aggregate load", "warm aggregate load", "projection rebuild to memory", "projection rebuild to PostgreSQL",
-		"live projection under a 5,000 events/s load", "2376 history and error-count queries", "memory: `serve`", "start-up"}
+		"live projection under a 5,000 events/s load", "2376 history and error-count queries", "memory: `serve`", "start-up: embedded `serve` ready, views folded", "start-up: embedded `serve` ready from the views' snapshot"}
 	if len(r.Rows) != len(want) {
 		t.Errorf("%d rows, want %d", len(r.Rows), len(want))
 	}
