@@ -294,7 +294,7 @@ func TestCheckpointRules(t *testing.T) {
 		{"a few messages after", sign(key, 95, at(95)), ""},
 		{"covering itself", sign(key, 100, at(99)), "stands at 100"},
 		{"behind the previous one", sign(key, 89, at(89)), "after one covering 90"},
-		{"too far back to check", sign(key, 90, at(90)), ""},
+		{"covering no more than the previous one", sign(key, 90, at(90)), ""},
 		{"another stream's hash", sign(key, 99, at(98)), "not the one it signed"},
 		{"another key", sign(other, 99, at(99)), "signature"},
 		{"unreadable", []byte("{"), "unreadable"},

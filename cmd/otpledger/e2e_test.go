@@ -103,10 +103,10 @@ type tool struct {
 	err  error
 }
 
-// get returns the binary, made by make on first use.
-func (b *tool) get(t *testing.T, make func() (string, error)) string {
+// get returns the binary, made by build on first use.
+func (b *tool) get(t *testing.T, build func() (string, error)) string {
 	t.Helper()
-	b.once.Do(func() { b.path, b.err = make() })
+	b.once.Do(func() { b.path, b.err = build() })
 	if b.err != nil {
 		t.Fatal(b.err)
 	}

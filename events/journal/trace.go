@@ -20,13 +20,16 @@ import (
 var tracer = otel.Tracer("github.com/otpledger/otpledger/events/journal")
 
 func startAppend(ctx context.Context, recs []Record) (context.Context, trace.Span) {
-	return tracer.Start(ctx, "journal.Append", trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(attribute.String("otpledger.aggregate", recs[0].Commit.Aggregate().String()),
-			attribute.Int("otpledger.messages", len(recs)), attribute.Bool("otpledger.atomic_batch", len(recs) > 1)))
+	ctx, span := tracer.Start(ctx, "journal.Append", trace.WithSpanKind(trace.SpanKindProducer))
+	if span.IsRecording() { // off: no attribute strings on the append path
+		span.SetAttributes(attribute.String("otpledger.aggregate", recs[0].Commit.Aggregate().String()),
+			attribute.Int("otpledger.messages", len(recs)), attribute.Bool("otpledger.atomic_batch", len(recs) > 1))
+	}
+	return ctx, span
 }
 
 func endAppend(span trace.Span, seqs []uint64, err error) {
-	if len(seqs) > 0 {
+	if len(seqs) > 0 && span.IsRecording() {
 		span.SetAttributes(attribute.Int64("otpledger.sequence", int64(seqs[0])))
 	}
 	if err != nil {

@@ -31,20 +31,15 @@ import (
 	"time"
 
 	"github.com/otpledger/otpledger/events"
-	"github.com/otpledger/otpledger/internal/access"
+	"github.com/otpledger/otpledger/internal/httpapi"
 )
-
-// Authenticator checks an API key at sign-in: the API's own.
-type Authenticator interface {
-	Authenticate(r *http.Request) (access.Identity, error)
-}
 
 // Config configures [New].
 type Config struct {
-	API         http.Handler  // the HTTP API's handler: the console's only way in
-	Auth        Authenticator // checks the key typed at sign-in
-	IdleTimeout time.Duration // a session unused this long ends; default 15 minutes
-	Secure      bool          // cookies only over HTTPS (serve under TLS)
+	API         http.Handler          // the HTTP API's handler: the console's only way in
+	Auth        httpapi.Authenticator // checks the key typed at sign-in: the API's own
+	IdleTimeout time.Duration         // a session unused this long ends; default 15 minutes
+	Secure      bool                  // cookies only over HTTPS (serve under TLS)
 	Now         func() time.Time
 }
 
