@@ -38,11 +38,18 @@ func browser(t *testing.T) func() context.Context {
 	return func() context.Context {
 		ctx, cancel := chromedp.NewContext(alloc)
 		t.Cleanup(cancel)
-		ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
-		t.Cleanup(cancelTimeout)
+		// The browser starts on this first run, on a context without a
+		// deadline (a deadline would end the browser); each step has its own.
+		if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+			t.Fatalf("start chromium: %v", err)
+		}
 		return ctx
 	}
 }
+
+// stepTimeout bounds each browser step (generous: the suite runs beside it
+// under -race on two cores).
+const stepTimeout = time.Minute
 
 // screens keeps a screenshot of each screen a test visits: written on
 // failure (the test logs where), and into OTPLEDGER_SCREENSHOTS when set
@@ -70,6 +77,8 @@ func newScreens(t *testing.T) *screens {
 
 func (s *screens) shot(ctx context.Context, name string) {
 	s.t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
 	if err == nil {
 		err = os.WriteFile(filepath.Join(s.dir, name+".png"), png, 0o644)
@@ -100,6 +109,8 @@ func TestConsoleInABrowser(t *testing.T) {
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 	do := func(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
+		ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+		defer cancel()
 		if err := chromedp.Do(ctx, steps...); err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
@@ -110,14 +121,16 @@ func TestConsoleInABrowser(t *testing.T) {
 	waitText := func(ctx context.Context, sel, want string) string {
 		t.Helper()
 		var text string
-		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for deadline := time.Now().Add(stepTimeout); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 			qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			got, err := chromedp.Run(qctx, chromedp.Text(css(sel)))
 			cancel()
 			if text = got; err != nil || !strings.Contains(got, want) {
 				continue
 			}
-			html, err := chromedp.Run(ctx, chromedp.Evaluate[string]("document.documentElement.outerHTML"))
+			hctx, cancel := context.WithTimeout(ctx, stepTimeout)
+			html, err := chromedp.Run(hctx, chromedp.Evaluate[string]("document.documentElement.outerHTML"))
+			cancel()
 			if err != nil {
 				t.Fatalf("the page of %s: %v", sel, err)
 			}
