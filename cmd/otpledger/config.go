@@ -34,6 +34,7 @@ type config struct {
 	fpKeyFile     string
 	cpKeyFile     string
 	cpInterval    time.Duration
+	verifyEvery   time.Duration
 	projector     bool
 	shutdownGrace time.Duration
 	logLevel      string
@@ -47,6 +48,7 @@ type serveOnly struct {
 	metricsAddr                             string
 	lookupsPerMinute                        int
 	consoleIdle                             time.Duration
+	consoleURL, oidcSecretFile              string
 }
 
 // serveFlags registers the flags of serve alone.
@@ -60,12 +62,18 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.metricsAddr, "metrics-addr", env("OTPLEDGER_METRICS_ADDR", ""), "also serve /metrics here, without authentication, e.g. 127.0.0.1:9090 (env OTPLEDGER_METRICS_ADDR)")
 	fs.IntVar(&c.lookupsPerMinute, "lookups-per-minute", envParsed(c, "OTPLEDGER_LOOKUPS_PER_MINUTE", 30, strconv.Atoi),
 		"personal-data look-ups (find customer by real-name or account number) per principal per minute (env OTPLEDGER_LOOKUPS_PER_MINUTE)")
+	fs.StringVar(&c.consoleURL, "console-url", env("OTPLEDGER_CONSOLE_URL", ""),
+		"the console's address as browsers reach it, e.g. https://otp.example.com; with the OIDC client secret the console offers sign-in at the issuer, which sends people back to <url>/console/oidc/callback (env OTPLEDGER_CONSOLE_URL)")
+	fs.StringVar(&c.oidcSecretFile, "oidc-client-secret-file", env("OTPLEDGER_OIDC_CLIENT_SECRET_FILE", ""),
+		"a file holding the console's OIDC client secret (the client id is the audience); never a flag's value or a log line (env OTPLEDGER_OIDC_CLIENT_SECRET_FILE)")
 	fs.DurationVar(&c.consoleIdle, "console-idle-timeout", envParsed(c, "OTPLEDGER_CONSOLE_IDLE_TIMEOUT", 15*time.Minute, time.ParseDuration),
 		"the branch console (/console/) signs a session out after this long unused (env OTPLEDGER_CONSOLE_IDLE_TIMEOUT)")
 	fs.StringVar(&c.httpAddr, "http-addr", env("OTPLEDGER_HTTP_ADDR", "127.0.0.1:8080"), "HTTP listen address (env OTPLEDGER_HTTP_ADDR)")
 	fs.StringVar(&c.natsListen, "nats-listen", env("OTPLEDGER_NATS_LISTEN", ""), "embedded server: also listen on this loopback address, e.g. 127.0.0.1:4223 (env OTPLEDGER_NATS_LISTEN)")
 	fs.DurationVar(&c.cpInterval, "checkpoint-interval", envParsed(c, "OTPLEDGER_CHECKPOINT_INTERVAL", time.Minute, time.ParseDuration),
 		"how often serve appends a signed checkpoint when the stream grew (env OTPLEDGER_CHECKPOINT_INTERVAL)")
+	fs.DurationVar(&c.verifyEvery, "verify-interval", envParsed(c, "OTPLEDGER_VERIFY_INTERVAL", 6*time.Hour, time.ParseDuration),
+		"how often serve verifies the whole stream (as otpledger verify; the audit screen shows the last result); 0: only when asked (env OTPLEDGER_VERIFY_INTERVAL)")
 	fs.BoolVar(&c.projector, "projector", envParsed(c, "OTPLEDGER_PROJECTOR", true, strconv.ParseBool), "run the projector in this process (env OTPLEDGER_PROJECTOR)")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", envParsed(c, "OTPLEDGER_SHUTDOWN_GRACE", 20*time.Second, time.ParseDuration),
 		"how long a shutdown waits for requests in flight (env OTPLEDGER_SHUTDOWN_GRACE)")

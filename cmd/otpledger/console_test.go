@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/otpledger/otpledger/internal/access/oidctest"
 	"github.com/otpledger/otpledger/internal/apitest"
 	"github.com/otpledger/otpledger/internal/console"
 )
@@ -88,6 +89,50 @@ func (s *screens) shot(ctx context.Context, name string) {
 	}
 }
 
+func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+
+// driver runs a test's browser steps, each bounded by stepTimeout.
+type driver struct {
+	t  *testing.T
+	sc *screens
+}
+
+func (d *driver) do(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		d.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// waitText waits until sel's text holds want (a form's answer is a new
+// page: the old one's elements may still match for a moment), then scans
+// the whole page for personal data, and returns the text.
+func (d *driver) waitText(ctx context.Context, sel, want string) string {
+	t := d.t
+	t.Helper()
+	var text string
+	for deadline := time.Now().Add(stepTimeout); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		got, err := chromedp.Run(qctx, chromedp.Text(css(sel)))
+		cancel()
+		if text = got; err != nil || !strings.Contains(got, want) {
+			continue
+		}
+		hctx, cancel := context.WithTimeout(ctx, stepTimeout)
+		html, err := chromedp.Run(hctx, chromedp.Evaluate[string]("document.documentElement.outerHTML"))
+		cancel()
+		if err != nil {
+			t.Fatalf("the page of %s: %v", sel, err)
+		}
+		scanForPersonalData(t, "a console page", []byte(html))
+		return got
+	}
+	t.Fatalf("%s says %q, want %q", sel, text, want)
+	return ""
+}
+
 // TestConsoleInABrowser drives the branch console in headless Chromium: a
 // teller signs in, registers a device (2372), reports it lost (2374) and
 // sees 2376 show the accident, resets its errors (2375), finds the customer
@@ -98,48 +143,15 @@ func (s *screens) shot(ctx context.Context, name string) {
 func TestConsoleInABrowser(t *testing.T) {
 	t.Parallel()
 	newBrowser := browser(t)
-	const idle = 6 * time.Second
+	const idle = 20 * time.Second // longer than the teller waits for the others on a loaded machine
 	env := []string{"OTPLEDGER_DATA_DIR=" + t.TempDir(), "OTPLEDGER_POLICY_FILE=" + policyFile(t), "OTPLEDGER_NATS_URL=",
 		"OTPLEDGER_DATABASE_URL=", "OTPLEDGER_CONSOLE_IDLE_TIMEOUT=" + idle.String()}
 	p := start(t, env...)
 	if status, body := p.request(t, walkthrough[0].method, walkthrough[0].path, walkthrough[0].body); status != 201 {
 		t.Fatalf("the customer's profile: %d %s", status, body)
 	}
-	sc := newScreens(t)
-	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
-	do := func(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(ctx, stepTimeout)
-		defer cancel()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	// waitText waits until sel's text holds want (a form's answer is a new
-	// page: the old one's elements may still match for a moment), then
-	// scans the whole page for personal data, and returns the text.
-	waitText := func(ctx context.Context, sel, want string) string {
-		t.Helper()
-		var text string
-		for deadline := time.Now().Add(stepTimeout); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			got, err := chromedp.Run(qctx, chromedp.Text(css(sel)))
-			cancel()
-			if text = got; err != nil || !strings.Contains(got, want) {
-				continue
-			}
-			hctx, cancel := context.WithTimeout(ctx, stepTimeout)
-			html, err := chromedp.Run(hctx, chromedp.Evaluate[string]("document.documentElement.outerHTML"))
-			cancel()
-			if err != nil {
-				t.Fatalf("the page of %s: %v", sel, err)
-			}
-			scanForPersonalData(t, "a console page", []byte(html))
-			return got
-		}
-		t.Fatalf("%s says %q, want %q", sel, text, want)
-		return ""
-	}
+	d := &driver{t: t, sc: newScreens(t)}
+	sc, do, waitText := d.sc, d.do, d.waitText
 	signIn := func(ctx context.Context, who string) {
 		t.Helper()
 		do(ctx, who+" signs in", chromedp.Navigate(p.url+"/console/login"), chromedp.WaitVisible(css("#signin")))
@@ -212,7 +224,17 @@ func TestConsoleInABrowser(t *testing.T) {
 	signIn(auditor, "AUD1")
 	do(auditor, "2376 as an auditor", chromedp.Navigate(device))
 	waitText(auditor, "#history", "reported_lost")
-	do(auditor, "a form as an auditor", chromedp.SendKeys(css("#loss-customer"), "C0001"), chromedp.Click(css("#report-loss")))
+	if n, err := chromedp.Run(auditor, chromedp.Evaluate[int](`document.querySelectorAll("form[action^='/console/device/']").length`)); err != nil || n != 0 {
+		t.Errorf("an auditor is offered %d transaction forms (%v)", n, err)
+	}
+	// A form the auditor makes up (with the session's own CSRF token) is refused by the API.
+	do(auditor, "a form as an auditor", chromedp.Evaluate[chromedp.Void](`(() => {
+		const f = document.createElement("form"); f.method = "post"; f.action = "/console/device/loss";
+		const add = (n, v) => { const i = document.createElement("input"); i.type = "hidden"; i.name = n; i.value = v; f.appendChild(i); };
+		add("csrf", document.querySelector("input[name=csrf]").value); add("vendor", "OTP"); add("serial", "000333444555");
+		add("customer_no", "C0001"); add("reason", "LOST");
+		["REAL_NAME_ID", "PROCESSING_FORM", "SEAL_OR_SIGNATURE"].forEach(d => add("documents", d));
+		document.body.appendChild(f); f.submit(); })()`))
 	waitText(auditor, ".refusal", "처리 불가")
 
 	// A form whose CSRF token is not the session's is refused.
@@ -225,6 +247,86 @@ func TestConsoleInABrowser(t *testing.T) {
 	time.Sleep(idle + time.Second)
 	do(teller, "an idle session", chromedp.Navigate(p.url+"/console/"))
 	waitText(teller, ".notice", "만료")
+}
+
+// TestConsoleSignInAtTheIssuer: where OIDC is configured, an auditor signs
+// in at the issuer (the authorization-code flow, in the browser) and lands
+// in the console as themselves; the audit screen shows the last signed
+// checkpoint, runs a verification of the whole stream on request and lists
+// the quarantine; a teller who signed in the same way sees no audit link and
+// is refused the screen. At a tablet's width no screen scrolls sideways.
+// Neither the client secret nor an ID token reaches the log.
+func TestConsoleSignInAtTheIssuer(t *testing.T) {
+	t.Parallel()
+	newBrowser := browser(t)
+	iss := oidctest.New(t)
+	iss.Directory["AUD2"], iss.Directory["S300"] = "auditor", "teller"
+	secret := filepath.Join(t.TempDir(), "oidc-client-secret")
+	if err := os.WriteFile(secret, []byte(oidctest.ClientSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	p := start(t, "OTPLEDGER_DATA_DIR="+t.TempDir(), "OTPLEDGER_POLICY_FILE="+policyFile(t), "OTPLEDGER_NATS_URL=", "OTPLEDGER_DATABASE_URL=",
+		"OTPLEDGER_HTTP_ADDR="+addr, "OTPLEDGER_CONSOLE_URL=http://"+addr, "OTPLEDGER_OIDC_ISSUER="+iss.URL,
+		"OTPLEDGER_OIDC_AUDIENCE="+oidctest.ClientID, "OTPLEDGER_OIDC_CLIENT_SECRET_FILE="+secret, "OTPLEDGER_CHECKPOINT_INTERVAL=200ms")
+	if status, body := p.request(t, walkthrough[0].method, walkthrough[0].path, walkthrough[0].body); status != 201 {
+		t.Fatalf("the customer's profile: %d %s", status, body)
+	}
+	d := &driver{t: t, sc: newScreens(t)}
+	signIn := func(ctx context.Context, who string) {
+		t.Helper()
+		d.do(ctx, who+" goes to the issuer", chromedp.Navigate(p.url+"/console/login"), chromedp.Click(css("#oidc-signin")),
+			chromedp.WaitVisible(css("#issuer-signin")))
+		d.do(ctx, who+" signs in at the issuer", chromedp.SendKeys(css("#user"), who), chromedp.Click(css("#issuer-signin")))
+		d.waitText(ctx, "#who", who)
+	}
+	auditor := newBrowser()
+	signIn(auditor, "AUD2")
+	d.do(auditor, "the audit screen", chromedp.Click(css("#nav-audit")))
+	d.waitText(auditor, "#checkpoint", "1 – ") // the profile, signed within 200 ms
+	d.waitText(auditor, "#quarantine", "격리된 메시지가 없습니다")
+	d.do(auditor, "a verification", chromedp.Click(css("#verify")))
+	d.waitText(auditor, ".notice", "검증을 시작했습니다")
+	for deadline := time.Now().Add(stepTimeout); ; time.Sleep(100 * time.Millisecond) {
+		d.do(auditor, "the audit screen again", chromedp.Navigate(p.url+"/console/audit"))
+		text := d.waitText(auditor, "#verification", "")
+		if strings.Contains(text, "이상 없음") {
+			break
+		}
+		if time.Now().After(deadline) || strings.Contains(text, "이상 ") || strings.Contains(text, "중단") {
+			t.Fatalf("the verification: %q", text)
+		}
+	}
+	d.sc.shot(auditor, "audit")
+	narrow(auditor, t, d, p.url, "/console/audit", "/console/", "/console/approvals", "/console/device?vendor=OTP&serial=000333444555")
+	d.sc.shot(auditor, "tablet-2376")
+
+	teller := newBrowser()
+	signIn(teller, "S300")
+	if n, err := chromedp.Run(teller, chromedp.Evaluate[int](`document.querySelectorAll("#nav-audit").length`)); err != nil || n != 0 {
+		t.Errorf("a teller's menu offers the audit screen: %d %v", n, err)
+	}
+	d.do(teller, "the audit screen as a teller", chromedp.Navigate(p.url+"/console/audit"))
+	d.waitText(teller, ".refusal", "처리 불가")
+	for _, secretText := range []string{oidctest.ClientSecret, "eyJ"} {
+		if strings.Contains(p.log(), secretText) {
+			t.Errorf("the log holds a secret (%.8s…)", secretText)
+		}
+	}
+}
+
+// narrow shows each page at a tablet's width (768×1024, portrait) and
+// fails when one scrolls sideways: tables scroll inside their own box.
+func narrow(ctx context.Context, t *testing.T, d *driver, base string, pages ...string) {
+	t.Helper()
+	d.do(ctx, "a tablet's width", chromedp.EmulateViewport(768, 1024))
+	for _, page := range pages {
+		d.do(ctx, "at a tablet's width: "+page, chromedp.Navigate(base+page), chromedp.WaitVisible(css("main")))
+		wide, err := chromedp.Run(ctx, chromedp.Evaluate[int]("document.documentElement.scrollWidth - window.innerWidth"))
+		if err != nil || wide > 0 {
+			t.Errorf("%s at a tablet's width scrolls sideways by %d px (%v)", page, wide, err)
+		}
+	}
 }
 
 // TestConsoleRoutesFollowTheAPI walks every console route with every role's
@@ -307,6 +409,8 @@ func TestConsoleRoutesFollowTheAPI(t *testing.T) {
 		"POST /console/approvals/{event_id}": func(string, string, string) (string, string, string) {
 			return "POST", "/v1/events/" + noEvent + "/approval", "{}"
 		},
+		"GET /console/audit":         func(string, string, string) (string, string, string) { return "GET", "/v1/audit", "" },
+		"POST /console/audit/verify": func(string, string, string) (string, string, string) { return "POST", "/v1/audit/verifications", "{}" },
 	}
 	csrfRE := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
 	for i, key := range apitest.Keys {

@@ -220,6 +220,11 @@ func start(t *testing.T, env ...string) *process {
 func startWith(t *testing.T, hc *http.Client, env ...string) *process {
 	t.Helper()
 	addr := freeAddr(t)
+	for _, kv := range env { // an address the test chose (and named elsewhere, e.g. in OTPLEDGER_CONSOLE_URL)
+		if a, ok := strings.CutPrefix(kv, "OTPLEDGER_HTTP_ADDR="); ok {
+			addr = a
+		}
+	}
 	cmd := exec.Command(build(t), "serve", "--http-addr", addr)
 	cmd.Env = append(os.Environ(), env...)
 	p := &process{cmd: cmd, logs: &bytes.Buffer{}, logsMu: &sync.Mutex{}, http: hc}

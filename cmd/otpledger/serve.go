@@ -350,14 +350,26 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		return err
 	}
 	build, _ := buildInfo()
+	var pub ed25519.PublicKey
+	if cpKey != nil {
+		pub = cpKey.Public().(ed25519.PublicKey)
+	}
+	verifier := consumers.NewVerifier(ctx, n.j, pub)
+	if cfg.verifyEvery > 0 {
+		go verifier.Every(ctx, cfg.verifyEvery)
+	}
 	api, err := httpapi.New(httpapi.Config{Ledger: l, Views: n.store, Fingerprinter: fp, Home: cfg.home, Logger: log, Build: build,
 		Auth: auth, Keys: auth.Keys, LookupsPerMinute: cfg.lookupsPerMinute, Projecting: n.projecting(),
-		Journal: n.j,
+		Journal: n.j, Verifier: verifier,
 	})
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: withConsole(api, auth, cfg), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+	pages, err := consolePages(api, auth, cfg)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: withConsole(pages, api), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
 	lis, err := cfg.listen(srv)
 	if err != nil {
@@ -371,12 +383,28 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	return err
 }
 
-// withConsole serves the branch console at /console/ beside the API; the
-// console reaches the ledger only through the API's handler.
-func withConsole(api *httpapi.Server, auth *access.Authenticator, cfg *config) http.Handler {
-	con := console.New(console.Config{API: api.Handler(), Auth: auth, IdleTimeout: cfg.consoleIdle,
-		Secure: cfg.tlsCert != ""})
-	pages, rest := con.Handler(), api.Handler()
+// consolePages is the branch console, reaching the ledger only through the
+// API's handler; with the OIDC client secret and the console's address it
+// offers sign-in at the issuer.
+func consolePages(api *httpapi.Server, auth *access.Authenticator, cfg *config) (http.Handler, error) {
+	ccfg := console.Config{API: api.Handler(), Auth: auth, IdleTimeout: cfg.consoleIdle, Secure: cfg.tlsCert != ""}
+	if cfg.oidcSecretFile != "" {
+		o, ok := auth.OIDC.(*access.OIDC)
+		if !ok || cfg.consoleURL == "" {
+			return nil, errors.New("console sign-in at the issuer needs OTPLEDGER_OIDC_ISSUER and OTPLEDGER_CONSOLE_URL beside the client secret")
+		}
+		secret, err := os.ReadFile(cfg.oidcSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("oidc client secret: %w", err) // names the file, never its content
+		}
+		ccfg.OIDC = o.CodeFlow(strings.TrimSpace(string(secret)), strings.TrimSuffix(cfg.consoleURL, "/")+"/console/oidc/callback")
+	}
+	return console.New(ccfg).Handler(), nil
+}
+
+// withConsole serves the branch console at /console/ beside the API.
+func withConsole(pages http.Handler, api *httpapi.Server) http.Handler {
+	rest := api.Handler()
 	// By prefix, not a second ServeMux: that would clean and redirect the
 	// API's paths before its own path checks see them.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -2,9 +2,12 @@ package access
 
 import (
 	"context"
+	"crypto/subtle"
 	"fmt"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
 
 	"github.com/otpledger/otpledger/events"
 )
@@ -17,7 +20,9 @@ const ChannelsClaim = "otpledger_channels"
 // and maps them to identities: the id from sub, the role from roleClaim,
 // a producer's channels from [ChannelsClaim].
 type OIDC struct {
+	provider  *oidc.Provider
 	verifier  *oidc.IDTokenVerifier
+	audience  string
 	roleClaim string
 }
 
@@ -34,19 +39,26 @@ func NewOIDC(ctx context.Context, issuer, audience, roleClaim string) (*OIDC, er
 	if roleClaim == "" {
 		roleClaim = "otpledger_role"
 	}
-	return &OIDC{verifier: p.VerifierContext(context.WithoutCancel(ctx), &oidc.Config{ClientID: audience}), roleClaim: roleClaim}, nil
+	return &OIDC{provider: p, verifier: p.VerifierContext(context.WithoutCancel(ctx), &oidc.Config{ClientID: audience}),
+		audience: audience, roleClaim: roleClaim}, nil
 }
 
 // Verify returns the identity of a valid token, or [ErrUnauthenticated]
 // saying what is wrong (never the token).
 func (o *OIDC) Verify(ctx context.Context, raw string) (Identity, error) {
+	id, _, err := o.verify(ctx, raw)
+	return id, err
+}
+
+// verify is [OIDC.Verify], also returning the verified token.
+func (o *OIDC) verify(ctx context.Context, raw string) (Identity, *oidc.IDToken, error) {
 	tok, err := o.verifier.Verify(ctx, raw)
 	if err != nil {
-		return Identity{}, fmt.Errorf("%w: token not accepted (issuer, signature, audience or validity)", ErrUnauthenticated)
+		return Identity{}, nil, fmt.Errorf("%w: token not accepted (issuer, signature, audience or validity)", ErrUnauthenticated)
 	}
 	claims := map[string]any{}
 	if err := tok.Claims(&claims); err != nil {
-		return Identity{}, fmt.Errorf("%w: unreadable claims", ErrUnauthenticated)
+		return Identity{}, nil, fmt.Errorf("%w: unreadable claims", ErrUnauthenticated)
 	}
 	role, _ := claims[o.roleClaim].(string)
 	id := Identity{Principal: events.Principal{ID: tok.Subject, Role: events.PrincipalRole(role), Method: events.MethodOIDC}}
@@ -57,13 +69,58 @@ func (o *OIDC) Verify(ctx context.Context, raw string) (Identity, error) {
 		}
 	}
 	if err := id.Principal.Validate(); err != nil {
-		return Identity{}, fmt.Errorf("%w: sub must match %s and %s name a role", ErrUnauthenticated, events.ActorIDCode.Pattern, o.roleClaim)
+		return Identity{}, nil, fmt.Errorf("%w: sub must match %s and %s name a role", ErrUnauthenticated, events.ActorIDCode.Pattern, o.roleClaim)
 	}
 	// The same rules as a key's: a producer has channels (never BRANCH), no one else has.
 	if err := (events.KeyCreated{Role: id.Role, Channels: id.Channels, TokenHash: zeroHash}).Validate(); err != nil {
-		return Identity{}, fmt.Errorf("%w: claim %s does not fit role %s", ErrUnauthenticated, ChannelsClaim, id.Role)
+		return Identity{}, nil, fmt.Errorf("%w: claim %s does not fit role %s", ErrUnauthenticated, ChannelsClaim, id.Role)
 	}
-	return id, nil
+	return id, tok, nil
+}
+
+// CodeFlow is OpenID Connect's authorization-code flow, with PKCE (S256)
+// and a nonce, by which people sign in to the console: the issuer
+// authenticates them and the token endpoint answers an ID token, which is
+// then verified as any bearer token is and used as one.
+type CodeFlow struct {
+	oidc  *OIDC
+	oauth oauth2.Config
+}
+
+// CodeFlow returns the flow of the confidential client o's audience names,
+// answering at redirectURL. The secret is sent to the token endpoint only.
+func (o *OIDC) CodeFlow(clientSecret, redirectURL string) *CodeFlow {
+	return &CodeFlow{oidc: o, oauth: oauth2.Config{ClientID: o.audience, ClientSecret: clientSecret, Endpoint: o.provider.Endpoint(),
+		RedirectURL: redirectURL, Scopes: []string{oidc.ScopeOpenID, "profile"}}}
+}
+
+// AuthURL is the issuer's sign-in page for one attempt: state, nonce and
+// verifier are that attempt's secrets, kept by the caller until [CodeFlow.Exchange].
+func (f *CodeFlow) AuthURL(state, nonce, verifier string) string {
+	return f.oauth.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier))
+}
+
+// Exchange redeems an authorization code at the token endpoint and returns
+// the identity of the ID token it answers, the token itself and when it
+// expires. The token must carry the attempt's nonce. Errors say what failed,
+// never a secret or the issuer's answer.
+func (f *CodeFlow) Exchange(ctx context.Context, code, nonce, verifier string) (Identity, string, time.Time, error) {
+	tok, err := f.oauth.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		return Identity{}, "", time.Time{}, fmt.Errorf("%w: the issuer did not redeem the authorization code", ErrUnauthenticated)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return Identity{}, "", time.Time{}, fmt.Errorf("%w: the issuer answered no ID token", ErrUnauthenticated)
+	}
+	id, idt, err := f.oidc.verify(ctx, raw)
+	if err != nil {
+		return Identity{}, "", time.Time{}, err
+	}
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
+		return Identity{}, "", time.Time{}, fmt.Errorf("%w: the ID token is not this sign-in's (nonce)", ErrUnauthenticated)
+	}
+	return id, raw, idt.Expiry, nil
 }
 
 // zeroHash stands in for a token hash where only a key's other rules are checked.

@@ -4,68 +4,20 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/oauth2"
 
 	"github.com/otpledger/otpledger/events"
+	"github.com/otpledger/otpledger/internal/access/oidctest"
 )
-
-// issuer is an OpenID Connect issuer on loopback: discovery document and
-// JWKS, and a signer of ID tokens.
-type issuer struct {
-	url    string
-	key    *rsa.PrivateKey
-	signer jose.Signer
-}
-
-func newIssuer(t *testing.T) *issuer {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss := &issuer{key: key}
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	iss.url = srv.URL
-	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
-		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": iss.url, "jwks_uri": iss.url + "/keys",
-			"authorization_endpoint": iss.url + "/auth", "token_endpoint": iss.url + "/token",
-			"id_token_signing_alg_values_supported": []string{"RS256"}})
-	})
-	mux.HandleFunc("/keys", func(w http.ResponseWriter, _ *http.Request) {
-		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
-	})
-	iss.signer = signerFor(t, key)
-	return iss
-}
-
-func signerFor(t *testing.T, key *rsa.PrivateKey) jose.Signer {
-	t.Helper()
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "k1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// token signs claims (standard ones from std, private ones from extra).
-func token(t *testing.T, s jose.Signer, std jwt.Claims, extra map[string]any) string {
-	t.Helper()
-	raw, err := jwt.Signed(s).Claims(std).Claims(extra).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
-}
 
 // TestOIDCTokens: a token of the configured issuer authenticates with its
 // sub and role claim; an expired, not-yet-valid, wrongly signed, foreign or
@@ -73,14 +25,14 @@ func token(t *testing.T, s jose.Signer, std jwt.Claims, extra map[string]any) st
 func TestOIDCTokens(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	iss, other := newIssuer(t), newIssuer(t)
-	o, err := NewOIDC(ctx, iss.url, "otpledger", "")
+	iss, other := oidctest.New(t), oidctest.New(t)
+	o, err := NewOIDC(ctx, iss.URL, oidctest.ClientID, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	a := &Authenticator{Keys: &Keys{byID: map[string]Key{}, byHash: map[string]string{}, bySubject: map[string]string{}, now: time.Now}, OIDC: o}
 	now := time.Now()
-	valid := jwt.Claims{Issuer: iss.url, Subject: "S100", Audience: jwt.Audience{"otpledger"}, IssuedAt: jwt.NewNumericDate(now),
+	valid := jwt.Claims{Issuer: iss.URL, Subject: "S100", Audience: jwt.Audience{"otpledger"}, IssuedAt: jwt.NewNumericDate(now),
 		Expiry: jwt.NewNumericDate(now.Add(time.Hour))}
 	with := func(f func(*jwt.Claims)) jwt.Claims { c := valid; f(&c); return c }
 	teller := map[string]any{"otpledger_role": "teller"}
@@ -89,30 +41,95 @@ func TestOIDCTokens(t *testing.T) {
 		r.Header.Set("Authorization", "Bearer "+raw)
 		return a.Authenticate(r)
 	}
-	id, err := authenticate(token(t, iss.signer, valid, teller))
+	id, err := authenticate(oidctest.Token(t, iss.Signer, valid, teller))
 	if err != nil || id.ID != "S100" || id.Role != events.RoleTeller || id.Method != events.MethodOIDC {
 		t.Fatalf("valid token: %+v %v", id, err)
 	}
-	id, err = authenticate(token(t, iss.signer, valid, map[string]any{"otpledger_role": "producer", ChannelsClaim: []string{"AUTH"}}))
+	id, err = authenticate(oidctest.Token(t, iss.Signer, valid, map[string]any{"otpledger_role": "producer", ChannelsClaim: []string{"AUTH"}}))
 	if err != nil || !id.MayUse(events.ChannelAuth) || id.MayUse(events.ChannelMTS) {
 		t.Fatalf("producer token: %+v %v", id, err)
 	}
 	otherKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	for name, raw := range map[string]string{
-		"expired":            token(t, iss.signer, with(func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(now.Add(-time.Minute)) }), teller),
-		"not yet valid":      token(t, iss.signer, with(func(c *jwt.Claims) { c.NotBefore = jwt.NewNumericDate(now.Add(time.Hour)) }), teller),
-		"wrongly signed":     token(t, signerFor(t, otherKey), valid, teller),
-		"another issuer":     token(t, other.signer, with(func(c *jwt.Claims) { c.Issuer = other.url }), teller),
-		"wrong audience":     token(t, iss.signer, with(func(c *jwt.Claims) { c.Audience = jwt.Audience{"someone-else"} }), teller),
-		"no role":            token(t, iss.signer, valid, nil),
-		"unknown role":       token(t, iss.signer, valid, map[string]any{"otpledger_role": "root"}),
-		"producer, no scope": token(t, iss.signer, valid, map[string]any{"otpledger_role": "producer"}),
-		"producer in branch": token(t, iss.signer, valid, map[string]any{"otpledger_role": "producer", ChannelsClaim: []string{"BRANCH"}}),
-		"a name as sub":      token(t, iss.signer, with(func(c *jwt.Claims) { c.Subject = "홍길동" }), teller),
+		"expired":            oidctest.Token(t, iss.Signer, with(func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(now.Add(-time.Minute)) }), teller),
+		"not yet valid":      oidctest.Token(t, iss.Signer, with(func(c *jwt.Claims) { c.NotBefore = jwt.NewNumericDate(now.Add(time.Hour)) }), teller),
+		"wrongly signed":     oidctest.Token(t, oidctest.SignerFor(t, otherKey), valid, teller),
+		"another issuer":     oidctest.Token(t, other.Signer, with(func(c *jwt.Claims) { c.Issuer = other.URL }), teller),
+		"wrong audience":     oidctest.Token(t, iss.Signer, with(func(c *jwt.Claims) { c.Audience = jwt.Audience{"someone-else"} }), teller),
+		"no role":            oidctest.Token(t, iss.Signer, valid, nil),
+		"unknown role":       oidctest.Token(t, iss.Signer, valid, map[string]any{"otpledger_role": "root"}),
+		"producer, no scope": oidctest.Token(t, iss.Signer, valid, map[string]any{"otpledger_role": "producer"}),
+		"producer in branch": oidctest.Token(t, iss.Signer, valid, map[string]any{"otpledger_role": "producer", ChannelsClaim: []string{"BRANCH"}}),
+		"a name as sub":      oidctest.Token(t, iss.Signer, with(func(c *jwt.Claims) { c.Subject = "홍길동" }), teller),
 		"not a JWT":          "not.a.jwt",
 	} {
 		if id, err := authenticate(raw); !errors.Is(err, ErrUnauthenticated) {
 			t.Errorf("%s: %+v %v", name, id, err)
+		}
+	}
+}
+
+// TestCodeFlow: a user of the issuer's directory signs in with the
+// authorization-code flow and comes back with an ID token naming them and
+// their role; a code redeemed twice, with another PKCE verifier or whose
+// token lacks the attempt's nonce is refused, and no error names a secret.
+func TestCodeFlow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	iss := oidctest.New(t)
+	iss.Directory["M200"] = "manager"
+	o, err := NewOIDC(ctx, iss.URL, oidctest.ClientID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const redirect = "http://127.0.0.1:1/console/oidc/callback"
+	flow := o.CodeFlow(oidctest.ClientSecret, redirect)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// signIn goes through the issuer's sign-in page as user and returns the code.
+	signIn := func(nonce, verifier string) string {
+		t.Helper()
+		auth, _ := url.Parse(flow.AuthURL("state-1", nonce, verifier))
+		q := auth.Query()
+		if q.Get("code_challenge_method") != "S256" || q.Get("nonce") != nonce || q.Get("redirect_uri") != redirect {
+			t.Fatalf("authorization request: %v", q)
+		}
+		q.Set("user", "M200")
+		resp, err := noFollow.PostForm(iss.URL+"/auth", q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		back, err := url.Parse(resp.Header.Get("Location"))
+		if err != nil || back.Query().Get("state") != "state-1" || !strings.HasPrefix(back.String(), redirect) {
+			t.Fatalf("the issuer's answer: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		return back.Query().Get("code")
+	}
+	verifier := oauth2.GenerateVerifier()
+	code := signIn("nonce-1", verifier)
+	id, raw, exp, err := flow.Exchange(ctx, code, "nonce-1", verifier)
+	if err != nil || id.ID != "M200" || id.Role != events.RoleManager || id.Method != events.MethodOIDC || raw == "" || time.Until(exp) < 50*time.Minute {
+		t.Fatalf("sign-in: %+v %v %v", id, exp, err)
+	}
+	if again, err := o.Verify(ctx, raw); err != nil || again.ID != "M200" {
+		t.Errorf("the ID token as a bearer token: %+v %v", again, err)
+	}
+	for name, try := range map[string]func() error{
+		"a code redeemed twice": func() error { _, _, _, err := flow.Exchange(ctx, code, "nonce-1", verifier); return err },
+		"another verifier": func() error {
+			c := signIn("nonce-2", verifier)
+			_, _, _, err := flow.Exchange(ctx, c, "nonce-2", oauth2.GenerateVerifier())
+			return err
+		},
+		"another nonce": func() error {
+			c := signIn("nonce-3", verifier)
+			_, _, _, err := flow.Exchange(ctx, c, "nonce-4", verifier)
+			return err
+		},
+	} {
+		err := try()
+		if !errors.Is(err, ErrUnauthenticated) || strings.Contains(err.Error(), oidctest.ClientSecret) || strings.Contains(err.Error(), verifier) {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 }

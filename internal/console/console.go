@@ -23,6 +23,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"io"
 	"net/http"
@@ -31,15 +32,19 @@ import (
 	"time"
 
 	"github.com/otpledger/otpledger/events"
+	"github.com/otpledger/otpledger/internal/access"
 	"github.com/otpledger/otpledger/internal/httpapi"
 )
 
 // Config configures [New].
 type Config struct {
-	API         http.Handler          // the HTTP API's handler: the console's only way in
-	Auth        httpapi.Authenticator // checks the key typed at sign-in: the API's own
-	IdleTimeout time.Duration         // a session unused this long ends; default 15 minutes
-	Secure      bool                  // cookies only over HTTPS (serve under TLS)
+	API  http.Handler          // the HTTP API's handler: the console's only way in
+	Auth httpapi.Authenticator // checks the key typed at sign-in: the API's own
+	// OIDC, when set, offers sign-in at the OpenID Connect issuer (the
+	// authorization-code flow); the session then acts with the ID token.
+	OIDC        *access.CodeFlow
+	IdleTimeout time.Duration // a session unused this long ends; default 15 minutes
+	Secure      bool          // cookies only over HTTPS (serve under TLS)
 	Now         func() time.Time
 }
 
@@ -49,14 +54,16 @@ type Console struct {
 	pages    *template.Template
 	mu       sync.Mutex
 	sessions map[string]*session
+	signIns  map[string]signIn // OIDC sign-ins under way, by their cookie
 }
 
 // session is one signed-in principal's.
 type session struct {
-	key       string // the API key typed at sign-in: the console acts with it
+	key       string // the API key typed at sign-in, or the issuer's ID token: the console acts with it
 	principal events.Principal
 	csrf      string
 	seen      time.Time
+	expires   time.Time // the ID token's expiry; zero for a key (the API checks a key's own)
 }
 
 //go:embed templates/*.html
@@ -76,17 +83,31 @@ func New(cfg Config) *Console {
 		cfg.Now = time.Now
 	}
 	funcs := template.FuncMap{
-		"kst": func(s string) string {
-			t, err := time.Parse(time.RFC3339Nano, s)
-			if err != nil {
-				return s
-			}
-			return t.In(kst).Format("2006-01-02 15:04:05 KST")
-		},
+		"kst":  inKST,
 		"role": func(r events.PrincipalRole) string { return roleNames[r] },
+		// acts: the role transacts in branch (the forms are shown to it; the
+		// API decides, whoever posts).
+		"acts": func(r events.PrincipalRole) bool { return r == events.RoleTeller || r == events.RoleManager },
 	}
-	return &Console{cfg: cfg, sessions: map[string]*session{},
+	return &Console{cfg: cfg, sessions: map[string]*session{}, signIns: map[string]signIn{},
 		pages: template.Must(template.New("").Funcs(funcs).ParseFS(templates, "templates/*.html"))}
+}
+
+// inKST shows an instant (an API answer's RFC 3339 string, or a time) in
+// KST with the zone named.
+func inKST(v any) string {
+	t, ok := v.(time.Time)
+	if s, isString := v.(string); isString {
+		var err error
+		if t, err = time.Parse(time.RFC3339Nano, s); err != nil {
+			return s
+		}
+		ok = true
+	}
+	if !ok {
+		return fmt.Sprint(v)
+	}
+	return t.In(kst).Format("2006-01-02 15:04:05 KST")
 }
 
 var roleNames = map[events.PrincipalRole]string{
@@ -99,6 +120,8 @@ func (c *Console) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /console/login", c.loginPage)
 	mux.HandleFunc("POST /console/login", c.login)
+	mux.HandleFunc("GET /console/oidc/login", c.oidcLogin)
+	mux.HandleFunc("GET /console/oidc/callback", c.oidcCallback)
 	mux.HandleFunc("POST /console/logout", c.signedIn(c.logout))
 	mux.HandleFunc("GET /console/{$}", c.signedIn(c.home))
 	mux.HandleFunc("GET /console/device", c.signedIn(c.device))
@@ -113,16 +136,18 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("POST /console/keys/{id}/revoke", c.signedIn(c.revokeKey))
 	mux.HandleFunc("GET /console/approvals", c.signedIn(c.approvals))
 	mux.HandleFunc("POST /console/approvals/{event_id}", c.signedIn(c.approve))
+	mux.HandleFunc("GET /console/audit", c.signedIn(c.audit))
+	mux.HandleFunc("POST /console/audit/verify", c.signedIn(c.verify))
 	return securityHeaders(mux)
 }
 
 // Routes lists the console's routes, for the test that walks each with
 // every role.
 func Routes() []string {
-	return []string{"GET /console/login", "POST /console/login", "POST /console/logout", "GET /console/", "GET /console/device",
+	return []string{"GET /console/login", "POST /console/login", "GET /console/oidc/login", "GET /console/oidc/callback", "POST /console/logout", "GET /console/", "GET /console/device",
 		"POST /console/device/register", "POST /console/device/loss", "POST /console/device/reset", "POST /console/customers",
 		"GET /console/customer", "POST /console/customer/revoke", "GET /console/keys", "POST /console/keys", "POST /console/keys/{id}/revoke",
-		"GET /console/approvals", "POST /console/approvals/{event_id}"}
+		"GET /console/approvals", "POST /console/approvals/{event_id}", "GET /console/audit", "POST /console/audit/verify"}
 }
 
 func securityHeaders(next http.Handler) http.Handler {
@@ -172,7 +197,7 @@ func (c *Console) render(w http.ResponseWriter, status int, name string, p page)
 }
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
-	p := page{Title: "로그인"}
+	p := page{Title: "로그인", Data: c.cfg.OIDC != nil}
 	if r.URL.Query().Get("expired") != "" {
 		p.Notice = "세션이 만료되었습니다. 다시 로그인하십시오."
 	}
@@ -189,14 +214,19 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.render(w, http.StatusUnauthorized, "login.html", page{Title: "로그인", Notice: "API 키가 올바르지 않습니다 (없거나, 만료되었거나, 폐기된 키)."})
 		return
 	}
-	s := &session{key: key, principal: id.Principal, csrf: token(), seen: c.cfg.Now()}
+	c.open(w, &session{key: key, principal: id.Principal})
+	http.Redirect(w, r, "/console/", http.StatusSeeOther)
+}
+
+// open starts session s and sets its cookie.
+func (c *Console) open(w http.ResponseWriter, s *session) {
+	s.csrf, s.seen = token(), c.cfg.Now()
 	sid := token()
 	c.mu.Lock()
 	c.sessions[sid] = s
 	c.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: sid, Path: "/console/", HttpOnly: true, Secure: c.cfg.Secure,
 		SameSite: http.SameSiteStrictMode})
-	http.Redirect(w, r, "/console/", http.StatusSeeOther)
 }
 
 func token() string {
@@ -217,7 +247,7 @@ func (c *Console) signedIn(next func(http.ResponseWriter, *http.Request, *sessio
 			c.mu.Lock()
 			s = c.sessions[sid]
 			now := c.cfg.Now()
-			if s != nil && now.Sub(s.seen) > c.cfg.IdleTimeout {
+			if s != nil && (now.Sub(s.seen) > c.cfg.IdleTimeout || !s.expires.IsZero() && now.After(s.expires)) {
 				delete(c.sessions, sid)
 				s = nil
 				c.mu.Unlock()

@@ -7,7 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otpledger/otpledger/consumers"
 	"github.com/otpledger/otpledger/events"
+	"github.com/otpledger/otpledger/projections"
 )
 
 // home is the menu, by role.
@@ -275,4 +277,35 @@ func (c *Console) revokeKey(w http.ResponseWriter, r *http.Request, s *session) 
 		return
 	}
 	c.showKeys(w, r, s, http.StatusOK, "키가 폐기되었습니다.", nil, "")
+}
+
+// audit is the audit screen (auditors, operators): the last signed
+// checkpoint, this serve's last verification, the quarantine.
+func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *session) {
+	c.showAudit(w, r, s, http.MethodGet, "/v1/audit", "")
+}
+
+// verify starts a verification of the whole stream (it appends nothing).
+func (c *Console) verify(w http.ResponseWriter, r *http.Request, s *session) {
+	c.showAudit(w, r, s, http.MethodPost, "/v1/audit/verifications", "검증을 시작했습니다.")
+}
+
+func (c *Console) showAudit(w http.ResponseWriter, r *http.Request, s *session, method, path, notice string) {
+	var st struct {
+		Checkpoint   *consumers.StoredCheckpoint
+		Verification *consumers.Verification
+		Quarantine   struct {
+			Count int
+			Items []projections.Quarantined
+		}
+	}
+	status, body := http.StatusOK, any(nil)
+	if method == http.MethodPost {
+		body = map[string]any{}
+	}
+	p := page{Title: "감사 — 체크포인트·검증·격리", Session: s, Notice: notice, Data: &st}
+	if e := c.call(r.Context(), s, method, path, body, &st); e != nil {
+		status, p.Notice, p.Refusal, p.Data = e.Status, "", e, nil
+	}
+	c.render(w, status, "audit.html", p)
 }

@@ -56,6 +56,8 @@ var grants = map[string]grant{
 	"GET /v1/devices/{vendor}/{serial}/errors":       queries,
 	"GET /v1/institutions/{code}/devices":            queries,
 	"GET /v1/approvals/pending":                      {roles: []events.PrincipalRole{teller, manager, auditor, operator}},
+	"GET /v1/audit":                                  {roles: []events.PrincipalRole{auditor, operator}},
+	"POST /v1/audit/verifications":                   {roles: []events.PrincipalRole{auditor, operator}},
 	"POST /v1/keys":                                  {roles: []events.PrincipalRole{admin}},
 	"GET /v1/keys":                                   {roles: []events.PrincipalRole{admin}},
 	"POST /v1/keys/{id}/revoke":                      {roles: []events.PrincipalRole{admin}},

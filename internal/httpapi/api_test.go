@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -440,5 +441,67 @@ func TestJournalDown(t *testing.T) {
 	}
 	if status, body := a.do(t, "GET", "/readyz", "", ""); status != http.StatusServiceUnavailable || !strings.Contains(body, `"journal":"unreachable"`) {
 		t.Fatalf("readiness with the journal down: %d %s", status, body)
+	}
+}
+
+// TestAuditScreen: GET /v1/audit names the last signed checkpoint, this
+// serve's last verification (none until one runs) and the quarantined
+// messages; POST /v1/audit/verifications runs one over the whole stream —
+// it finds the poison message — and appends nothing.
+func TestAuditScreen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, key, _ := ed25519.GenerateKey(nil)
+	a := newTestAPI(t, func(c *Config) {
+		c.Verifier = consumers.NewVerifier(ctx, c.Journal, key.Public().(ed25519.PublicKey))
+	})
+	a.must(t, "POST", "/v1/devices/OTP/000111222333/registrations", `{"channel":"CENTER","institution":"KB001","actor":{"role":"SYSTEM"}}`)
+	journaltest.Inject(t, a.nc, "otpledger.device.OTP.POISON0001", []byte(`{"events":[`))
+	if ok, err := consumers.AppendCheckpoint(ctx, a.j, key); err != nil || !ok {
+		t.Fatalf("checkpoint: %v %v", ok, err)
+	}
+	last := a.settle(t)
+	type state struct {
+		Checkpoint *struct {
+			StoredAt uint64 `json:"stored_at"`
+			KeyID    string `json:"key_id"`
+		}
+		Verification *consumers.Verification
+		Quarantine   struct {
+			Count int
+			Items []projections.Quarantined
+		}
+	}
+	read := func(want int, method, who string) state {
+		t.Helper()
+		path := map[string]string{"GET": "/v1/audit", "POST": "/v1/audit/verifications"}[method]
+		status, out := a.do(t, method, path, "", "", "Authorization", "Bearer "+a.tokens[who])
+		var st state
+		if err := json.Unmarshal([]byte(out), &st); status != want || err != nil {
+			t.Fatalf("audit: %d %s (%v)", status, out, err)
+		}
+		return st
+	}
+	st := read(200, "GET", "AUD1")
+	if st.Checkpoint == nil || st.Checkpoint.StoredAt != last || st.Checkpoint.KeyID != consumers.KeyID(key.Public().(ed25519.PublicKey)) {
+		t.Errorf("checkpoint: %+v, want one stored at %d", st.Checkpoint, last)
+	}
+	if st.Verification != nil || st.Quarantine.Count != 1 || st.Quarantine.Items[0].Seq != last-1 {
+		t.Errorf("before a verification: %+v", st)
+	}
+	st = read(202, "POST", "OPS1")
+	for deadline := time.Now().Add(time.Minute); st.Verification == nil || st.Verification.Finished.IsZero(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the verification never finished: %+v", st.Verification)
+		}
+		st = read(200, "GET", "OPS1")
+	}
+	rep := st.Verification.Report
+	if rep.Messages != last || rep.Checkpoints != 1 || len(rep.Findings) != 1 || rep.Findings[0].Kind != consumers.FindingUndecodable ||
+		rep.Findings[0].Seq != last-1 || st.Verification.Error != "" {
+		t.Errorf("verification: %+v", st.Verification)
+	}
+	if now, _ := a.j.LastSequence(ctx); now != last {
+		t.Errorf("a verification appended: the stream's last sequence %d, was %d", now, last)
 	}
 }

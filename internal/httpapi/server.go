@@ -21,6 +21,7 @@ import (
 
 	"github.com/otpledger/otpledger/aggregates"
 	"github.com/otpledger/otpledger/aggregates/ledger"
+	"github.com/otpledger/otpledger/consumers"
 	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/pii"
 	"github.com/otpledger/otpledger/internal/access"
@@ -46,6 +47,9 @@ type Config struct {
 	// Journal is the ledger's journal: /readyz and /metrics ask it whether
 	// it answers and how far the views are behind its last sequence.
 	Journal *journal.Journal
+	// Verifier runs and keeps the stream's verifications (GET and POST
+	// /v1/audit); default one without the checkpoints' public key.
+	Verifier *consumers.Verifier
 	// Projecting, when set, reports whether this replica's projector holds
 	// the lease on shared views (/readyz "projector", the metric
 	// otpledger_projector_leader); nil when the views are this process's own.
@@ -125,6 +129,9 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Verifier == nil {
+		cfg.Verifier = consumers.NewVerifier(context.Background(), cfg.Journal, nil)
+	}
 	s := &Server{cfg: cfg, lookups: newLookupLimiter(cfg.LookupsPerMinute)}
 	s.registerMetrics()
 	mux := http.NewServeMux()
@@ -202,6 +209,9 @@ func (s *Server) routes(m router) {
 		{"GET " + dev + "/errors", s.query(s.deviceErrors)},
 		{"GET /v1/institutions/{code}/devices", s.query(s.institutionDevices)},
 		{"GET /v1/approvals/pending", s.query(s.pendingApprovals)},
+		// The audit screen (audit.go): checkpoint, verification, quarantine.
+		{"GET /v1/audit", s.audit},
+		{"POST /v1/audit/verifications", s.startVerification},
 		// API keys (access.go).
 		{"POST /v1/keys", s.createKey},
 		{"GET /v1/keys", s.listKeys},
