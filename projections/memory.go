@@ -21,7 +21,7 @@ type tables struct {
 	media       map[string][]Media
 	insts       map[string]map[string]Institution // device key → institution → row
 	byInst      map[string]map[string]bool        // institution → device keys
-	history     map[string][]History
+	history     map[string]*historyLog            // device key → its rows, encoded
 	errors      map[string]Errors
 	mobile      map[string]Mobile
 	approvals   map[uuid.UUID]Approval
@@ -31,7 +31,7 @@ type tables struct {
 func newTables() *tables {
 	return &tables{customers: map[string]Customer{}, custDevices: map[string]map[string]CustomerDevice{},
 		media: map[string][]Media{}, insts: map[string]map[string]Institution{}, byInst: map[string]map[string]bool{},
-		history: map[string][]History{}, errors: map[string]Errors{}, mobile: map[string]Mobile{}, approvals: map[uuid.UUID]Approval{}}
+		history: map[string]*historyLog{}, errors: map[string]Errors{}, mobile: map[string]Mobile{}, approvals: map[uuid.UUID]Approval{}}
 }
 
 // Memory is the in-memory projection store of the embedded default, rebuilt
@@ -201,12 +201,15 @@ func (t *tables) changeDevice(c Change) bool {
 		}
 	case AddHistory:
 		k := devKey(c.Row.Vendor, c.Row.Serial)
-		t.history[k] = append(t.history[k], c.Row)
+		l := t.history[k]
+		if l == nil {
+			l = &historyLog{vendor: c.Row.Vendor, serial: c.Row.Serial}
+			t.history[k] = l
+		}
+		l.append(&c.Row)
 	case ApproveHistory:
-		rows := t.history[devKey(c.Vendor, c.Serial)]
-		if i := slices.IndexFunc(rows, func(h History) bool { return h.EventID == c.EventID }); i >= 0 {
-			a := c.Approval
-			rows[i].Approval = &a
+		if l := t.history[devKey(c.Vendor, c.Serial)]; l != nil {
+			l.approve(c.EventID, c.Approval)
 		}
 	case EnsureErrors:
 		k := devKey(c.Vendor, c.Serial)
@@ -339,7 +342,15 @@ func (m *Memory) DeviceHistory(_ context.Context, vendor, serial string, p Page)
 	}
 	t, done := m.read()
 	defer done()
-	rows, next := pageBySeq(t.history[devKey(vendor, serial)], after, p.limit(), func(r History) (uint64, int) { return r.Seq, r.Idx })
+	l := t.history[devKey(vendor, serial)]
+	if l == nil {
+		return newList([]History(nil), "", t.seq), nil
+	}
+	refs, next := pageBySeq(l.refs, after, p.limit(), func(r historyRef) (uint64, int) { return r.seq, int(r.idx) })
+	rows := make([]History, len(refs))
+	for i, r := range refs {
+		rows[i] = l.at(r)
+	}
 	return newList(rows, next, t.seq), nil
 }
 

@@ -28,7 +28,7 @@ func (t *tables) export() []copyTable {
 		customerDevicesTable.copyRows(nested(t.custDevices)),
 		mediaTable.copyRows(flat(t.media)),
 		institutionsTable.copyRows(nested(t.insts)),
-		historyTable.copyRows(flat(t.history)),
+		historyTable.copyRows(t.historyRows()),
 		errorsTable.copyRows(maps.Values(t.errors)),
 		mobileTable.copyRows(maps.Values(t.mobile)),
 		approvalsTable.copyRows(maps.Values(t.approvals)),
@@ -42,6 +42,19 @@ func nested[K, K2 comparable, T any](m map[K]map[K2]T) iter.Seq[T] {
 		for _, inner := range m {
 			for _, r := range inner {
 				if !yield(r) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// historyRows yields every device's history rows, decoded.
+func (t *tables) historyRows() iter.Seq[History] {
+	return func(yield func(History) bool) {
+		for _, l := range t.history {
+			for _, r := range l.refs {
+				if !yield(l.at(r)) {
 					return
 				}
 			}

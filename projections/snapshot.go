@@ -13,7 +13,7 @@ import (
 
 // SnapshotFormat names the encoding of a memory snapshot; a snapshot of
 // another format is not read.
-const SnapshotFormat = "otpledger-views-gob-1"
+const SnapshotFormat = "otpledger-views-gob-2"
 
 // snapshotTables is the tables' content as gob encodes it.
 type snapshotTables struct {
@@ -23,11 +23,18 @@ type snapshotTables struct {
 	Media       map[string][]Media
 	Insts       map[string]map[string]Institution
 	ByInst      map[string]map[string]bool
-	History     map[string][]History
+	History     map[string]snapshotHistory
 	Errors      map[string]Errors
 	Mobile      map[string]Mobile
 	Approvals   map[uuid.UUID]Approval
 	Quarantine  []Quarantined
+}
+
+// snapshotHistory is a device's history log as a snapshot holds it: its
+// bytes as they are (its index is rebuilt on reading).
+type snapshotHistory struct {
+	Vendor, Serial string
+	Data           []byte
 }
 
 // ErrSnapshot is returned for a snapshot that is not the one its header
@@ -41,8 +48,12 @@ func (m *Memory) WriteSnapshot(w io.Writer) (position uint64, sum [32]byte, err 
 	defer m.mu.RUnlock()
 	t := m.t
 	h := sha256.New()
+	history := make(map[string]snapshotHistory, len(t.history))
+	for k, l := range t.history {
+		history[k] = snapshotHistory{Vendor: l.vendor, Serial: l.serial, Data: l.data}
+	}
 	err = gob.NewEncoder(io.MultiWriter(w, h)).Encode(snapshotTables{Seq: t.seq, Customers: t.customers, CustDevices: t.custDevices,
-		Media: t.media, Insts: t.insts, ByInst: t.byInst, History: t.history, Errors: t.errors, Mobile: t.mobile,
+		Media: t.media, Insts: t.insts, ByInst: t.byInst, History: history, Errors: t.errors, Mobile: t.mobile,
 		Approvals: t.approvals, Quarantine: t.quarantine})
 	if err != nil {
 		return 0, sum, fmt.Errorf("write snapshot: %w", err)
@@ -73,7 +84,13 @@ func ReadSnapshot(r io.Reader, position uint64, sum [32]byte) (*Memory, error) {
 	fill(&t.media, st.Media)
 	fill(&t.insts, st.Insts)
 	fill(&t.byInst, st.ByInst)
-	fill(&t.history, st.History)
+	for k, sh := range st.History {
+		l := &historyLog{vendor: sh.Vendor, serial: sh.Serial, data: sh.Data}
+		if err := l.index(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrSnapshot, err)
+		}
+		t.history[k] = l
+	}
 	fill(&t.errors, st.Errors)
 	fill(&t.mobile, st.Mobile)
 	fill(&t.approvals, st.Approvals)
@@ -85,13 +102,6 @@ func ReadSnapshot(r io.Reader, position uint64, sum [32]byte) (*Memory, error) {
 // emptyNotNil gives back the empty lists gob decodes as nil: the API
 // answers [] for them, never null (as Apply writes them).
 func emptyNotNil(t *tables) {
-	for _, rows := range t.history {
-		for i := range rows {
-			if rows[i].Documents == nil {
-				rows[i].Documents = []string{}
-			}
-		}
-	}
 	for no, c := range t.customers {
 		if c.Accounts == nil {
 			c.Accounts = []string{}

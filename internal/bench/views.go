@@ -336,7 +336,7 @@ func (e *env) serve(ctx context.Context) ([]Row, error) {
 	up, snap := figure("ready", "s", startup), figure("ready", "s", resumed)
 	return []Row{
 		{Workload: fmt.Sprintf("memory: `serve` with the %s-message stream", count(float64(last))), Ledger: mem, Baselines: []Figure{size},
-			Target: "≤ 1,536 MiB", Met: mem.Median <= 1536, Note: "VmHWM of the serve process once /readyz answers 200 (views in memory, rebuilt at start)"},
+			Target: "≤ 1,024 MiB", Met: mem.Median <= 1024, Note: "VmHWM of the serve process once /readyz answers 200 (views in memory, rebuilt at start)"},
 		{Workload: "start-up: embedded `serve` ready, views folded from the stream", Ledger: up, Target: "≤ 15 s", Met: up.Median <= 15,
 			Note: "from exec to /readyz 200, no views' snapshot: the embedded server recovers the store, the views are folded from the stream"},
 		{Workload: "start-up: embedded `serve` ready from the views' snapshot", Ledger: snap, Target: "≤ 5 s", Met: snap.Median <= 5,
