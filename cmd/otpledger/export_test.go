@@ -33,9 +33,9 @@ func natsServer(t *testing.T) (*journal.Journal, journaltest.Server) {
 func digest(t *testing.T, j *journal.Journal) [][32]byte {
 	t.Helper()
 	var out [][32]byte
-	err := consumers.ReadStream(context.Background(), j, 0, 0, func(items []projections.Item) error {
-		for _, it := range items {
-			out = append(out, sha256.Sum256(append([]byte(it.Subject+"\x00"), it.Data...)))
+	err := j.Scan(context.Background(), 0, 0, func(msgs []journal.Message) error { // raw: nothing to decode
+		for _, m := range msgs {
+			out = append(out, sha256.Sum256(append([]byte(m.Subject+"\x00"), m.Data...)))
 		}
 		return nil
 	})
