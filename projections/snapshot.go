@@ -13,7 +13,7 @@ import (
 
 // SnapshotFormat names the encoding of a memory snapshot; a snapshot of
 // another format is not read.
-const SnapshotFormat = "otpledger-views-gob-2"
+const SnapshotFormat = "otpledger-views-gob-3"
 
 // snapshotTables is the tables' content as gob encodes it.
 type snapshotTables struct {
@@ -23,7 +23,6 @@ type snapshotTables struct {
 	Media       map[string][]Media
 	Insts       map[string]map[string]Institution
 	ByInst      map[string]map[string]bool
-	History     map[string]snapshotHistory
 	Errors      map[string]Errors
 	Mobile      map[string]Mobile
 	Approvals   map[uuid.UUID]Approval
@@ -31,11 +30,16 @@ type snapshotTables struct {
 }
 
 // snapshotHistory is a device's history log as a snapshot holds it: its
-// bytes as they are (its index is rebuilt on reading).
+// bytes as they are (its index is rebuilt on reading). The logs follow the
+// tables in chunks of historyChunk, an empty chunk last: gob reads each
+// value whole into one buffer, and one value of every log (150 MB at a
+// million events) cost seconds of copying as that buffer grew.
 type snapshotHistory struct {
-	Vendor, Serial string
-	Data           []byte
+	Key, Vendor, Serial string
+	Data                []byte
 }
+
+const historyChunk = 1024
 
 // ErrSnapshot is returned for a snapshot that is not the one its header
 // describes (cut short, altered, another format).
@@ -48,13 +52,25 @@ func (m *Memory) WriteSnapshot(w io.Writer) (position uint64, sum [32]byte, err 
 	defer m.mu.RUnlock()
 	t := m.t
 	h := sha256.New()
-	history := make(map[string]snapshotHistory, len(t.history))
-	for k, l := range t.history {
-		history[k] = snapshotHistory{Vendor: l.vendor, Serial: l.serial, Data: l.data}
-	}
-	err = gob.NewEncoder(io.MultiWriter(w, h)).Encode(snapshotTables{Seq: t.seq, Customers: t.customers, CustDevices: t.custDevices,
-		Media: t.media, Insts: t.insts, ByInst: t.byInst, History: history, Errors: t.errors, Mobile: t.mobile,
+	enc := gob.NewEncoder(io.MultiWriter(w, h))
+	err = enc.Encode(snapshotTables{Seq: t.seq, Customers: t.customers, CustDevices: t.custDevices,
+		Media: t.media, Insts: t.insts, ByInst: t.byInst, Errors: t.errors, Mobile: t.mobile,
 		Approvals: t.approvals, Quarantine: t.quarantine})
+	chunk := make([]snapshotHistory, 0, historyChunk)
+	for k, l := range t.history {
+		if err != nil {
+			break
+		}
+		if chunk = append(chunk, snapshotHistory{Key: k, Vendor: l.vendor, Serial: l.serial, Data: l.data}); len(chunk) == historyChunk {
+			err, chunk = enc.Encode(chunk), chunk[:0]
+		}
+	}
+	if err == nil && len(chunk) > 0 {
+		err = enc.Encode(chunk)
+	}
+	if err == nil {
+		err = enc.Encode([]snapshotHistory{}) // the end
+	}
 	if err != nil {
 		return 0, sum, fmt.Errorf("write snapshot: %w", err)
 	}
@@ -68,8 +84,26 @@ func (m *Memory) WriteSnapshot(w io.Writer) (position uint64, sum [32]byte, err 
 func ReadSnapshot(r io.Reader, position uint64, sum [32]byte) (*Memory, error) {
 	h := sha256.New()
 	var st snapshotTables
-	if err := gob.NewDecoder(io.TeeReader(r, h)).Decode(&st); err != nil {
+	dec := gob.NewDecoder(io.TeeReader(r, h))
+	if err := dec.Decode(&st); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSnapshot, err)
+	}
+	history := map[string]*historyLog{}
+	for {
+		var chunk []snapshotHistory
+		if err := dec.Decode(&chunk); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrSnapshot, err)
+		}
+		if len(chunk) == 0 {
+			break
+		}
+		for _, sh := range chunk {
+			l := &historyLog{vendor: sh.Vendor, serial: sh.Serial, data: sh.Data}
+			if err := l.index(); err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrSnapshot, err)
+			}
+			history[sh.Key] = l
+		}
 	}
 	if _, err := io.Copy(h, r); err != nil { // anything after the encoding counts too
 		return nil, fmt.Errorf("%w: %w", ErrSnapshot, err)
@@ -84,13 +118,7 @@ func ReadSnapshot(r io.Reader, position uint64, sum [32]byte) (*Memory, error) {
 	fill(&t.media, st.Media)
 	fill(&t.insts, st.Insts)
 	fill(&t.byInst, st.ByInst)
-	for k, sh := range st.History {
-		l := &historyLog{vendor: sh.Vendor, serial: sh.Serial, data: sh.Data}
-		if err := l.index(); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrSnapshot, err)
-		}
-		t.history[k] = l
-	}
+	t.history = history
 	fill(&t.errors, st.Errors)
 	fill(&t.mobile, st.Mobile)
 	fill(&t.approvals, st.Approvals)

@@ -21,6 +21,7 @@ type benchFlags struct {
 	format     string
 	cpuProfile string
 	rows       string
+	keep       bool
 }
 
 // benchCmd runs the benchmark and prints its table (or JSON); with --out it
@@ -40,7 +41,7 @@ func benchCmd(ctx context.Context, cfg *config, bf *benchFlags, stdout, stderr i
 		}
 		defer pprof.StopCPUProfile()
 	}
-	r, err := bench.Run(ctx, bench.Config{Quick: bf.quick, Runs: bf.runs, Events: bf.events, DatabaseURL: cfg.databaseURL, Progress: stderr,
+	r, err := bench.Run(ctx, bench.Config{Quick: bf.quick, Runs: bf.runs, Events: bf.events, DatabaseURL: cfg.databaseURL, Progress: stderr, Keep: bf.keep,
 		Rows: strings.FieldsFunc(bf.rows, func(r rune) bool { return r == ',' })})
 	if err != nil {
 		return err

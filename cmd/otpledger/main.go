@@ -231,6 +231,7 @@ func (inv *invocation) flagSet(stderr io.Writer) *flag.FlagSet {
 		fs.StringVar(&bf.out, "out", "", "also write <date>-<mode>.md and .json into this directory, e.g. bench/results")
 		fs.StringVar(&bf.format, "format", "markdown", "markdown | json (stdout)")
 		fs.StringVar(&bf.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+		fs.BoolVar(&bf.keep, "keep", false, "keep the data directory (stream, views' snapshot) and say where, to run or profile serve against it")
 		fs.StringVar(&bf.rows, "rows", "", "run only the steps whose names contain one of these comma-separated words, e.g. live,rebuild (default: all)")
 	}
 	if strings.HasPrefix(cmd, "keys ") {

@@ -66,6 +66,10 @@ type Config struct {
 	// Rows, when given, runs only the steps whose names contain one of
 	// these words (case-insensitive), e.g. "live" to profile one row.
 	Rows []string
+	// Keep leaves the data directory (the pre-filled stream and the views'
+	// snapshot the last serve saved) in place and names it, so that serve
+	// can be run and profiled against it afterwards.
+	Keep bool
 }
 
 // runs reports whether the step named name is to run.
@@ -227,7 +231,11 @@ func (e *env) setup(ctx context.Context, r *Report) error {
 	if e.dir, err = os.MkdirTemp("", "otpledger-bench-"); err != nil {
 		return err
 	}
-	e.cleanup = append(e.cleanup, func() { _ = os.RemoveAll(e.dir) })
+	if e.cfg.Keep {
+		e.say("the data directory is kept: %s (serve --data-dir %[1]s --nats-url= --database-url=)", e.dir)
+	} else {
+		e.cleanup = append(e.cleanup, func() { _ = os.RemoveAll(e.dir) })
+	}
 	if e.nats, err = embedded.Run(embedded.Config{DataDir: e.dir, Durability: journal.Interval}); err != nil {
 		return err
 	}
