@@ -15,7 +15,6 @@ import (
 
 	"github.com/otpledger/otpledger/events"
 	"github.com/otpledger/otpledger/events/journal"
-	"github.com/otpledger/otpledger/projections"
 )
 
 // Checkpoint is a signed statement over the stream up to sequence Seq: the
@@ -99,11 +98,11 @@ func appendCheckpoint(ctx context.Context, j *journal.Journal, key ed25519.Priva
 	if err != nil {
 		return false, fmt.Errorf("checkpoint: %w", err)
 	}
-	fresh := false // a message other than a checkpoint since from
-	err = ReadStream(ctx, j, from, end, func(items []projections.Item) error {
-		for _, it := range items {
-			if it.Subject != events.SubjectCheckpoint {
-				r.add(it.Seq, it.Data)
+	fresh := false                                                    // a message other than a checkpoint since from
+	err = j.Scan(ctx, from, end, func(msgs []journal.Message) error { // the bytes are signed: nothing to decode
+		for _, m := range msgs {
+			if m.Subject != events.SubjectCheckpoint {
+				r.add(m.Seq, m.Data)
 				fresh = true
 			}
 		}

@@ -354,8 +354,10 @@ func TestSnapshotsAreVerified(t *testing.T) {
 		b, _ := folded.DeviceHistory(ctx, "OTP", serial, projections.Page{Limit: projections.MaxLimit})
 		ea, _, _, _ := loaded.DeviceErrors(ctx, "OTP", serial)
 		eb, _, _, _ := folded.DeviceErrors(ctx, "OTP", serial)
-		ja, _ := json.Marshal([]any{a, ea})
-		jb, _ := json.Marshal([]any{b, eb})
+		ia, _ := loaded.DeviceInstitutions(ctx, "OTP", serial)
+		ib, _ := folded.DeviceInstitutions(ctx, "OTP", serial)
+		ja, _ := json.Marshal([]any{a, ea, ia})
+		jb, _ := json.Marshal([]any{b, eb, ib})
 		if string(ja) != string(jb) {
 			t.Fatalf("device %s: the snapshot caught up differs from a fold:\n%s\n%s", serial, ja, jb)
 		}
@@ -372,6 +374,13 @@ func TestSnapshotsAreVerified(t *testing.T) {
 		}
 		if a, b := answer(loaded), answer(folded); a != b {
 			t.Fatalf("customer %s: the snapshot caught up differs from a fold:\n%s\n%s", no, a, b)
+		}
+	}
+	for _, inst := range []string{"IBKS", "KB001", "SH002", "WR003", "HN004"} {
+		da, _ := loaded.InstitutionDevices(ctx, inst, "", projections.Page{Limit: projections.MaxLimit})
+		db, _ := folded.InstitutionDevices(ctx, inst, "", projections.Page{Limit: projections.MaxLimit})
+		if ja, jb := fmt.Sprint(da), fmt.Sprint(db); ja != jb || len(db.Items) == 0 && inst != "IBKS" {
+			t.Fatalf("devices of %s differ (or none):\n%s\n%s", inst, ja, jb)
 		}
 	}
 	pa, _ := loaded.PendingApprovals(ctx, projections.Page{Limit: projections.MaxLimit})
