@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -311,6 +312,30 @@ func TestConsoleSignInAtTheIssuer(t *testing.T) {
 	for _, secretText := range []string{oidctest.ClientSecret, "eyJ"} {
 		if strings.Contains(p.log(), secretText) {
 			t.Errorf("the log holds a secret (%.8s…)", secretText)
+		}
+	}
+}
+
+// TestConsoleSignInNeedsItsSettings: a client secret without the issuer or
+// without the console's address is a configuration error at start (exit 1,
+// naming what is missing), never a sign-in button that fails later; the
+// message does not hold the secret.
+func TestConsoleSignInNeedsItsSettings(t *testing.T) {
+	t.Parallel()
+	iss := oidctest.New(t)
+	secret := filepath.Join(t.TempDir(), "oidc-client-secret")
+	if err := os.WriteFile(secret, []byte(oidctest.ClientSecret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"OTPLEDGER_DATA_DIR=" + t.TempDir(), "OTPLEDGER_NATS_URL=", "OTPLEDGER_DATABASE_URL=", "OTPLEDGER_HTTP_ADDR=127.0.0.1:0",
+		"OTPLEDGER_OIDC_CLIENT_SECRET_FILE=" + secret}
+	for name, env := range map[string][]string{
+		"no issuer":      {"OTPLEDGER_OIDC_ISSUER=", "OTPLEDGER_CONSOLE_URL=http://127.0.0.1:1"},
+		"no console URL": {"OTPLEDGER_OIDC_ISSUER=" + iss.URL, "OTPLEDGER_OIDC_AUDIENCE=" + oidctest.ClientID, "OTPLEDGER_CONSOLE_URL="},
+	} {
+		out, code := runCLI(t, append(slices.Clone(base), env...), "serve")
+		if code != 1 || !strings.Contains(out, "OTPLEDGER_CONSOLE_URL") || strings.Contains(out, oidctest.ClientSecret) {
+			t.Errorf("%s: exit %d\n%s", name, code, out)
 		}
 	}
 }
