@@ -100,9 +100,10 @@ type driver struct {
 
 func (d *driver) do(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	d.t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	sctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
+	if err := chromedp.Do(sctx, steps...); err != nil {
+		d.sc.shot(ctx, "failed-"+strings.ReplaceAll(what, " ", "-")) // the screen the step was stuck on
 		d.t.Fatalf("%s: %v", what, err)
 	}
 }
@@ -130,6 +131,7 @@ func (d *driver) waitText(ctx context.Context, sel, want string) string {
 		scanForPersonalData(t, "a console page", []byte(html))
 		return got
 	}
+	d.sc.shot(ctx, "failed-waiting-for-"+strings.Trim(sel, "#."))
 	t.Fatalf("%s says %q, want %q", sel, text, want)
 	return ""
 }
