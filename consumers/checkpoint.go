@@ -78,21 +78,17 @@ func AppendCheckpoint(ctx context.Context, j *journal.Journal, key ed25519.Priva
 func appendCheckpoint(ctx context.Context, j *journal.Journal, key ed25519.PrivateKey) (bool, error) {
 	var r runningHash
 	var from uint64 // the running hash covers the messages up to from
-	last, ok, err := j.LastCheckpoint(ctx)
+	last, ok, err := LastCheckpoint(ctx, j)
 	if err != nil {
 		return false, fmt.Errorf("checkpoint: %w", err)
 	}
 	if ok {
-		var cp Checkpoint
-		if err := json.Unmarshal(last.Data, &cp); err != nil {
-			return false, fmt.Errorf("checkpoint: the last checkpoint is unreadable: %w", err)
-		}
-		b, err := hex.DecodeString(cp.RunningHash)
+		b, err := hex.DecodeString(last.RunningHash)
 		if err != nil || len(b) != 32 {
 			return false, errors.New("checkpoint: the last checkpoint's running hash is malformed")
 		}
 		copy(r[:], b)
-		from = cp.Seq
+		from = last.Seq
 	}
 	end, err := j.LastSequence(ctx)
 	if err != nil {
@@ -115,7 +111,7 @@ func appendCheckpoint(ctx context.Context, j *journal.Journal, key ed25519.Priva
 	cp := Checkpoint{Seq: end, RunningHash: running, KeyID: KeyID(key.Public().(ed25519.PublicKey)),
 		Signature: base64.StdEncoding.EncodeToString(ed25519.Sign(key, signedText(end, running)))}
 	body, _ := json.Marshal(cp)
-	if err := j.AppendCheckpoint(ctx, body, last.Seq); err != nil {
+	if err := j.AppendCheckpoint(ctx, body, last.StoredAt); err != nil {
 		return false, fmt.Errorf("checkpoint: %w", err)
 	}
 	return true, nil

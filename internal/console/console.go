@@ -118,36 +118,52 @@ var roleNames = map[events.PrincipalRole]string{
 // Handler serves the console under /console/.
 func (c *Console) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /console/login", c.loginPage)
-	mux.HandleFunc("POST /console/login", c.login)
-	mux.HandleFunc("GET /console/oidc/login", c.oidcLogin)
-	mux.HandleFunc("GET /console/oidc/callback", c.oidcCallback)
-	mux.HandleFunc("POST /console/logout", c.signedIn(c.logout))
-	mux.HandleFunc("GET /console/{$}", c.signedIn(c.home))
-	mux.HandleFunc("GET /console/device", c.signedIn(c.device))
-	mux.HandleFunc("POST /console/device/register", c.signedIn(c.register))
-	mux.HandleFunc("POST /console/device/loss", c.signedIn(c.reportLoss))
-	mux.HandleFunc("POST /console/device/reset", c.signedIn(c.resetErrors))
-	mux.HandleFunc("POST /console/customers", c.signedIn(c.customers))
-	mux.HandleFunc("GET /console/customer", c.signedIn(c.customer))
-	mux.HandleFunc("POST /console/customer/revoke", c.signedIn(c.revokeMobile))
-	mux.HandleFunc("GET /console/keys", c.signedIn(c.keys))
-	mux.HandleFunc("POST /console/keys", c.signedIn(c.createKey))
-	mux.HandleFunc("POST /console/keys/{id}/revoke", c.signedIn(c.revokeKey))
-	mux.HandleFunc("GET /console/approvals", c.signedIn(c.approvals))
-	mux.HandleFunc("POST /console/approvals/{event_id}", c.signedIn(c.approve))
-	mux.HandleFunc("GET /console/audit", c.signedIn(c.audit))
-	mux.HandleFunc("POST /console/audit/verify", c.signedIn(c.verify))
+	for _, r := range c.routes() {
+		mux.HandleFunc(r.pattern, r.handler)
+	}
 	return securityHeaders(mux)
 }
 
-// Routes lists the console's routes, for the test that walks each with
-// every role.
+// routes is the console's table of contents: what Handler serves and
+// Routes lists, from one table.
+func (c *Console) routes() []route {
+	return []route{
+		{"GET /console/login", c.loginPage},
+		{"POST /console/login", c.login},
+		{"GET /console/oidc/login", c.oidcLogin},
+		{"GET /console/oidc/callback", c.oidcCallback},
+		{"POST /console/logout", c.signedIn(c.logout)},
+		{"GET /console/{$}", c.signedIn(c.home)},
+		{"GET /console/device", c.signedIn(c.device)},
+		{"POST /console/device/register", c.signedIn(c.register)},
+		{"POST /console/device/loss", c.signedIn(c.reportLoss)},
+		{"POST /console/device/reset", c.signedIn(c.resetErrors)},
+		{"POST /console/customers", c.signedIn(c.customers)},
+		{"GET /console/customer", c.signedIn(c.customer)},
+		{"POST /console/customer/revoke", c.signedIn(c.revokeMobile)},
+		{"GET /console/keys", c.signedIn(c.keys)},
+		{"POST /console/keys", c.signedIn(c.createKey)},
+		{"POST /console/keys/{id}/revoke", c.signedIn(c.revokeKey)},
+		{"GET /console/approvals", c.signedIn(c.approvals)},
+		{"POST /console/approvals/{event_id}", c.signedIn(c.approve)},
+		{"GET /console/audit", c.signedIn(c.audit)},
+		{"POST /console/audit/verify", c.signedIn(c.verify)},
+	}
+}
+
+type route struct {
+	pattern string
+	handler http.HandlerFunc
+}
+
+// Routes lists the console's routes (a page's trailing {$} left out), for
+// the test that walks each with every role.
 func Routes() []string {
-	return []string{"GET /console/login", "POST /console/login", "GET /console/oidc/login", "GET /console/oidc/callback", "POST /console/logout", "GET /console/", "GET /console/device",
-		"POST /console/device/register", "POST /console/device/loss", "POST /console/device/reset", "POST /console/customers",
-		"GET /console/customer", "POST /console/customer/revoke", "GET /console/keys", "POST /console/keys", "POST /console/keys/{id}/revoke",
-		"GET /console/approvals", "POST /console/approvals/{event_id}", "GET /console/audit", "POST /console/audit/verify"}
+	var out []string
+	for _, r := range (&Console{}).routes() {
+		out = append(out, strings.TrimSuffix(r.pattern, "{$}"))
+	}
+	return out
 }
 
 func securityHeaders(next http.Handler) http.Handler {
