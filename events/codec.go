@@ -89,16 +89,6 @@ type wireEvent struct {
 	Principal json.RawMessage `json:"principal"`
 }
 
-// fastEvent decodes a whole event in one pass; used for input that is
-// expected to be valid (the journal), with wireEvent as the fallback that
-// names the problem.
-type fastEvent struct {
-	envelopeWire
-	Aggregate *AggregateRef `json:"aggregate"`
-	Actor     *Actor        `json:"actor"`
-	Principal *Principal    `json:"principal"`
-}
-
 // MarshalJSON encodes e at its type's current schema version, in the field
 // order of the wire format. It does not validate; [EncodeCommit] does.
 func (e Event) MarshalJSON() ([]byte, error) { return e.appendJSON(make([]byte, 0, 512)) }
@@ -229,11 +219,12 @@ func DecodeEvent(data []byte) (Event, error) {
 			return Event{}, err
 		}
 	}
-	return w.event(agg, actor, principal)
+	return w.event(agg, actor, principal, nil)
 }
 
-// event completes the decoding of an event whose nested objects are decoded.
-func (w envelopeWire) event(agg AggregateRef, actor Actor, principal *Principal) (Event, error) {
+// event completes the decoding of an event whose nested objects are decoded,
+// and whose payload too unless it is nil.
+func (w envelopeWire) event(agg AggregateRef, actor Actor, principal *Principal, payload Payload) (Event, error) {
 	for _, req := range []struct {
 		name    string
 		missing bool
@@ -246,7 +237,7 @@ func (w envelopeWire) event(agg AggregateRef, actor Actor, principal *Principal)
 			return Event{}, fieldErr(req.name, "required")
 		}
 	}
-	e := Event{Aggregate: agg, Actor: actor, Principal: principal}
+	e := Event{Aggregate: agg, Actor: actor, Principal: principal, Payload: payload}
 	var err error
 	if e.ID, err = uuid.Parse(w.ID); err != nil {
 		return Event{}, fieldErr("id", "must be a UUID")
@@ -258,8 +249,10 @@ func (w envelopeWire) event(agg AggregateRef, actor Actor, principal *Principal)
 		return Event{}, fieldErr("recorded_at", "must be an RFC 3339 timestamp")
 	}
 	e.OccurredAt, e.RecordedAt = e.OccurredAt.UTC(), e.RecordedAt.UTC()
-	if e.Payload, err = decodePayload(w.Type, w.SchemaVersion, w.Payload); err != nil {
-		return Event{}, err
+	if e.Payload == nil {
+		if e.Payload, err = decodePayload(w.Type, w.SchemaVersion, w.Payload); err != nil {
+			return Event{}, err
+		}
 	}
 	e.Institution, e.Channel, e.OriginChannel = w.Institution, w.Channel, w.OriginChannel
 	e.Staff, e.Documents = w.Staff, w.Documents

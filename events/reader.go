@@ -1,0 +1,644 @@
+package events
+
+import (
+	"strconv"
+	"time"
+)
+
+// reader decodes the journal's own JSON in one pass without reflection: the
+// fold of every view, the live projector and the ledger's cold loads decode
+// every message, and encoding/json's reflective decoding was 70 % of a fold.
+//
+// It accepts a subset of what the strict decoder accepts — the shapes
+// [EncodeCommit] writes, in any key order and with any whitespace — and
+// declines everything else (escapes, non-ASCII, null, case-folded keys,
+// numbers with fractions or exponents): a declined body is decoded again by
+// the strict decoder, which accepts it or names its problem. What it accepts,
+// it decodes exactly as the strict decoder does (FuzzDecodeCommit checks).
+//
+// A reader fails at the first surprise and stays failed; its methods then
+// return zero values, and the caller checks ok once at the end.
+type reader struct {
+	data []byte
+	pos  int
+	bad  bool
+}
+
+func (r *reader) fail() { r.bad = true }
+
+func (r *reader) ok() bool { return !r.bad }
+
+// ws skips JSON whitespace.
+func (r *reader) ws() {
+	for r.pos < len(r.data) {
+		switch r.data[r.pos] {
+		case ' ', '\t', '\n', '\r':
+			r.pos++
+		default:
+			return
+		}
+	}
+}
+
+// next skips whitespace and reports whether the next byte is c, consuming it if so.
+func (r *reader) next(c byte) bool {
+	r.ws()
+	if r.pos < len(r.data) && r.data[r.pos] == c {
+		r.pos++
+		return true
+	}
+	return false
+}
+
+// end reports whether only whitespace is left.
+func (r *reader) end() bool {
+	r.ws()
+	return r.ok() && r.pos == len(r.data)
+}
+
+// raw returns the bytes of a string: printable ASCII without escapes.
+func (r *reader) raw() []byte {
+	if r.bad || !r.next('"') {
+		r.fail()
+		return nil
+	}
+	start := r.pos
+	for ; r.pos < len(r.data); r.pos++ {
+		switch c := r.data[r.pos]; {
+		case c == '"':
+			r.pos++
+			return r.data[start : r.pos-1]
+		case c < 0x20 || c == '\\' || c >= 0x80:
+			r.fail()
+			return nil
+		}
+	}
+	r.fail()
+	return nil
+}
+
+func (r *reader) str() string { return string(r.raw()) }
+
+// code reads a string that is usually one of the wire format's codes, and
+// then answers the constant instead of allocating a copy.
+func (r *reader) code() string {
+	b := r.raw()
+	if s, ok := codes[string(b)]; ok {
+		return s
+	}
+	return string(b)
+}
+
+// codes holds the enumerated values an event carries: types, kinds,
+// channels, roles, documents, authentication methods.
+var codes = func() map[string]string {
+	m := map[string]string{}
+	for _, set := range [][]string{
+		{string(KindDevice), string(KindCustomer), string(KindKey), string(KindLookup)},
+		{string(ChannelBranch), string(ChannelPhone), string(ChannelODS), string(ChannelHTS), string(ChannelWTS),
+			string(ChannelMTS), string(ChannelMobileWeb), string(ChannelHomepage), string(ChannelCenter),
+			string(ChannelAuth), string(ChannelAdmin)},
+		{string(RoleSelf), string(RoleAgent), string(RoleRepresentative), string(RoleStaff), string(RoleSystem)},
+		{string(DocRealNameID), string(DocBusinessRegistration), string(DocPowerOfAttorney),
+			string(DocCorporateSealCertificate), string(DocProcessingForm), string(DocSealOrSignature)},
+		{string(MethodAPIKey), string(MethodOIDC), string(MethodMTLS), string(MethodBootstrap)},
+	} {
+		for _, c := range set {
+			m[c] = c
+		}
+	}
+	for _, t := range Types() {
+		m[string(t)] = string(t)
+	}
+	for _, role := range PrincipalRoles {
+		m[string(role)] = string(role)
+	}
+	return m
+}()
+
+// int reads an integer as encoding/json reads one into an int.
+func (r *reader) int() int {
+	r.ws()
+	start := r.pos
+	if r.pos < len(r.data) && r.data[r.pos] == '-' {
+		r.pos++
+	}
+	digits := r.pos
+	for r.pos < len(r.data) && '0' <= r.data[r.pos] && r.data[r.pos] <= '9' {
+		r.pos++
+	}
+	// A fraction or exponent after the digits fails at the caller, which
+	// expects a delimiter there.
+	n, err := strconv.Atoi(string(r.data[start:r.pos]))
+	if err != nil || r.pos == digits || (r.data[digits] == '0' && r.pos-digits > 1) {
+		r.fail()
+	}
+	return n
+}
+
+func (r *reader) bool() bool {
+	r.ws()
+	for _, lit := range [...]string{"true", "false"} {
+		if len(r.data)-r.pos >= len(lit) && string(r.data[r.pos:r.pos+len(lit)]) == lit {
+			r.pos += len(lit)
+			return lit == "true"
+		}
+	}
+	r.fail()
+	return false
+}
+
+// time reads a timestamp as time.Time's UnmarshalJSON does.
+func (r *reader) time() time.Time {
+	r.ws()
+	start := r.pos
+	r.raw()
+	var t time.Time
+	if r.bad || t.UnmarshalJSON(r.data[start:r.pos]) != nil {
+		r.fail()
+	}
+	return t
+}
+
+// object reads an object, calling field for each key with the reader at its
+// value; field reads the value and returns the key's bit (one per known key
+// of the object), or 0 for an unknown key. A key seen twice fails.
+func (r *reader) object(field func(key []byte) uint64) {
+	if r.bad || !r.next('{') {
+		r.fail()
+		return
+	}
+	if r.next('}') {
+		return
+	}
+	var seen uint64
+	for !r.bad {
+		key := r.raw()
+		if !r.next(':') {
+			r.fail()
+			return
+		}
+		bit := field(key)
+		if bit == 0 || seen&bit != 0 {
+			r.fail()
+			return
+		}
+		seen |= bit
+		if r.next('}') {
+			return
+		}
+		if !r.next(',') {
+			r.fail()
+		}
+	}
+}
+
+// array reads an array, calling elem for each element.
+func (r *reader) array(elem func()) {
+	if r.bad || !r.next('[') {
+		r.fail()
+		return
+	}
+	if r.next(']') {
+		return
+	}
+	for !r.bad {
+		elem()
+		if r.next(']') {
+			return
+		}
+		if !r.next(',') {
+			r.fail()
+		}
+	}
+}
+
+// strings reads an array of strings; an empty array is an empty, non-nil
+// slice, as encoding/json makes it.
+func readStrings[S ~string](r *reader) []S {
+	out := []S{}
+	r.array(func() { out = append(out, S(r.code())) })
+	return out
+}
+
+// skip reads any value without decoding it and returns its bytes, for the
+// strict decoder to decode: strings are scanned with their escapes, brackets
+// counted.
+func (r *reader) skip() []byte {
+	r.ws()
+	start, depth := r.pos, 0
+	for ; r.pos < len(r.data) && !r.bad; r.pos++ {
+		c := r.data[r.pos]
+		switch c {
+		case '"':
+			r.pos++
+			for r.pos < len(r.data) && r.data[r.pos] != '"' {
+				if r.data[r.pos] == '\\' {
+					r.pos++
+				}
+				r.pos++
+			}
+			if r.pos >= len(r.data) {
+				r.fail()
+				return nil
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case ',':
+			if depth == 0 {
+				return r.data[start:r.pos]
+			}
+		}
+		if depth < 0 {
+			return r.data[start:r.pos]
+		}
+		if depth == 0 && (c == '"' || c == '}' || c == ']') {
+			r.pos++
+			return r.data[start:r.pos]
+		}
+	}
+	if r.pos > start && depth == 0 {
+		return r.data[start:r.pos]
+	}
+	r.fail()
+	return nil
+}
+
+// commit reads a journal message body.
+func (r *reader) commit() Commit {
+	var c Commit
+	r.object(func(key []byte) uint64 {
+		if string(key) != "events" {
+			return 0
+		}
+		c.Events = []Event{}
+		r.array(func() {
+			if e, ok := r.event(); ok {
+				c.Events = append(c.Events, e)
+			} else {
+				r.fail()
+			}
+		})
+		return 1
+	})
+	return c
+}
+
+// event reads one event and completes it as the strict decoder does.
+func (r *reader) event() (Event, bool) {
+	var (
+		w         envelopeWire
+		agg       *AggregateRef
+		actor     *Actor
+		principal *Principal
+		payload   Payload
+	)
+	r.object(func(key []byte) uint64 {
+		switch string(key) {
+		case "id":
+			w.ID = r.str()
+			return 1 << 0
+		case "type":
+			w.Type = Type(r.code())
+			return 1 << 1
+		case "schema_version":
+			w.SchemaVersion = r.int()
+			return 1 << 2
+		case "occurred_at":
+			w.OccurredAt = r.str()
+			return 1 << 3
+		case "recorded_at":
+			w.RecordedAt = r.str()
+			return 1 << 4
+		case "aggregate":
+			agg = r.aggregate()
+			return 1 << 5
+		case "institution":
+			w.Institution = r.str()
+			return 1 << 6
+		case "channel":
+			w.Channel = Channel(r.code())
+			return 1 << 7
+		case "origin_channel":
+			w.OriginChannel = OriginChannel(r.str())
+			return 1 << 8
+		case "actor":
+			actor = r.actor()
+			return 1 << 9
+		case "staff":
+			w.Staff = r.str()
+			return 1 << 10
+		case "principal":
+			principal = r.principal()
+			return 1 << 11
+		case "documents":
+			w.Documents = readStrings[Document](r)
+			return 1 << 12
+		case "correlation_id":
+			w.CorrelationID = r.str()
+			return 1 << 13
+		case "causation_id":
+			w.CausationID = r.str()
+			return 1 << 14
+		case "idempotency_key":
+			w.IdempotencyKey = r.str()
+			return 1 << 15
+		case "prev_hash":
+			w.PrevHash = r.str()
+			return 1 << 16
+		case "hash":
+			w.Hash = r.str()
+			return 1 << 17
+		case "payload":
+			// Decoded here when the type came first and has a reader at its
+			// current version (as EncodeCommit writes it); otherwise kept
+			// for the strict decoder, which also upcasts.
+			start := r.pos
+			if read := payloadReaders[w.Type]; read != nil && w.SchemaVersion == SchemaVersion(w.Type) {
+				payload = read(r)
+			} else {
+				r.skip()
+			}
+			w.Payload = r.data[start:r.pos]
+			return 1 << 18
+		}
+		return 0
+	})
+	if r.bad || agg == nil || actor == nil {
+		return Event{}, false
+	}
+	e, err := w.event(*agg, *actor, principal, payload)
+	return e, err == nil
+}
+
+func (r *reader) aggregate() *AggregateRef {
+	var a AggregateRef
+	r.object(func(key []byte) uint64 {
+		switch string(key) {
+		case "kind":
+			a.Kind = AggregateKind(r.code())
+			return 1 << 0
+		case "key":
+			a.Key = r.str()
+			return 1 << 1
+		}
+		return 0
+	})
+	return &a
+}
+
+func (r *reader) actor() *Actor {
+	var a Actor
+	r.object(func(key []byte) uint64 {
+		switch string(key) {
+		case "role":
+			a.Role = Role(r.code())
+			return 1 << 0
+		case "id":
+			a.ID = r.str()
+			return 1 << 1
+		}
+		return 0
+	})
+	return &a
+}
+
+func (r *reader) principal() *Principal {
+	var p Principal
+	r.object(func(key []byte) uint64 {
+		switch string(key) {
+		case "id":
+			p.ID = r.str()
+			return 1 << 0
+		case "role":
+			p.Role = PrincipalRole(r.code())
+			return 1 << 1
+		case "method":
+			p.Method = AuthMethod(r.code())
+			return 1 << 2
+		}
+		return 0
+	})
+	return &p
+}
+
+// payloadReaders holds a one-pass reader for each payload type of the
+// domain's events at its current schema version; the access events (rare)
+// go through encoding/json.
+var payloadReaders = map[Type]func(*reader) Payload{
+	TypeCustomerProfiled: func(r *reader) Payload {
+		var p CustomerProfiled
+		r.object(func(key []byte) uint64 {
+			switch string(key) {
+			case "customer_type":
+				p.CustomerType = CustomerType(r.str())
+				return 1 << 0
+			case "residency":
+				p.Residency = Residency(r.str())
+				return 1 << 1
+			case "real_name_fingerprint":
+				p.RealNameFingerprint = r.str()
+				return 1 << 2
+			case "real_name_masked":
+				p.RealNameMasked = r.str()
+				return 1 << 3
+			case "accounts":
+				p.Accounts = readStrings[string](r)
+				return 1 << 4
+			}
+			return 0
+		})
+		return p
+	},
+	TypeRegistered: func(r *reader) Payload {
+		var p Registered
+		r.object(func(key []byte) uint64 {
+			switch string(key) {
+			case "vendor":
+				p.Vendor = r.str()
+				return 1 << 0
+			case "serial":
+				p.Serial = r.str()
+				return 1 << 1
+			case "customer_no":
+				p.CustomerNo = r.str()
+				return 1 << 2
+			case "warranty_from":
+				p.WarrantyFrom = r.str()
+				return 1 << 3
+			case "warranty_to":
+				p.WarrantyTo = r.str()
+				return 1 << 4
+			case "response_code_given":
+				p.ResponseCodeGiven = r.bool()
+				return 1 << 5
+			}
+			return 0
+		})
+		return p
+	},
+	TypeCancelled: func(r *reader) Payload {
+		var p Cancelled
+		r.object(func(key []byte) uint64 {
+			switch string(key) {
+			case "vendor":
+				p.Vendor = r.str()
+				return 1 << 0
+			case "serial":
+				p.Serial = r.str()
+				return 1 << 1
+			case "customer_no":
+				p.CustomerNo = r.str()
+				return 1 << 2
+			case "reason":
+				p.Reason = CancelReason(r.str())
+				return 1 << 3
+			}
+			return 0
+		})
+		return p
+	},
+	TypeReportedLost: func(r *reader) Payload {
+		var p ReportedLost
+		r.object(func(key []byte) uint64 {
+			switch string(key) {
+			case "reason":
+				p.Reason = LossReason(r.str())
+				return 1 << 0
+			case "institutions":
+				p.Institutions = readStrings[string](r)
+				return 1 << 1
+			case "customer_no":
+				p.CustomerNo = r.str()
+				return 1 << 2
+			}
+			return 0
+		})
+		return p
+	},
+	TypeRecovered: func(r *reader) Payload {
+		var p Recovered
+		r.object(func(key []byte) uint64 {
+			switch string(key) {
+			case "in_branch":
+				p.InBranch = r.bool()
+				return 1 << 0
+			case "customer_no":
+				p.CustomerNo = r.str()
+				return 1 << 1
+			}
+			return 0
+		})
+		return p
+	},
+	TypeErrorIncremented: func(r *reader) Payload {
+		var p ErrorIncremented
+		r.object(func(key []byte) uint64 {
+			switch string(key) {
+			case "count_after":
+				p.CountAfter = r.int()
+				return 1 << 0
+			case "locked":
+				p.Locked = r.bool()
+				return 1 << 1
+			}
+			return 0
+		})
+		return p
+	},
+	TypeErrorReset: func(r *reader) Payload {
+		var p ErrorReset
+		r.object(func(key []byte) uint64 {
+			switch string(key) {
+			case "count_before":
+				p.CountBefore = r.int()
+				return 1 << 0
+			case "customer_no":
+				p.CustomerNo = r.str()
+				return 1 << 1
+			}
+			return 0
+		})
+		return p
+	},
+	TypeMobileIssued: func(r *reader) Payload {
+		var p MobileIssued
+		r.object(func(key []byte) uint64 {
+			switch string(key) {
+			case "generator_no":
+				p.GeneratorNo = r.str()
+				return 1 << 0
+			case "phone_fingerprint":
+				p.PhoneFingerprint = r.str()
+				return 1 << 1
+			case "phone_masked":
+				p.PhoneMasked = r.str()
+				return 1 << 2
+			case "valid_until":
+				p.ValidUntil = r.time()
+				return 1 << 3
+			case "verification":
+				p.Verification = r.verification()
+				return 1 << 4
+			}
+			return 0
+		})
+		return p
+	},
+	TypeMobileRevoked: func(r *reader) Payload {
+		var p MobileRevoked
+		r.object(func(key []byte) uint64 {
+			switch string(key) {
+			case "generator_no":
+				p.GeneratorNo = r.str()
+				return 1 << 0
+			case "reason":
+				p.Reason = RevokeReason(r.str())
+				return 1 << 1
+			}
+			return 0
+		})
+		return p
+	},
+	TypeApproved: func(r *reader) Payload {
+		var p Approved
+		r.object(func(key []byte) uint64 {
+			switch string(key) {
+			case "event_id":
+				if p.EventID.UnmarshalText(r.raw()) != nil {
+					r.fail()
+				}
+				return 1 << 0
+			case "approver":
+				p.Approver = r.str()
+				return 1 << 1
+			}
+			return 0
+		})
+		return p
+	},
+}
+
+func (r *reader) verification() *Verification {
+	var v Verification
+	r.object(func(key []byte) uint64 {
+		switch string(key) {
+		case "home_account":
+			v.HomeAccount = r.bool()
+			return 1 << 0
+		case "phone_identity":
+			v.PhoneIdentity = r.bool()
+			return 1 << 1
+		case "one_won_transfer":
+			v.OneWonTransfer = r.bool()
+			return 1 << 2
+		case "otp_or_security_card":
+			v.OTPOrSecurityCard = r.bool()
+			return 1 << 3
+		}
+		return 0
+	})
+	return &v
+}
