@@ -63,19 +63,25 @@ func (r *reader) raw() []byte {
 		return nil
 	}
 	start := r.pos
-	for ; r.pos < len(r.data); r.pos++ {
-		switch c := r.data[r.pos]; {
-		case c == '"':
-			r.pos++
-			return r.data[start : r.pos-1]
-		case c < 0x20 || c == '\\' || c >= 0x80:
-			r.fail()
-			return nil
-		}
+	for r.pos < len(r.data) && plain[r.data[r.pos]] {
+		r.pos++
 	}
-	r.fail()
-	return nil
+	if r.pos == len(r.data) || r.data[r.pos] != '"' {
+		r.fail()
+		return nil
+	}
+	r.pos++
+	return r.data[start : r.pos-1]
 }
+
+// plain marks the bytes a string holds as they are: printable ASCII but the
+// quote and the backslash.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func (r *reader) str() string { return string(r.raw()) }
 
