@@ -5,9 +5,10 @@
 //
 // [Open] provisions the stream idempotently (file storage, subjects
 // otpledger.>, deny delete and purge, direct get, atomic batch publish, a
-// 24 h duplicate window, no maximum age) and refuses to start when an existing
-// stream of that name conflicts, naming each conflicting setting. It also
-// refuses a server older than 2.12, which cannot publish atomic batches.
+// 2-minute duplicate window, no maximum age) and refuses to start when an
+// existing stream of that name conflicts, naming each conflicting setting;
+// the duplicate window alone it sets rather than refuses. It also refuses a
+// server older than 2.12, which cannot publish atomic batches.
 //
 // # Appends are compare-and-set
 //

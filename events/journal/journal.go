@@ -34,9 +34,15 @@ const MinServerVersion = "2.12.0"
 
 // Config configures [Open].
 type Config struct {
-	Stream          string        // default "OTPLEDGER"
-	Durability      Durability    // default Interval
-	DuplicateWindow time.Duration // default 24 h
+	Stream     string     // default "OTPLEDGER"
+	Durability Durability // default Interval
+	// DuplicateWindow is how long the server remembers a Nats-Msg-Id, to
+	// answer a publish retried after a lost acknowledgement; default 2
+	// minutes. It is a transport retry window, not the commands'
+	// idempotency, which the aggregates' snapshots keep for 24 h (see the
+	// ledger). The server reloads every message inside it when it starts,
+	// so a long window is start-up time.
+	DuplicateWindow time.Duration
 	// MaxAge is how long events are kept: 0 (the default) keeps them forever;
 	// otherwise at least 10 years (R-APPROVAL's retention).
 	MaxAge time.Duration
@@ -53,11 +59,14 @@ func (c *Config) setDefaults() {
 		c.Durability = Interval
 	}
 	if c.DuplicateWindow == 0 {
-		c.DuplicateWindow = 24 * time.Hour
+		c.DuplicateWindow = DefaultDuplicateWindow
 	}
 }
 
 const tenYears = 10 * 365 * 24 * time.Hour
+
+// DefaultDuplicateWindow is [Config.DuplicateWindow]'s default.
+const DefaultDuplicateWindow = 2 * time.Minute
 
 // Validate reports every problem of c.
 func (c Config) Validate() error {
@@ -130,11 +139,30 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Journal, error) {
 	case err != nil:
 		return nil, fmt.Errorf("open journal: %w: %w", ErrUnavailable, err)
 	default:
-		if conflicts := diffStream(stream.CachedInfo().Config, want); len(conflicts) > 0 {
+		have := stream.CachedInfo().Config
+		if conflicts := diffStream(have, want); len(conflicts) > 0 {
 			return nil, fmt.Errorf("open journal: stream %s exists with conflicting settings: %s", cfg.Stream, strings.Join(conflicts, "; "))
+		}
+		if have.Duplicates != want.Duplicates {
+			if stream, err = migrateWindow(ctx, js, have, want.Duplicates); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return &Journal{js: js, stream: stream, cfg: cfg}, nil
+}
+
+// migrateWindow sets an existing stream's duplicate window: the one setting
+// Open changes rather than refuses, since it holds no data (streams created
+// before 2026-11-27 have 24 h, which made every start reload a day of
+// messages).
+func migrateWindow(ctx context.Context, js jetstream.JetStream, have jetstream.StreamConfig, window time.Duration) (jetstream.Stream, error) {
+	have.Duplicates = window
+	stream, err := js.UpdateStream(ctx, have)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: set the duplicate window of stream %s to %v: %w", have.Name, window, err)
+	}
+	return stream, nil
 }
 
 // diffStream lists the settings of have that differ from want.
@@ -151,7 +179,6 @@ func diffStream(have, want jetstream.StreamConfig) []string {
 	check("replicas", have.Replicas, want.Replicas)
 	check("max_age", have.MaxAge, want.MaxAge)
 	check("max_msgs_per_subject", have.MaxMsgsPerSubject, want.MaxMsgsPerSubject)
-	check("duplicate_window", have.Duplicates, want.Duplicates)
 	check("deny_delete", have.DenyDelete, want.DenyDelete)
 	check("deny_purge", have.DenyPurge, want.DenyPurge)
 	check("allow_direct", have.AllowDirect, want.AllowDirect)

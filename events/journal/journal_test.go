@@ -54,6 +54,36 @@ func TestOpenIsIdempotentAndRefusesConflicts(t *testing.T) {
 	}
 }
 
+// TestOpenSetsTheDuplicateWindow: a stream made with another duplicate
+// window (24 h before 2026-11-27) is given the configured one, its messages
+// kept; a read-only open changes nothing.
+func TestOpenSetsTheDuplicateWindow(t *testing.T) {
+	t.Parallel()
+	nc := journaltest.Conn(t)
+	ctx := context.Background()
+	old := journaltest.Open(t, nc, journal.Config{Stream: "OLD", DuplicateWindow: 24 * time.Hour})
+	if _, err := old.Append(ctx, journal.Record{Commit: journaltest.ErrorCommit("SERIAL0001", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	window := func(j *journal.Journal) time.Duration {
+		info, err := journal.StreamOf(j).Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.Config.Duplicates
+	}
+	if ro := journaltest.Open(t, nc, journal.Config{Stream: "OLD", ReadOnly: true}); window(ro) != 24*time.Hour {
+		t.Errorf("a read-only open changed the window to %v", window(ro))
+	}
+	j := journaltest.Open(t, nc, journal.Config{Stream: "OLD"})
+	if got := window(j); got != journal.DefaultDuplicateWindow {
+		t.Errorf("duplicate window %v, want %v", got, journal.DefaultDuplicateWindow)
+	}
+	if n := msgCount(t, j); n != 1 {
+		t.Errorf("stream holds %d messages after the change, want 1", n)
+	}
+}
+
 func TestPurgeAndDeleteRefusedByServer(t *testing.T) {
 	t.Parallel()
 	j := journaltest.Open(t, journaltest.Conn(t), journal.Config{})
