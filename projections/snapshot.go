@@ -9,6 +9,8 @@ import (
 	"io"
 	"maps"
 	"slices"
+
+	"github.com/google/uuid"
 )
 
 // SnapshotFormat names the encoding of a memory snapshot; a snapshot of
@@ -123,6 +125,8 @@ func ReadSnapshot(r io.Reader, position uint64, sum [32]byte) (*Memory, error) {
 func (st *snapshotTables) tables() *tables {
 	t := newTables()
 	t.seq, t.quarantine = st.Seq, st.Quarantine
+	t.customers, t.errors = make(map[string]Customer, len(st.Customers)), make(map[string]Errors, len(st.Errors))
+	t.mobile, t.approvals = make(map[string]Mobile, len(st.Mobile)), make(map[uuid.UUID]Approval, len(st.Approvals))
 	for _, c := range st.Customers {
 		if c.Accounts == nil {
 			c.Accounts = []string{} // gob decodes an empty list as nil; the API answers []

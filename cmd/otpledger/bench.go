@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 
 	"github.com/otpledger/otpledger/internal/bench"
@@ -22,6 +23,27 @@ type benchFlags struct {
 	cpuProfile string
 	rows       string
 	keep       bool
+	// startupSizes: "" the default, "none", or comma-separated event counts
+	startupSizes string
+}
+
+// sizes parses --startup-sizes.
+func (bf *benchFlags) sizes() ([]int, error) {
+	switch bf.startupSizes {
+	case "":
+		return nil, nil
+	case "none":
+		return []int{}, nil
+	}
+	var out []int
+	for f := range strings.SplitSeq(bf.startupSizes, ",") {
+		n, err := strconv.ParseInt(strings.TrimSpace(f), 0, 32)
+		if err != nil {
+			return nil, fmt.Errorf("--startup-sizes %q: want comma-separated event counts, or none", bf.startupSizes)
+		}
+		out = append(out, int(n))
+	}
+	return out, nil
 }
 
 // benchCmd runs the benchmark and prints its table (or JSON); with --out it
@@ -41,8 +63,12 @@ func benchCmd(ctx context.Context, cfg *config, bf *benchFlags, stdout, stderr i
 		}
 		defer pprof.StopCPUProfile()
 	}
+	sizes, err := bf.sizes()
+	if err != nil {
+		return err
+	}
 	r, err := bench.Run(ctx, bench.Config{Quick: bf.quick, Runs: bf.runs, Events: bf.events, DatabaseURL: cfg.databaseURL, Progress: stderr, Keep: bf.keep,
-		Rows: strings.FieldsFunc(bf.rows, func(r rune) bool { return r == ',' })})
+		Rows: strings.FieldsFunc(bf.rows, func(r rune) bool { return r == ',' }), StartupSizes: sizes})
 	if err != nil {
 		return err
 	}

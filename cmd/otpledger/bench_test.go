@@ -46,7 +46,9 @@ func TestBenchQuick(t *testing.T) {
 		"HTTP commands, 64 keep-alive clients, fsync durability",
 		"single-aggregate commands on an R3 stream",
 		"cold aggregate load", "warm aggregate load", "projection rebuild to memory", "projection rebuild to PostgreSQL",
-		"live projection under a 5,000 events/s load", "2376 history and error-count queries", "memory: `serve`", "start-up: embedded `serve` ready, views folded", "start-up: embedded `serve` ready from the views' snapshot"}
+		"live projection under a 5,000 events/s load", "live projection under the full HTTP write rate", "2376 history and error-count queries",
+		"memory: `serve`", "start-up: embedded `serve` ready, views folded", "start-up: embedded `serve` ready from the views' snapshot, ",
+		"start-up: embedded `serve` ready from the views' snapshot, "}
 	if len(r.Rows) != len(want) {
 		t.Errorf("%d rows, want %d", len(r.Rows), len(want))
 	}
@@ -80,7 +82,8 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		code int // 2: a bad command line; 1: values the benchmark refuses
-	}{{[]string{"bench", "--runs", "-1"}, 1}, {[]string{"bench", "--format", "xml"}, 2}, {[]string{"bench", "--events", "10"}, 1}} {
+	}{{[]string{"bench", "--runs", "-1"}, 1}, {[]string{"bench", "--format", "xml"}, 2}, {[]string{"bench", "--events", "10"}, 1},
+		{[]string{"bench", "--startup-sizes", "100k"}, 1}, {[]string{"bench", "--startup-sizes", "500"}, 1}} {
 		var stdout, stderr strings.Builder
 		if code := run(t.Context(), tc.args, &stdout, &stderr); code != tc.code || stderr.Len() == 0 {
 			t.Errorf("%v: exit %d, want %d, stderr %q", tc.args, code, tc.code, stderr.String())

@@ -233,6 +233,7 @@ func (inv *invocation) flagSet(stderr io.Writer) *flag.FlagSet {
 		fs.StringVar(&bf.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 		fs.BoolVar(&bf.keep, "keep", false, "keep the data directory (stream, views' snapshot) and say where, to run or profile serve against it")
 		fs.StringVar(&bf.rows, "rows", "", "run only the steps whose names contain one of these comma-separated words, e.g. live,rebuild (default: all)")
+		fs.StringVar(&bf.startupSizes, "startup-sizes", "", "stream sizes (events, comma-separated) at which serve's start-up from the snapshot is also measured, each on a stream generated for it, or none (default 100000,3000000; quick 5000)")
 	}
 	if strings.HasPrefix(cmd, "keys ") {
 		fs.StringVar(&kf.url, "url", env("OTPLEDGER_URL", "http://127.0.0.1:8080"), "the running serve (env OTPLEDGER_URL)")

@@ -51,8 +51,8 @@ type Config struct {
 	Quick bool
 	Runs  int // runs per row, medians reported; default 3
 
-	// The pre-filled stream; defaults 1,000,000 events, one device per 20
-	// events (at most 50,000) and one customer per 50 (at most 20,000).
+	// The pre-filled stream; defaults 1,000,000 events and the [population]
+	// of that many.
 	Events, Devices, Customers int
 
 	// DatabaseURL names a PostgreSQL server on which the benchmark creates
@@ -66,6 +66,11 @@ type Config struct {
 	// Rows, when given, runs only the steps whose names contain one of
 	// these words (case-insensitive), e.g. "live" to profile one row.
 	Rows []string
+	// StartupSizes are stream sizes (events) at which serve's start-up from
+	// the views' snapshot is measured besides the pre-filled stream's, each
+	// on a stream generated for it; nil: 100,000 and 3,000,000 (quick:
+	// 5,000), empty: none.
+	StartupSizes []int
 	// Keep leaves the data directory (the pre-filled stream and the views'
 	// snapshot the last serve saved) in place and names it, so that serve
 	// can be run and profiled against it afterwards.
@@ -86,11 +91,15 @@ func (c *Config) setDefaults() {
 	if c.Events == 0 {
 		c.Events = map[bool]int{false: 1_000_000, true: 20_000}[c.Quick]
 	}
+	devices, customers := population(c.Events)
 	if c.Devices == 0 {
-		c.Devices = min(max(10, c.Events/20), 50_000)
+		c.Devices = devices
 	}
 	if c.Customers == 0 {
-		c.Customers = min(max(4, c.Events/50), 20_000)
+		c.Customers = customers
+	}
+	if c.StartupSizes == nil {
+		c.StartupSizes = map[bool][]int{false: {100_000, 3_000_000}, true: {5_000}}[c.Quick]
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = DefaultDatabaseURL
@@ -98,6 +107,13 @@ func (c *Config) setDefaults() {
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
+}
+
+// population is how many devices and customers a generated stream of n
+// events spreads over: one device per 20 events (at most 50,000), one
+// customer per 50 (at most 20,000).
+func population(events int) (devices, customers int) {
+	return min(max(10, events/20), 50_000), min(max(4, events/50), 20_000)
 }
 
 // Validate reports every problem of c.
@@ -111,6 +127,9 @@ func (c Config) Validate() error {
 	}
 	if c.Devices < 10 || c.Customers < 4 {
 		errs = append(errs, errors.New("devices and customers: at least 10 and 4"))
+	}
+	if slices.ContainsFunc(c.StartupSizes, func(n int) bool { return n < 1000 }) {
+		errs = append(errs, errors.New("start-up sizes: at least 1,000 events each"))
 	}
 	return errors.Join(errs...)
 }

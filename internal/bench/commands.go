@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/otpledger/otpledger/aggregates"
 	"github.com/otpledger/otpledger/aggregates/ledger"
+	"github.com/otpledger/otpledger/client"
 	"github.com/otpledger/otpledger/events"
 	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/journal/embedded"
@@ -171,7 +173,7 @@ func (e *env) commands(ctx context.Context) ([]Row, error) {
 // httpCommands: the same commands over HTTP from 64 keep-alive clients,
 // against raw CAS publishes and a plain-PostgreSQL event table.
 func (e *env) httpCommands(ctx context.Context) ([]Row, error) {
-	const clients = 64
+	const clients = httpClients
 	api, err := e.startAPI(ctx, false)
 	if err != nil {
 		return nil, err
@@ -188,7 +190,7 @@ func (e *env) httpCommands(ctx context.Context) ([]Row, error) {
 	}
 	n := e.sz.http
 	commands := func(api benchAPI) func(ctx context.Context) (sample, error) {
-		return httpIncrements(api, "B", e.sz.pool, clients, n)
+		return httpIncrements(api, "B", e.sz.pool, clients, n, nil)
 	}
 	f, err := e.pair(ctx, "req/s", commands(api),
 		func(ctx context.Context) (sample, error) {
@@ -219,11 +221,15 @@ func (e *env) httpCommands(ctx context.Context) ([]Row, error) {
 	return []Row{row, auth}, nil
 }
 
+// httpClients is how many keep-alive clients the HTTP command rows run.
+const httpClients = 64
+
 // httpIncrements is a load of error increments over HTTP from clients
 // keep-alive clients, each on devices of its own among pool (prefix); a
-// locked device's centre reset counts as the command.
-func httpIncrements(api benchAPI, prefix string, pool, clients, n int) func(ctx context.Context) (sample, error) {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}, Timeout: 30 * time.Second}
+// locked device's centre reset counts as the command. acked, when not nil,
+// is told the i-th command's sequence as its answer arrives.
+func httpIncrements(api benchAPI, prefix string, pool, clients, n int, acked func(i int, seq uint64)) func(ctx context.Context) (sample, error) {
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}, Timeout: 30 * time.Second}
 	increment := []byte(`{"channel":"AUTH","actor":{"role":"SYSTEM"}}`)
 	reset := []byte(`{"institution":"KB001","channel":"CENTER","origin_channel":"ONLINE","actor":{"role":"SYSTEM"}}`)
 	post := func(ctx context.Context, path string, body []byte) (int, []byte, error) {
@@ -233,7 +239,7 @@ func httpIncrements(api benchAPI, prefix string, pool, clients, n int) func(ctx 
 		}
 		req.Header.Set("Content-Type", "application/json")
 		api.authorize(req, api.producer)
-		resp, err := client.Do(req)
+		resp, err := hc.Do(req)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -250,6 +256,12 @@ func httpIncrements(api benchAPI, prefix string, pool, clients, n int) func(ctx 
 			}
 			if err == nil && status >= 300 {
 				err = fmt.Errorf("POST %s: %d %s", path, status, body)
+			}
+			if err == nil && acked != nil {
+				var answer client.Answer
+				if err = json.Unmarshal(body, &answer); err == nil {
+					acked(i, answer.Last())
+				}
 			}
 			return err
 		})
@@ -488,13 +500,13 @@ func (e *env) fsync(ctx context.Context) ([]Row, error) {
 	row := rateRow("fsync durability, 8 producers", f, []string{"raw CAS publish, SyncAlways"}, 0.9, 0)
 	row.Note = "a second embedded server with SyncAlways (the embedded default's mode), 512 registered devices"
 	// The same over HTTP (the embedded default as a producer meets it).
-	const clients = 64
+	const clients = httpClients
 	api, err := e.startAPIOn(ctx, l, j, false)
 	if err != nil {
 		return nil, err
 	}
 	defer api.stop()
-	h, err := e.pair(ctx, "req/s", httpIncrements(api, "F", pool, clients, n),
+	h, err := e.pair(ctx, "req/s", httpIncrements(api, "F", pool, clients, n, nil),
 		func(ctx context.Context) (sample, error) {
 			return measure(ctx, clients, n, rawCAS(raw, clients, e.runTag()))
 		})

@@ -23,6 +23,7 @@ import (
 	"github.com/otpledger/otpledger/client"
 	"github.com/otpledger/otpledger/consumers"
 	"github.com/otpledger/otpledger/events/journal"
+	"github.com/otpledger/otpledger/events/journal/embedded"
 	"github.com/otpledger/otpledger/internal/streamgen"
 	"github.com/otpledger/otpledger/projections"
 )
@@ -109,9 +110,11 @@ func (e *env) rebuildPostgres(ctx context.Context) ([]Row, error) {
 	return []Row{row}, nil
 }
 
-// liveLag: the live projector into PostgreSQL while the ledger appends
-// 5,000 events/s; lag is, per command, from its append's acknowledgement to
-// the first poll (every 2 ms) that finds the views past its sequence.
+// liveLag: the live projector into PostgreSQL under two loads — the
+// ledger appending 5,000 events/s in process, and error increments over
+// HTTP as fast as 64 clients send them (the write path's whole rate). Lag
+// is, per command, from its append's acknowledgement to the first poll
+// (every 2 ms) that finds the views past its sequence.
 func (e *env) liveLag(ctx context.Context) ([]Row, error) {
 	const rate = 5000
 	nc, err := e.nats.Connect("otpledger-bench-projector")
@@ -139,54 +142,78 @@ func (e *env) liveLag(ctx context.Context) ([]Row, error) {
 		return nil, err
 	}
 	n := int(float64(rate) * e.sz.live.Seconds())
-	f, err := e.pair(ctx, "ev/s",
-		func(ctx context.Context) (sample, error) {
-			acks := make([]struct {
-				seq uint64
-				at  time.Time
-			}, n)
-			var polls []poll
-			var pollErr error
-			var target atomic.Uint64 // set when the load is over: the poller stops there
-			var wg sync.WaitGroup
-			wg.Go(func() { polls, pollErr = e.pollPositions(ctx, &target) })
-			start := time.Now()
-			offered, err := measure(ctx, 2*producers, n, func(ctx context.Context, w, i int) error {
-				time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / rate)))
-				a, err := increment(ctx, e.l, ownDevice("B", e.sz.pool, 2*producers, w, i))
-				if err == nil {
-					acks[i].seq, acks[i].at = a, time.Now()
-				}
-				return err
-			})
-			var maxSeq uint64
-			for _, a := range acks {
-				maxSeq = max(maxSeq, a.seq)
+	paced, err := e.pair(ctx, "ev/s", e.lagUnder(n, func(ctx context.Context, acked func(i int, seq uint64)) (sample, error) {
+		start := time.Now()
+		return measure(ctx, 2*producers, n, func(ctx context.Context, w, i int) error {
+			time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / rate)))
+			seq, err := increment(ctx, e.l, ownDevice("B", e.sz.pool, 2*producers, w, i))
+			if err == nil {
+				acked(i, seq)
 			}
-			target.Store(max(maxSeq, 1))
-			wg.Wait()
-			if err != nil || pollErr != nil {
-				return sample{}, errors.Join(err, pollErr)
-			}
-			lags := make([]time.Duration, 0, n)
-			for _, a := range acks {
-				k := sort.Search(len(polls), func(k int) bool { return polls[k].pos >= a.seq })
-				if k == len(polls) {
-					return sample{}, fmt.Errorf("sequence %d never projected", a.seq)
-				}
-				lags = append(lags, max(0, polls[k].at.Sub(a.at)))
-			}
-			s := latencies(lags)
-			s.value = offered.value
-			return s, nil
+			return err
 		})
+	}))
 	if err != nil {
 		return nil, err
 	}
-	f[0].Name = "offered load"
-	row := Row{Workload: "live projection under a 5,000 events/s load", Ledger: f[0], Target: "lag p99 ≤ 200 ms", Met: f[0].P99 <= 200*time.Millisecond,
-		Note: fmt.Sprintf("%s of error increments through the ledger (16 producers, paced), projected into PostgreSQL; lag from each append's acknowledgement to the views' checkpoint passing it (2 ms polls)", e.sz.live)}
-	return []Row{row}, nil
+	paced[0].Name = "offered load"
+	api, err := e.startAPI(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer api.stop()
+	full, err := e.pair(ctx, "req/s", e.lagUnder(e.sz.http, func(ctx context.Context, acked func(i int, seq uint64)) (sample, error) {
+		return httpIncrements(api, "B", e.sz.pool, httpClients, e.sz.http, acked)(ctx)
+	}))
+	if err != nil {
+		return nil, err
+	}
+	full[0].Name = "write rate"
+	const target = 200 * time.Millisecond
+	return []Row{
+		{Workload: "live projection under a 5,000 events/s load", Ledger: paced[0], Target: "lag p99 ≤ 200 ms", Met: paced[0].P99 <= target,
+			Note: fmt.Sprintf("%s of error increments through the ledger (16 producers, paced), projected into PostgreSQL; lag from each append's acknowledgement to the views' checkpoint passing it (2 ms polls)", e.sz.live)},
+		{Workload: "live projection under the full HTTP write rate, 64 clients", Ledger: full[0], Target: "lag p99 ≤ 200 ms", Met: full[0].P99 <= target,
+			Note: fmt.Sprintf("%d error increments over HTTP as fast as 64 keep-alive clients send them (API key per request), the projector into PostgreSQL in the same process; lag as above", e.sz.http)},
+	}, nil
+}
+
+// lagUnder measures the views' lag under load, which appends n commands
+// and reports each one's sequence as it is acknowledged: the sample is the
+// load's rate with the lags' percentiles.
+func (e *env) lagUnder(n int, load func(ctx context.Context, acked func(i int, seq uint64)) (sample, error)) func(ctx context.Context) (sample, error) {
+	return func(ctx context.Context) (sample, error) {
+		acks := make([]struct {
+			seq uint64
+			at  time.Time
+		}, n)
+		var polls []poll
+		var pollErr error
+		var target atomic.Uint64 // set when the load is over: the poller stops there
+		var wg sync.WaitGroup
+		wg.Go(func() { polls, pollErr = e.pollPositions(ctx, &target) })
+		offered, err := load(ctx, func(i int, seq uint64) { acks[i].seq, acks[i].at = seq, time.Now() })
+		var maxSeq uint64
+		for _, a := range acks {
+			maxSeq = max(maxSeq, a.seq)
+		}
+		target.Store(max(maxSeq, 1))
+		wg.Wait()
+		if err != nil || pollErr != nil {
+			return sample{}, errors.Join(err, pollErr)
+		}
+		lags := make([]time.Duration, 0, n)
+		for _, a := range acks {
+			k := sort.Search(len(polls), func(k int) bool { return polls[k].pos >= a.seq })
+			if k == len(polls) {
+				return sample{}, fmt.Errorf("sequence %d never projected", a.seq)
+			}
+			lags = append(lags, max(0, polls[k].at.Sub(a.at)))
+		}
+		s := latencies(lags)
+		s.value = offered.value
+		return s, nil
+	}
 }
 
 type poll struct {
@@ -312,42 +339,103 @@ func (e *env) serve(ctx context.Context) ([]Row, error) {
 	}); err != nil {
 		return nil, err
 	}
-	var rss, startup, resumed []sample
+	var rss, startup []sample
 	for range e.cfg.Runs { // each without a snapshot (each stop saves one)
 		for _, f := range []string{consumers.SnapshotHeaderFile, consumers.SnapshotFile} {
 			_ = os.Remove(filepath.Join(e.dir, f))
 		}
-		took, hwm, err := e.serveOnce(ctx)
+		took, hwm, err := e.serveOnce(ctx, e.dir)
 		if err != nil {
 			return nil, err
 		}
 		rss = append(rss, sample{value: float64(hwm) / (1 << 20)})
 		startup = append(startup, sample{value: took.Seconds()})
 	}
-	for range e.cfg.Runs { // from the snapshot the previous stop saved
-		took, _, err := e.serveOnce(ctx)
-		if err != nil {
-			return nil, err
-		}
-		resumed = append(resumed, sample{value: took.Seconds()})
+	resumed, err := e.resumes(ctx, e.dir)
+	if err != nil {
+		return nil, err
 	}
 	mem := figure("peak RSS", "MiB", rss)
 	size := figure("store size on disk", "MiB", []sample{{value: float64(disk) / (1 << 20)}})
 	up, snap := figure("ready", "s", startup), figure("ready", "s", resumed)
-	return []Row{
+	rows := []Row{
 		{Workload: fmt.Sprintf("memory: `serve` with the %s-message stream", count(float64(last))), Ledger: mem, Baselines: []Figure{size},
 			Target: "≤ 1,024 MiB", Met: mem.Median <= 1024, Note: "VmHWM of the serve process once /readyz answers 200 (views in memory, rebuilt at start)"},
 		{Workload: "start-up: embedded `serve` ready, views folded from the stream", Ledger: up, Target: "≤ 15 s", Met: up.Median <= 15,
 			Note: "from exec to /readyz 200, no views' snapshot: the embedded server recovers the store, the views are folded from the stream"},
-		{Workload: "start-up: embedded `serve` ready from the views' snapshot", Ledger: snap, Target: "≤ 5 s", Met: snap.Median <= 5,
-			Note: "from exec to /readyz 200 with the snapshot the previous stop saved: checked, decoded, caught up"},
-	}, nil
+		startupRow(last, snap),
+	}
+	for _, n := range e.cfg.StartupSizes {
+		row, err := e.startupAt(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
 }
 
-// serveOnce runs `otpledger serve` on the benchmark's data directory until
-// it is ready, reads its peak RSS and stops it.
-func (e *env) serveOnce(ctx context.Context) (time.Duration, int64, error) {
-	cmd := exec.CommandContext(ctx, e.cfg.Executable, "serve", "--data-dir", e.dir, "--http-addr", "127.0.0.1:0",
+// startupRow is the row of start-up from the snapshot with a stream of
+// messages messages.
+func startupRow(messages uint64, ready Figure) Row {
+	return Row{Workload: fmt.Sprintf("start-up: embedded `serve` ready from the views' snapshot, %s-message stream", count(float64(messages))),
+		Ledger: ready, Target: "≤ 5 s at any size", Met: ready.Median <= 5,
+		Note: "from exec to /readyz 200 with the snapshot the previous stop saved: the server recovers the store, the snapshot is checked, decoded and caught up"}
+}
+
+// resumes runs serve on dir the configured number of times, each from the
+// snapshot the previous stop saved, and returns how long each took to be
+// ready.
+func (e *env) resumes(ctx context.Context, dir string) ([]sample, error) {
+	var out []sample
+	for range e.cfg.Runs {
+		took, _, err := e.serveOnce(ctx, dir)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sample{value: took.Seconds()})
+	}
+	return out, nil
+}
+
+// startupAt generates a stream of n events in a data directory of its own
+// and measures serve's start-up from the views' snapshot on it (the first
+// serve folds the stream and saves the snapshot at its stop).
+func (e *env) startupAt(ctx context.Context, n int) (Row, error) {
+	dir := filepath.Join(e.dir, fmt.Sprintf("startup-%d", n))
+	defer os.RemoveAll(dir)
+	srv, err := embedded.Run(embedded.Config{DataDir: dir, Durability: journal.Interval})
+	if err != nil {
+		return Row{}, err
+	}
+	j, err := journal.Open(ctx, srv.Conn, journal.Config{Durability: journal.Interval})
+	var last uint64
+	if err == nil {
+		devices, customers := population(n)
+		e.say("start-up at %d events: generating the stream", n)
+		if _, err = streamgen.PublishGenerated(ctx, j, streamgen.Config{Events: n, Devices: devices, Customers: customers, Seed: 1, Home: home}); err == nil {
+			last, err = j.LastSequence(ctx)
+		}
+	}
+	srv.Close()
+	if err != nil {
+		return Row{}, fmt.Errorf("start-up at %d events: %w", n, err)
+	}
+	e.say("start-up at %d events: folding once, then %d starts from the snapshot", n, e.cfg.Runs)
+	if _, _, err := e.serveOnce(ctx, dir); err != nil {
+		return Row{}, err
+	}
+	resumed, err := e.resumes(ctx, dir)
+	if err != nil {
+		return Row{}, err
+	}
+	return startupRow(last, figure("ready", "s", resumed)), nil
+}
+
+// serveOnce runs `otpledger serve` on data directory dir until it is
+// ready, reads its peak RSS and stops it.
+func (e *env) serveOnce(ctx context.Context, dir string) (time.Duration, int64, error) {
+	cmd := exec.CommandContext(ctx, e.cfg.Executable, "serve", "--data-dir", dir, "--http-addr", "127.0.0.1:0",
 		"--nats-url=", "--database-url=", "--log-level", "warn")
 	cmd.Env = append(os.Environ(), "OTPLEDGER_NATS_LISTEN=", "OTPLEDGER_PROJECTOR=true")
 	var stderr bytes.Buffer
