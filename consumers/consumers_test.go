@@ -410,3 +410,45 @@ func TestRebuildResumes(t *testing.T) {
 		t.Fatalf("a second resume: %v %v", again, err)
 	}
 }
+
+// TestRebuildCancelledInItsFold cancels a rebuild while the history is being
+// COPYed: it returns the cancellation without hanging, the old views keep
+// answering, and the next rebuild starts afresh and ends with the whole
+// stream.
+func TestRebuildCancelledInItsFold(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	gen := streamgen.Generate(streamgen.Config{Events: 20000, Devices: 300, Customers: 100, Seed: 15})
+	if err := streamgen.Publish(ctx, e.j, gen.Commits[:1000]); err != nil {
+		t.Fatal(err)
+	}
+	pool := pgtest.Pool(t, pgtest.Database(t))
+	store := projections.NewPostgres(pool)
+	if err := Rebuild(ctx, e.j, store, nil); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := store.Position(ctx)
+	if err := streamgen.Publish(ctx, e.j, gen.Commits[1000:]); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	err := Rebuild(cctx, e.j, store, func(done, total uint64) {
+		if done > total/2 {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled rebuild: %v", err)
+	}
+	if pos, err := store.Position(ctx); err != nil || pos != before {
+		t.Fatalf("after the cancellation the views are at %d (%v), want the old %d", pos, err, before)
+	}
+	if err := Rebuild(ctx, e.j, store, nil); err != nil {
+		t.Fatal(err)
+	}
+	last, _ := e.j.LastSequence(ctx)
+	if pos, err := store.Position(ctx); err != nil || pos != last {
+		t.Fatalf("after the second rebuild the views are at %d (%v), want %d", pos, err, last)
+	}
+}

@@ -15,23 +15,28 @@ type Progress func(done, total uint64)
 // Fold reads the whole stream (up to its last sequence when Fold starts)
 // into a new memory store, reporting progress.
 func Fold(ctx context.Context, j *journal.Journal, progress Progress) (*projections.Memory, error) {
+	m := projections.NewMemory()
+	if err := foldInto(ctx, j, m, progress); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// foldInto reads the whole stream (up to its last sequence when it starts)
+// into m, reporting progress.
+func foldInto(ctx context.Context, j *journal.Journal, m *projections.Memory, progress Progress) error {
 	total, err := j.LastSequence(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("fold stream: %w", err)
+		return fmt.Errorf("fold stream: %w", err)
 	}
-	m := projections.NewMemory()
 	var done uint64
-	err = ReadStream(ctx, j, 0, total, func(items []projections.Item) error {
+	return ReadStream(ctx, j, 0, total, func(items []projections.Item) error {
 		done += uint64(len(items))
 		if progress != nil {
 			progress(done, total)
 		}
 		return m.Apply(ctx, items)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return m, nil
 }
 
 // catchUp reads the stream after a rebuilt store's position into it.
@@ -51,19 +56,23 @@ func RebuildMemory(ctx context.Context, j *journal.Journal, target *projections.
 	return target.Replace(ctx, built, catchUp(j))
 }
 
-// Rebuild folds the stream in memory, COPYs the views into a shadow schema
-// and swaps it in atomically (see [projections.Postgres.Replace]). A rebuild
-// interrupted after its COPY resumes at the swap; one interrupted before
-// folds again (the fold is the fast part).
+// Rebuild folds the stream into a shadow schema — the history COPYed as the
+// fold makes it, the other views after — and swaps it in atomically (see
+// [projections.Build]). A rebuild interrupted after its COPY resumes at the
+// swap; one interrupted before folds again.
 func Rebuild(ctx context.Context, j *journal.Journal, target *projections.Postgres, progress Progress) error {
 	if resumed, err := target.Resume(ctx, catchUp(j)); resumed || err != nil {
 		return err
 	}
-	built, err := Fold(ctx, j, progress)
+	b, err := target.Build(ctx)
 	if err != nil {
 		return err
 	}
-	return target.Replace(ctx, built, catchUp(j))
+	defer b.Close()
+	if err := foldInto(ctx, j, b.Views(), progress); err != nil {
+		return err
+	}
+	return b.Finish(ctx, catchUp(j))
 }
 
 // Lag returns how far store is behind the stream: the stream's last

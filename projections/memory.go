@@ -26,6 +26,15 @@ type tables struct {
 	mobile      map[string]Mobile
 	approvals   map[uuid.UUID]Approval
 	quarantine  []Quarantined
+	// sink, when set, takes the history instead of history (a [Build]).
+	sink historySink
+}
+
+// historySink takes the history rows a fold produces, and their approvals,
+// instead of the tables.
+type historySink interface {
+	add(History)
+	approve(ApproveHistory)
 }
 
 func newTables() *tables {
@@ -200,6 +209,10 @@ func (t *tables) changeDevice(c Change) bool {
 			t.errors[k] = row
 		}
 	case AddHistory:
+		if t.sink != nil {
+			t.sink.add(c.Row)
+			break
+		}
 		k := devKey(c.Row.Vendor, c.Row.Serial)
 		l := t.history[k]
 		if l == nil {
@@ -208,6 +221,10 @@ func (t *tables) changeDevice(c Change) bool {
 		}
 		l.append(&c.Row)
 	case ApproveHistory:
+		if t.sink != nil {
+			t.sink.approve(c)
+			break
+		}
 		if l := t.history[devKey(c.Vendor, c.Serial)]; l != nil {
 			l.approve(c.EventID, c.Approval)
 		}

@@ -8,7 +8,9 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -87,17 +89,31 @@ type CatchUp func(ctx context.Context, from uint64, apply func(items []Item) err
 // beyond built's position. Queries see the old views or the new, never a
 // mix; the old schema is dropped afterwards.
 func (p *Postgres) Replace(ctx context.Context, built *Memory, catchUp CatchUp) error {
-	built.mu.RLock()
-	tabs, from := built.t.export(), built.t.seq
-	built.mu.RUnlock()
+	if err := p.shadow(ctx); err != nil {
+		return err
+	}
+	return p.complete(ctx, built, catchUp)
+}
+
+// shadow makes the empty shadow schema proj_build, its tables like proj's.
+func (p *Postgres) shadow(ctx context.Context) error {
 	if _, err := p.pool.Exec(ctx, `DROP SCHEMA IF EXISTS proj_build CASCADE; DROP SCHEMA IF EXISTS proj_old CASCADE; CREATE SCHEMA proj_build`); err != nil {
 		return fmt.Errorf("rebuild: shadow schema: %w", err)
 	}
-	for _, t := range tabs {
+	for _, t := range (&tables{}).export() {
 		if _, err := p.pool.Exec(ctx, fmt.Sprintf(`CREATE TABLE proj_build.%s (LIKE proj.%[1]s INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`, t.name)); err != nil {
 			return fmt.Errorf("rebuild: create %s: %w", t.name, err)
 		}
 	}
+	return nil
+}
+
+// complete COPYs built's tables into the shadow schema, indexes it, marks
+// it complete and swaps it in.
+func (p *Postgres) complete(ctx context.Context, built *Memory, catchUp CatchUp) error {
+	built.mu.RLock()
+	tabs, from := built.t.export(), built.t.seq
+	built.mu.RUnlock()
 	if err := copyTables(ctx, p.pool, "proj_build", tabs); err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
@@ -111,6 +127,134 @@ func (p *Postgres) Replace(ctx context.Context, built *Memory, catchUp CatchUp) 
 		return fmt.Errorf("rebuild: %w", err)
 	}
 	return p.swap(ctx, from, catchUp)
+}
+
+// Build is a rebuild of the PostgreSQL views that COPYs the history — one
+// row per event, most of the views' rows — while the stream is folded,
+// instead of after: [Build.Views] is the store to fold into, whose history
+// rows go to the COPY as they are made, and [Build.Finish] COPYs the other
+// tables, sets the approvals on the history, indexes and swaps the shadow
+// views in as [Postgres.Replace] does. On two cores it overlaps the fold's
+// CPU with PostgreSQL's, and the fold keeps no history in memory.
+type Build struct {
+	p        *Postgres
+	views    *Memory
+	batch    []History
+	rows     chan []History
+	copied   chan error    // the COPY's result, once
+	exited   chan struct{} // closed when the COPY has stopped
+	approved map[uuid.UUID]ApproveHistory
+	stop     context.CancelFunc
+	closing  sync.Once
+}
+
+const historyBatch = 1000
+
+// Build makes the shadow schema and starts the history's COPY into it.
+// The caller folds the stream into [Build.Views], then calls [Build.Finish];
+// Close stops an unfinished build (the next one starts afresh).
+func (p *Postgres) Build(ctx context.Context) (*Build, error) {
+	if err := p.shadow(ctx); err != nil {
+		return nil, err
+	}
+	copyCtx, stop := context.WithCancel(ctx)
+	b := &Build{p: p, views: NewMemory(), rows: make(chan []History, 4), copied: make(chan error, 1), exited: make(chan struct{}),
+		approved: map[uuid.UUID]ApproveHistory{}, stop: stop}
+	b.views.t.sink = b
+	go func() {
+		defer close(b.exited)
+		var cur []History
+		_, err := p.pool.CopyFrom(copyCtx, pgx.Identifier{"proj_build", historyTable.name}, historyTable.columns,
+			pgx.CopyFromFunc(func() ([]any, error) {
+				for len(cur) == 0 {
+					var ok bool
+					if cur, ok = <-b.rows; !ok {
+						return nil, nil
+					}
+				}
+				r := historyTable.row(cur[0])
+				cur = cur[1:]
+				return r, nil
+			}))
+		b.copied <- err
+	}()
+	return b, nil
+}
+
+// Views is the store to fold the stream into.
+func (b *Build) Views() *Memory { return b.views }
+
+func (b *Build) add(h History) {
+	if b.batch = append(b.batch, h); len(b.batch) == historyBatch {
+		b.flush()
+	}
+}
+
+func (b *Build) approve(a ApproveHistory) { b.approved[a.EventID] = a }
+
+// flush hands the batch to the COPY, unless the COPY has stopped (Finish
+// then reports why).
+func (b *Build) flush() {
+	if len(b.batch) > 0 {
+		select {
+		case b.rows <- b.batch:
+		case <-b.exited:
+		}
+	}
+	b.batch = make([]History, 0, historyBatch)
+}
+
+// Finish completes the history's COPY, sets the approvals the fold met on
+// the rows they approve, and completes the rebuild as [Postgres.Replace].
+func (b *Build) Finish(ctx context.Context, catchUp CatchUp) error {
+	b.views.mu.Lock()
+	b.flush()
+	b.views.mu.Unlock()
+	b.closeRows()
+	if err := <-b.copied; err != nil {
+		return fmt.Errorf("rebuild: copy %s: %w", historyTable.name, err)
+	}
+	if err := b.setApprovals(ctx); err != nil {
+		return err
+	}
+	return b.p.complete(ctx, b.views, catchUp)
+}
+
+// setApprovals applies the approvals in one statement: they are COPYed
+// into a temporary table and joined to the history.
+func (b *Build) setApprovals(ctx context.Context) error {
+	if len(b.approved) == 0 {
+		return nil
+	}
+	rows := make([][]any, 0, len(b.approved))
+	for _, a := range b.approved {
+		rows = append(rows, []any{a.Vendor, a.Serial, a.EventID, a.Approval.Approver, a.Approval.ApprovedAt})
+	}
+	err := pgx.BeginFunc(ctx, b.p.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `CREATE TEMPORARY TABLE approved (vendor text, serial text, event_id uuid, approved_by text, approved_at timestamptz) ON COMMIT DROP`); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"approved"}, []string{"vendor", "serial", "event_id", "approved_by", "approved_at"}, pgx.CopyFromRows(rows)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE proj_build.device_history h SET approved_by = a.approved_by, approved_at = a.approved_at
+			FROM approved a WHERE h.vendor = a.vendor AND h.serial = a.serial AND h.event_id = a.event_id`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild: approvals: %w", err)
+	}
+	return nil
+}
+
+func (b *Build) closeRows() { b.closing.Do(func() { close(b.rows) }) }
+
+// Close stops the build's COPY if it still runs; the shadow schema stays,
+// incomplete, until the next rebuild drops it.
+func (b *Build) Close() {
+	b.stop()
+	b.closeRows()
+	<-b.exited
 }
 
 // Resume finishes a rebuild that was interrupted after its shadow views were
