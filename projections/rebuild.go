@@ -13,6 +13,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/otpledger/otpledger/events"
 )
 
 // copyTable is one view's rows ready for COPY.
@@ -143,6 +145,7 @@ type Build struct {
 	rows     chan []History
 	copied   chan error    // the COPY's result, once
 	exited   chan struct{} // closed when the COPY has stopped
+	held     map[uuid.UUID]History // branch events' rows, until approved or the end
 	approved map[uuid.UUID]ApproveHistory
 	stop     context.CancelFunc
 	closing  sync.Once
@@ -159,7 +162,7 @@ func (p *Postgres) Build(ctx context.Context) (*Build, error) {
 	}
 	copyCtx, stop := context.WithCancel(ctx)
 	b := &Build{p: p, views: NewMemory(), rows: make(chan []History, 4), copied: make(chan error, 1), exited: make(chan struct{}),
-		approved: map[uuid.UUID]ApproveHistory{}, stop: stop}
+		held: map[uuid.UUID]History{}, approved: map[uuid.UUID]ApproveHistory{}, stop: stop}
 	b.views.t.sink = b
 	go func() {
 		defer close(b.exited)
@@ -184,13 +187,35 @@ func (p *Postgres) Build(ctx context.Context) (*Build, error) {
 // Views is the store to fold the stream into.
 func (b *Build) Views() *Memory { return b.views }
 
+// add queues h for the COPY. A branch event's row waits for its approval
+// (R-APPROVAL: branch events are approved later in their aggregate), so
+// that it is written once, approved; the rows still waiting are written at
+// the end.
 func (b *Build) add(h History) {
+	if h.Channel == string(events.ChannelBranch) {
+		b.held[h.EventID] = h
+		return
+	}
+	b.queue(h)
+}
+
+func (b *Build) queue(h History) {
 	if b.batch = append(b.batch, h); len(b.batch) == historyBatch {
 		b.flush()
 	}
 }
 
-func (b *Build) approve(a ApproveHistory) { b.approved[a.EventID] = a }
+// approve sets the approval on its event's waiting row, or keeps it for an
+// UPDATE after the COPY when the row went already.
+func (b *Build) approve(a ApproveHistory) {
+	if h, ok := b.held[a.EventID]; ok && h.Vendor == a.Vendor && h.Serial == a.Serial {
+		delete(b.held, a.EventID)
+		h.Approval = &a.Approval
+		b.queue(h)
+		return
+	}
+	b.approved[a.EventID] = a
+}
 
 // flush hands the batch to the COPY, unless the COPY has stopped (Finish
 // then reports why).
@@ -208,6 +233,10 @@ func (b *Build) flush() {
 // the rows they approve, and completes the rebuild as [Postgres.Replace].
 func (b *Build) Finish(ctx context.Context, catchUp CatchUp) error {
 	b.views.mu.Lock()
+	for _, h := range b.held {
+		b.queue(h)
+	}
+	clear(b.held)
 	b.flush()
 	b.views.mu.Unlock()
 	b.closeRows()
@@ -220,8 +249,9 @@ func (b *Build) Finish(ctx context.Context, catchUp CatchUp) error {
 	return b.p.complete(ctx, b.views, catchUp)
 }
 
-// setApprovals applies the approvals in one statement: they are COPYed
-// into a temporary table and joined to the history.
+// setApprovals applies the approvals whose rows had gone to the COPY
+// already (none in a stream the ledger wrote) in one statement: they are
+// COPYed into a temporary table and joined to the history.
 func (b *Build) setApprovals(ctx context.Context) error {
 	if len(b.approved) == 0 {
 		return nil
