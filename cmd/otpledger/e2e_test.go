@@ -818,3 +818,19 @@ func TestServeExportsTraces(t *testing.T) {
 		t.Fatalf("the collector received %v, want spans on /v1/traces", received)
 	}
 }
+
+// TestMemoryViewsCollectSooner: with the views in memory, serve runs the
+// garbage collector at GOGC 60 (the views are most of the heap, and the
+// default 100 let a fold's peak reach twice their size), unless the
+// environment sets GOGC; /metrics shows which (go_gc_gogc_percent).
+func TestMemoryViewsCollectSooner(t *testing.T) {
+	t.Parallel()
+	for gogc, want := range map[string]string{"": "60", "150": "150"} {
+		p := start(t, "OTPLEDGER_DATA_DIR="+t.TempDir(), "OTPLEDGER_NATS_URL=", "OTPLEDGER_DATABASE_URL=", "GOGC="+gogc)
+		status, metrics := p.request(t, "GET", "/metrics", "")
+		if line := "\ngo_gc_gogc_percent " + want + "\n"; status != 200 || !strings.Contains(string(metrics), line) {
+			t.Errorf("GOGC=%q: /metrics %d, want the line %q", gogc, status, strings.TrimSpace(line))
+		}
+		p.stop(t)
+	}
+}
