@@ -143,8 +143,8 @@ type Build struct {
 	views    *Memory
 	batch    []History
 	rows     chan []History
-	copied   chan error    // the COPY's result, once
-	exited   chan struct{} // closed when the COPY has stopped
+	copied   chan error            // the COPY's result, once
+	exited   chan struct{}         // closed when the COPY has stopped
 	held     map[uuid.UUID]History // branch events' rows, until approved or the end
 	approved map[uuid.UUID]ApproveHistory
 	stop     context.CancelFunc
