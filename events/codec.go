@@ -93,15 +93,11 @@ type wireEvent struct {
 // order of the wire format. It does not validate; [EncodeCommit] does.
 func (e Event) MarshalJSON() ([]byte, error) { return e.appendJSON(make([]byte, 0, 512)) }
 
-// appendJSON appends e's JSON to buf. The envelope is written by hand — it is
-// encoded on every command — and only the payload goes through encoding/json.
+// appendJSON appends e's JSON to buf, written by hand: it is encoded three
+// times on every command (see [payloadWriter]).
 func (e Event) appendJSON(buf []byte) ([]byte, error) {
 	if e.Payload == nil {
 		return nil, fieldErr("payload", "required")
-	}
-	payload, err := json.Marshal(e.Payload)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s payload: %w", e.Type(), err)
 	}
 	buf = append(buf, `{"id":"`...)
 	buf = append(buf, e.ID.String()...)
@@ -147,8 +143,10 @@ func (e Event) appendJSON(buf []byte) ([]byte, error) {
 	buf = appendOptional(buf, "idempotency_key", e.IdempotencyKey)
 	buf = appendOptional(buf, "prev_hash", e.PrevHash)
 	buf = appendOptional(buf, "hash", e.Hash)
-	buf = append(buf, `,"payload":`...)
-	buf = append(buf, payload...)
+	buf, err := appendPayload(append(buf, `,"payload":`...), e.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s payload: %w", e.Type(), err)
+	}
 	return append(buf, '}'), nil
 }
 

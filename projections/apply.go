@@ -1,7 +1,6 @@
 package projections
 
 import (
-	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -142,7 +141,7 @@ func Apply(seq uint64, idx int, e events.Event) []Change {
 
 func applyDevice(seq uint64, idx int, e events.Event) []Change {
 	vendor, serial, _ := e.Aggregate.DeviceKey()
-	payload, _ := json.Marshal(e.Payload)
+	payload, _ := events.MarshalPayload(e.Payload)
 	at := micro(e.OccurredAt)
 	docs := make([]string, len(e.Documents))
 	for i, d := range e.Documents {
