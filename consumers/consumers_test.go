@@ -370,21 +370,8 @@ func TestRebuildWhileQuerying(t *testing.T) {
 // of folding again, ending with the clean views.
 func TestRebuildResumes(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e, pool, store, before := rebuiltThenAppended(t, streamgen.Config{Events: 3000, Devices: 100, Customers: 40, Seed: 14})
 	ctx := context.Background()
-	gen := streamgen.Generate(streamgen.Config{Events: 3000, Devices: 100, Customers: 40, Seed: 14})
-	if err := streamgen.Publish(ctx, e.j, gen.Commits[:1000]); err != nil {
-		t.Fatal(err)
-	}
-	pool := pgtest.Pool(t, pgtest.Database(t))
-	store := projections.NewPostgres(pool)
-	if err := Rebuild(ctx, e.j, store, nil); err != nil {
-		t.Fatal(err)
-	}
-	before, _ := store.Position(ctx)
-	if err := streamgen.Publish(ctx, e.j, gen.Commits[1000:]); err != nil {
-		t.Fatal(err)
-	}
 	built, err := Fold(ctx, e.j, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -417,21 +404,8 @@ func TestRebuildResumes(t *testing.T) {
 // stream.
 func TestRebuildCancelledInItsFold(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e, _, store, before := rebuiltThenAppended(t, streamgen.Config{Events: 20000, Devices: 300, Customers: 100, Seed: 15})
 	ctx := context.Background()
-	gen := streamgen.Generate(streamgen.Config{Events: 20000, Devices: 300, Customers: 100, Seed: 15})
-	if err := streamgen.Publish(ctx, e.j, gen.Commits[:1000]); err != nil {
-		t.Fatal(err)
-	}
-	pool := pgtest.Pool(t, pgtest.Database(t))
-	store := projections.NewPostgres(pool)
-	if err := Rebuild(ctx, e.j, store, nil); err != nil {
-		t.Fatal(err)
-	}
-	before, _ := store.Position(ctx)
-	if err := streamgen.Publish(ctx, e.j, gen.Commits[1000:]); err != nil {
-		t.Fatal(err)
-	}
 	cctx, cancel := context.WithCancel(ctx)
 	err := Rebuild(cctx, e.j, store, func(done, total uint64) {
 		if done > total/2 {
@@ -451,4 +425,27 @@ func TestRebuildCancelledInItsFold(t *testing.T) {
 	if pos, err := store.Position(ctx); err != nil || pos != last {
 		t.Fatalf("after the second rebuild the views are at %d (%v), want %d", pos, err, last)
 	}
+}
+
+// rebuiltThenAppended publishes the first 1,000 commits of a generated
+// stream, rebuilds PostgreSQL views of them, then publishes the rest: it
+// returns the views and their position before the rest.
+func rebuiltThenAppended(t *testing.T, cfg streamgen.Config) (env, *pgxpool.Pool, *projections.Postgres, uint64) {
+	t.Helper()
+	e := newEnv(t)
+	ctx := context.Background()
+	gen := streamgen.Generate(cfg)
+	if err := streamgen.Publish(ctx, e.j, gen.Commits[:1000]); err != nil {
+		t.Fatal(err)
+	}
+	pool := pgtest.Pool(t, pgtest.Database(t))
+	store := projections.NewPostgres(pool)
+	if err := Rebuild(ctx, e.j, store, nil); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := store.Position(ctx)
+	if err := streamgen.Publish(ctx, e.j, gen.Commits[1000:]); err != nil {
+		t.Fatal(err)
+	}
+	return e, pool, store, before
 }

@@ -3,6 +3,8 @@ package events
 import (
 	"strconv"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // reader decodes the journal's own JSON in one pass without reflection: the
@@ -152,6 +154,13 @@ func (r *reader) bool() bool {
 	}
 	r.fail()
 	return false
+}
+
+// uuid reads a UUID into id as encoding/json does (its UnmarshalText).
+func (r *reader) uuid(id *uuid.UUID) {
+	if id.UnmarshalText(r.raw()) != nil {
+		r.fail()
+	}
 }
 
 // time reads a timestamp as time.Time's UnmarshalJSON does.
@@ -319,7 +328,7 @@ func (r *reader) event() (Event, bool) {
 			w.RecordedAt = r.str()
 			return 1 << 4
 		case "aggregate":
-			agg = r.aggregate()
+			agg = readAggregate(r)
 			return 1 << 5
 		case "institution":
 			w.Institution = r.str()
@@ -331,13 +340,13 @@ func (r *reader) event() (Event, bool) {
 			w.OriginChannel = OriginChannel(r.str())
 			return 1 << 8
 		case "actor":
-			actor = r.actor()
+			actor = readActor(r)
 			return 1 << 9
 		case "staff":
 			w.Staff = r.str()
 			return 1 << 10
 		case "principal":
-			principal = r.principal()
+			principal = readPrincipal(r)
 			return 1 << 11
 		case "documents":
 			w.Documents = readStrings[Document](r)
@@ -379,272 +388,104 @@ func (r *reader) event() (Event, bool) {
 	return e, err == nil
 }
 
-func (r *reader) aggregate() *AggregateRef {
-	var a AggregateRef
-	r.object(func(key []byte) uint64 {
-		switch string(key) {
-		case "kind":
-			a.Kind = AggregateKind(r.code())
-			return 1 << 0
-		case "key":
-			a.Key = r.str()
-			return 1 << 1
-		}
-		return 0
-	})
-	return &a
+// field is one key of an object of type T and how to read its value.
+type field[T any] struct {
+	name string
+	read func(r *reader, into *T)
 }
 
-func (r *reader) actor() *Actor {
-	var a Actor
+// readFields reads an object whose keys are fields (each at most once)
+// into *into.
+func readFields[T any](r *reader, into *T, fields []field[T]) {
 	r.object(func(key []byte) uint64 {
-		switch string(key) {
-		case "role":
-			a.Role = Role(r.code())
-			return 1 << 0
-		case "id":
-			a.ID = r.str()
-			return 1 << 1
+		for i, f := range fields {
+			if string(key) == f.name {
+				f.read(r, into)
+				return 1 << i
+			}
 		}
 		return 0
 	})
-	return &a
 }
 
-func (r *reader) principal() *Principal {
-	var p Principal
-	r.object(func(key []byte) uint64 {
-		switch string(key) {
-		case "id":
-			p.ID = r.str()
-			return 1 << 0
-		case "role":
-			p.Role = PrincipalRole(r.code())
-			return 1 << 1
-		case "method":
-			p.Method = AuthMethod(r.code())
-			return 1 << 2
-		}
-		return 0
-	})
-	return &p
+// objectOf returns a reader of objects of type T.
+func objectOf[T any](fields ...field[T]) func(*reader) *T {
+	return func(r *reader) *T {
+		v := new(T)
+		readFields(r, v, fields)
+		return v
+	}
 }
+
+// payloadOf returns a reader of payloads of type P.
+func payloadOf[P Payload](fields ...field[P]) func(*reader) Payload {
+	read := objectOf(fields...)
+	return func(r *reader) Payload { return *read(r) }
+}
+
+var (
+	readAggregate = objectOf(
+		field[AggregateRef]{"kind", func(r *reader, a *AggregateRef) { a.Kind = AggregateKind(r.code()) }},
+		field[AggregateRef]{"key", func(r *reader, a *AggregateRef) { a.Key = r.str() }})
+	readActor = objectOf(
+		field[Actor]{"role", func(r *reader, a *Actor) { a.Role = Role(r.code()) }},
+		field[Actor]{"id", func(r *reader, a *Actor) { a.ID = r.str() }})
+	readPrincipal = objectOf(
+		field[Principal]{"id", func(r *reader, p *Principal) { p.ID = r.str() }},
+		field[Principal]{"role", func(r *reader, p *Principal) { p.Role = PrincipalRole(r.code()) }},
+		field[Principal]{"method", func(r *reader, p *Principal) { p.Method = AuthMethod(r.code()) }})
+	readVerification = objectOf(
+		field[Verification]{"home_account", func(r *reader, v *Verification) { v.HomeAccount = r.bool() }},
+		field[Verification]{"phone_identity", func(r *reader, v *Verification) { v.PhoneIdentity = r.bool() }},
+		field[Verification]{"one_won_transfer", func(r *reader, v *Verification) { v.OneWonTransfer = r.bool() }},
+		field[Verification]{"otp_or_security_card", func(r *reader, v *Verification) { v.OTPOrSecurityCard = r.bool() }})
+)
 
 // payloadReaders holds a one-pass reader for each payload type of the
 // domain's events at its current schema version; the access events (rare)
 // go through encoding/json.
 var payloadReaders = map[Type]func(*reader) Payload{
-	TypeCustomerProfiled: func(r *reader) Payload {
-		var p CustomerProfiled
-		r.object(func(key []byte) uint64 {
-			switch string(key) {
-			case "customer_type":
-				p.CustomerType = CustomerType(r.str())
-				return 1 << 0
-			case "residency":
-				p.Residency = Residency(r.str())
-				return 1 << 1
-			case "real_name_fingerprint":
-				p.RealNameFingerprint = r.str()
-				return 1 << 2
-			case "real_name_masked":
-				p.RealNameMasked = r.str()
-				return 1 << 3
-			case "accounts":
-				p.Accounts = readStrings[string](r)
-				return 1 << 4
-			}
-			return 0
-		})
-		return p
-	},
-	TypeRegistered: func(r *reader) Payload {
-		var p Registered
-		r.object(func(key []byte) uint64 {
-			switch string(key) {
-			case "vendor":
-				p.Vendor = r.str()
-				return 1 << 0
-			case "serial":
-				p.Serial = r.str()
-				return 1 << 1
-			case "customer_no":
-				p.CustomerNo = r.str()
-				return 1 << 2
-			case "warranty_from":
-				p.WarrantyFrom = r.str()
-				return 1 << 3
-			case "warranty_to":
-				p.WarrantyTo = r.str()
-				return 1 << 4
-			case "response_code_given":
-				p.ResponseCodeGiven = r.bool()
-				return 1 << 5
-			}
-			return 0
-		})
-		return p
-	},
-	TypeCancelled: func(r *reader) Payload {
-		var p Cancelled
-		r.object(func(key []byte) uint64 {
-			switch string(key) {
-			case "vendor":
-				p.Vendor = r.str()
-				return 1 << 0
-			case "serial":
-				p.Serial = r.str()
-				return 1 << 1
-			case "customer_no":
-				p.CustomerNo = r.str()
-				return 1 << 2
-			case "reason":
-				p.Reason = CancelReason(r.str())
-				return 1 << 3
-			}
-			return 0
-		})
-		return p
-	},
-	TypeReportedLost: func(r *reader) Payload {
-		var p ReportedLost
-		r.object(func(key []byte) uint64 {
-			switch string(key) {
-			case "reason":
-				p.Reason = LossReason(r.str())
-				return 1 << 0
-			case "institutions":
-				p.Institutions = readStrings[string](r)
-				return 1 << 1
-			case "customer_no":
-				p.CustomerNo = r.str()
-				return 1 << 2
-			}
-			return 0
-		})
-		return p
-	},
-	TypeRecovered: func(r *reader) Payload {
-		var p Recovered
-		r.object(func(key []byte) uint64 {
-			switch string(key) {
-			case "in_branch":
-				p.InBranch = r.bool()
-				return 1 << 0
-			case "customer_no":
-				p.CustomerNo = r.str()
-				return 1 << 1
-			}
-			return 0
-		})
-		return p
-	},
-	TypeErrorIncremented: func(r *reader) Payload {
-		var p ErrorIncremented
-		r.object(func(key []byte) uint64 {
-			switch string(key) {
-			case "count_after":
-				p.CountAfter = r.int()
-				return 1 << 0
-			case "locked":
-				p.Locked = r.bool()
-				return 1 << 1
-			}
-			return 0
-		})
-		return p
-	},
-	TypeErrorReset: func(r *reader) Payload {
-		var p ErrorReset
-		r.object(func(key []byte) uint64 {
-			switch string(key) {
-			case "count_before":
-				p.CountBefore = r.int()
-				return 1 << 0
-			case "customer_no":
-				p.CustomerNo = r.str()
-				return 1 << 1
-			}
-			return 0
-		})
-		return p
-	},
-	TypeMobileIssued: func(r *reader) Payload {
-		var p MobileIssued
-		r.object(func(key []byte) uint64 {
-			switch string(key) {
-			case "generator_no":
-				p.GeneratorNo = r.str()
-				return 1 << 0
-			case "phone_fingerprint":
-				p.PhoneFingerprint = r.str()
-				return 1 << 1
-			case "phone_masked":
-				p.PhoneMasked = r.str()
-				return 1 << 2
-			case "valid_until":
-				p.ValidUntil = r.time()
-				return 1 << 3
-			case "verification":
-				p.Verification = r.verification()
-				return 1 << 4
-			}
-			return 0
-		})
-		return p
-	},
-	TypeMobileRevoked: func(r *reader) Payload {
-		var p MobileRevoked
-		r.object(func(key []byte) uint64 {
-			switch string(key) {
-			case "generator_no":
-				p.GeneratorNo = r.str()
-				return 1 << 0
-			case "reason":
-				p.Reason = RevokeReason(r.str())
-				return 1 << 1
-			}
-			return 0
-		})
-		return p
-	},
-	TypeApproved: func(r *reader) Payload {
-		var p Approved
-		r.object(func(key []byte) uint64 {
-			switch string(key) {
-			case "event_id":
-				if p.EventID.UnmarshalText(r.raw()) != nil {
-					r.fail()
-				}
-				return 1 << 0
-			case "approver":
-				p.Approver = r.str()
-				return 1 << 1
-			}
-			return 0
-		})
-		return p
-	},
-}
-
-func (r *reader) verification() *Verification {
-	var v Verification
-	r.object(func(key []byte) uint64 {
-		switch string(key) {
-		case "home_account":
-			v.HomeAccount = r.bool()
-			return 1 << 0
-		case "phone_identity":
-			v.PhoneIdentity = r.bool()
-			return 1 << 1
-		case "one_won_transfer":
-			v.OneWonTransfer = r.bool()
-			return 1 << 2
-		case "otp_or_security_card":
-			v.OTPOrSecurityCard = r.bool()
-			return 1 << 3
-		}
-		return 0
-	})
-	return &v
+	TypeCustomerProfiled: payloadOf(
+		field[CustomerProfiled]{"customer_type", func(r *reader, p *CustomerProfiled) { p.CustomerType = CustomerType(r.str()) }},
+		field[CustomerProfiled]{"residency", func(r *reader, p *CustomerProfiled) { p.Residency = Residency(r.str()) }},
+		field[CustomerProfiled]{"real_name_fingerprint", func(r *reader, p *CustomerProfiled) { p.RealNameFingerprint = r.str() }},
+		field[CustomerProfiled]{"real_name_masked", func(r *reader, p *CustomerProfiled) { p.RealNameMasked = r.str() }},
+		field[CustomerProfiled]{"accounts", func(r *reader, p *CustomerProfiled) { p.Accounts = readStrings[string](r) }}),
+	TypeRegistered: payloadOf(
+		field[Registered]{"vendor", func(r *reader, p *Registered) { p.Vendor = r.str() }},
+		field[Registered]{"serial", func(r *reader, p *Registered) { p.Serial = r.str() }},
+		field[Registered]{"customer_no", func(r *reader, p *Registered) { p.CustomerNo = r.str() }},
+		field[Registered]{"warranty_from", func(r *reader, p *Registered) { p.WarrantyFrom = r.str() }},
+		field[Registered]{"warranty_to", func(r *reader, p *Registered) { p.WarrantyTo = r.str() }},
+		field[Registered]{"response_code_given", func(r *reader, p *Registered) { p.ResponseCodeGiven = r.bool() }}),
+	TypeCancelled: payloadOf(
+		field[Cancelled]{"vendor", func(r *reader, p *Cancelled) { p.Vendor = r.str() }},
+		field[Cancelled]{"serial", func(r *reader, p *Cancelled) { p.Serial = r.str() }},
+		field[Cancelled]{"customer_no", func(r *reader, p *Cancelled) { p.CustomerNo = r.str() }},
+		field[Cancelled]{"reason", func(r *reader, p *Cancelled) { p.Reason = CancelReason(r.str()) }}),
+	TypeReportedLost: payloadOf(
+		field[ReportedLost]{"reason", func(r *reader, p *ReportedLost) { p.Reason = LossReason(r.str()) }},
+		field[ReportedLost]{"institutions", func(r *reader, p *ReportedLost) { p.Institutions = readStrings[string](r) }},
+		field[ReportedLost]{"customer_no", func(r *reader, p *ReportedLost) { p.CustomerNo = r.str() }}),
+	TypeRecovered: payloadOf(
+		field[Recovered]{"in_branch", func(r *reader, p *Recovered) { p.InBranch = r.bool() }},
+		field[Recovered]{"customer_no", func(r *reader, p *Recovered) { p.CustomerNo = r.str() }}),
+	TypeErrorIncremented: payloadOf(
+		field[ErrorIncremented]{"count_after", func(r *reader, p *ErrorIncremented) { p.CountAfter = r.int() }},
+		field[ErrorIncremented]{"locked", func(r *reader, p *ErrorIncremented) { p.Locked = r.bool() }}),
+	TypeErrorReset: payloadOf(
+		field[ErrorReset]{"count_before", func(r *reader, p *ErrorReset) { p.CountBefore = r.int() }},
+		field[ErrorReset]{"customer_no", func(r *reader, p *ErrorReset) { p.CustomerNo = r.str() }}),
+	TypeMobileIssued: payloadOf(
+		field[MobileIssued]{"generator_no", func(r *reader, p *MobileIssued) { p.GeneratorNo = r.str() }},
+		field[MobileIssued]{"phone_fingerprint", func(r *reader, p *MobileIssued) { p.PhoneFingerprint = r.str() }},
+		field[MobileIssued]{"phone_masked", func(r *reader, p *MobileIssued) { p.PhoneMasked = r.str() }},
+		field[MobileIssued]{"valid_until", func(r *reader, p *MobileIssued) { p.ValidUntil = r.time() }},
+		field[MobileIssued]{"verification", func(r *reader, p *MobileIssued) { p.Verification = readVerification(r) }}),
+	TypeMobileRevoked: payloadOf(
+		field[MobileRevoked]{"generator_no", func(r *reader, p *MobileRevoked) { p.GeneratorNo = r.str() }},
+		field[MobileRevoked]{"reason", func(r *reader, p *MobileRevoked) { p.Reason = RevokeReason(r.str()) }}),
+	TypeApproved: payloadOf(
+		field[Approved]{"event_id", func(r *reader, p *Approved) { r.uuid(&p.EventID) }},
+		field[Approved]{"approver", func(r *reader, p *Approved) { p.Approver = r.str() }}),
 }
