@@ -367,16 +367,7 @@ func (r *reader) event() (Event, bool) {
 			w.Hash = r.str()
 			return 1 << 17
 		case "payload":
-			// Decoded here when the type came first and has a reader at its
-			// current version (as EncodeCommit writes it); otherwise kept
-			// for the strict decoder, which also upcasts.
-			start := r.pos
-			if read := payloadReaders[w.Type]; read != nil && w.SchemaVersion == SchemaVersion(w.Type) {
-				payload = read(r)
-			} else {
-				r.skip()
-			}
-			w.Payload = r.data[start:r.pos]
+			payload, w.Payload = r.payload(w.Type, w.SchemaVersion)
 			return 1 << 18
 		}
 		return 0
@@ -386,6 +377,21 @@ func (r *reader) event() (Event, bool) {
 	}
 	e, err := w.event(*agg, *actor, principal, payload)
 	return e, err == nil
+}
+
+// payload reads an event's payload and returns its bytes: decoded too when
+// the type came first and has a reader at its current version (as
+// EncodeCommit writes it), else left for the strict decoder, which also
+// upcasts.
+func (r *reader) payload(t Type, version int) (Payload, []byte) {
+	start := r.pos
+	var p Payload
+	if read := payloadReaders[t]; read != nil && version == SchemaVersion(t) {
+		p = read(r)
+	} else {
+		r.skip()
+	}
+	return p, r.data[start:r.pos]
 }
 
 // field is one key of an object of type T and how to read its value.
