@@ -28,8 +28,6 @@ type reader struct {
 
 func (r *reader) fail() { r.bad = true }
 
-func (r *reader) ok() bool { return !r.bad }
-
 // ws skips JSON whitespace.
 func (r *reader) ws() {
 	for r.pos < len(r.data) {
@@ -55,7 +53,7 @@ func (r *reader) next(c byte) bool {
 // end reports whether only whitespace is left.
 func (r *reader) end() bool {
 	r.ws()
-	return r.ok() && r.pos == len(r.data)
+	return !r.bad && r.pos == len(r.data)
 }
 
 // raw returns the bytes of a string: printable ASCII without escapes.
@@ -228,7 +226,7 @@ func (r *reader) array(elem func()) {
 	}
 }
 
-// strings reads an array of strings; an empty array is an empty, non-nil
+// readStrings reads an array of strings; an empty array is an empty, non-nil
 // slice, as encoding/json makes it.
 func readStrings[S ~string](r *reader) []S {
 	out := []S{}
@@ -236,10 +234,10 @@ func readStrings[S ~string](r *reader) []S {
 	return out
 }
 
-// skip reads any value without decoding it and returns its bytes, for the
-// strict decoder to decode: strings are scanned with their escapes, brackets
-// counted.
-func (r *reader) skip() []byte {
+// skip reads past any value without decoding it, for the strict decoder to
+// decode its bytes: strings are scanned with their escapes, brackets
+// counted. It stops before the delimiter that ends the value.
+func (r *reader) skip() {
 	r.ws()
 	start, depth := r.pos, 0
 	for ; r.pos < len(r.data) && !r.bad; r.pos++ {
@@ -255,30 +253,24 @@ func (r *reader) skip() []byte {
 			}
 			if r.pos >= len(r.data) {
 				r.fail()
-				return nil
+				return
 			}
 		case '{', '[':
 			depth++
 		case '}', ']':
 			depth--
-		case ',':
-			if depth == 0 {
-				return r.data[start:r.pos]
-			}
 		}
-		if depth < 0 {
-			return r.data[start:r.pos]
-		}
-		if depth == 0 && (c == '"' || c == '}' || c == ']') {
+		switch {
+		case depth < 0, depth == 0 && c == ',': // the end of an unquoted scalar
+			return
+		case depth == 0 && (c == '"' || c == '}' || c == ']'):
 			r.pos++
-			return r.data[start:r.pos]
+			return
 		}
 	}
-	if r.pos > start && depth == 0 {
-		return r.data[start:r.pos]
+	if r.pos == start || depth != 0 {
+		r.fail()
 	}
-	r.fail()
-	return nil
 }
 
 // commit reads a journal message body.
