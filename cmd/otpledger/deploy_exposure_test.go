@@ -250,3 +250,76 @@ func TestComposeGrafanaSignInRequired(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDockerImageCarriesNoSecrets: the build context leaves out every file
+// that holds a secret in an operator's checkout (BuildKit reads
+// deploy/Dockerfile.dockerignore for deploy/Dockerfile), no ARG or ENV holds
+// one, and the image's stage copies the binary alone.
+func TestDockerImageCarriesNoSecrets(t *testing.T) {
+	t.Parallel()
+	ignored := map[string]bool{}
+	for _, line := range strings.Split(string(readFile(t, "../../deploy/Dockerfile.dockerignore")), "\n") {
+		ignored[strings.TrimSpace(line)] = true
+	}
+	for _, p := range []string{"deploy/keys", "**/.env", "**/*.key", "**/*.token", "**/*.creds", "**/*.pem", "**/reader.json", "**/data"} {
+		if !ignored[p] {
+			t.Errorf("Dockerfile.dockerignore does not leave out %s", p)
+		}
+	}
+	stages := strings.Split(string(readFile(t, "../../deploy/Dockerfile")), "\nFROM ")
+	for _, line := range strings.Split(strings.Join(stages, "\n"), "\n") {
+		if regexp.MustCompile(`^(ARG|ENV)\b.*(PASSWORD|SECRET|TOKEN|_KEY\b|_KEY=)`).MatchString(line) {
+			t.Errorf("the Dockerfile bakes in a secret: %s", line)
+		}
+	}
+	for _, line := range strings.Split(stages[len(stages)-1], "\n") {
+		if (strings.HasPrefix(line, "COPY ") || strings.HasPrefix(line, "ADD ")) && !strings.HasPrefix(line, "COPY --from=build /out/otpledger ") {
+			t.Errorf("the image's stage copies more than the binary: %s", line)
+		}
+	}
+}
+
+// TestSystemdUnitsKeepSecretsOut: the units name no secret; serve's take
+// theirs from an EnvironmentFile (root's, mode 0600) and its keys as
+// systemd credentials, which only the service's user reads, in a state
+// directory of mode 0700.
+func TestSystemdUnitsKeepSecretsOut(t *testing.T) {
+	t.Parallel()
+	secretName := regexp.MustCompile(`PASSWORD|SECRET|TOKEN`)
+	fileName := regexp.MustCompile(`_KEY_FILE$|_CREDS$|_SECRET_FILE$|_TLS_KEY$`)
+	userinfo := regexp.MustCompile(`://[^/@\s:]+:[^@\s]+@`)
+	for _, unit := range []string{"otpledger.service", "otpledger-nats.service"} {
+		settings := map[string][]string{}
+		for _, line := range strings.Split(string(readFile(t, "../../deploy/systemd/"+unit)), "\n") {
+			if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+				settings[k] = append(settings[k], v)
+			}
+		}
+		if len(settings["EnvironmentFile"]) == 0 || len(settings["ExecStart"]) == 0 {
+			t.Fatalf("%s: no EnvironmentFile or ExecStart: the check read nothing", unit)
+		}
+		if got := settings["StateDirectoryMode"]; len(got) != 1 || got[0] != "0700" {
+			t.Errorf("%s: StateDirectoryMode %v, want 0700", unit, got)
+		}
+		credentials := map[string]bool{}
+		for _, c := range settings["LoadCredential"] {
+			credentials[strings.SplitN(c, ":", 2)[0]] = true
+		}
+		loaded := map[string]bool{}
+		for _, assignment := range settings["Environment"] {
+			name, value, _ := strings.Cut(strings.Trim(assignment, `"`), "=")
+			switch {
+			case userinfo.MatchString(value) || (secretName.MatchString(name) && !fileName.MatchString(name)):
+				t.Errorf("%s: Environment=%s names a secret in the unit", unit, name)
+			case fileName.MatchString(name):
+				if !strings.HasPrefix(value, "%d/") || !credentials[strings.TrimPrefix(value, "%d/")] {
+					t.Errorf("%s: %s=%s is not a LoadCredential= credential", unit, name, value)
+				}
+				loaded[name] = true
+			}
+		}
+		if unit == "otpledger.service" && (!loaded["OTPLEDGER_FINGERPRINT_KEY_FILE"] || !loaded["OTPLEDGER_CHECKPOINT_KEY_FILE"]) {
+			t.Errorf("%s: the fingerprint and checkpoint keys are not systemd credentials (LoadCredential=, %%d/…): %v", unit, settings["Environment"])
+		}
+	}
+}
