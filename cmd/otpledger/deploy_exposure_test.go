@@ -323,3 +323,34 @@ func TestSystemdUnitsKeepSecretsOut(t *testing.T) {
 		}
 	}
 }
+
+// TestSecurityDocNamesRealTests: every test docs/security.md cites as
+// showing a door shut is a test function of this module, so a renamed or
+// removed test cannot leave the threat model pointing at nothing.
+func TestSecurityDocNamesRealTests(t *testing.T) {
+	t.Parallel()
+	funcs := map[string]bool{}
+	decl := regexp.MustCompile(`(?m)^func (Test\w+)\(`)
+	err := filepath.WalkDir("../..", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		for _, m := range decl.FindAllSubmatch(b, -1) {
+			funcs[string(m[1])] = true
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cited := regexp.MustCompile("`(Test\\w+)`").FindAllStringSubmatch(string(readFile(t, "../../docs/security.md")), -1)
+	if len(cited) < 30 {
+		t.Fatalf("docs/security.md cites %d tests: the check read nothing", len(cited))
+	}
+	for _, m := range cited {
+		if !funcs[m[1]] {
+			t.Errorf("docs/security.md cites %s, which no _test.go file declares", m[1])
+		}
+	}
+}
