@@ -233,27 +233,28 @@ func (e *endless) Read(p []byte) (int, error) {
 // TestFormBodyOf32MBRefused: a 32 MB body posted to the login form (and to
 // a signed-in form) is refused with 413 having read at most the 16 KiB
 // limit (streamed without a length) or nothing (its length declared), and
-// a multipart form with 415 unread: never tens of MB in memory or in
-// temporary files.
+// a multipart body (posted, or sent with a GET whose page reads FormValue)
+// with 415 unread: never tens of MB in memory or in temporary files.
 func TestFormBodyOf32MBRefused(t *testing.T) { // not parallel: it counts the process's allocations
 	c, _ := testConsole(t, Config{})
 	teller := newBrowser(t, c, "192.0.2.10:5000")
 	teller.signIn(tellerKey)
 	const size = 32 << 20
 	for _, tc := range []struct {
-		name, path, contentType string
+		name, method, path, contentType string
 		declared                bool
 		status                  int
 		maxRead                 int64
 	}{
-		{"login, streamed", "/console/login", "application/x-www-form-urlencoded", false, http.StatusRequestEntityTooLarge, maxForm + 1},
-		{"login, length declared", "/console/login", "application/x-www-form-urlencoded", true, http.StatusRequestEntityTooLarge, 0},
-		{"login, multipart", "/console/login", "multipart/form-data; boundary=x", false, http.StatusUnsupportedMediaType, 0},
-		{"customer search, streamed", "/console/customers", "application/x-www-form-urlencoded", false, http.StatusRequestEntityTooLarge, maxForm + 1},
-		{"customer search, multipart", "/console/customers", "multipart/form-data; boundary=x", true, http.StatusUnsupportedMediaType, 0},
+		{"login, streamed", "POST", "/console/login", "application/x-www-form-urlencoded", false, http.StatusRequestEntityTooLarge, maxForm + 1},
+		{"login, length declared", "POST", "/console/login", "application/x-www-form-urlencoded", true, http.StatusRequestEntityTooLarge, 0},
+		{"login, multipart", "POST", "/console/login", "multipart/form-data; boundary=x", false, http.StatusUnsupportedMediaType, 0},
+		{"customer search, streamed", "POST", "/console/customers", "application/x-www-form-urlencoded", false, http.StatusRequestEntityTooLarge, maxForm + 1},
+		{"customer search, multipart", "POST", "/console/customers", "multipart/form-data; boundary=x", true, http.StatusUnsupportedMediaType, 0},
+		{"2373, a GET with a multipart body", "GET", "/console/customer?no=C0001", "multipart/form-data; boundary=x", false, http.StatusUnsupportedMediaType, 0},
 	} {
 		body := &endless{n: size}
-		req := httptest.NewRequest("POST", "http://console.test"+tc.path, body)
+		req := httptest.NewRequest(tc.method, "http://console.test"+tc.path, body)
 		req.ContentLength = -1
 		if tc.declared {
 			req.ContentLength = size

@@ -14,17 +14,15 @@ import (
 // registration) is well under 1 KiB.
 const maxForm = 16 << 10
 
-// limitForms parses every POST's form before the route sees it: URL-encoded
-// only (a multipart form, which the standard library spools to temporary
-// files, is refused with 415) and at most [maxForm] bytes (413, read no
-// further than the limit, the connection then closed).
+// limitForms bounds every request's body and parses a POST's form before
+// the route sees it: URL-encoded only, whatever the method (a multipart
+// body, which the standard library's FormValue would spool to temporary
+// files even on a GET, is refused with 415), and at most [maxForm] bytes
+// (413, read no further than the limit, the connection then closed).
 func limitForms(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			next.ServeHTTP(w, r)
-			return
-		}
-		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
+		ct := r.Header.Get("Content-Type")
+		if mt, _, _ := mime.ParseMediaType(ct); (ct != "" || r.Method == http.MethodPost) && mt != "application/x-www-form-urlencoded" {
 			http.Error(w, "the console takes URL-encoded forms only", http.StatusUnsupportedMediaType)
 			return
 		}
@@ -34,6 +32,10 @@ func limitForms(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		if r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
 		if err := r.ParseForm(); err != nil {
 			if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
 				http.Error(w, "form too large", http.StatusRequestEntityTooLarge)
