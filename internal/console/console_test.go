@@ -492,3 +492,61 @@ func TestSignInAttemptsLimitedPerClient(t *testing.T) {
 		t.Errorf("100,000 addresses: %d counted apart (max %d), %d admitted", counted, maxClients, admitted)
 	}
 }
+
+// TestCapsHoldUnderConcurrentUse: eight browsers signing in, opening pages,
+// starting sign-ins at the issuer and signing out at once, beside a sweep
+// and a moving clock, never hold more than the caps (50 sessions, 50
+// sign-ins under way); the least recently used session is the one that
+// ends. Run with -race.
+func TestCapsHoldUnderConcurrentUse(t *testing.T) {
+	t.Parallel()
+	const capacity, workers, rounds = 50, 8, 40
+	c, clk := testConsole(t, Config{OIDC: codeFlow(t), MaxSessions: capacity, MaxPendingSignIns: capacity, SignInsPerMinute: 1 << 20})
+	oldest := newBrowser(t, c, "192.0.2.200:5000")
+	oldest.signIn(tellerKey)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				clk.add(time.Millisecond) // far from the idle timeout and the TTL: the caps, not time, must hold
+				c.Sweep()
+				time.Sleep(100 * time.Microsecond)
+				if s, p := c.sessions.len(), c.signIns.len(); s > capacity || p > capacity {
+					t.Errorf("%d sessions, %d sign-ins under way: over the cap of %d", s, p, capacity)
+				}
+			}
+		}
+	}()
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range rounds {
+				b := newBrowser(t, c, netip.AddrFrom4([4]byte{198, 18, byte(w), byte(i)}).String()+":5000")
+				b.signIn(tellerKey)
+				b.home()
+				b.do("GET", "/console/oidc/login", nil)
+				if i%4 == 0 {
+					_, home := b.do("GET", "/console/", nil)
+					if m := csrfRE.FindStringSubmatch(home); m != nil {
+						b.do("POST", "/console/logout", url.Values{"csrf": {m[1]}})
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	s, p := c.Sweep()
+	t.Logf("%d sign-ins and issuer starts by %d browsers at once: %d sessions, %d sign-ins under way (caps %d)", workers*rounds, workers, s, p, capacity)
+	if s > capacity || p > capacity {
+		t.Errorf("%d sessions, %d sign-ins under way: over the cap of %d", s, p, capacity)
+	}
+	if status, _ := oldest.home(); status == http.StatusOK {
+		t.Errorf("the least recently used of %d sessions is still open", workers*rounds)
+	}
+}
