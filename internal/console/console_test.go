@@ -242,9 +242,9 @@ func TestFormBodyOf32MBRefused(t *testing.T) { // not parallel: it counts the pr
 	const size = 32 << 20
 	for _, tc := range []struct {
 		name, method, path, contentType string
-		declared                bool
-		status                  int
-		maxRead                 int64
+		declared                        bool
+		status                          int
+		maxRead                         int64
 	}{
 		{"login, streamed", "POST", "/console/login", "application/x-www-form-urlencoded", false, http.StatusRequestEntityTooLarge, maxForm + 1},
 		{"login, length declared", "POST", "/console/login", "application/x-www-form-urlencoded", true, http.StatusRequestEntityTooLarge, 0},
