@@ -334,22 +334,20 @@ func token() string {
 }
 
 // signedIn runs next with the request's live session, checking the CSRF
-// token of every POST; without one it sends the browser to sign in.
+// token of every POST; without one it sends the browser to sign in, saying
+// the session has ended when the browser brought one (over, swept, or
+// replaced by a later sign-in).
 func (c *Console) signedIn(next func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		cookie, err := r.Cookie(cookieName)
-		var s *session
-		var sid string
-		if err == nil {
-			sid = cookie.Value
-			var expired bool
-			if s, expired = c.sessions.use(sid, c.cfg.Now(), c.cfg.IdleTimeout); expired {
-				http.Redirect(w, r, "/console/login?expired=1", http.StatusSeeOther)
-				return
-			}
-		}
-		if s == nil {
+		if err != nil {
 			http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+			return
+		}
+		sid := cookie.Value
+		s := c.sessions.use(sid, c.cfg.Now(), c.cfg.IdleTimeout)
+		if s == nil {
+			http.Redirect(w, r, "/console/login?expired=1", http.StatusSeeOther)
 			return
 		}
 		if r.Method == http.MethodPost && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf)) != 1 {

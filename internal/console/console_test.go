@@ -278,7 +278,8 @@ func TestFormBodyOf32MBRefused(t *testing.T) { // not parallel: it counts the pr
 
 // TestSessionsPastIdleOrLifetimeGoAtSweep: a session unused for longer
 // than the idle timeout, and one used every 10 minutes but signed in 8
-// hours ago, are both gone after a sweep; until then each is live.
+// hours ago, are both gone after a sweep; until then each is live. The
+// browser of a swept session is told it has ended.
 func TestSessionsPastIdleOrLifetimeGoAtSweep(t *testing.T) {
 	t.Parallel()
 	c, clk := testConsole(t, Config{IdleTimeout: 15 * time.Minute, MaxLifetime: 8 * time.Hour})
@@ -306,8 +307,8 @@ func TestSessionsPastIdleOrLifetimeGoAtSweep(t *testing.T) {
 	if sessions, _ := c.Sweep(); sessions != 0 {
 		t.Errorf("8 hours after sign-in: %d sessions after a sweep, want 0", sessions)
 	}
-	if status, loc := busy.home(); status != http.StatusSeeOther || !strings.HasPrefix(loc, "/console/login") {
-		t.Errorf("8 hours after sign-in the page answers %d %q, want 303 to sign in", status, loc)
+	if status, loc := busy.home(); status != http.StatusSeeOther || loc != "/console/login?expired=1" {
+		t.Errorf("8 hours after sign-in, swept, the page answers %d %q, want 303 to sign in, the session said to have ended", status, loc)
 	}
 }
 

@@ -31,21 +31,21 @@ type sessions struct {
 	byID map[string]*session
 }
 
-// use returns session sid, live at now, and marks it used; expired says
-// it existed but has ended (it is then gone).
-func (st *sessions) use(sid string, now time.Time, idle time.Duration) (s *session, expired bool) {
+// use returns session sid, live at now, and marks it used; nil when there
+// is none or it has ended (it is then gone).
+func (st *sessions) use(sid string, now time.Time, idle time.Duration) *session {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	s = st.byID[sid]
+	s := st.byID[sid]
 	if s == nil {
-		return nil, false
+		return nil
 	}
 	if s.over(now, idle) {
 		delete(st.byID, sid)
-		return nil, true
+		return nil
 	}
 	s.seen = now
-	return s, false
+	return s
 }
 
 // open adds s as sid and ends the session it replaces (the browser's
