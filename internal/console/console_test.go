@@ -551,3 +551,66 @@ func TestCapsHoldUnderConcurrentUse(t *testing.T) {
 		t.Errorf("the least recently used of %d sessions is still open", workers*rounds)
 	}
 }
+
+// TestIssuerSignInEndsTheEarlierSession: a browser signed in with a key
+// that signs in again at the issuer gets a new session id, the earlier one
+// ends (though the issuer's redirect back, cross-site, does not carry the
+// Strict session cookie), and the new session ends with the ID token. The
+// issuer's answer cannot be replayed.
+func TestIssuerSignInEndsTheEarlierSession(t *testing.T) {
+	t.Parallel()
+	iss := oidctest.New(t)
+	iss.Directory["AUD2"] = "auditor"
+	o, err := access.NewOIDC(context.Background(), iss.URL, oidctest.ClientID, "otpledger_role")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, clk := testConsole(t, Config{OIDC: o.CodeFlow(oidctest.ClientSecret, "https://console.test/console/oidc/callback")})
+	clk.add(time.Since(clk.now())) // the ID token's times are the issuer's: real ones
+	b := newBrowser(t, c, "192.0.2.1:5000")
+	b.signIn(tellerKey)
+	first := b.session()
+	resp, _ := b.do("GET", "/console/oidc/login", nil)
+	auth, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || !strings.HasPrefix(auth.String(), iss.URL) {
+		t.Fatalf("the start sends the browser to %q", resp.Header.Get("Location"))
+	}
+	form := auth.Query()
+	form.Set("user", "AUD2")
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	answer, err := noRedirect.PostForm(iss.URL+"/auth", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer.Body.Close()
+	back, err := url.Parse(answer.Header.Get("Location"))
+	if err != nil || back.Path != "/console/oidc/callback" {
+		t.Fatalf("the issuer sends the browser back to %q", answer.Header.Get("Location"))
+	}
+	signIn := b.cookies[signInCookie]
+	delete(b.cookies, cookieName) // the cross-site navigation back carries no Strict cookie
+	if resp, _ := b.do("GET", "/console/oidc/callback?"+back.RawQuery, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the callback: %d", resp.StatusCode)
+	}
+	second := b.session()
+	if second == "" || second == first {
+		t.Fatalf("session ids %q then %q: want two different", first, second)
+	}
+	if status, _ := b.home(); status != http.StatusOK {
+		t.Errorf("the issuer's session: %d", status)
+	}
+	b.cookies[cookieName] = &http.Cookie{Name: cookieName, Value: first}
+	if status, loc := b.home(); status != http.StatusSeeOther || !strings.HasPrefix(loc, "/console/login") {
+		t.Errorf("the key's session after signing in at the issuer: %d %q, want 303 to sign in", status, loc)
+	}
+	c.sessions.mu.Lock()
+	s := c.sessions.byID[second]
+	c.sessions.mu.Unlock()
+	if s == nil || s.ends.After(clk.now().Add(time.Hour+time.Minute)) {
+		t.Errorf("the issuer's session: %v, want it to end with its ID token, within the hour", s != nil) // never the session itself: it holds the token
+	}
+	b.cookies[signInCookie] = signIn
+	if resp, _ := b.do("GET", "/console/oidc/callback?"+back.RawQuery, nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the issuer's answer replayed: %d, want 401", resp.StatusCode)
+	}
+}
