@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -367,6 +368,20 @@ func TestConsolePlainHTTPOnlyOnLoopback(t *testing.T) {
 		if err := consolePlainHTTP(cfg); err != nil {
 			t.Errorf("Secure cookies on %s: %v", tc.addr, err)
 		}
+	}
+}
+
+// TestConsoleTrustedProxies: the trusted proxies are addresses or CIDRs,
+// comma-separated; anything else stops serve, named.
+func TestConsoleTrustedProxies(t *testing.T) {
+	t.Parallel()
+	got, err := consoleProxies(" 10.0.0.0/8, 192.0.2.7,,2001:db8::1/32 ")
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("2001:db8::/32")}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("parsed %v %v, want %v", got, err, want)
+	}
+	if _, err := consoleProxies("10.0.0.0/8,lb.example.com"); err == nil || !strings.Contains(err.Error(), "lb.example.com") {
+		t.Errorf("a host name: %v, want an error naming it", err)
 	}
 }
 
