@@ -505,7 +505,8 @@ func TestConsoleRoutesFollowTheAPI(t *testing.T) {
 		// Secure by default, though serve itself speaks plain HTTP: as
 		// behind a load balancer that terminates TLS.
 		if !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || !cookie.Secure {
-			t.Errorf("the session cookie is not HttpOnly, SameSite=Strict and Secure: %+v", cookie)
+			t.Errorf("the session cookie: HttpOnly %v, SameSite %v, Secure %v; want HttpOnly, SameSite=Strict, Secure (its value never in a log)",
+				cookie.HttpOnly, cookie.SameSite, cookie.Secure)
 		}
 		_, home := send("GET", "/console/", nil, cookie)
 		m := csrfRE.FindStringSubmatch(home)
