@@ -47,8 +47,10 @@ type serveOnly struct {
 	tlsCert, tlsKey, tlsClientCA            string
 	metricsAddr                             string
 	lookupsPerMinute                        int
-	consoleIdle                             time.Duration
+	consoleIdle, consoleLifetime            time.Duration
 	consoleURL, oidcSecretFile              string
+	consolePlainHTTP                        bool
+	consoleProxies                          string
 }
 
 // serveFlags registers the flags of serve alone.
@@ -68,6 +70,12 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 		"a file holding the console's OIDC client secret (the client id is the audience); never a flag's value or a log line (env OTPLEDGER_OIDC_CLIENT_SECRET_FILE)")
 	fs.DurationVar(&c.consoleIdle, "console-idle-timeout", envParsed(c, "OTPLEDGER_CONSOLE_IDLE_TIMEOUT", 15*time.Minute, time.ParseDuration),
 		"the branch console (/console/) signs a session out after this long unused (env OTPLEDGER_CONSOLE_IDLE_TIMEOUT)")
+	fs.DurationVar(&c.consoleLifetime, "console-max-lifetime", envParsed(c, "OTPLEDGER_CONSOLE_MAX_LIFETIME", 8*time.Hour, time.ParseDuration),
+		"and this long after sign-in, however used (env OTPLEDGER_CONSOLE_MAX_LIFETIME)")
+	fs.BoolVar(&c.consolePlainHTTP, "console-plain-http", envParsed(c, "OTPLEDGER_CONSOLE_PLAIN_HTTP", false, strconv.ParseBool),
+		"console cookies without Secure, for a browser on this machine at http://127.0.0.1; only with a loopback --http-addr and no TLS (serve refuses otherwise). By default they are Secure: behind a load balancer that terminates TLS, as in production (env OTPLEDGER_CONSOLE_PLAIN_HTTP)")
+	fs.StringVar(&c.consoleProxies, "console-trusted-proxies", env("OTPLEDGER_CONSOLE_TRUSTED_PROXIES", ""),
+		"comma-separated addresses or CIDRs of the load balancers in front: their X-Forwarded-For names the client whose console sign-in attempts are limited; without them every client behind one balancer shares its limit (env OTPLEDGER_CONSOLE_TRUSTED_PROXIES)")
 	fs.StringVar(&c.httpAddr, "http-addr", env("OTPLEDGER_HTTP_ADDR", "127.0.0.1:8080"), "HTTP listen address (env OTPLEDGER_HTTP_ADDR)")
 	fs.StringVar(&c.natsListen, "nats-listen", env("OTPLEDGER_NATS_LISTEN", ""), "embedded server: also listen on this loopback address, e.g. 127.0.0.1:4223 (env OTPLEDGER_NATS_LISTEN)")
 	fs.DurationVar(&c.cpInterval, "checkpoint-interval", envParsed(c, "OTPLEDGER_CHECKPOINT_INTERVAL", time.Minute, time.ParseDuration),

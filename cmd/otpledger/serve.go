@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -377,7 +378,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pages, err := consolePages(api, auth, cfg)
+	pages, err := consolePages(ctx, api, auth, cfg)
 	if err != nil {
 		return err
 	}
@@ -398,8 +399,16 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 // consolePages is the branch console, reaching the ledger only through the
 // API's handler; with the OIDC client secret and the console's address it
 // offers sign-in at the issuer.
-func consolePages(api *httpapi.Server, auth *access.Authenticator, cfg *config) (http.Handler, error) {
-	ccfg := console.Config{API: api.Handler(), Auth: auth, IdleTimeout: cfg.consoleIdle, Secure: cfg.tlsCert != ""}
+func consolePages(ctx context.Context, api *httpapi.Server, auth *access.Authenticator, cfg *config) (http.Handler, error) {
+	if err := consolePlainHTTP(cfg); err != nil {
+		return nil, err
+	}
+	proxies, err := consoleProxies(cfg.consoleProxies)
+	if err != nil {
+		return nil, err
+	}
+	ccfg := console.Config{API: api.Handler(), Auth: auth, IdleTimeout: cfg.consoleIdle, MaxLifetime: cfg.consoleLifetime,
+		PlainHTTP: cfg.consolePlainHTTP, TrustedProxies: proxies}
 	if cfg.oidcSecretFile != "" {
 		o, ok := auth.OIDC.(*access.OIDC)
 		if !ok || cfg.consoleURL == "" {
@@ -411,7 +420,46 @@ func consolePages(api *httpapi.Server, auth *access.Authenticator, cfg *config) 
 		}
 		ccfg.OIDC = o.CodeFlow(strings.TrimSpace(string(secret)), strings.TrimSuffix(cfg.consoleURL, "/")+"/console/oidc/callback")
 	}
-	return console.New(ccfg).Handler(), nil
+	c := console.New(ccfg)
+	go c.SweepEvery(ctx, time.Minute)
+	return c.Handler(), nil
+}
+
+// consolePlainHTTP refuses cookies without Secure unless the console is
+// served over plain HTTP on a loopback address: anywhere else a browser
+// reaches it through TLS terminated in front (or serve's own), and a
+// cookie without Secure would also travel over any plain http:// request
+// to the host.
+func consolePlainHTTP(cfg *config) error {
+	if !cfg.consolePlainHTTP {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(cfg.httpAddr)
+	a, perr := netip.ParseAddr(host)
+	if cfg.tlsCert != "" || err != nil || host != "localhost" && (perr != nil || !a.IsLoopback()) {
+		return errors.New("OTPLEDGER_CONSOLE_PLAIN_HTTP: console cookies without Secure only on a loopback OTPLEDGER_HTTP_ADDR without TLS")
+	}
+	return nil
+}
+
+// consoleProxies parses the trusted proxies: addresses or CIDRs,
+// comma-separated.
+func consoleProxies(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if a, aerr := netip.ParseAddr(f); err != nil && aerr == nil {
+			p, err = a.Prefix(a.BitLen())
+		}
+		if err != nil {
+			return nil, fmt.Errorf("OTPLEDGER_CONSOLE_TRUSTED_PROXIES: %q is neither an address nor a CIDR", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // withConsole serves the branch console at /console/ beside the API.
