@@ -263,10 +263,9 @@ func (s *Server) cancel(r *http.Request, b reasonBody, m aggregates.Meta) (aggre
 	return aggregates.Cancel{Meta: m, Reason: events.CancelReason(b.Reason), CustomerNo: b.CustomerNo}, err
 }
 
+// reportLoss: the reason is optional (screen 2374 collects none) and
+// recorded when given.
 func (s *Server) reportLoss(_ *http.Request, b reasonBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
-	if b.Reason == "" {
-		return nil, invalid("reason", "required: LOST, STOLEN, DAMAGED or OTHER")
-	}
 	return aggregates.ReportLoss{Meta: m, Reason: events.LossReason(b.Reason), CustomerNo: b.CustomerNo}, nil
 }
 
