@@ -37,20 +37,20 @@ const (
 
 // CustomerDevice is a row of the 2376 per-customer list.
 type CustomerDevice struct {
-	CustomerNo string     `json:"customer_no" db:"customer_no"`
-	Kind       string     `json:"kind" db:"kind"` // HARDWARE or MOBILE
-	MediumID   string     `json:"medium_id" db:"medium_id"`
-	Status     string     `json:"status" db:"status"` // a teller status (StatusActive …)
-	AccidentAt []string   `json:"accident_institutions,omitempty" db:"-"`
-	WarrantyTo string     `json:"warranty_to,omitempty" db:"-"` // hardware, from its registration at home
+	CustomerNo string   `json:"customer_no" db:"customer_no"`
+	Kind       string   `json:"kind" db:"kind"` // HARDWARE or MOBILE
+	MediumID   string   `json:"medium_id" db:"medium_id"`
+	Status     string   `json:"status" db:"status"` // a teller status (StatusActive …)
+	AccidentAt []string `json:"accident_institutions,omitempty" db:"-"`
+	WarrantyTo string   `json:"warranty_to,omitempty" db:"-"` // hardware, from its registration at home
 	// WarrantyEnded says a hardware device is past its warranty (the day
 	// after warranty_to in Korea time). It is shown, never enforced: the
 	// device stays ACTIVE while it works (R-HW-VALIDITY).
-	WarrantyEnded bool `json:"warranty_ended,omitempty" db:"-"`
-	ValidUntil *time.Time `json:"valid_until,omitempty" db:"-"` // mobile
-	Since      time.Time  `json:"since" db:"since"`
-	EndedAt    *time.Time `json:"ended_at,omitempty" db:"ended_at"`
-	UpdatedSeq uint64     `json:"-" db:"updated_seq"`
+	WarrantyEnded bool       `json:"warranty_ended,omitempty" db:"-"`
+	ValidUntil    *time.Time `json:"valid_until,omitempty" db:"-"` // mobile
+	Since         time.Time  `json:"since" db:"since"`
+	EndedAt       *time.Time `json:"ended_at,omitempty" db:"ended_at"`
+	UpdatedSeq    uint64     `json:"-" db:"updated_seq"`
 }
 
 // mediumState is what the teller status of an active medium reads besides
