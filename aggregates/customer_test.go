@@ -220,6 +220,10 @@ func TestRevokeNamesTheGeneratorNumber(t *testing.T) {
 	if !asField(err, &fe) || fe.Field != "generator_number" {
 		t.Fatalf("revocation without a generator number: %v", err)
 	}
+	_, err = c.Decide(RevokeMobile{Meta: online(events.ChannelMTS), GeneratorNo: "MOTP0001", Reason: events.RevokeReplacedByHardware}, now, &policy)
+	if !asField(err, &fe) || fe.Field != "reason" {
+		t.Fatalf("a revocation claiming the ledger's own reason: %v", err)
+	}
 }
 
 // TestAsOf checks that folding to T gives what the ledger had recorded at T
