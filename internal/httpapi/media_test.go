@@ -138,7 +138,11 @@ func TestLateCentreEvent(t *testing.T) {
 	a.must(t, "POST", "/v1/devices/OTP/000111222333/registrations", `{"channel":"CENTER","institution":"KB001","actor":{"role":"SYSTEM","id":"CENTER"}}`)
 	clock.Add(int64(time.Minute))
 	local := now()
-	a.must(t, "POST", "/v1/devices/OTP/000111222333/errors", `{`+authCh+`}`)
+	status, out := a.do(t, "POST", "/v1/devices/OTP/000111222333/errors", "application/json", `{`+authCh+`}`)
+	var increment struct{ Events []struct{ Sequence uint64 } }
+	if status != 201 || json.Unmarshal([]byte(out), &increment) != nil {
+		t.Fatalf("error: %d %s", status, out)
+	}
 	clock.Add(int64(time.Minute))
 	late := local.Add(-300 * time.Microsecond)
 	a.must(t, "POST", "/v1/devices/OTP/000111222333/errors/reset",
@@ -159,16 +163,18 @@ func TestLateCentreEvent(t *testing.T) {
 	for _, tc := range []struct {
 		asOf  time.Time
 		count int
+		seq   uint64 // the last message folded
 	}{
-		{local.Add(30 * time.Second), 1}, // the reset had occurred, but the ledger had not recorded it yet
-		{now(), 0},
+		{local.Add(30 * time.Second), 1, increment.Events[0].Sequence}, // the reset had occurred, but the ledger had not recorded it yet
+		{now(), 0, increment.Events[0].Sequence + 1},
 	} {
 		var d struct {
-			ErrorCount int `json:"error_count"`
+			ErrorCount   int    `json:"error_count"`
+			AsOfSequence uint64 `json:"as_of_sequence"`
 		}
 		a.get(t, "/v1/devices/OTP/000111222333?as_of="+tc.asOf.Format(time.RFC3339Nano), &d)
-		if d.ErrorCount != tc.count {
-			t.Errorf("as of %s: error count %d, want %d", tc.asOf.Format(time.RFC3339Nano), d.ErrorCount, tc.count)
+		if d.ErrorCount != tc.count || d.AsOfSequence != tc.seq {
+			t.Errorf("as of %s: error count %d at sequence %d, want %d at %d", tc.asOf.Format(time.RFC3339Nano), d.ErrorCount, d.AsOfSequence, tc.count, tc.seq)
 		}
 	}
 }
