@@ -145,8 +145,10 @@ func (ResetMobileErrors) customerCommand()    {}
 func (Approve) customerCommand()              {}
 
 // Decide validates cmd against the customer's state c and returns the events
-// it produces, or why it is refused ([*RuleError], [*events.FieldError] or
-// [ErrNoMobileOTP]). It never changes c.
+// it produces, or why it is refused ([*RuleError], [*events.FieldError],
+// [ErrNoMobileOTP] or [ErrDeviceState]). It never changes c. A mobile
+// issuance that replaces the hardware OTP at home also yields the device's
+// event (its Aggregate says so).
 func (c Customer) Decide(cmd CustomerCommand, now time.Time, p *Policy) ([]events.Event, error) {
 	if err := p.checkOccurredAt(cmd.Metadata().OccurredAt, now); err != nil {
 		return nil, err

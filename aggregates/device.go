@@ -69,7 +69,8 @@ type DeviceCommand interface {
 
 // Register registers the device at Meta.Institution (2372). At the home
 // institution CustomerNo is required and Customer must hold that customer's
-// state (R-ONE-OTP); the decision then yields an event for each aggregate.
+// state (R-ONE-OTP: a second hardware OTP is refused, an active mobile OTP
+// is revoked with it); the decision then yields events for each aggregate.
 type Register struct {
 	Meta
 	CustomerNo        string
@@ -142,7 +143,9 @@ func (Approve) deviceCommand()        {}
 // and returns the events it produces, or why it is refused: a [*RuleError]
 // naming the rule, a [*events.FieldError] for malformed input, or
 // [ErrCustomerState]. It never changes d. A home registration or
-// cancellation also yields the customer's event (its Aggregate says so).
+// cancellation also yields the customer's event (its Aggregate says so), and
+// a home registration the revocation of the customer's mobile OTP it
+// replaces (R-ONE-OTP).
 func (d Device) Decide(c DeviceCommand, now time.Time, p *Policy) ([]events.Event, error) {
 	if _, isRegister := c.(Register); !isRegister && !d.Known() {
 		return nil, refuse(RuleHWNoIssue, "device %s is not registered anywhere in the ledger; hardware OTP enters only by registration", d.Ref.Key)
