@@ -41,15 +41,65 @@ func revokeReason(want events.RevokeReason) func(t *testing.T, c Customer, evs [
 	}
 }
 
+// replacing issues a mobile OTP on MTS to a customer whose hardware OTP d is
+// registered at home (R-ONE-OTP).
+func replacing(d Device) IssueMobile {
+	c := issueMTS(phoneA, verified)
+	c.Device = &d
+	return c
+}
+
+var replaced = []events.Type{events.TypeCancelled, events.TypeCancelled, events.TypeMobileIssued}
+
+// replacedHardware checks a mobile issuance that replaced the customer's
+// hardware OTP at home: the registration's end on both aggregates (reason
+// REPLACED_BY_MOBILE, the device's caused by the customer's), the other
+// institutions untouched, then the issuance.
+func replacedHardware(t *testing.T, c Customer, evs []events.Event) {
+	t.Helper()
+	for i, ref := range []events.AggregateRef{custRef, devRef} {
+		p, ok := evs[i].Payload.(events.Cancelled)
+		if !ok || evs[i].Aggregate != ref || p.Reason != events.CancelReplacedByMobile || p.Serial != "000111222333" || p.CustomerNo != custNo || evs[i].Institution != home {
+			t.Fatalf("event %d: %+v", i, evs[i])
+		}
+	}
+	if evs[1].CausationID != evs[0].ID.String() {
+		t.Fatalf("the device's cancellation is not caused by the customer's: %+v", evs[1])
+	}
+	after := Fold(c, only(custRef, evs), time.Time{})
+	if after.Hardware.Active || !after.Mobile.Active || after.Mobile.GeneratorNo != "MOTP0002" {
+		t.Fatalf("customer after the replacement: %+v", after)
+	}
+	d := Fold(deviceAt(reg(home), reg(instKB)), only(devRef, evs), time.Time{})
+	if _, atHome := d.Registrations[home]; atHome || len(d.Registrations) != 1 {
+		t.Fatalf("device after the replacement: registered at %v, want %s only", d.Registrations, instKB)
+	}
+}
+
 func TestCustomerRules(t *testing.T) {
 	t.Parallel()
 	active := flat(domestic, mobileIssued(phoneA, validUntil))
 	expired := flat(domestic, mobileIssued(phoneA, expiredAt))
 	cases := []customerCase{
 		// R-ONE-OTP
-		{name: "R-ONE-OTP refused: mobile while hardware is registered at home", given: flat(domestic, hwMirror("000111222333")), when: issueMTS(phoneA, verified), rule: RuleOneOTP},
+		{name: "R-ONE-OTP allowed: a mobile OTP replaces the hardware OTP at home in the same append", given: flat(domestic, hwMirror("000111222333")),
+			when: replacing(deviceAt(reg(home), reg(instKB))), want: replaced, check: replacedHardware},
+		{name: "R-ONE-OTP allowed: verified with the hardware OTP it replaces", given: flat(domestic, hwMirror("000111222333")),
+			when: func() IssueMobile {
+				c := replacing(deviceAt(reg(home)))
+				c.Verification = events.Verification{HomeAccount: true, PhoneIdentity: true, OTPOrSecurityCard: true}
+				return c
+			}(), want: replaced, check: replacedHardware},
+		{name: "R-ONE-OTP refused: the replacement still needs the mobile OTP's own rules", given: flat(profiled(events.Corporate, events.Domestic), hwMirror("000111222333")),
+			when: replacing(deviceAt(reg(home))), rule: RuleMobEligible},
 		{name: "R-ONE-OTP allowed: mobile after the hardware was cancelled", given: flat(domestic, hwMirror("000111222333"), hwMirrorCancelled("000111222333")), when: issueMTS(phoneA, verified), want: issued},
 		{name: "R-ONE-OTP allowed: a reissue is not a second OTP", given: active, when: issueMTS(phoneB, verified), want: reissued},
+
+		// R-HW-LOST-BLOCKS (the device a mobile OTP would replace)
+		{name: "R-HW-LOST-BLOCKS refused: a device in accident blocks the mobile OTP that would replace it", given: flat(domestic, hwMirror("000111222333")),
+			when: replacing(deviceAt(reg(home), reg(instKB), lost(home, instKB))), rule: RuleHWLostBlocks},
+		{name: "R-HW-LOST-BLOCKS allowed: once recovered everywhere, the mobile OTP replaces it", given: flat(domestic, hwMirror("000111222333")),
+			when: replacing(deviceAt(reg(home), reg(instKB), lost(home, instKB), recovered(home, true), recovered(instKB, true))), want: replaced, check: replacedHardware},
 
 		// R-MOB-ELIGIBLE
 		{name: "R-MOB-ELIGIBLE refused: a corporation", given: flat(profiled(events.Corporate, events.Domestic)), when: issueMTS(phoneA, verified), rule: RuleMobEligible},
@@ -170,16 +220,25 @@ func TestRevokeNamesTheGeneratorNumber(t *testing.T) {
 	if !asField(err, &fe) || fe.Field != "generator_number" {
 		t.Fatalf("revocation without a generator number: %v", err)
 	}
+	_, err = c.Decide(RevokeMobile{Meta: online(events.ChannelMTS), GeneratorNo: "MOTP0001", Reason: events.RevokeReplacedByHardware}, now, &policy)
+	if !asField(err, &fe) || fe.Field != "reason" {
+		t.Fatalf("a revocation claiming the ledger's own reason: %v", err)
+	}
 }
 
-// TestAsOf checks that folding the events up to t gives the state at t.
+// TestAsOf checks that folding to T gives what the ledger had recorded at T
+// (recorded_at, in append order), whenever the events occurred: a late
+// centre event that occurred before T but was recorded after it is not in
+// the state as of T.
 func TestAsOf(t *testing.T) {
 	t.Parallel()
-	at := func(e events.Event, d time.Duration) events.Event {
-		e.OccurredAt = now.Add(d)
+	at := func(e events.Event, occurred, recorded time.Duration) events.Event {
+		e.OccurredAt, e.RecordedAt = now.Add(occurred), now.Add(recorded)
 		return e
 	}
-	evs := flat(at(reg(instKB), 0), at(errs(1, 10)[0], time.Hour), at(lost(instKB), 2*time.Hour), at(recovered(instKB, true), 3*time.Hour))
+	late := at(errs(2, 10)[1], 30*time.Minute, 4*time.Hour) // the centre's feed, four hours late
+	evs := flat(at(reg(instKB), 0, 0), at(errs(1, 10)[0], time.Hour, time.Hour), at(lost(instKB), 2*time.Hour, 2*time.Hour),
+		at(recovered(instKB, true), 3*time.Hour, 3*time.Hour), late)
 	d0 := NewDevice("OTP", "000111222333")
 	for _, tc := range []struct {
 		asOf       time.Time
@@ -191,8 +250,9 @@ func TestAsOf(t *testing.T) {
 		{now, 1, false, 0},
 		{now.Add(90 * time.Minute), 2, false, 1},
 		{now.Add(2 * time.Hour), 3, true, 1},
-		{now.Add(4 * time.Hour), 4, false, 1},
-		{time.Time{}, 4, false, 1},
+		{now.Add(3*time.Hour + time.Minute), 4, false, 1},
+		{now.Add(4 * time.Hour), 5, false, 2},
+		{time.Time{}, 5, false, 2},
 	} {
 		s := Fold(d0, evs, tc.asOf)
 		if s.Version != tc.version || s.InAccident() != tc.accident || s.ErrorCount != tc.errorCount {

@@ -77,3 +77,9 @@ var ErrNoMobileOTP = errors.New("customer has no active mobile OTP")
 // cancellation at the home institution when the command does not carry the
 // customer's state: a programming error of the caller, never a user's.
 var ErrCustomerState = errors.New("home registration or cancellation needs the customer's state")
+
+// ErrDeviceState is returned by Customer.Decide for a mobile issuance to a
+// customer with a hardware registration at home when the command does not
+// carry that device's state ([IssueMobile.Device], see [ReplacedDevice]): a
+// programming error of the caller, never a user's.
+var ErrDeviceState = errors.New("mobile issuance replacing a hardware OTP needs the device's state")

@@ -122,7 +122,7 @@ func TestDecodeStrict(t *testing.T) {
 		{"bad id", "id", mutate(t, TypeRecovered, func(m map[string]any) { m["id"] = "not-a-uuid" })},
 		{"bad time", "occurred_at", mutate(t, TypeRecovered, func(m map[string]any) { m["occurred_at"] = "yesterday" })},
 		{"missing payload", "payload", mutate(t, TypeRecovered, func(m map[string]any) { delete(m, "payload") })},
-		{"missing required payload field", "payload.reason", mutate(t, TypeReportedLost, func(m map[string]any) { delete(payload(m), "reason") })},
+		{"missing required payload field", "payload.institutions", mutate(t, TypeReportedLost, func(m map[string]any) { delete(payload(m), "institutions") })},
 		{"unknown type", "type", mutate(t, TypeRecovered, func(m map[string]any) { m["type"] = "issued" })},
 		{"future schema version", "schema_version", mutate(t, TypeRecovered, func(m map[string]any) { m["schema_version"] = 9 })},
 		{"bad vendor", "payload.vendor", mutate(t, TypeRegistered, func(m map[string]any) { payload(m)["vendor"] = "otp!" })},

@@ -156,14 +156,18 @@ func (e Event) Validate() error {
 // Approvable reports whether e is a branch OTP transaction that R-APPROVAL
 // requires a branch manager to approve (지점장 전결). Approvals and customer
 // profiles are not OTP transactions; the customer's copy of a home
-// registration or cancellation (caused by the device's event) is approved
-// through the device event and is not itself approvable.
+// registration or cancellation (caused by the device's event), and the
+// revocation of the mobile OTP a home registration replaces, are approved
+// through the device event and are not themselves approvable.
 func (e Event) Approvable() bool {
 	if e.Channel != ChannelBranch || e.Type() == TypeApproved || e.Type() == TypeCustomerProfiled {
 		return false
 	}
 	if e.Aggregate.Kind == KindCustomer && (e.Type() == TypeRegistered || e.Type() == TypeCancelled) {
 		return false
+	}
+	if r, ok := e.Payload.(MobileRevoked); ok && r.Reason == RevokeReplacedByHardware {
+		return false // part of the home registration that replaced it, approved through the device
 	}
 	return true
 }

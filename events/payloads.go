@@ -82,6 +82,10 @@ const (
 	CancelDiscarded       CancelReason = "DISCARDED"
 	CancelReplaced        CancelReason = "REPLACED"
 	CancelOther           CancelReason = "OTHER"
+	// CancelReplacedByMobile ends a home registration in the same append as
+	// the mobile OTP issued to replace it (R-ONE-OTP); only the ledger
+	// records it, never a cancel command.
+	CancelReplacedByMobile CancelReason = "REPLACED_BY_MOBILE"
 )
 
 // Cancelled records a registration's cancellation at the event's institution.
@@ -106,7 +110,8 @@ const (
 // ReportedLost records a loss report made at the event's institution; it puts
 // the device in accident at every institution in Institutions (R-HW-LOST-ALL).
 // CustomerNo names the home customer who reported it (empty for a report
-// fed by the centre, and in events recorded before it was kept).
+// fed by the centre, and in events recorded before it was kept). Reason is
+// empty when the report gave none (it is optional).
 type ReportedLost struct {
 	Reason       LossReason `json:"reason"`
 	Institutions []string   `json:"institutions"`
@@ -167,6 +172,10 @@ const (
 	RevokeSuperseded      RevokeReason = "SUPERSEDED"
 	RevokeLocked          RevokeReason = "LOCKED"
 	RevokeExpired         RevokeReason = "EXPIRED"
+	// RevokeReplacedByHardware ends a mobile OTP in the same append as the
+	// home hardware registration that replaces it (R-ONE-OTP); only the
+	// ledger records it, never a revocation command.
+	RevokeReplacedByHardware RevokeReason = "REPLACED_BY_HARDWARE"
 )
 
 // MobileRevoked records the end of a mobile OTP.
@@ -271,7 +280,7 @@ func (p Cancelled) Validate() error {
 		return err
 	}
 	if !p.Reason.Valid() {
-		return fieldErr("reason", "must be CUSTOMER_REQUEST, DISCARDED, REPLACED or OTHER")
+		return fieldErr("reason", "must be CUSTOMER_REQUEST, DISCARDED, REPLACED, OTHER or REPLACED_BY_MOBILE")
 	}
 	return nil
 }
@@ -279,7 +288,7 @@ func (p Cancelled) Validate() error {
 // Valid reports whether r is one of the cancel reasons.
 func (r CancelReason) Valid() bool {
 	switch r {
-	case CancelCustomerRequest, CancelDiscarded, CancelReplaced, CancelOther:
+	case CancelCustomerRequest, CancelDiscarded, CancelReplaced, CancelOther, CancelReplacedByMobile:
 		return true
 	}
 	return false
@@ -297,14 +306,16 @@ func (r LossReason) Valid() bool {
 // Valid reports whether r is one of the revoke reasons.
 func (r RevokeReason) Valid() bool {
 	switch r {
-	case RevokeCustomerRequest, RevokeSuperseded, RevokeLocked, RevokeExpired:
+	case RevokeCustomerRequest, RevokeSuperseded, RevokeLocked, RevokeExpired, RevokeReplacedByHardware:
 		return true
 	}
 	return false
 }
 
+// Validate checks the report; its reason is optional (screen 2374 collects
+// none, domain.md decisions of 2026-12-03) and, when given, one of the four.
 func (p ReportedLost) Validate() error {
-	if !p.Reason.Valid() {
+	if p.Reason != "" && !p.Reason.Valid() {
 		return fieldErr("reason", "must be LOST, STOLEN, DAMAGED or OTHER")
 	}
 	if len(p.Institutions) == 0 {
@@ -360,7 +371,7 @@ func (p MobileRevoked) Validate() error {
 	case !ValidGeneratorNo(p.GeneratorNo):
 		return GeneratorNoCode.Refusal("generator_no")
 	case !p.Reason.Valid():
-		return fieldErr("reason", "must be CUSTOMER_REQUEST, SUPERSEDED, LOCKED or EXPIRED")
+		return fieldErr("reason", "must be CUSTOMER_REQUEST, SUPERSEDED, LOCKED, EXPIRED or REPLACED_BY_HARDWARE")
 	}
 	return nil
 }

@@ -239,7 +239,9 @@ func (l *Ledger) decideDevice(c *deviceAttempt, dev loaded[aggregates.Device], c
 }
 
 // Customer decides cmd on customer customerNo and appends its events, as
-// [Ledger.Device] does.
+// [Ledger.Device] does. A mobile issuance that replaces the customer's
+// hardware OTP at home (R-ONE-OTP) also loads that device and appends both
+// aggregates' events in one atomic batch.
 func (l *Ledger) Customer(ctx context.Context, customerNo string, cmd aggregates.CustomerCommand) (a Answer, err error) {
 	ref := events.CustomerRef(customerNo)
 	if err := ref.Validate(); err != nil {
@@ -258,15 +260,11 @@ func (l *Ledger) Customer(ctx context.Context, customerNo string, cmd aggregates
 		if a, ok, err := l.customers.answered(ctx, c, ref, meta.IdempotencyKey, command, meta.EventID, now); ok || err != nil {
 			return a, false, err
 		}
-		evs, err := c.snap.State.Decide(aggregates.WithCustomerMeta(cmd, meta), now, &l.cfg.Policy)
-		if err != nil {
-			return Answer{}, false, err
+		parts, a, done, err := l.decideCustomer(ctx, c, aggregates.WithCustomerMeta(cmd, meta), command, now)
+		if done || err != nil {
+			return a, false, err
 		}
-		cw, err := l.customers.writing(c, evs)
-		if err != nil {
-			return Answer{}, false, err
-		}
-		return l.append(ctx, meta.IdempotencyKey, command, now, []part{cw})
+		return l.append(ctx, meta.IdempotencyKey, command, now, parts)
 	})
 }
 

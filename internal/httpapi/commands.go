@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -263,10 +264,9 @@ func (s *Server) cancel(r *http.Request, b reasonBody, m aggregates.Meta) (aggre
 	return aggregates.Cancel{Meta: m, Reason: events.CancelReason(b.Reason), CustomerNo: b.CustomerNo}, err
 }
 
+// reportLoss: the reason is optional (screen 2374 collects none) and
+// recorded when given.
 func (s *Server) reportLoss(_ *http.Request, b reasonBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
-	if b.Reason == "" {
-		return nil, invalid("reason", "required: LOST, STOLEN, DAMAGED or OTHER")
-	}
 	return aggregates.ReportLoss{Meta: m, Reason: events.LossReason(b.Reason), CustomerNo: b.CustomerNo}, nil
 }
 
@@ -359,7 +359,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	a, ok, _, err := s.cfg.Views.PendingApproval(r.Context(), id)
+	ref, ok, err := s.approvalTarget(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -372,13 +372,26 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 		Staff: who, Principal: principal, IdempotencyKey: "approval-" + id.String()}
 	cmd := aggregates.Approve{Meta: m, Target: id, Approver: who}
 	var answer ledger.Answer
-	switch events.AggregateKind(a.AggregateKind) {
+	switch ref.Kind {
 	case events.KindDevice:
-		ref := events.AggregateRef{Kind: events.KindDevice, Key: a.AggregateKey}
 		vendor, serial, _ := ref.DeviceKey()
 		answer, err = s.cfg.Ledger.Device(r.Context(), vendor, serial, cmd)
 	default:
-		answer, err = s.cfg.Ledger.Customer(r.Context(), a.AggregateKey, cmd)
+		answer, err = s.cfg.Ledger.Customer(r.Context(), ref.Key, cmd)
 	}
 	s.answer(w, r, answer, err)
+}
+
+// approvalTarget returns the aggregate of event id, which then decides
+// whether the event awaits approval (R-APPROVAL; it knows its pending
+// branch events). The views index the events they have reached; one
+// acknowledged since (a manager approving right after the teller) is looked
+// up in the journal's messages after the views' position, so an approval
+// never waits for the projector nor is refused for its lag.
+func (s *Server) approvalTarget(ctx context.Context, id uuid.UUID) (events.AggregateRef, bool, error) {
+	a, ok, seq, err := s.cfg.Views.PendingApproval(ctx, id)
+	if err != nil || ok {
+		return events.AggregateRef{Kind: events.AggregateKind(a.AggregateKind), Key: a.AggregateKey}, ok, err
+	}
+	return s.cfg.Ledger.FindEvent(ctx, id, seq)
 }
