@@ -16,8 +16,8 @@ func custState(evs ...events.Event) *Customer {
 }
 
 var (
-	individual = custState(profiled(events.Individual, events.Domestic))
-	corp       = custState(profiled(events.Corporate, events.Domestic))
+	individual = custState(profiled(events.Individual, events.Korean))
+	corp       = custState(profiled(events.Corporate, events.Korean))
 	registered = []events.Type{events.TypeRegistered}
 	homeReg    = []events.Type{events.TypeRegistered, events.TypeRegistered}
 )
@@ -222,7 +222,7 @@ func TestDeviceRules(t *testing.T) {
 		{name: "R-HW-VALIDITY refused: a warranty that ends before it starts", when: Register{Meta: center(instKB, ""), WarrantyFrom: "2027-01-01", WarrantyTo: "2026-01-01"}, rule: RuleHWValidity},
 
 		// R-ONE-OTP (the device side of a home registration)
-		{name: "R-ONE-OTP refused: a second hardware OTP at home", when: registerHome(branch(), custState(profiled(events.Individual, events.Domestic), hwMirror("999888777666"))), rule: RuleOneOTP},
+		{name: "R-ONE-OTP refused: a second hardware OTP at home", when: registerHome(branch(), custState(profiled(events.Individual, events.Korean), hwMirror("999888777666"))), rule: RuleOneOTP},
 		{name: "R-ONE-OTP refused: hardware while a mobile OTP is active", when: registerHome(branch(), custState(mobileIssued(phoneA, now.AddDate(3, 0, 0)))), rule: RuleOneOTP},
 		{name: "R-ONE-OTP allowed: hardware after the first was cancelled", when: registerHome(branch(), custState(hwMirror("999888777666"), hwMirrorCancelled("999888777666"))), want: homeReg},
 		{name: "R-ONE-OTP allowed: registrations elsewhere do not count", given: flat(reg(home)), when: Register{Meta: center(instKB, "")}, want: registered},

@@ -9,7 +9,7 @@ import (
 // (API error.rule).
 type RuleID string
 
-// The 24 rules of domain.md §4.
+// The rules of domain.md §4.
 const (
 	RuleHWNoIssue           RuleID = "R-HW-NO-ISSUE"
 	RuleHWOnePerInstitution RuleID = "R-HW-ONE-PER-INSTITUTION"
@@ -24,6 +24,8 @@ const (
 	RuleHWLostBlocks        RuleID = "R-HW-LOST-BLOCKS"
 	RuleHWValidity          RuleID = "R-HW-VALIDITY"
 	RuleOneOTP              RuleID = "R-ONE-OTP"
+	RuleOnePerson           RuleID = "R-ONE-PERSON"
+	RuleProfile             RuleID = "R-PROFILE"
 	RuleMobEligible         RuleID = "R-MOB-ELIGIBLE"
 	RuleMobOnePhone         RuleID = "R-MOB-ONE-PHONE"
 	RuleMobValidity         RuleID = "R-MOB-VALIDITY"
@@ -43,7 +45,7 @@ var Rules = []RuleID{
 	RuleHWLockedOnline, RuleHWDiscarded, RuleHWLostAll, RuleHWRecoverEach, RuleHWRecoverOnline,
 	RuleHWLostBlocks, RuleHWValidity, RuleOneOTP, RuleMobEligible, RuleMobOnePhone, RuleMobValidity,
 	RuleMobPINLock, RuleMobVerify, RuleMobRevokeChannel, RuleChannel, RuleAgent, RuleDocs, RuleHours,
-	RuleApproval,
+	RuleApproval, RuleOnePerson, RuleProfile,
 }
 
 // RuleError is returned by Decide when a rule refuses a command. Message
@@ -77,3 +79,8 @@ var ErrNoMobileOTP = errors.New("customer has no active mobile OTP")
 // cancellation at the home institution when the command does not carry the
 // customer's state: a programming error of the caller, never a user's.
 var ErrCustomerState = errors.New("home registration or cancellation needs the customer's state")
+
+// ErrPersonState is returned by Customer.Decide for a profile whose command
+// does not carry the claim of its real-name number (SetProfile.Person): a
+// programming error of the caller, never a user's.
+var ErrPersonState = errors.New("a customer profile needs the claim of its real-name number")

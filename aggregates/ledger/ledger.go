@@ -96,6 +96,7 @@ type Ledger struct {
 	cfg       Config
 	devices   *store[aggregates.Device]
 	customers *store[aggregates.Customer]
+	persons   *store[aggregates.Person] // real-name claims (R-ONE-PERSON)
 	appends   atomic.Uint64
 	conflicts atomic.Uint64
 }
@@ -125,6 +126,7 @@ func New(j *journal.Journal, cfg Config) (*Ledger, error) {
 			}},
 		customers: &store[aggregates.Customer]{j: j, cache: newLRU[loaded[aggregates.Customer]](cfg.CacheSize),
 			zero: func(r events.AggregateRef) aggregates.Customer { return aggregates.NewCustomer(r.Key) }},
+		persons: newPersons(j, cfg.CacheSize),
 	}, nil
 }
 
@@ -258,15 +260,11 @@ func (l *Ledger) Customer(ctx context.Context, customerNo string, cmd aggregates
 		if a, ok, err := l.customers.answered(ctx, c, ref, meta.IdempotencyKey, command, meta.EventID, now); ok || err != nil {
 			return a, false, err
 		}
-		evs, err := c.snap.State.Decide(aggregates.WithCustomerMeta(cmd, meta), now, &l.cfg.Policy)
+		parts, err := l.decideCustomer(ctx, ref, c, aggregates.WithCustomerMeta(cmd, meta), now)
 		if err != nil {
 			return Answer{}, false, err
 		}
-		cw, err := l.customers.writing(c, evs)
-		if err != nil {
-			return Answer{}, false, err
-		}
-		return l.append(ctx, meta.IdempotencyKey, command, now, []part{cw})
+		return l.append(ctx, meta.IdempotencyKey, command, now, parts)
 	})
 }
 
