@@ -166,6 +166,8 @@ func (c Customer) Decide(cmd CustomerCommand, now time.Time, p *Policy) ([]event
 	switch cmd := cmd.(type) {
 	case SetProfile:
 		evs, err = c.setProfile(cmd, now, p)
+	case ClaimRealName:
+		evs, err = c.claimRealName(cmd, now, p)
 	case IssueMobile:
 		evs, err = c.issueMobile(cmd, now, p)
 	case RevokeMobile:

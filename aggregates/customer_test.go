@@ -141,6 +141,12 @@ func TestCustomerRules(t *testing.T) {
 			when: profile(branch(), events.Individual, events.Korean, rnFP, claimedBy(custNo)), want: []events.Type{events.TypeCustomerProfiled}},
 		{name: "R-ONE-PERSON refused: a real-name number already another customer number's, naming it",
 			when: profile(core(), events.Individual, events.Korean, rnFP, claimedBy("C9999")), rule: RuleOnePerson},
+		{name: "R-ONE-PERSON allowed: a customer profiled before the rule claims its real-name number from the customer master", given: flat(domestic),
+			when: ClaimRealName{Meta: core(), Person: &unclaimed}, want: []events.Type{events.TypePersonClaimed}},
+		{name: "R-ONE-PERSON refused: a late claim of a real-name number another customer number holds (a duplicate from before the rule)", given: flat(domestic),
+			when: ClaimRealName{Meta: core(), Person: func() *Person { p := claimedBy("C9999"); return &p }()}, rule: RuleOnePerson},
+		{name: "R-PROFILE refused: a late claim through the authentication service", given: flat(domestic),
+			when: ClaimRealName{Meta: auth(), Person: &unclaimed}, rule: RuleProfile},
 		{name: "R-ONE-PERSON refused: in branch too", when: profile(branch(), events.Corporate, events.Korean, rnFP, claimedBy("C9999")), rule: RuleOnePerson},
 
 		// R-MOB-ONE-PHONE
@@ -301,6 +307,27 @@ func TestProfileRefusalsSay(t *testing.T) {
 	if !errors.As(err, &re) || re.Rule != RuleMobEligible || !strings.Contains(RuleMobEligible.Text().Ko, "내국인") ||
 		strings.Contains(RuleMobEligible.Text().Ko, "거주") || !strings.Contains(re.Message, "내국인") {
 		t.Errorf("R-MOB-ELIGIBLE refusal %v, text %q", err, RuleMobEligible.Text().Ko)
+	}
+}
+
+// TestClaimRealNameWithoutWork: a late claim of a customer without a
+// profile, or of one that holds its claim, is refused with the sentinels
+// the backfill counts, and appends nothing.
+func TestClaimRealNameWithoutWork(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		given []events.Event
+		claim Person
+		want  error
+	}{
+		{nil, unclaimed, ErrNoProfile},
+		{flat(domestic), claimedBy(custNo), ErrClaimed},
+		{flat(domestic), unclaimedAs(otherFP), ErrPersonState},
+	} {
+		evs, err := Fold(NewCustomer(custNo), tc.given, time.Time{}).Decide(ClaimRealName{Meta: core(), Person: &tc.claim}, now, &policy)
+		if !errors.Is(err, tc.want) || len(evs) != 0 {
+			t.Errorf("%v %+v: %v %v, want %v", types(tc.given), tc.claim, types(evs), err, tc.want)
+		}
 	}
 }
 

@@ -80,6 +80,14 @@ var ErrNoMobileOTP = errors.New("customer has no active mobile OTP")
 // customer's state: a programming error of the caller, never a user's.
 var ErrCustomerState = errors.New("home registration or cancellation needs the customer's state")
 
+// ErrNoProfile is returned by Customer.Decide for [ClaimRealName] on a
+// customer without a profile: there is no real-name number to claim.
+var ErrNoProfile = errors.New("customer has no profile on record")
+
+// ErrClaimed is returned by Customer.Decide for [ClaimRealName] when the
+// customer already holds the claim of its real-name number: nothing to do.
+var ErrClaimed = errors.New("the customer already holds the claim of its real-name number")
+
 // ErrPersonState is returned by Customer.Decide for a profile whose command
 // does not carry the claim of its real-name number (SetProfile.Person): a
 // programming error of the caller, never a user's.

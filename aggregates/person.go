@@ -89,3 +89,34 @@ func (c Customer) claim(cmd SetProfile, now time.Time) ([]events.Event, error) {
 	}
 	return []events.Event{cmd.envelope(1, cmd.Person.Ref, now, events.PersonClaimed{CustomerNo: c.Ref.Key})}, nil
 }
+
+// ClaimRealName claims the real-name number of a customer profiled before
+// profiles claimed theirs (R-ONE-PERSON), from the customer master (CORE):
+// until then another customer number could still claim it. Person must hold
+// the claim of the customer's real-name fingerprint. It is refused with
+// [ErrNoProfile] when the customer has no profile, [ErrClaimed] when the
+// customer holds the claim already, and R-ONE-PERSON, naming the holder,
+// when another customer number does (a duplicate from before the rule).
+type ClaimRealName struct {
+	Meta
+	Person *Person
+}
+
+func (ClaimRealName) customerCommand() {}
+
+func (c Customer) claimRealName(cmd ClaimRealName, now time.Time, p *Policy) ([]events.Event, error) {
+	if err := admitProfile(cmd.Meta, now, p); err != nil {
+		return nil, err
+	}
+	switch {
+	case !c.Profile.Known:
+		return nil, ErrNoProfile
+	case cmd.Person == nil || cmd.Person.Ref != events.PersonRef(c.Profile.RealNameFP):
+		return nil, ErrPersonState
+	case cmd.Person.CustomerNo == c.Ref.Key:
+		return nil, ErrClaimed
+	case cmd.Person.CustomerNo != "":
+		return nil, refuse(RuleOnePerson, "this real-name number is customer %s's too, profiled before the rule: one of them must be corrected", cmd.Person.CustomerNo)
+	}
+	return []events.Event{cmd.envelope(0, cmd.Person.Ref, now, events.PersonClaimed{CustomerNo: c.Ref.Key})}, nil
+}

@@ -23,31 +23,53 @@ func newPersons(j *journal.Journal, size int) *store[aggregates.Person] {
 // whole and its retry sees the other's claim (R-ONE-PERSON).
 func (l *Ledger) decideCustomer(ctx context.Context, ref events.AggregateRef, c loaded[aggregates.Customer], cmd aggregates.CustomerCommand, now time.Time) ([]part, error) {
 	var person loaded[aggregates.Person]
-	if sp, ok := cmd.(aggregates.SetProfile); ok {
-		if pref := events.PersonRef(sp.RealNameFP); pref.Validate() == nil { // else the profile's own check refuses it
-			var err error
-			if person, err = l.persons.load(ctx, pref); err != nil {
-				return nil, err
-			}
-			sp.Person = &person.snap.State
-			cmd = sp
+	load := func(fp string) (*aggregates.Person, error) {
+		pref := events.PersonRef(fp)
+		if pref.Validate() != nil { // the command's own checks refuse it
+			return nil, nil
 		}
+		var err error
+		person, err = l.persons.load(ctx, pref)
+		return &person.snap.State, err
 	}
+	var err error
+	switch cmd := cmd.(type) {
+	case aggregates.SetProfile:
+		if cmd.Person, err = load(cmd.RealNameFP); err != nil {
+			return nil, err
+		}
+		return l.customerParts(ctx, ref, c, cmd, now, person)
+	case aggregates.ClaimRealName:
+		if cmd.Person, err = load(c.snap.State.Profile.RealNameFP); err != nil {
+			return nil, err
+		}
+		return l.customerParts(ctx, ref, c, cmd, now, person)
+	}
+	return l.customerParts(ctx, ref, c, cmd, now, person)
+}
+
+// customerParts decides cmd and returns the parts of the customer and, for
+// a claim, of the person.
+func (l *Ledger) customerParts(_ context.Context, ref events.AggregateRef, c loaded[aggregates.Customer], cmd aggregates.CustomerCommand, now time.Time, person loaded[aggregates.Person]) ([]part, error) {
 	evs, err := c.snap.State.Decide(cmd, now, &l.cfg.Policy)
 	if err != nil {
 		return nil, err
 	}
 	mine, claim := split(ref, evs)
-	cw, err := l.customers.writing(c, mine)
-	if err != nil {
-		return nil, err
+	var parts []part
+	if len(mine) > 0 {
+		cw, err := l.customers.writing(c, mine)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, cw)
 	}
-	if len(claim) == 0 {
-		return []part{cw}, nil
+	if len(claim) > 0 {
+		pw, err := l.persons.writing(person, claim)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, pw)
 	}
-	pw, err := l.persons.writing(person, claim)
-	if err != nil {
-		return nil, err
-	}
-	return []part{cw, pw}, nil
+	return parts, nil
 }

@@ -9,9 +9,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/otpledger/otpledger/aggregates"
 	"github.com/otpledger/otpledger/events"
+	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/journal/journaltest"
+	"github.com/otpledger/otpledger/internal/fixture"
 )
 
 // realNameFP is a fingerprint of its own for each customer number of the
@@ -103,4 +107,58 @@ func containsAll(s string, parts ...string) bool {
 		}
 	}
 	return true
+}
+
+// legacyProfile appends customer no's profile as the code before
+// R-ONE-PERSON did: without a claim of its real-name number.
+func legacyProfile(t *testing.T, j *journal.Journal, no, fp string) {
+	t.Helper()
+	m := branch("")
+	m.EventID = uuid.NewSHA1(uuid.NameSpaceOID, []byte("legacy "+no))
+	e := events.Event{ID: m.EventID, OccurredAt: fixture.BusinessHours, RecordedAt: fixture.BusinessHours, Aggregate: events.CustomerRef(no),
+		Institution: home, Channel: events.ChannelBranch, Actor: events.Actor{Role: events.RoleSelf}, Staff: "S1",
+		Payload: events.CustomerProfiled{CustomerType: events.Individual, Nationality: events.Korean, RealNameFingerprint: fp, RealNameMasked: "900101-1******"}}
+	chained, _, err := events.Chain("", []events.Event{e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Append(context.Background(), journal.Record{Commit: events.Commit{Events: chained}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLateClaim: customers profiled before R-ONE-PERSON hold no claim; the
+// customer master's late claim (ClaimRealName) appends it alone, once; a
+// second customer number profiled with the same real-name number before the
+// rule is then refused R-ONE-PERSON naming the first, and so is any new
+// profile with it.
+func TestLateClaim(t *testing.T) {
+	t.Parallel()
+	j := journaltest.Journal(t)
+	ctx := context.Background()
+	fp := realNameFP("legacy person")
+	legacyProfile(t, j, "L0001", fp)
+	legacyProfile(t, j, "L0002", fp)
+	l := newLedger(t, j)
+	core := aggregates.Meta{Institution: home, Channel: events.ChannelCore, Actor: events.Actor{Role: events.RoleSystem, ID: "CORE"}}
+	a, err := l.Customer(ctx, "L0001", aggregates.ClaimRealName{Meta: core})
+	if err != nil || len(a.Events) != 1 || a.Events[0].Aggregate != events.PersonRef(fp) || a.Events[0].Version != 1 {
+		t.Fatalf("late claim: %+v %v", a, err)
+	}
+	if _, err := newLedger(t, j).Customer(ctx, "L0001", aggregates.ClaimRealName{Meta: core}); !errors.Is(err, aggregates.ErrClaimed) {
+		t.Fatalf("claimed again: %v", err)
+	}
+	for _, tc := range []struct {
+		no  string
+		cmd aggregates.CustomerCommand
+	}{{"L0002", aggregates.ClaimRealName{Meta: core}}, {"N0003", profileAs("N0003", fp)}} {
+		_, err := l.Customer(ctx, tc.no, tc.cmd)
+		var re *aggregates.RuleError
+		if !errors.As(err, &re) || re.Rule != aggregates.RuleOnePerson || !strings.Contains(re.Message, "L0001") {
+			t.Errorf("%s: %v", tc.no, err)
+		}
+	}
+	if _, err := l.Customer(ctx, "N0004", aggregates.ClaimRealName{Meta: core}); !errors.Is(err, aggregates.ErrNoProfile) {
+		t.Errorf("a customer without a profile: %v", err)
+	}
 }
