@@ -39,6 +39,8 @@ Commands:
                      (that principal's personal-data look-ups: who found whom, never the number)
   export             every event in [--from, --to) as JSON lines or CSV, streaming
   import             append an export's JSON lines to an empty journal (restore, copy)
+  claims             claim the real-name number of every customer profiled before R-ONE-PERSON
+                     (once, after upgrading); lists the customer numbers sharing one
   backup --out DIR   a snapshot of the stream (sequences, headers, settings) and the keys beside it
                      (fingerprint, checkpoint); serve stopped on the embedded default
   restore --in DIR   restore a backup into a NATS without the stream (an empty data directory, or a
@@ -177,6 +179,8 @@ func (inv *invocation) action(ctx context.Context, stdout, stderr io.Writer) fun
 		return func() error { return benchCmd(ctx, cfg, &inv.bf, stdout, stderr) }
 	case "import":
 		return func() error { return importCmd(ctx, cfg, af, stderr) }
+	case "claims":
+		return func() error { return claimsCmd(ctx, cfg, stdout, stderr) }
 	case "backup":
 		return func() error { return backupCmd(ctx, cfg, af.out, stdout, stderr) }
 	case "restore":
