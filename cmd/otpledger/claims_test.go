@@ -51,6 +51,12 @@ func TestClaimsAfterUpgrade(t *testing.T) {
 	if out, err := command(t, env, "verify"); err != nil || !strings.Contains(out, " 0 findings") {
 		t.Errorf("verify: %v\n%s", err, out)
 	}
+	for no, c := range states.Customers {
+		out, err := command(t, env, "history", "person", c.Profile.FP, "--format", "json")
+		if err != nil || !strings.Contains(out, `"customer_no":"`+no+`"`) {
+			t.Errorf("history person of %s: %v\n%s", no, err, out)
+		}
+	}
 	out, err := command(t, env, "export", "--format", "jsonl")
 	if err != nil || strings.Count(out, `"type":"person_claimed"`) != 4 {
 		t.Errorf("export after claims: %v, %d claims", err, strings.Count(out, `"type":"person_claimed"`))

@@ -36,7 +36,8 @@ Commands:
   history device VENDOR SERIAL | history customer CUSTOMER_NO
                      an aggregate's events and its state, as of --as-of, straight from the stream;
                      history key ID (an API key's creation and revocation), history lookup PRINCIPAL
-                     (that principal's personal-data look-ups: who found whom, never the number)
+                     (that principal's personal-data look-ups: who found whom, never the number),
+                     history person FINGERPRINT (which customer number claimed a real-name number)
   export             every event in [--from, --to) as JSON lines or CSV, streaming
   import             append an export's JSON lines to an empty journal (restore, copy)
   claims             claim the real-name number of every customer profiled before R-ONE-PERSON
@@ -146,7 +147,7 @@ func parseCommand(args []string) (inv *invocation, rest []string, problem string
 	case "history":
 		k := 0
 		if len(rest) > 0 {
-			k = map[string]int{"device": 3, "customer": 2, "key": 2, "lookup": 2}[rest[0]]
+			k = map[string]int{"device": 3, "customer": 2, "person": 2, "key": 2, "lookup": 2}[rest[0]]
 		}
 		if len(rest) < 2 || k == 0 || len(rest) < k {
 			return nil, nil, "otpledger history: want 'history device VENDOR SERIAL', 'history customer CUSTOMER_NO', 'history key ID' or 'history lookup PRINCIPAL'"
