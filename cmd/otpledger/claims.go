@@ -25,19 +25,11 @@ const claimsActor = "otpledger-claims"
 // firm corrects) — customer numbers only, never a real-name number or its
 // fingerprint. Run again, it claims nothing new.
 func claimsCmd(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
-	pol, err := cfg.policy()
-	if err != nil {
-		return err
-	}
-	n, err := openJournal(ctx, cfg, newLogger("warn", stderr), writes)
+	n, l, err := openLedger(ctx, cfg, stderr, writes)
 	if err != nil {
 		return err
 	}
 	defer n.close()
-	l, err := ledger.New(n.j, ledger.Config{Policy: pol})
-	if err != nil {
-		return err
-	}
 	var profiled []string // in the order of their first profile
 	seen := map[string]bool{}
 	err = consumers.ReadStream(ctx, n.j, 0, 0, func(items []projections.Item) error {
@@ -54,7 +46,7 @@ func claimsCmd(ctx context.Context, cfg *config, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	meta := aggregates.Meta{Institution: pol.HomeInstitution, Channel: events.ChannelCore,
+	meta := aggregates.Meta{Institution: l.Policy().HomeInstitution, Channel: events.ChannelCore,
 		Actor: events.Actor{Role: events.RoleSystem, ID: claimsActor}}
 	claimed, held := 0, 0
 	var duplicates []string
@@ -77,4 +69,23 @@ func claimsCmd(ctx context.Context, cfg *config, stdout, stderr io.Writer) error
 		fmt.Fprintln(stdout, d)
 	}
 	return nil
+}
+
+// openLedger opens the journal for mode and a ledger over it with the
+// configured policy, for the commands that read or decide aggregates.
+func openLedger(ctx context.Context, cfg *config, stderr io.Writer, mode journalUse) (*node, *ledger.Ledger, error) {
+	pol, err := cfg.policy()
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := openJournal(ctx, cfg, newLogger("warn", stderr), mode)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := ledger.New(n.j, ledger.Config{Policy: pol})
+	if err != nil {
+		n.close()
+		return nil, nil, err
+	}
+	return n, l, nil
 }
