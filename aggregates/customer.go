@@ -1,6 +1,7 @@
 package aggregates
 
 import (
+	"encoding/json"
 	"maps"
 	"slices"
 	"strings"
@@ -15,10 +16,29 @@ import (
 type Profile struct {
 	Known          bool                `json:"known,omitzero"`
 	Type           events.CustomerType `json:"type,omitzero"`
-	Residency      events.Residency    `json:"residency,omitzero"`
+	Nationality    events.Nationality  `json:"nationality,omitzero"`
 	RealNameFP     string              `json:"real_name_fp,omitzero"`
 	RealNameMasked string              `json:"real_name_masked,omitzero"`
 	Accounts       []string            `json:"accounts,omitzero"`
+}
+
+// UnmarshalJSON reads a profile, upcasting the residency of the snapshots
+// written before profiles said nationality (events.Residency.Nationality),
+// so that those snapshots still load with one look-up.
+func (p *Profile) UnmarshalJSON(data []byte) error {
+	type plain Profile
+	var v struct {
+		plain
+		Residency events.Residency `json:"residency"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	*p = Profile(v.plain)
+	if p.Nationality == "" {
+		p.Nationality = v.Residency.Nationality()
+	}
+	return nil
 }
 
 // HardwareOTP is the customer's active hardware registration at home.
@@ -95,12 +115,15 @@ type CustomerCommand interface {
 	customerCommand()
 }
 
-// SetProfile records the customer's profile. RealNameFP and RealNameMasked
-// come from package pii; the clear number never reaches the aggregate.
+// SetProfile records the customer's profile (R-PROFILE). RealNameFP and
+// RealNameMasked come from package pii; the clear number never reaches the
+// aggregate. Person must hold the claim of RealNameFP (R-ONE-PERSON): the
+// customer's first profile claims it in the same commit.
 type SetProfile struct {
 	Meta
+	Person         *Person
 	Type           events.CustomerType
-	Residency      events.Residency
+	Nationality    events.Nationality
 	RealNameFP     string
 	RealNameMasked string
 	Accounts       []string
@@ -158,6 +181,8 @@ func (c Customer) Decide(cmd CustomerCommand, now time.Time, p *Policy) ([]event
 	switch cmd := cmd.(type) {
 	case SetProfile:
 		evs, err = c.setProfile(cmd, now, p)
+	case ClaimRealName:
+		evs, err = c.claimRealName(cmd, now, p)
 	case IssueMobile:
 		evs, err = c.issueMobile(cmd, now, p)
 	case RevokeMobile:
@@ -176,15 +201,20 @@ func (c Customer) Decide(cmd CustomerCommand, now time.Time, p *Policy) ([]event
 }
 
 func (c Customer) setProfile(cmd SetProfile, now time.Time, p *Policy) ([]events.Event, error) {
-	if err := cmd.validate(p); err != nil {
+	if err := admitProfile(cmd.Meta, now, p); err != nil {
 		return nil, err
 	}
-	if cmd.Institution != p.HomeInstitution {
-		return nil, refuse(RuleChannel, "customer profiles belong to the home institution %s", p.HomeInstitution)
+	profiled := cmd.envelope(0, c.Ref, now, events.CustomerProfiled{CustomerType: cmd.Type,
+		Nationality: cmd.Nationality, RealNameFingerprint: cmd.RealNameFP, RealNameMasked: cmd.RealNameMasked,
+		Accounts: cmd.Accounts})
+	if err := profiled.Validate(); err != nil {
+		return nil, err
 	}
-	return []events.Event{cmd.envelope(0, c.Ref, now, events.CustomerProfiled{CustomerType: cmd.Type,
-		Residency: cmd.Residency, RealNameFingerprint: cmd.RealNameFP, RealNameMasked: cmd.RealNameMasked,
-		Accounts: cmd.Accounts})}, nil
+	claimed, err := c.claim(cmd, now)
+	if err != nil {
+		return nil, err
+	}
+	return append([]events.Event{profiled}, claimed...), nil
 }
 
 // admitMobile applies the shared rules to a mobile action and then requires
@@ -209,8 +239,8 @@ func (c Customer) issueMobile(cmd IssueMobile, now time.Time, p *Policy) ([]even
 	switch {
 	case !c.Profile.Known:
 		return nil, refuse(RuleMobEligible, "mobile OTP needs the customer's profile on record")
-	case c.Profile.Type != events.Individual || c.Profile.Residency != events.Domestic:
-		return nil, refuse(RuleMobEligible, "mobile OTP is for domestic individual customers only")
+	case c.Profile.Type != events.Individual || c.Profile.Nationality != events.Korean:
+		return nil, refuse(RuleMobEligible, "mobile OTP is for individual customers who are Korean nationals (내국인 개인고객) only")
 	case !cmd.Verification.Complete():
 		return nil, refuse(RuleMobVerify, "non-face-to-face issuance needs home-account and phone-identity verification and a 1-won transfer or OTP/security-card authentication")
 	}
@@ -313,7 +343,7 @@ func (c Customer) Evolve(e events.Event) Customer {
 	}
 	switch p := e.Payload.(type) {
 	case events.CustomerProfiled:
-		c.Profile = Profile{Known: true, Type: p.CustomerType, Residency: p.Residency,
+		c.Profile = Profile{Known: true, Type: p.CustomerType, Nationality: p.Nationality,
 			RealNameFP: p.RealNameFingerprint, RealNameMasked: p.RealNameMasked, Accounts: p.Accounts}
 	case events.Registered:
 		c.Hardware = HardwareOTP{Active: true, Vendor: p.Vendor, Serial: p.Serial, Since: e.OccurredAt}

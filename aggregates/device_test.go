@@ -16,8 +16,8 @@ func custState(evs ...events.Event) *Customer {
 }
 
 var (
-	individual = custState(profiled(events.Individual, events.Domestic))
-	corp       = custState(profiled(events.Corporate, events.Domestic))
+	individual = custState(profiled(events.Individual, events.Korean))
+	corp       = custState(profiled(events.Corporate, events.Korean))
 	registered = []events.Type{events.TypeRegistered}
 	homeReg    = []events.Type{events.TypeRegistered, events.TypeRegistered}
 )
@@ -231,7 +231,7 @@ func TestDeviceRules(t *testing.T) {
 		{name: "R-HW-VALIDITY refused: a warranty that ends before it starts", when: Register{Meta: center(instKB, ""), WarrantyFrom: "2027-01-01", WarrantyTo: "2026-01-01"}, rule: RuleHWValidity},
 
 		// R-ONE-OTP (the device side of a home registration)
-		{name: "R-ONE-OTP refused: a second hardware OTP at home", when: registerHome(branch(), custState(profiled(events.Individual, events.Domestic), hwMirror("999888777666"))), rule: RuleOneOTP},
+		{name: "R-ONE-OTP refused: a second hardware OTP at home", when: registerHome(branch(), custState(profiled(events.Individual, events.Korean), hwMirror("999888777666"))), rule: RuleOneOTP},
 		{name: "R-ONE-OTP allowed: hardware at home replaces the active mobile OTP in the same append", when: registerHome(branch(), custState(mobileIssued(phoneA, now.AddDate(3, 0, 0)))),
 			want: []events.Type{events.TypeRegistered, events.TypeMobileRevoked, events.TypeRegistered}, check: replacedMobile},
 		{name: "R-ONE-OTP allowed: hardware replaces a PIN-locked mobile OTP too", when: registerHome(branch(), custState(flat(mobileIssued(phoneA, now.AddDate(3, 0, 0)), pinErrs(5))...)),

@@ -103,7 +103,8 @@ type Revocation struct {
 type Profile struct {
 	Common
 	Type           string   `json:"type"`
-	Residency      string   `json:"residency"`
+	Nationality    string   `json:"nationality,omitempty"` // KOREAN or FOREIGN
+	Residency      string   `json:"residency,omitempty"`   // the older field, read as its upcast (DOMESTIC → KOREAN)
 	RealNameNumber string   `json:"real_name_number"`
 	Accounts       []string `json:"accounts,omitempty"`
 }

@@ -64,7 +64,7 @@ func get[T any](ctx context.Context, c *Client, path string, r Read, extra url.V
 type Customer struct {
 	CustomerNo     string   `json:"customer_no"`
 	Type           string   `json:"customer_type"`
-	Residency      string   `json:"residency"`
+	Nationality    string   `json:"nationality"`
 	RealNameMasked string   `json:"real_name_masked"`
 	Accounts       []string `json:"accounts"`
 }

@@ -15,6 +15,7 @@ type Type string
 // that R-MOB-ELIGIBLE, R-AGENT and R-DOCS read) and approved (R-APPROVAL).
 const (
 	TypeCustomerProfiled Type = "customer_profiled"
+	TypePersonClaimed    Type = "person_claimed"
 	TypeRegistered       Type = "registered"
 	TypeCancelled        Type = "cancelled"
 	TypeReportedLost     Type = "reported_lost"
@@ -42,7 +43,19 @@ const (
 	Corporate  CustomerType = "CORPORATE"
 )
 
-// Residency says whether a customer is domestic (내국인) or foreign.
+// Nationality says whether a customer is a Korean national (내국인) or a
+// foreigner: R-MOB-ELIGIBLE reads nationality, not residence.
+type Nationality string
+
+// Nationalities.
+const (
+	Korean    Nationality = "KOREAN"
+	NonKorean Nationality = "FOREIGN"
+)
+
+// Residency is what customer_profiled version 1 said instead of
+// [Nationality]; readers upcast it ([Residency.Nationality]) and the HTTP API
+// still reads it.
 type Residency string
 
 // Residencies.
@@ -51,14 +64,34 @@ const (
 	Foreign  Residency = "FOREIGN"
 )
 
+// Nationality returns r's upcast (DOMESTIC → KOREAN, FOREIGN → FOREIGN), or
+// "" for anything else.
+func (r Residency) Nationality() Nationality {
+	switch r {
+	case Domestic:
+		return Korean
+	case Foreign:
+		return NonKorean
+	}
+	return ""
+}
+
 // CustomerProfiled records (or replaces) a home-institution customer's
 // profile. The real-name number is kept only as a keyed fingerprint and a mask.
 type CustomerProfiled struct {
 	CustomerType        CustomerType `json:"customer_type"`
-	Residency           Residency    `json:"residency"`
+	Nationality         Nationality  `json:"nationality"`
 	RealNameFingerprint string       `json:"real_name_fingerprint"`
 	RealNameMasked      string       `json:"real_name_masked"`
 	Accounts            []string     `json:"accounts,omitempty"`
+}
+
+// PersonClaimed records, on a person (the aggregate of one real-name
+// fingerprint), the customer number its real-name number belongs to
+// (R-ONE-PERSON). It is appended with that customer's first profile, in one
+// atomic batch, and never again for the person.
+type PersonClaimed struct {
+	CustomerNo string `json:"customer_no"`
 }
 
 // Registered records a hardware device's registration at the event's
@@ -192,6 +225,7 @@ type Approved struct {
 }
 
 func (CustomerProfiled) EventType() Type { return TypeCustomerProfiled }
+func (PersonClaimed) EventType() Type    { return TypePersonClaimed }
 func (Registered) EventType() Type       { return TypeRegistered }
 func (Cancelled) EventType() Type        { return TypeCancelled }
 func (ReportedLost) EventType() Type     { return TypeReportedLost }
@@ -231,8 +265,8 @@ func (p CustomerProfiled) Validate() error {
 	switch {
 	case p.CustomerType != Individual && p.CustomerType != Corporate:
 		return fieldErr("customer_type", "must be INDIVIDUAL or CORPORATE")
-	case p.Residency != Domestic && p.Residency != Foreign:
-		return fieldErr("residency", "must be DOMESTIC or FOREIGN")
+	case p.Nationality != Korean && p.Nationality != NonKorean:
+		return fieldErr("nationality", "must be KOREAN or FOREIGN")
 	case !validFingerprint(p.RealNameFingerprint):
 		return fieldErr("real_name_fingerprint", "must be 64 lower-case hex digits")
 	case !maskedRE.MatchString(p.RealNameMasked):
@@ -242,6 +276,13 @@ func (p CustomerProfiled) Validate() error {
 		if !ValidAccountNo(a) {
 			return AccountNoCode.Refusal("accounts[" + itoa(i) + "]")
 		}
+	}
+	return nil
+}
+
+func (p PersonClaimed) Validate() error {
+	if !ValidCustomerNo(p.CustomerNo) {
+		return CustomerNoCode.Refusal("customer_no")
 	}
 	return nil
 }

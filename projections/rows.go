@@ -13,7 +13,7 @@ import (
 type Customer struct {
 	CustomerNo     string   `json:"customer_no" db:"customer_no"`
 	Type           string   `json:"customer_type" db:"customer_type"`
-	Residency      string   `json:"residency" db:"residency"`
+	Nationality    string   `json:"nationality" db:"nationality"`
 	RealNameFP     string   `json:"real_name_fingerprint" db:"real_name_fp"`
 	RealNameMasked string   `json:"real_name_masked" db:"real_name_masked"`
 	Accounts       []string `json:"accounts" db:"accounts"`

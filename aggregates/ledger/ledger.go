@@ -96,6 +96,7 @@ type Ledger struct {
 	cfg       Config
 	devices   *store[aggregates.Device]
 	customers *store[aggregates.Customer]
+	persons   *store[aggregates.Person] // real-name claims (R-ONE-PERSON)
 	appends   atomic.Uint64
 	conflicts atomic.Uint64
 }
@@ -125,6 +126,7 @@ func New(j *journal.Journal, cfg Config) (*Ledger, error) {
 			}},
 		customers: &store[aggregates.Customer]{j: j, cache: newLRU[loaded[aggregates.Customer]](cfg.CacheSize),
 			zero: func(r events.AggregateRef) aggregates.Customer { return aggregates.NewCustomer(r.Key) }},
+		persons: newPersons(j, cfg.CacheSize),
 	}, nil
 }
 
@@ -260,7 +262,7 @@ func (l *Ledger) Customer(ctx context.Context, customerNo string, cmd aggregates
 		if a, ok, err := l.customers.answered(ctx, c, ref, meta.IdempotencyKey, command, meta.EventID, now); ok || err != nil {
 			return a, false, err
 		}
-		parts, a, done, err := l.decideCustomer(ctx, c, aggregates.WithCustomerMeta(cmd, meta), command, now)
+		parts, a, done, err := l.decideCustomer(ctx, ref, c, aggregates.WithCustomerMeta(cmd, meta), command, now)
 		if done || err != nil {
 			return a, false, err
 		}

@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/otpledger/otpledger/aggregates/ledger"
 	"github.com/otpledger/otpledger/consumers"
 	"github.com/otpledger/otpledger/events"
 	"github.com/otpledger/otpledger/events/journal"
@@ -97,19 +96,11 @@ func historyCmd(ctx context.Context, cfg *config, f *auditFlags, ref events.Aggr
 	if err != nil {
 		return err
 	}
-	pol, err := cfg.policy()
-	if err != nil {
-		return err
-	}
-	n, err := openJournal(ctx, cfg, newLogger("warn", stderr), reads)
+	n, l, err := openLedger(ctx, cfg, stderr, reads)
 	if err != nil {
 		return err
 	}
 	defer n.close()
-	l, err := ledger.New(n.j, ledger.Config{Policy: pol})
-	if err != nil {
-		return err
-	}
 	h, err := audit.ReadHistory(ctx, l, n.j, ref, audit.Query{AsOf: asOf, After: f.after, Limit: f.limit})
 	if err != nil {
 		return err

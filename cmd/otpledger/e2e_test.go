@@ -88,6 +88,10 @@ func init() {
 		step{"POST", "/v1/devices/OTP/000111222444/registrations/KB001/cancel", `{"channel":"CENTER","origin_channel":"ONLINE","actor":{"role":"SYSTEM","id":"CENTER"}}`, 201, ""},
 		step{"POST", "/v1/devices/OTP/000111222444/registrations", `{"channel":"CENTER","institution":"KB001","origin_channel":"ONLINE","actor":{"role":"SYSTEM","id":"CENTER"}}`, 409, "R-HW-LOST-BLOCKS"},
 		step{"POST", "/v1/devices/OTP/000111222444/registrations", `{"channel":"HTS","actor":{"role":"SELF","id":"CUST0001"},"customer_no":"C0001"}`, 409, "R-HW-LOST-BLOCKS"},
+		// One person, one customer number (R-ONE-PERSON): the real-name
+		// number is C0001's, claimed with its profile; the refusal names
+		// C0001 and nothing of the number.
+		step{"PUT", "/v1/customers/C0002", `{` + branch + `,"type":"INDIVIDUAL","nationality":"KOREAN","real_name_number":"` + realNameNumber + `"}`, 409, "R-ONE-PERSON"},
 	)
 }
 
@@ -369,6 +373,7 @@ func (p *process) walk(t *testing.T) (map[string]string, uint64) {
 		if status != s.status || answer.Error.Rule != s.rule {
 			t.Fatalf("step %d %s %s: %d %s", i, s.method, s.path, status, body)
 		}
+		scanForPersonalData(t, fmt.Sprintf("the answer to step %d", i), body)
 		var types []string
 		for _, e := range answer.Events {
 			last = max(last, e.Sequence)
@@ -574,6 +579,9 @@ func TestServeEmbedded(t *testing.T) {
 		t.Errorf("export: %d lines, %v", lines, err)
 	}
 	scanForPersonalData(t, "export", []byte(out))
+	if !strings.Contains(out, `"type":"person_claimed"`) || !strings.Contains(out, `"kind":"person"`) {
+		t.Errorf("the export holds no real-name claim: the scan proved nothing of them")
+	}
 	for _, v := range before {
 		scanForPersonalData(t, "answers", []byte(v))
 	}

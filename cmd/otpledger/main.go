@@ -36,9 +36,12 @@ Commands:
   history device VENDOR SERIAL | history customer CUSTOMER_NO
                      an aggregate's events and its state, as of --as-of, straight from the stream;
                      history key ID (an API key's creation and revocation), history lookup PRINCIPAL
-                     (that principal's personal-data look-ups: who found whom, never the number)
+                     (that principal's personal-data look-ups: who found whom, never the number),
+                     history person FINGERPRINT (which customer number claimed a real-name number)
   export             every event in [--from, --to) as JSON lines or CSV, streaming
   import             append an export's JSON lines to an empty journal (restore, copy)
+  claims             claim the real-name number of every customer profiled before R-ONE-PERSON
+                     (once, after upgrading); lists the customer numbers sharing one
   backup --out DIR   a snapshot of the stream (sequences, headers, settings) and the keys beside it
                      (fingerprint, checkpoint); serve stopped on the embedded default
   restore --in DIR   restore a backup into a NATS without the stream (an empty data directory, or a
@@ -144,7 +147,7 @@ func parseCommand(args []string) (inv *invocation, rest []string, problem string
 	case "history":
 		k := 0
 		if len(rest) > 0 {
-			k = map[string]int{"device": 3, "customer": 2, "key": 2, "lookup": 2}[rest[0]]
+			k = map[string]int{"device": 3, "customer": 2, "person": 2, "key": 2, "lookup": 2}[rest[0]]
 		}
 		if len(rest) < 2 || k == 0 || len(rest) < k {
 			return nil, nil, "otpledger history: want 'history device VENDOR SERIAL', 'history customer CUSTOMER_NO', 'history key ID' or 'history lookup PRINCIPAL'"
@@ -177,6 +180,8 @@ func (inv *invocation) action(ctx context.Context, stdout, stderr io.Writer) fun
 		return func() error { return benchCmd(ctx, cfg, &inv.bf, stdout, stderr) }
 	case "import":
 		return func() error { return importCmd(ctx, cfg, af, stderr) }
+	case "claims":
+		return func() error { return claimsCmd(ctx, cfg, stdout, stderr) }
 	case "backup":
 		return func() error { return backupCmd(ctx, cfg, af.out, stdout, stderr) }
 	case "restore":

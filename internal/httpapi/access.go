@@ -129,8 +129,8 @@ func roleList(roles []events.PrincipalRole) string {
 
 // bind makes a command act for the authenticated principal, never for what
 // its body claims: a teller or manager acts in branch at home and is the
-// event's staff; a producer acts on the channels of its scope, and on AUTH
-// and CENTER is itself the (SYSTEM) actor. A body that contradicts the
+// event's staff; a producer acts on the channels of its scope, and on AUTH,
+// CENTER and CORE (the customer master) is itself the (SYSTEM) actor. A body that contradicts the
 // principal is refused (403). It runs before the body's fields are checked.
 func (s *Server) bind(r *http.Request, c *common) (*events.Principal, error) {
 	id := identity(r)
@@ -156,7 +156,7 @@ func (s *Server) bind(r *http.Request, c *common) (*events.Principal, error) {
 		case c.Staff != "":
 			return nil, forbidden("staff belongs to branch actions, made by tellers")
 		}
-		if ch == events.ChannelAuth || ch == events.ChannelCenter {
+		if ch == events.ChannelAuth || ch == events.ChannelCenter || ch == events.ChannelCore {
 			if c.Actor != nil && (c.Actor.Role != string(events.RoleSystem) || (c.Actor.ID != "" && c.Actor.ID != id.ID)) {
 				return nil, forbidden("on channel %s the actor is the producer itself (SYSTEM %s)", ch, id.ID)
 			}

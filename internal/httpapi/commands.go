@@ -225,7 +225,8 @@ type (
 	profileBody struct {
 		common
 		Type           string   `json:"type"`
-		Residency      string   `json:"residency"`
+		Nationality    string   `json:"nationality"`
+		Residency      string   `json:"residency"` // read as its upcast (events.Residency.Nationality)
 		RealNameNumber string   `json:"real_name_number"`
 		Accounts       []string `json:"accounts"`
 	}
@@ -293,7 +294,18 @@ func (s *Server) setProfile(_ *http.Request, b profileBody, m aggregates.Meta) (
 			return nil, invalid("accounts", "each must match "+events.AccountNoCode.Pattern)
 		}
 	}
-	return aggregates.SetProfile{Meta: m, Type: events.CustomerType(b.Type), Residency: events.Residency(b.Residency),
+	nationality := events.Nationality(b.Nationality)
+	if b.Residency != "" {
+		upcast := events.Residency(b.Residency).Nationality()
+		switch {
+		case upcast == "":
+			return nil, invalid("residency", "must be DOMESTIC or FOREIGN (or give nationality)")
+		case nationality != "" && nationality != upcast:
+			return nil, invalid("residency", "contradicts nationality")
+		}
+		nationality = upcast
+	}
+	return aggregates.SetProfile{Meta: m, Type: events.CustomerType(b.Type), Nationality: nationality,
 		RealNameFP: fp, RealNameMasked: masked, Accounts: b.Accounts}, nil
 }
 
