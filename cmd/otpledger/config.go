@@ -89,7 +89,7 @@ func envParsed[T any](c *config, name string, def T, parse func(string) (T, erro
 	}
 	parsed, err := parse(v)
 	if err != nil {
-		c.envErrs = append(c.envErrs, fmt.Errorf("%s: %q does not parse", name, v))
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s: its value does not parse as %T", name, def)) // the value is not repeated: it may be a secret set in the wrong variable
 		return def
 	}
 	return parsed

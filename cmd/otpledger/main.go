@@ -248,9 +248,26 @@ func (inv *invocation) flagSet(stderr io.Writer) *flag.FlagSet {
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: otpledger %s [flags]\n\nFlags (each defaults to its environment variable):\n", cmd)
-		fs.PrintDefaults()
+		printDefaults(fs, os.Environ())
 	}
 	return fs
+}
+
+// printDefaults is fs.PrintDefaults with every default that an environment
+// variable set shown as that variable's name, never its value: tokens and
+// URLs with passwords come from there, and --help or any flag typo prints
+// this to stderr, which ends up in logs.
+func printDefaults(fs *flag.FlagSet, environ []string) {
+	fs.VisitAll(func(f *flag.Flag) {
+		for _, kv := range environ {
+			name, v, _ := strings.Cut(kv, "=")
+			if strings.HasPrefix(name, "OTPLEDGER_") && v != "" && v == f.DefValue {
+				f.DefValue = "(set in $" + name + ")"
+				return
+			}
+		}
+	})
+	fs.PrintDefaults()
 }
 
 // usageProblem names what is wrong with a command line that parsed: extra
