@@ -58,7 +58,7 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.oidcRoleClaim, "oidc-role-claim", env("OTPLEDGER_OIDC_ROLE_CLAIM", "otpledger_role"), "the claim holding the principal's role (env OTPLEDGER_OIDC_ROLE_CLAIM)")
 	fs.StringVar(&c.tlsCert, "tls-cert", env("OTPLEDGER_TLS_CERT", ""), "serve HTTPS with this PEM certificate (env OTPLEDGER_TLS_CERT)")
 	fs.StringVar(&c.tlsKey, "tls-key", env("OTPLEDGER_TLS_KEY", ""), "and this PEM key (env OTPLEDGER_TLS_KEY)")
-	fs.StringVar(&c.tlsClientCA, "tls-client-ca", env("OTPLEDGER_TLS_CLIENT_CA", ""), "require client certificates of this PEM CA; a certificate's subject bound to a key (cert_subject) authenticates (env OTPLEDGER_TLS_CLIENT_CA)")
+	fs.StringVar(&c.tlsClientCA, "tls-client-ca", env("OTPLEDGER_TLS_CLIENT_CA", ""), "require client certificates of this PEM CA; a certificate bound to a key (its subject and issuer, and the key's pin if any) authenticates (env OTPLEDGER_TLS_CLIENT_CA)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", env("OTPLEDGER_METRICS_ADDR", ""), "also serve /metrics here, without authentication, e.g. 127.0.0.1:9090 (env OTPLEDGER_METRICS_ADDR)")
 	fs.IntVar(&c.lookupsPerMinute, "lookups-per-minute", envParsed(c, "OTPLEDGER_LOOKUPS_PER_MINUTE", 30, strconv.Atoi),
 		"personal-data look-ups (find customer by real-name or account number) per principal per minute (env OTPLEDGER_LOOKUPS_PER_MINUTE)")

@@ -244,7 +244,8 @@ func (inv *invocation) flagSet(stderr io.Writer) *flag.FlagSet {
 		fs.StringVar(&kf.role, "role", "", "teller | manager | producer | auditor | operator | admin (required)")
 		fs.StringVar(&kf.channels, "channels", "", "a producer's channels, comma-separated, e.g. AUTH or MTS,MOBILE_WEB")
 		fs.StringVar(&kf.expires, "expires", "", "when the key stops working (RFC 3339; default: never)")
-		fs.StringVar(&kf.certSubject, "cert-subject", "", "a client certificate subject that authenticates as this key (mutual TLS)")
+		fs.StringVar(&kf.certFile, "cert", "", "a PEM client certificate whose subject and issuer authenticate as this key (mutual TLS)")
+		fs.BoolVar(&kf.certPin, "cert-pin", false, "with --cert: also pin the certificate's public key (a renewed certificate with a new key then needs a new key)")
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: otpledger %s [flags]\n\nFlags (each defaults to its environment variable):\n", cmd)

@@ -68,6 +68,8 @@ func toAPI(err error) *apiError {
 		return invalid("phone_id", pii.ErrPhoneFormat.Error())
 	case errors.Is(err, access.ErrKeyExists):
 		return &apiError{Status: http.StatusConflict, Code: "conflict", Field: "id", Message: access.ErrKeyExists.Error()}
+	case errors.Is(err, access.ErrCertBound):
+		return &apiError{Status: http.StatusConflict, Code: "conflict", Field: "cert_subject", Message: err.Error()}
 	case errors.Is(err, access.ErrNoKey):
 		return notFound(access.ErrNoKey.Error())
 	case errors.Is(err, projections.ErrBadCursor):
