@@ -12,6 +12,7 @@ import (
 	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/journal/backup"
 	"github.com/otpledger/otpledger/internal/progress"
+	"github.com/otpledger/otpledger/internal/securefile"
 )
 
 // backupCmd writes a snapshot of the stream and the keys that make a copy
@@ -103,7 +104,7 @@ func placeKeys(cfg *config, in string, m backup.Manifest, write bool) error {
 			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 				return err
 			}
-			if err := os.WriteFile(path, want, 0o600); err != nil {
+			if err := securefile.Write(path, want); err != nil {
 				return err
 			}
 		}

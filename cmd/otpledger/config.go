@@ -16,6 +16,7 @@ import (
 	"github.com/otpledger/otpledger/aggregates"
 	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/pii"
+	"github.com/otpledger/otpledger/internal/securefile"
 )
 
 // config is everything the commands read from flags and the environment.
@@ -156,7 +157,7 @@ func (c *config) secret(path, name string) ([]byte, error) {
 			if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
-			if err := os.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+			if err := securefile.Write(path, []byte(hex.EncodeToString(key)+"\n")); err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
 		}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/otpledger/otpledger/events"
 	"github.com/otpledger/otpledger/events/journal"
+	"github.com/otpledger/otpledger/internal/securefile"
 )
 
 // Errors of authentication and key administration. None carries a token.
@@ -302,7 +303,9 @@ func (k *Keys) append(ctx context.Context, by events.Principal, id string, cur K
 const TokenFile = "admin.token"
 
 // Bootstrap creates the first admin key when the journal has none at all,
-// and writes its token to dir/admin.token (mode 0600). It returns the
+// and writes its token to dir/admin.token (mode 0600, a new file renamed
+// into place: never through a symbolic link, never keeping an old file's
+// mode). It returns the
 // file's path, or "" when keys exist already (another server, or an earlier
 // start, made them).
 func (k *Keys) Bootstrap(ctx context.Context, dir string) (string, error) {
@@ -318,7 +321,7 @@ func (k *Keys) Bootstrap(ctx context.Context, dir string) (string, error) {
 	}
 	// The file first: a key whose token nobody holds would lock everyone out.
 	path := filepath.Join(dir, TokenFile)
-	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+	if err := securefile.Write(path, []byte(token+"\n")); err != nil {
 		return "", fmt.Errorf("bootstrap admin key: %w", err)
 	}
 	by := events.Principal{ID: "otpledger", Role: events.RoleAdmin, Method: events.MethodBootstrap}
