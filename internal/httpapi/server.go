@@ -137,8 +137,20 @@ func New(cfg Config) (*Server, error) {
 	mux := http.NewServeMux()
 	s.routes(guarded{mux, s})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.unrouted(mux, w, r) })
-	s.handler = s.instrument(canonical(s, mux))
+	s.handler = s.instrument(noStore(canonical(s, mux)))
 	return s, nil
+}
+
+// noStore marks every /v1 answer, errors too, Cache-Control: no-store: they
+// hold personal data, and POST /v1/keys a new token, which no cache (a
+// proxy's, a browser's) may keep.
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1" || strings.HasPrefix(r.URL.Path, "/v1/") {
+			w.Header().Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // unrouted answers a request no route took: 405 with Allow when the path
