@@ -337,36 +337,3 @@ func (k *Keys) Bootstrap(ctx context.Context, dir string) (string, error) {
 	}
 	return path, nil
 }
-
-// RecordLookup appends to by's look-up log that by looked up customers by
-// query (real_name_number or account_no) and found customers; the value
-// looked up is never recorded. The look-up is answered only once this is
-// stored, so no answer leaves unlogged.
-func (k *Keys) RecordLookup(ctx context.Context, by events.Principal, query string, customers []string) error {
-	ref := events.LookupRef(by.ID)
-	if !events.ValidKeyID(by.ID) { // an OIDC subject with dots: its log is kept under a subject-safe id
-		sum := sha256.Sum256([]byte(by.ID))
-		ref = events.LookupRef("sub-" + hex.EncodeToString(sum[:8]))
-	}
-	if customers == nil {
-		customers = []string{}
-	}
-	for attempt := 0; ; attempt++ {
-		seq, state, _, err := k.j.Last(ctx, ref)
-		if err != nil {
-			return err
-		}
-		now := k.now().UTC()
-		e := events.Event{ID: uuid.New(), OccurredAt: now, RecordedAt: now, Aggregate: ref, Institution: k.home,
-			Channel: events.ChannelAdmin, Actor: events.Actor{Role: events.RoleStaff, ID: by.ID}, Principal: &by,
-			Payload: events.LookedUp{Query: query, Customers: customers}}
-		evs, head, err := events.Chain(string(state), []events.Event{e})
-		if err != nil {
-			return err
-		}
-		_, err = k.j.Append(ctx, journal.Record{Commit: events.Commit{Events: evs}, Expect: seq, MsgID: e.ID.String(), State: []byte(head)})
-		if !errors.Is(err, journal.ErrConflict) || attempt == 4 {
-			return err
-		}
-	}
-}

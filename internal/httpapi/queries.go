@@ -182,7 +182,7 @@ func (s *Server) findCustomers(r *http.Request) (any, error) {
 	for i, c := range l.Items {
 		found[i] = c.CustomerNo
 	}
-	if err := s.cfg.Keys.RecordLookup(r.Context(), identity(r).Principal, query, found); err != nil {
+	if err := s.cfg.Keys.RecordLookup(r.Context(), identity(r).Principal, query, found, s.lookupRate()); err != nil {
 		return nil, err
 	}
 	return l, nil

@@ -65,7 +65,8 @@ type Config struct {
 	StallAfter      time.Duration
 	MinSequenceWait time.Duration // bound of ?min_sequence waits; default 2 s
 	// LookupsPerMinute bounds each principal's personal-data look-ups
-	// (GET /v1/customers?real_name_number=|account_no=); default 30.
+	// (GET /v1/customers?real_name_number=|account_no=), across every
+	// server sharing the journal; default 30.
 	LookupsPerMinute int
 	Logger           *slog.Logger
 	Registry         *prometheus.Registry // default a new one
@@ -120,7 +121,6 @@ type Server struct {
 		pos   uint64
 		since time.Time
 	}
-	lookups *lookupLimiter
 }
 
 // New builds the server and registers its metrics.
@@ -132,7 +132,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Verifier == nil {
 		cfg.Verifier = consumers.NewVerifier(context.Background(), cfg.Journal, nil)
 	}
-	s := &Server{cfg: cfg, lookups: newLookupLimiter(cfg.LookupsPerMinute)}
+	s := &Server{cfg: cfg}
 	s.registerMetrics()
 	mux := http.NewServeMux()
 	s.routes(guarded{mux, s})
