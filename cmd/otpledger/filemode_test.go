@@ -11,7 +11,8 @@ import (
 // (the events hold personal data), narrowing an existing file's mode, and
 // refuses a symbolic link in the file's place instead of writing through
 // it; the fingerprint key the embedded default generates replaces a link
-// planted in its place too.
+// planted in its place too; backup --out writes a new directory of mode
+// 0700 and refuses an existing one.
 func TestExportFileIsTheOwners(t *testing.T) {
 	t.Parallel()
 	data, out := t.TempDir(), t.TempDir()
@@ -49,6 +50,14 @@ func TestExportFileIsTheOwners(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(victim); string(got) != "untouched\n" {
 		t.Errorf("the link's target was written (%d bytes)", len(got))
+	}
+	if msg, code := runCLI(t, env, "backup", "--out", out); code == 0 || !strings.Contains(msg, "new directory") {
+		t.Errorf("backup --out an existing directory: exit %d\n%s", code, msg)
+	}
+	if msg, code := runCLI(t, env, "backup", "--out", filepath.Join(out, "backup")); code != 0 {
+		t.Errorf("backup --out a new directory: exit %d\n%s", code, msg)
+	} else if fi, err := os.Stat(filepath.Join(out, "backup")); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("the backup directory: %v %v, want 0700", fi.Mode(), err)
 	}
 	if _, err := os.Stat(keyVictim); err == nil {
 		t.Errorf("the fingerprint key was written through a link planted in the data directory")

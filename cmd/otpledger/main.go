@@ -237,7 +237,7 @@ func (inv *invocation) flagSet(stderr io.Writer) *flag.FlagSet {
 	}
 	if strings.HasPrefix(cmd, "keys ") {
 		fs.StringVar(&kf.url, "url", env("OTPLEDGER_URL", "http://127.0.0.1:8080"), "the running serve (env OTPLEDGER_URL)")
-		fs.StringVar(&kf.token, "token", env("OTPLEDGER_TOKEN", ""), "an admin's token (env OTPLEDGER_TOKEN; default: <data dir>/admin.token)")
+		fs.StringVar(&kf.token, "token", env("OTPLEDGER_TOKEN", ""), "an admin's token (env OTPLEDGER_TOKEN, preferred: a flag's value is visible to every user in the process list; default: <data dir>/admin.token)")
 	}
 	if cmd == "keys create" {
 		fs.StringVar(&kf.id, "id", "", "the key's id: the principal's staff, approver or SYSTEM actor id (required)")
