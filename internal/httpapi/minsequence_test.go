@@ -52,3 +52,24 @@ func TestMinSequenceWaitIsBounded(t *testing.T) {
 		t.Errorf("min_sequence within the stream, views behind: %d %s in %v, %d position reads; want 200 after the 2 s bound, at most 16 reads", status, out, took, reads)
 	}
 }
+
+// TestReadinessCostsTheStoreLittle: /readyz needs no credentials, so 100
+// requests in a burst read the views' position at most a few times (what
+// it asked is reused for 250 ms), not once each.
+func TestReadinessCostsTheStoreLittle(t *testing.T) {
+	t.Parallel()
+	views := &countedViews{Reader: projections.NewMemory()}
+	a := newTestAPI(t, func(c *Config) { c.Views = views })
+	start := time.Now()
+	for range 100 {
+		if status, out := a.do(t, "GET", "/readyz", "", "", "Authorization", ""); status != 200 {
+			t.Fatalf("readyz: %d %s", status, out)
+		}
+	}
+	took, reads := time.Since(start), views.reads.Load()
+	most := 2 + int64(took/(250*time.Millisecond))
+	t.Logf("100 /readyz in %v: %d position reads (at most %d)", took, reads, most)
+	if reads > most {
+		t.Errorf("100 /readyz in %v read the views' position %d times, at most %d", took, reads, most)
+	}
+}

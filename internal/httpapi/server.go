@@ -115,6 +115,11 @@ type Server struct {
 	refusals *prometheus.CounterVec
 	// calendarWarned is the last year whose unknown calendar was logged.
 	calendarWarned atomic.Int64
+	// probed is what /readyz last asked the journal and the store.
+	probed struct {
+		sync.Mutex
+		last readiness
+	}
 	// moved is the views' position /readyz last saw change, and when.
 	moved struct {
 		sync.Mutex
@@ -269,12 +274,12 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	status := map[string]any{"journal": "ok", "store": "ok"}
 	code := http.StatusOK
-	last, err := s.cfg.Journal.LastSequence(ctx)
-	if err != nil {
+	p := s.probe(ctx)
+	last, pos := p.last, p.pos
+	if p.lastErr != nil {
 		status["journal"], code = "unreachable", http.StatusServiceUnavailable
 	}
-	pos, err := s.cfg.Views.Position(ctx)
-	if err != nil {
+	if p.posErr != nil {
 		status["store"], code = "unreachable", http.StatusServiceUnavailable
 	}
 	lag := last - min(pos, last) // as consumers.Lag, from the answers above
@@ -287,13 +292,12 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	}
 	// A quarantined message is an event no view shows: reported, with the
 	// command to list them, but not a reason to take a writer out of service.
-	q, err := s.cfg.Views.Quarantine(ctx)
-	switch {
-	case err != nil:
+	switch q := p.quarantined; {
+	case p.qErr != nil:
 		status["quarantine"] = "unreadable"
-	case len(q) > 0:
-		status["quarantine"] = fmt.Sprintf("%d journal messages quarantined: views incomplete (otpledger quarantine list)", len(q))
-		status["quarantined"] = len(q)
+	case q > 0:
+		status["quarantine"] = fmt.Sprintf("%d journal messages quarantined: views incomplete (otpledger quarantine list)", q)
+		status["quarantined"] = q
 	default:
 		status["quarantine"] = "ok"
 	}
@@ -311,6 +315,36 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		s.cfg.Logger.WarnContext(ctx, cal.Warning())
 	}
 	writeJSON(w, code, status)
+}
+
+// readyFresh is how long /readyz reuses what it asked the journal and the
+// store: it needs no credentials, so without it every request would cost
+// the store (PostgreSQL when views are shared) three reads.
+const readyFresh = 250 * time.Millisecond
+
+// readiness is what /readyz asks the journal and the store.
+type readiness struct {
+	at                    time.Time
+	last, pos             uint64
+	quarantined           int
+	lastErr, posErr, qErr error
+}
+
+// probe returns what the journal and the store answered within readyFresh,
+// asking them again when it is older; concurrent requests share one asking.
+func (s *Server) probe(ctx context.Context) readiness {
+	s.probed.Lock()
+	defer s.probed.Unlock()
+	if p := s.probed.last; !p.at.IsZero() && time.Since(p.at) < readyFresh {
+		return p
+	}
+	var p readiness
+	p.last, p.lastErr = s.cfg.Journal.LastSequence(ctx)
+	p.pos, p.posErr = s.cfg.Views.Position(ctx)
+	q, err := s.cfg.Views.Quarantine(ctx)
+	p.quarantined, p.qErr, p.at = len(q), err, time.Now()
+	s.probed.last = p
+	return p
 }
 
 // projection says how the views keep up: "current" within MaxReadyLag of
