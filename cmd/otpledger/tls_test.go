@@ -145,3 +145,32 @@ func TestMutualTLS(t *testing.T) {
 	}
 	p.stop(t)
 }
+
+// TestKeysCreateReadsTheCertificate: 'keys create --cert' sends the
+// certificate's subject and issuer as the base64 of their DER, and its
+// public key's SHA-256 only with --cert-pin; a subject of two CNs is
+// refused before anything is sent.
+func TestKeysCreateReadsTheCertificate(t *testing.T) {
+	t.Parallel()
+	ca, dir, now := newCA(t, "otpledger test CA"), t.TempDir(), time.Now()
+	pair, certPEM, _ := ca.issue(t, pkix.Name{CommonName: "center-feed", Organization: []string{"IBKS"}}, false, now.Add(-time.Minute), now.Add(time.Hour))
+	_, spoofPEM, _ := ca.issue(t, pkix.Name{ExtraNames: []pkix.AttributeTypeAndValue{{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "a"},
+		{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "b"}}}, false, now.Add(-time.Minute), now.Add(time.Hour))
+	path, spoof := filepath.Join(dir, "client.pem"), filepath.Join(dir, "spoof.pem")
+	for p, data := range map[string][]byte{path: certPEM, spoof: spoofPEM} {
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := certBinding(path, false)
+	if err != nil || b.Subject != base64.StdEncoding.EncodeToString(pair.Leaf.RawSubject) ||
+		b.Issuer != base64.StdEncoding.EncodeToString(pair.Leaf.RawIssuer) || b.SHA256 != "" {
+		t.Errorf("--cert: %+v %v", b, err)
+	}
+	if b, err := certBinding(path, true); err != nil || len(b.SHA256) != 64 {
+		t.Errorf("--cert --cert-pin: %+v %v", b, err)
+	}
+	if _, err := certBinding(spoof, false); err == nil || !strings.Contains(err.Error(), "repeats attribute") {
+		t.Errorf("--cert of a subject of two CNs: %v", err)
+	}
+}
