@@ -118,8 +118,9 @@ func (k Key) binding() CertBinding {
 // Certificate authenticates a verified client certificate by the one
 // active key whose binding matches it: subject and issuer byte for byte,
 // and the key's pin when it has one. A subject with a repeated attribute,
-// no key or two keys (created at the same moment on two servers) are
-// [ErrUnauthenticated].
+// no active key or two (created at the same moment on two servers) are
+// [ErrUnauthenticated]; an expired key binds nothing, as a new key may
+// bind its certificate.
 func (k *Keys) Certificate(cert *x509.Certificate) (Key, error) {
 	b, err := BindingOf(cert)
 	if err != nil {
@@ -127,21 +128,27 @@ func (k *Keys) Certificate(cert *x509.Certificate) (Key, error) {
 	}
 	now := k.now()
 	var found []Key
+	expired := ""
 	k.mu.RLock()
 	for _, key := range k.byID {
 		kb := key.binding()
-		if key.RevokedAt == nil && kb.Subject == b.Subject && kb.Issuer == b.Issuer && (kb.SHA256 == "" || kb.SHA256 == b.SHA256) {
+		if key.RevokedAt != nil || kb.Subject != b.Subject || kb.Issuer != b.Issuer || (kb.SHA256 != "" && kb.SHA256 != b.SHA256) {
+			continue
+		}
+		if key.Active(now) {
 			found = append(found, key)
+		} else {
+			expired = key.ID
 		}
 	}
 	k.mu.RUnlock()
 	switch {
+	case len(found) == 0 && expired != "":
+		return Key{}, fmt.Errorf("%w: key %s expired", ErrUnauthenticated, expired)
 	case len(found) == 0:
 		return Key{}, fmt.Errorf("%w: no key is bound to the certificate (subject, issuer and key)", ErrUnauthenticated)
 	case len(found) > 1:
 		return Key{}, fmt.Errorf("%w: %d keys bind the certificate; revoke all but one", ErrUnauthenticated, len(found))
-	case !found[0].Active(now):
-		return Key{}, fmt.Errorf("%w: key %s expired", ErrUnauthenticated, found[0].ID)
 	}
 	return found[0], nil
 }

@@ -13,6 +13,8 @@ import (
 	"errors"
 	"math/big"
 	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -160,5 +162,37 @@ func TestCertificateBinding(t *testing.T) {
 	}
 	if id, err := as(legit); !errors.Is(err, ErrUnauthenticated) {
 		t.Errorf("a certificate two keys bind: authenticated as %q (%v)", id, err)
+	}
+}
+
+// TestExpiredKeyBindsNothing: a certificate whose key expired is 401 (key
+// expired), and a new key may bind it and then authenticates it alone.
+func TestExpiredKeyBindsNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Now()
+	var clock atomic.Int64
+	clock.Store(now.UnixNano())
+	keys, err := OpenKeys(ctx, journaltest.Journal(t), "IBKS", func() time.Time { return time.Unix(0, clock.Load()) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := events.Principal{ID: "ADM1", Role: events.RoleAdmin, Method: events.MethodAPIKey}
+	ca := newTestCA(t, pkix.Name{CommonName: "otpledger client CA"})
+	cert := ca.issue(t, pkix.Name{CommonName: "center-feed"})
+	b, _ := BindingOf(cert)
+	expires := now.Add(time.Minute)
+	if _, _, err := keys.Create(ctx, admin, NewKey{ID: "OLD", Role: events.RoleAuditor, ExpiresAt: &expires, Cert: b}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Store(now.Add(2 * time.Minute).UnixNano())
+	if _, err := keys.Certificate(cert); !errors.Is(err, ErrUnauthenticated) || !strings.Contains(err.Error(), "OLD expired") {
+		t.Errorf("the expired key's certificate: %v", err)
+	}
+	if _, _, err := keys.Create(ctx, admin, NewKey{ID: "NEW", Role: events.RoleAuditor, Cert: b}); err != nil {
+		t.Fatalf("a new key for the expired key's certificate: %v", err)
+	}
+	if k, err := keys.Certificate(cert); err != nil || k.ID != "NEW" {
+		t.Errorf("the certificate, bound anew: %q %v", k.ID, err)
 	}
 }

@@ -305,9 +305,8 @@ const TokenFile = "admin.token"
 // Bootstrap creates the first admin key when the journal has none at all,
 // and writes its token to dir/admin.token (mode 0600, a new file renamed
 // into place: never through a symbolic link, never keeping an old file's
-// mode). It returns the
-// file's path, or "" when keys exist already (another server, or an earlier
-// start, made them).
+// mode). It returns the file's path, or "" when keys exist already (another
+// server, or an earlier start, made them).
 func (k *Keys) Bootstrap(ctx context.Context, dir string) (string, error) {
 	k.mu.RLock()
 	n := len(k.byID)
