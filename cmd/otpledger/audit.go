@@ -16,6 +16,7 @@ import (
 	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/internal/audit"
 	"github.com/otpledger/otpledger/internal/progress"
+	"github.com/otpledger/otpledger/internal/securefile"
 	"github.com/otpledger/otpledger/projections"
 )
 
@@ -152,7 +153,7 @@ func exportCmd(ctx context.Context, cfg *config, f *auditFlags, stdout, stderr i
 	w := stdout
 	var file *os.File
 	if f.out != "" {
-		if file, err = os.Create(f.out); err != nil {
+		if file, err = securefile.Create(f.out); err != nil { // the events hold personal data: the owner's alone
 			return err
 		}
 		defer file.Close()

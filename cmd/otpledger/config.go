@@ -16,6 +16,7 @@ import (
 	"github.com/otpledger/otpledger/aggregates"
 	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/pii"
+	"github.com/otpledger/otpledger/internal/securefile"
 )
 
 // config is everything the commands read from flags and the environment.
@@ -60,7 +61,7 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.oidcRoleClaim, "oidc-role-claim", env("OTPLEDGER_OIDC_ROLE_CLAIM", "otpledger_role"), "the claim holding the principal's role (env OTPLEDGER_OIDC_ROLE_CLAIM)")
 	fs.StringVar(&c.tlsCert, "tls-cert", env("OTPLEDGER_TLS_CERT", ""), "serve HTTPS with this PEM certificate (env OTPLEDGER_TLS_CERT)")
 	fs.StringVar(&c.tlsKey, "tls-key", env("OTPLEDGER_TLS_KEY", ""), "and this PEM key (env OTPLEDGER_TLS_KEY)")
-	fs.StringVar(&c.tlsClientCA, "tls-client-ca", env("OTPLEDGER_TLS_CLIENT_CA", ""), "require client certificates of this PEM CA; a certificate's subject bound to a key (cert_subject) authenticates (env OTPLEDGER_TLS_CLIENT_CA)")
+	fs.StringVar(&c.tlsClientCA, "tls-client-ca", env("OTPLEDGER_TLS_CLIENT_CA", ""), "require client certificates of this PEM CA; a certificate bound to a key (its subject and issuer, and the key's pin if any) authenticates (env OTPLEDGER_TLS_CLIENT_CA)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", env("OTPLEDGER_METRICS_ADDR", ""), "also serve /metrics here, without authentication, e.g. 127.0.0.1:9090 (env OTPLEDGER_METRICS_ADDR)")
 	fs.IntVar(&c.lookupsPerMinute, "lookups-per-minute", envParsed(c, "OTPLEDGER_LOOKUPS_PER_MINUTE", 30, strconv.Atoi),
 		"personal-data look-ups (find customer by real-name or account number) per principal per minute (env OTPLEDGER_LOOKUPS_PER_MINUTE)")
@@ -97,7 +98,7 @@ func envParsed[T any](c *config, name string, def T, parse func(string) (T, erro
 	}
 	parsed, err := parse(v)
 	if err != nil {
-		c.envErrs = append(c.envErrs, fmt.Errorf("%s: %q does not parse", name, v))
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s: its value does not parse as %T", name, def)) // the value is not repeated: it may be a secret set in the wrong variable
 		return def
 	}
 	return parsed
@@ -164,7 +165,7 @@ func (c *config) secret(path, name string) ([]byte, error) {
 			if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
-			if err := os.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+			if err := securefile.Write(path, []byte(hex.EncodeToString(key)+"\n")); err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
 		}

@@ -242,20 +242,38 @@ func (inv *invocation) flagSet(stderr io.Writer) *flag.FlagSet {
 	}
 	if strings.HasPrefix(cmd, "keys ") {
 		fs.StringVar(&kf.url, "url", env("OTPLEDGER_URL", "http://127.0.0.1:8080"), "the running serve (env OTPLEDGER_URL)")
-		fs.StringVar(&kf.token, "token", env("OTPLEDGER_TOKEN", ""), "an admin's token (env OTPLEDGER_TOKEN; default: <data dir>/admin.token)")
+		fs.StringVar(&kf.token, "token", env("OTPLEDGER_TOKEN", ""), "an admin's token (env OTPLEDGER_TOKEN, preferred: a flag's value is visible to every user in the process list; default: <data dir>/admin.token)")
 	}
 	if cmd == "keys create" {
 		fs.StringVar(&kf.id, "id", "", "the key's id: the principal's staff, approver or SYSTEM actor id (required)")
 		fs.StringVar(&kf.role, "role", "", "teller | manager | producer | auditor | operator | admin (required)")
 		fs.StringVar(&kf.channels, "channels", "", "a producer's channels, comma-separated, e.g. AUTH or MTS,MOBILE_WEB")
 		fs.StringVar(&kf.expires, "expires", "", "when the key stops working (RFC 3339; default: never)")
-		fs.StringVar(&kf.certSubject, "cert-subject", "", "a client certificate subject that authenticates as this key (mutual TLS)")
+		fs.StringVar(&kf.certFile, "cert", "", "a PEM client certificate whose subject and issuer authenticate as this key (mutual TLS)")
+		fs.BoolVar(&kf.certPin, "cert-pin", false, "with --cert: also pin the certificate's public key (a renewed certificate with a new key then needs a new key)")
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: otpledger %s [flags]\n\nFlags (each defaults to its environment variable):\n", cmd)
-		fs.PrintDefaults()
+		printDefaults(fs, os.Environ())
 	}
 	return fs
+}
+
+// printDefaults is fs.PrintDefaults with every default that an environment
+// variable set shown as that variable's name, never its value: tokens and
+// URLs with passwords come from there, and --help or any flag typo prints
+// this to stderr, which ends up in logs.
+func printDefaults(fs *flag.FlagSet, environ []string) {
+	fs.VisitAll(func(f *flag.Flag) {
+		for _, kv := range environ {
+			name, v, _ := strings.Cut(kv, "=")
+			if strings.HasPrefix(name, "OTPLEDGER_") && v != "" && v == f.DefValue {
+				f.DefValue = "(set in $" + name + ")"
+				return
+			}
+		}
+	})
+	fs.PrintDefaults()
 }
 
 // usageProblem names what is wrong with a command line that parsed: extra

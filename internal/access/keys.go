@@ -26,6 +26,7 @@ import (
 
 	"github.com/otpledger/otpledger/events"
 	"github.com/otpledger/otpledger/events/journal"
+	"github.com/otpledger/otpledger/internal/securefile"
 )
 
 // Errors of authentication and key administration. None carries a token.
@@ -51,6 +52,8 @@ type Key struct {
 	Channels    []events.Channel     `json:"channels,omitempty"`
 	ExpiresAt   *time.Time           `json:"expires_at,omitempty"`
 	CertSubject string               `json:"cert_subject,omitempty"`
+	CertIssuer  string               `json:"cert_issuer,omitempty"`
+	CertSHA256  string               `json:"cert_sha256,omitempty"`
 	CreatedAt   time.Time            `json:"created_at"`
 	CreatedBy   string               `json:"created_by"`
 	RevokedAt   *time.Time           `json:"revoked_at,omitempty"`
@@ -122,7 +125,7 @@ func (k *Keys) apply(m journal.Message) {
 				delete(k.bySubject, cur.CertSubject)
 			}
 			cur = Key{ID: id, Role: p.Role, Channels: p.Channels, ExpiresAt: p.ExpiresAt, CertSubject: p.CertSubject,
-				CreatedAt: e.OccurredAt, CreatedBy: by, tokenHash: p.TokenHash}
+				CertIssuer: p.CertIssuer, CertSHA256: p.CertSHA256, CreatedAt: e.OccurredAt, CreatedBy: by, tokenHash: p.TokenHash}
 			k.byHash[p.TokenHash] = id
 			if p.CertSubject != "" {
 				k.bySubject[p.CertSubject] = id
@@ -164,21 +167,6 @@ func (k *Keys) Token(token string) (Key, error) {
 	return key, nil
 }
 
-// CertSubject authenticates a verified client certificate's subject by the
-// key it is bound to.
-func (k *Keys) CertSubject(subject string) (Key, error) {
-	k.mu.RLock()
-	key, ok := k.byID[k.bySubject[subject]]
-	k.mu.RUnlock()
-	if !ok || key.CertSubject != subject {
-		return Key{}, fmt.Errorf("%w: no key is bound to the certificate's subject", ErrUnauthenticated)
-	}
-	if !key.Active(k.now()) {
-		return Key{}, fmt.Errorf("%w: key %s expired", ErrUnauthenticated, key.ID)
-	}
-	return key, nil
-}
-
 // List returns every key, revoked ones too, by id; no token or hash.
 func (k *Keys) List() []Key {
 	k.mu.RLock()
@@ -198,18 +186,21 @@ func (k *Keys) Get(id string) (Key, bool) {
 	return key, ok
 }
 
-// NewKey is what [Keys.Create] records.
+// NewKey is what [Keys.Create] records. Cert binds a client certificate
+// (mutual TLS); zero: none.
 type NewKey struct {
-	ID          string
-	Role        events.PrincipalRole
-	Channels    []events.Channel
-	ExpiresAt   *time.Time
-	CertSubject string
+	ID        string
+	Role      events.PrincipalRole
+	Channels  []events.Channel
+	ExpiresAt *time.Time
+	Cert      CertBinding
 }
 
 // Create appends a new key for by and returns its token: the only time it
 // exists outside the caller. A key id whose key is active is refused
-// ([ErrKeyExists]); a revoked one may be created again (a new token).
+// ([ErrKeyExists]); a revoked one may be created again (a new token). A
+// certificate binding must be well formed and bind no certificate an
+// active key binds ([ErrCertBound]).
 func (k *Keys) Create(ctx context.Context, by events.Principal, nk NewKey) (string, Key, error) {
 	token, err := newToken()
 	if err != nil {
@@ -235,16 +226,24 @@ func (k *Keys) create(ctx context.Context, by events.Principal, nk NewKey, token
 	if nk.ExpiresAt != nil && !nk.ExpiresAt.After(k.now()) {
 		return Key{}, &events.FieldError{Field: "expires_at", Reason: "must be in the future"}
 	}
+	cert, err := nk.Cert.canonical()
+	if err != nil {
+		return Key{}, err
+	}
 	cur, exists := k.Get(nk.ID)
 	if exists && cur.RevokedAt == nil {
 		return Key{}, ErrKeyExists
+	}
+	if other := k.boundElsewhere(nk.ID, cert, k.now()); other != "" {
+		return Key{}, fmt.Errorf("%w (key %s)", ErrCertBound, other)
 	}
 	var expires *time.Time
 	if nk.ExpiresAt != nil {
 		t := nk.ExpiresAt.UTC()
 		expires = &t
 	}
-	payload := events.KeyCreated{Role: nk.Role, Channels: nk.Channels, ExpiresAt: expires, TokenHash: HashToken(token), CertSubject: nk.CertSubject}
+	payload := events.KeyCreated{Role: nk.Role, Channels: nk.Channels, ExpiresAt: expires, TokenHash: HashToken(token),
+		CertSubject: cert.Subject, CertIssuer: cert.Issuer, CertSHA256: cert.SHA256}
 	if err := k.append(ctx, by, nk.ID, cur, payload); err != nil {
 		return Key{}, err
 	}
@@ -304,9 +303,10 @@ func (k *Keys) append(ctx context.Context, by events.Principal, id string, cur K
 const TokenFile = "admin.token"
 
 // Bootstrap creates the first admin key when the journal has none at all,
-// and writes its token to dir/admin.token (mode 0600). It returns the
-// file's path, or "" when keys exist already (another server, or an earlier
-// start, made them).
+// and writes its token to dir/admin.token (mode 0600, a new file renamed
+// into place: never through a symbolic link, never keeping an old file's
+// mode). It returns the file's path, or "" when keys exist already (another
+// server, or an earlier start, made them).
 func (k *Keys) Bootstrap(ctx context.Context, dir string) (string, error) {
 	k.mu.RLock()
 	n := len(k.byID)
@@ -320,7 +320,7 @@ func (k *Keys) Bootstrap(ctx context.Context, dir string) (string, error) {
 	}
 	// The file first: a key whose token nobody holds would lock everyone out.
 	path := filepath.Join(dir, TokenFile)
-	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+	if err := securefile.Write(path, []byte(token+"\n")); err != nil {
 		return "", fmt.Errorf("bootstrap admin key: %w", err)
 	}
 	by := events.Principal{ID: "otpledger", Role: events.RoleAdmin, Method: events.MethodBootstrap}
@@ -335,37 +335,4 @@ func (k *Keys) Bootstrap(ctx context.Context, dir string) (string, error) {
 		return "", fmt.Errorf("bootstrap admin key: %w", err)
 	}
 	return path, nil
-}
-
-// RecordLookup appends to by's look-up log that by looked up customers by
-// query (real_name_number or account_no) and found customers; the value
-// looked up is never recorded. The look-up is answered only once this is
-// stored, so no answer leaves unlogged.
-func (k *Keys) RecordLookup(ctx context.Context, by events.Principal, query string, customers []string) error {
-	ref := events.LookupRef(by.ID)
-	if !events.ValidKeyID(by.ID) { // an OIDC subject with dots: its log is kept under a subject-safe id
-		sum := sha256.Sum256([]byte(by.ID))
-		ref = events.LookupRef("sub-" + hex.EncodeToString(sum[:8]))
-	}
-	if customers == nil {
-		customers = []string{}
-	}
-	for attempt := 0; ; attempt++ {
-		seq, state, _, err := k.j.Last(ctx, ref)
-		if err != nil {
-			return err
-		}
-		now := k.now().UTC()
-		e := events.Event{ID: uuid.New(), OccurredAt: now, RecordedAt: now, Aggregate: ref, Institution: k.home,
-			Channel: events.ChannelAdmin, Actor: events.Actor{Role: events.RoleStaff, ID: by.ID}, Principal: &by,
-			Payload: events.LookedUp{Query: query, Customers: customers}}
-		evs, head, err := events.Chain(string(state), []events.Event{e})
-		if err != nil {
-			return err
-		}
-		_, err = k.j.Append(ctx, journal.Record{Commit: events.Commit{Events: evs}, Expect: seq, MsgID: e.ID.String(), State: []byte(head)})
-		if !errors.Is(err, journal.ErrConflict) || attempt == 4 {
-			return err
-		}
-	}
 }

@@ -188,10 +188,15 @@ func checkDevice(vendor, serial string) error {
 }
 
 // pathInstitution applies the {institution} of a cancel or recover path.
-func pathInstitution(r *http.Request, m aggregates.Meta) (aggregates.Meta, error) {
+// A teller or manager acts for the home institution only, named in the
+// path as in a body (403, as [Server.bind] answers a body).
+func (s *Server) pathInstitution(r *http.Request, m aggregates.Meta) (aggregates.Meta, error) {
 	inst := r.PathValue("institution")
 	if !events.ValidInstitution(inst) {
 		return m, events.InstitutionCode.Refusal("institution")
+	}
+	if role := identity(r).Role; (role == teller || role == manager) && inst != s.cfg.Home {
+		return m, forbidden("role %s acts for %s only", role, s.cfg.Home)
 	}
 	m.Institution = inst
 	return m, nil
@@ -261,7 +266,7 @@ func (s *Server) register(_ *http.Request, b registerBody, m aggregates.Meta) (a
 }
 
 func (s *Server) cancel(r *http.Request, b reasonBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
-	m, err := pathInstitution(r, m)
+	m, err := s.pathInstitution(r, m)
 	return aggregates.Cancel{Meta: m, Reason: events.CancelReason(b.Reason), CustomerNo: b.CustomerNo}, err
 }
 
@@ -272,7 +277,7 @@ func (s *Server) reportLoss(_ *http.Request, b reasonBody, m aggregates.Meta) (a
 }
 
 func (s *Server) recover(r *http.Request, b attributedBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
-	m, err := pathInstitution(r, m)
+	m, err := s.pathInstitution(r, m)
 	return aggregates.Recover{Meta: m, CustomerNo: b.CustomerNo}, err
 }
 
