@@ -2,7 +2,10 @@ package torture
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -68,4 +71,24 @@ type Fault struct {
 	At      time.Duration `json:"at"`
 	Healed  time.Duration `json:"healed"`
 	Err     string        `json:"error,omitempty"`
+}
+
+// SelectNemeses returns the nemeses named in names (comma-separated), all
+// of them for "", none for "none".
+func SelectNemeses(names string) ([]Nemesis, error) {
+	switch names {
+	case "":
+		return Nemeses, nil
+	case "none":
+		return []Nemesis{}, nil
+	}
+	var out []Nemesis
+	for name := range strings.SplitSeq(names, ",") {
+		i := slices.IndexFunc(Nemeses, func(n Nemesis) bool { return n.Name == strings.TrimSpace(name) })
+		if i < 0 {
+			return nil, fmt.Errorf("no nemesis %q", name)
+		}
+		out = append(out, Nemeses[i])
+	}
+	return out, nil
 }

@@ -34,10 +34,9 @@ type Config struct {
 	Replicas   int           // default 2
 	// NemesisEvery bounds the pause between two faults (drawn uniformly);
 	// default 6–10 s. Hold bounds how long a fault lasts before it is
-	// healed; default 1–4 s. No faults when Nemeses is empty.
+	// healed; default 1–4 s.
 	NemesisEvery, Hold [2]time.Duration
-	Nemeses            []Nemesis // default: every entry of the package's Nemeses
-	NoFaults           bool
+	Nemeses            []Nemesis     // nil: every entry of the package's Nemeses; empty: no faults
 	DatabaseURL        string        // the replicas' shared views; "" in memory
 	AttemptTimeout     time.Duration // one attempt on one replica; default 3 s
 	Attempts           int           // attempts of one operation, alternating replicas; default 4
@@ -63,7 +62,7 @@ func (c *Config) setDefaults() {
 	if c.Hold == [2]time.Duration{} {
 		c.Hold = [2]time.Duration{time.Second, 4 * time.Second}
 	}
-	if c.Nemeses == nil && !c.NoFaults {
+	if c.Nemeses == nil {
 		c.Nemeses = Nemeses
 	}
 	if c.AttemptTimeout == 0 {
