@@ -40,7 +40,13 @@ type Config struct {
 	DatabaseURL        string        // the replicas' shared views; "" in memory
 	AttemptTimeout     time.Duration // one attempt on one replica; default 3 s
 	Attempts           int           // attempts of one operation, alternating replicas; default 4
-	Logf               func(format string, args ...any)
+	// PlantRetryWithoutKey is the negative control of a planted bug: an
+	// attempt after the first is sent without the operation's
+	// Idempotency-Key (the client makes one of its own), so a first attempt
+	// that was stored without an answer is stored twice — which the
+	// accounting must report as unexpected events.
+	PlantRetryWithoutKey bool
+	Logf                 func(format string, args ...any)
 }
 
 func (c *Config) setDefaults() {
@@ -283,8 +289,18 @@ func (r Result) details() string {
 	list("stale read", r.Anomalies.StaleReads)
 	list("wrong read", r.Anomalies.WrongReads)
 	list("stored, answered refused", r.Accounting.StoredButRefused)
-	for _, id := range append(append(r.Accounting.Lost, r.Accounting.Duplicated...), r.Accounting.Unexpected...) {
-		fmt.Fprintf(&b, "event %s: lost, duplicated or unexpected\n", id)
+	for _, c := range []struct {
+		class string
+		ids   []string
+	}{{"lost", r.Accounting.Lost}, {"duplicated", r.Accounting.Duplicated}, {"unexpected", r.Accounting.Unexpected}} {
+		class, ids := c.class, c.ids
+		for i, id := range ids {
+			if i == 20 {
+				fmt.Fprintf(&b, "  … %d more\n", len(ids)-20)
+				break
+			}
+			fmt.Fprintf(&b, "%s event %s\n", class, id)
+		}
 	}
 	return b.String()
 }
@@ -393,15 +409,19 @@ func (w *workload) do(ctx context.Context, o Op, first int) Op {
 	for a := range w.cfg.Attempts {
 		r := (first + a) % len(w.auth)
 		o.Attempts = append(o.Attempts, fmt.Sprintf("r%d", r))
+		key := o.Key
+		if w.cfg.PlantRetryWithoutKey && a > 0 {
+			key = ""
+		}
 		actx, cancel := context.WithTimeout(ctx, w.cfg.AttemptTimeout)
 		var ans client.Answer
 		var st client.DeviceState
 		var err error
 		switch o.Kind {
 		case Increment:
-			ans, err = w.auth[r].Error(actx, vendor, o.Device, o.Key, client.Common{Channel: "AUTH", Actor: client.Actor{Role: "SYSTEM", ID: "AUTH"}})
+			ans, err = w.auth[r].Error(actx, vendor, o.Device, key, client.Common{Channel: "AUTH", Actor: client.Actor{Role: "SYSTEM", ID: "AUTH"}})
 		case Reset:
-			ans, err = w.center[r].ResetErrors(actx, vendor, o.Device, o.Key, client.Attributed{Common: centre})
+			ans, err = w.center[r].ResetErrors(actx, vendor, o.Device, key, client.Attributed{Common: centre})
 		case Read:
 			st, err = w.auditor[r].Device(actx, vendor, o.Device, time.Time{})
 		}

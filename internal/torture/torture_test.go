@@ -14,7 +14,9 @@ import (
 // The long mode and replays, from the environment (docs/testing.md):
 // OTPLEDGER_TORTURE_DURATION (default 60s), OTPLEDGER_TORTURE_SEED (default
 // the fixed short-mode seed), OTPLEDGER_TORTURE_NEMESES (comma-separated
-// names of Nemeses, or "none"; default all), OTPLEDGER_TORTURE_DIR (where a failing run's
+// names of Nemeses, or "none"; default all), OTPLEDGER_TORTURE_PLANT
+// (retry-without-key: the negative control, Config.PlantRetryWithoutKey),
+// OTPLEDGER_TORTURE_DIR (where a failing run's
 // artefacts stay; default a new directory under the system's temporary
 // one, removed when the run passes).
 const shortSeed = 26
@@ -70,7 +72,8 @@ func TestTorture(t *testing.T) {
 	t.Logf("built nats-server and otpledger in %v", time.Since(started).Round(time.Millisecond))
 	started = time.Now()
 	res, err := Run(ctx, Config{Root: root, Dir: dir, NATSServer: natsServer, OTPLedger: otpledger, Seed: seed, Duration: duration, Nemeses: nemeses,
-		DatabaseURL: pgtest.Database(t), Logf: t.Logf})
+		PlantRetryWithoutKey: os.Getenv("OTPLEDGER_TORTURE_PLANT") == "retry-without-key",
+		DatabaseURL:          pgtest.Database(t), Logf: t.Logf})
 	if err != nil {
 		t.Fatalf("seed %d: the harness failed (run data in %s): %v", seed, dir, err)
 	}
