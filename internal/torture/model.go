@@ -68,6 +68,10 @@ var DeviceModel = porcupine.Model{
 		return fmt.Sprintf("%s %s → v%d", o.Kind, o.Device, o.Version)
 	},
 	DescribeState: func(state any) string { return state.(deviceState).String() },
+	DescribeOperationMetadata: func(info any) string {
+		o := info.(Op)
+		return fmt.Sprintf("key %s via %v %s", o.Key, o.Attempts, o.Err)
+	},
 }
 
 // step is the model's transition: whether o's outcome is possible in s, and
@@ -117,7 +121,7 @@ func Check(ops []Op, timeout time.Duration) Verdict {
 		if o.Outcome == Unknown {
 			ret = end + 1
 		}
-		history = append(history, porcupine.Operation{ClientId: o.Client, Input: o, Call: o.Call, Output: o, Return: ret})
+		history = append(history, porcupine.Operation{ClientId: o.Client, Input: o, Call: o.Call, Output: o, Return: ret, Metadata: o})
 	}
 	res, info := porcupine.CheckOperationsVerbose(DeviceModel, history, timeout)
 	return Verdict{Result: res, Info: info, Ops: len(history)}
