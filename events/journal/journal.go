@@ -164,8 +164,13 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Journal, error) {
 			return nil, fmt.Errorf("open journal: stream %s exists with conflicting settings: %s", cfg.Stream, strings.Join(conflicts, "; "))
 		}
 		if have.Duplicates != want.Duplicates {
-			if stream, err = migrateWindow(ctx, js, have, want.Duplicates); err != nil {
-				return nil, err
+			// The one update Open asks for. The ledger's user of
+			// deploy/nats and of the embedded server may not update the
+			// stream (it could shorten max_age): there the stream keeps its
+			// window, which is a retry window, not a safety property, until
+			// an operator sets it (nats stream edit --dupe-window).
+			if migrated, err := migrateWindow(ctx, js, have, want.Duplicates); err == nil {
+				stream = migrated
 			}
 		}
 	}

@@ -2,13 +2,11 @@ package journal_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/journal/journaltest"
@@ -89,40 +87,11 @@ func TestDocumentedAuditorReadsOnly(t *testing.T) {
 // delete a message.
 func TestDocumentedLedgerUserCannotLoosenTheStream(t *testing.T) {
 	ledger, _ := documentedServer(t)
-	ctx := context.Background()
 	j := journaltest.Open(t, ledger, journal.Config{})
-	if _, err := j.Append(ctx, journal.Record{Commit: journaltest.ErrorCommit("SERIAL0001", 1)}); err != nil {
+	if _, err := j.Append(context.Background(), journal.Record{Commit: journaltest.ErrorCommit("SERIAL0001", 1)}); err != nil {
 		t.Fatal(err)
 	}
-	js, _ := jetstream.New(ledger)
-	s, err := js.Stream(ctx, "OTPLEDGER")
-	if err != nil {
-		t.Fatal(err)
-	}
-	loosened := s.CachedInfo().Config
-	loosened.MaxAge, loosened.DenyDelete, loosened.DenyPurge = time.Hour, false, false
-	for _, a := range []struct {
-		name    string
-		attempt func(context.Context) error
-	}{
-		{"update max_age", func(ctx context.Context) error { _, err := js.UpdateStream(ctx, loosened); return err }},
-		{"create over it", func(ctx context.Context) error { _, err := js.CreateStream(ctx, loosened); return err }},
-		{"purge the stream", func(ctx context.Context) error { return s.Purge(ctx) }},
-		{"delete a message", func(ctx context.Context) error { return s.DeleteMsg(ctx, 1) }},
-		{"delete the stream", func(ctx context.Context) error { return js.DeleteStream(ctx, "OTPLEDGER") }},
-	} {
-		name := a.name
-		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := a.attempt(actx)
-		cancel()
-		if err == nil {
-			t.Errorf("the ledger's user could %s", name)
-		} else {
-			t.Logf("%s: refused (%s)", name, strings.SplitN(err.Error(), "\n", 2)[0])
-		}
-	}
-	info, err := s.Info(ctx)
-	if err != nil || info.State.Msgs != 1 || info.Config.MaxAge != 0 || !info.Config.DenyDelete || !info.Config.DenyPurge {
-		t.Fatalf("the stream after the attempts: %+v %v", info, err)
+	for _, problem := range journaltest.LedgerLoosens(t, ledger, "OTPLEDGER", 2*time.Second) {
+		t.Errorf("the ledger's user: %s", problem)
 	}
 }

@@ -277,3 +277,49 @@ func ReaderDoors(t testing.TB, ledger, reader *nats.Conn, stream, durable string
 	}
 	return open
 }
+
+// LedgerLoosens tries, as the ledger's user on ledger, to shorten the
+// stream's life: set max_age or lift deny_delete/deny_purge (by an update,
+// or by a create over the existing stream), purge it, delete a message,
+// delete the stream. It returns a line for each that worked (each attempt
+// waits at most timeout: a refused permission is a request never answered).
+func LedgerLoosens(t testing.TB, ledger *nats.Conn, stream string, timeout time.Duration) []string {
+	t.Helper()
+	ctx := context.Background()
+	js, err := jetstream.New(ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loosened := s.CachedInfo().Config
+	loosened.MaxAge, loosened.DenyDelete, loosened.DenyPurge = time.Hour, false, false
+	var open []string
+	for _, a := range []struct {
+		name    string
+		attempt func(context.Context) error
+	}{
+		{"update max_age", func(ctx context.Context) error { _, err := js.UpdateStream(ctx, loosened); return err }},
+		{"create over the stream", func(ctx context.Context) error { _, err := js.CreateStream(ctx, loosened); return err }},
+		{"purge the stream", func(ctx context.Context) error { return s.Purge(ctx) }},
+		{"delete a message", func(ctx context.Context) error { return s.DeleteMsg(ctx, 1) }},
+		{"delete the stream", func(ctx context.Context) error { return js.DeleteStream(ctx, stream) }},
+	} {
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		err := a.attempt(actx)
+		cancel()
+		if err == nil {
+			open = append(open, "could "+a.name)
+		}
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return append(open, "the stream after the attempts: "+err.Error())
+	}
+	if c := info.Config; c.MaxAge != 0 || !c.DenyDelete || !c.DenyPurge {
+		open = append(open, fmt.Sprintf("the stream after the attempts: max_age %v, deny_delete %v, deny_purge %v", c.MaxAge, c.DenyDelete, c.DenyPurge))
+	}
+	return open
+}
