@@ -40,7 +40,7 @@ func natsCLI(t *testing.T, servers, user, password string) func(args ...string) 
 var readerPrefixes = []string{"--js-api-prefix", journal.ReaderAPIPrefix, "--inbox-prefix", journal.ReaderInbox}
 
 // revokedKey creates key DOOR01 through p, revokes it and returns the stream
-// sequence of its key_created event (read with the reader's connection nc).
+// sequence of its key_created event (read on nc).
 func revokedKey(t *testing.T, p *process, nc *nats.Conn) uint64 {
 	t.Helper()
 	if status, out := p.requestAs(t, "admin", "POST", "/v1/keys", `{"id":"DOOR01","role":"teller"}`); status != 201 {
@@ -169,14 +169,12 @@ func TestNatsCLIAuditorDoorsCluster(t *testing.T) {
 	t.Parallel()
 	cl := startCluster(t)
 	dir := t.TempDir()
+	fpKey := filepath.Join(dir, "fingerprint.key")
+	_ = os.WriteFile(fpKey, []byte(strings.Repeat("cd", 32)), 0o600)
 	p := start(t, "OTPLEDGER_NATS_URL="+cl.url("otpledger", clusterLedgerPassword), "OTPLEDGER_DURABILITY=replicated",
-		"OTPLEDGER_DATA_DIR="+dir, "OTPLEDGER_DATABASE_URL=")
+		"OTPLEDGER_DATA_DIR="+filepath.Join(dir, "data"), "OTPLEDGER_DATABASE_URL=", "OTPLEDGER_FINGERPRINT_KEY_FILE="+fpKey)
 	servers := strings.NewReplacer("otpledger:"+clusterLedgerPassword+"@", "").Replace(cl.url("otpledger", clusterLedgerPassword))
-	nc, err := nats.Connect(cl.url("auditor", clusterAuditorPassword), nats.CustomInboxPrefix(journal.ReaderInbox))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := cl.connect(t) // the ledger's user: what the stream holds, whatever the auditor could do
 	created := revokedKey(t, p, nc)
 	j, err := journal.Open(context.Background(), nc, journal.Config{ReadOnly: true})
 	if err != nil {
@@ -186,17 +184,21 @@ func TestNatsCLIAuditorDoorsCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cliDoors(t, natsCLI(t, servers, "auditor", clusterAuditorPassword), created)
+	auditor := natsCLI(t, servers, "auditor", clusterAuditorPassword)
+	cliDoors(t, auditor, created)
+	keyStaysRevoked(t, p, nc, last)
 	ledger := natsCLI(t, servers, "otpledger", clusterLedgerPassword)
-	for _, args := range [][]string{{"stream", "rm", "OTPLEDGER", "-f"}, {"stream", "edit", "OTPLEDGER", "--max-age", "1h", "-f"},
-		{"stream", "purge", "OTPLEDGER", "-f"}} {
+	for _, args := range [][]string{{"stream", "edit", "OTPLEDGER", "--max-age", "1h", "-f"}, {"stream", "purge", "OTPLEDGER", "-f"},
+		{"stream", "rm", "OTPLEDGER", "-f"}} {
 		if out, err := ledger(args...); err == nil {
 			t.Errorf("nats %s as the ledger's user succeeded:\n%s", strings.Join(args, " "), out)
 		} else {
 			t.Logf("nats %s as the ledger's user: refused (%s)", strings.Join(args, " "), firstLine(out))
 		}
 	}
-	keyStaysRevoked(t, p, nc, last)
+	if out, err := auditor(append(readerPrefixes, "stream", "info", "OTPLEDGER", "--json")...); err != nil || !strings.Contains(out, `"deny_delete": true`) {
+		t.Errorf("the auditor's stream info: %v\n%s", err, out)
+	}
 	if out, err := ledger("stream", "info", "OTPLEDGER", "--json"); err != nil || !strings.Contains(out, `"deny_delete": true`) || strings.Contains(out, `"max_age": 3600`) {
 		t.Errorf("the stream after the attempts: %v\n%s", err, out)
 	}
