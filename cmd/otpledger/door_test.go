@@ -199,6 +199,12 @@ func TestNatsCLIAuditorDoorsCluster(t *testing.T) {
 	if out, err := auditor(append(readerPrefixes, "stream", "info", "OTPLEDGER", "--json")...); err != nil || !strings.Contains(out, `"deny_delete": true`) {
 		t.Errorf("the auditor's stream info: %v\n%s", err, out)
 	}
+	// The audit tools read as the auditor (direct gets, its own inbox).
+	auditEnv := []string{"OTPLEDGER_NATS_URL=" + cl.url("auditor", clusterAuditorPassword), "OTPLEDGER_DATA_DIR=" + filepath.Join(dir, "audit"),
+		"OTPLEDGER_DATABASE_URL=", "OTPLEDGER_FINGERPRINT_KEY_FILE=" + fpKey}
+	if out, err := command(t, auditEnv, "verify", "--format", "json"); err != nil || !strings.Contains(out, `"messages"`) {
+		t.Errorf("verify as the auditor: %v\n%s", err, out)
+	}
 	if out, err := ledger("stream", "info", "OTPLEDGER", "--json"); err != nil || !strings.Contains(out, `"deny_delete": true`) || strings.Contains(out, `"max_age": 3600`) {
 		t.Errorf("the stream after the attempts: %v\n%s", err, out)
 	}
