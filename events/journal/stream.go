@@ -47,9 +47,9 @@ type Message struct {
 const ScanBatch = 1000
 
 // Scan reads the stream in order from sequence from+1 to upTo (0: the last
-// sequence when it starts) with an ordered consumer and calls fn with
-// batches of messages (fn must not keep the slice). It stops at the first
-// error of fn or the server.
+// sequence when it starts) with an ordered consumer (a read-only journal:
+// batched direct gets) and calls fn with batches of messages (fn must not
+// keep the slice). It stops at the first error of fn or the server.
 func (j *Journal) Scan(ctx context.Context, from, upTo uint64, fn func([]Message) error) error {
 	if upTo == 0 {
 		last, err := j.LastSequence(ctx)
@@ -64,10 +64,9 @@ func (j *Journal) Scan(ctx context.Context, from, upTo uint64, fn func([]Message
 	if j.cfg.ReadOnly {
 		return j.scanDirect(ctx, from, upTo, fn)
 	}
-	// The consumer is deleted when the scan ends (a reader, whose account
-	// may not delete consumers, leaves it to the server after a minute
-	// unused): nats.go keeps an ordered consumer on the server for five
-	// minutes, and scans in a loop (checkpoints) would pile them up.
+	// The consumer is deleted when the scan ends: nats.go keeps an ordered
+	// consumer on the server for five minutes, and scans in a loop
+	// (checkpoints) would pile them up.
 	cons, err := j.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq: from + 1, InactiveThreshold: time.Minute})
 	if err != nil {
@@ -79,11 +78,9 @@ func (j *Journal) Scan(ctx context.Context, from, upTo uint64, fn func([]Message
 	}
 	defer func() {
 		it.Stop()
-		if !j.cfg.ReadOnly {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			_ = j.stream.DeleteConsumer(dctx, cons.CachedInfo().Name)
-			cancel()
-		}
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = j.stream.DeleteConsumer(dctx, cons.CachedInfo().Name)
+		cancel()
 	}()
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
