@@ -85,7 +85,11 @@ func connect(cfg *config, log *slog.Logger, mode journalUse) (*node, error) {
 	n := &node{cfg: cfg, log: log}
 	switch {
 	case !cfg.embedded():
-		nc, err := n.dial()
+		var opts []nats.Option
+		if mode == reads { // an auditor may subscribe only to the reader's inboxes (deploy/nats/accounts.conf)
+			opts = append(opts, nats.CustomInboxPrefix(journal.ReaderInbox))
+		}
+		nc, err := n.dial(opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -193,12 +197,12 @@ func (n *node) saveViews() {
 }
 
 // dial opens a new NATS connection: in process to the embedded server, or
-// to the external URL with the configured credentials.
-func (n *node) dial() (*nats.Conn, error) {
+// to the external URL with the configured credentials and extra.
+func (n *node) dial(extra ...nats.Option) (*nats.Conn, error) {
 	if n.embedded != nil {
 		return n.embedded.Connect("otpledger-projector")
 	}
-	opts := []nats.Option{nats.Name("otpledger"), nats.MaxReconnects(-1)}
+	opts := append([]nats.Option{nats.Name("otpledger"), nats.MaxReconnects(-1)}, extra...)
 	if n.cfg.natsCreds != "" {
 		opts = append(opts, nats.UserCredentials(n.cfg.natsCreds))
 	}

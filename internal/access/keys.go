@@ -83,16 +83,17 @@ type Keys struct {
 	home string
 	now  func() time.Time
 
-	mu        sync.RWMutex
-	byID      map[string]Key
-	byHash    map[string]string // token hash → key id
-	bySubject map[string]string // client certificate subject → key id
+	mu       sync.RWMutex
+	byID     map[string]Key
+	byHash   map[string]string // token hash → key id
+	findings uint64            // key messages not applied (see apply)
+	found    []KeyFinding      // the first maxFindings of them
 }
 
 // OpenKeys reads every key of the journal and follows it until ctx ends.
 // home is the institution key events are recorded at; now the clock.
 func OpenKeys(ctx context.Context, j *journal.Journal, home string, now func() time.Time) (*Keys, error) {
-	k := &Keys{j: j, home: home, now: now, byID: map[string]Key{}, byHash: map[string]string{}, bySubject: map[string]string{}}
+	k := &Keys{j: j, home: home, now: now, byID: map[string]Key{}, byHash: map[string]string{}}
 	if err := j.Follow(ctx, events.KindKey, k.apply); err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
 	}
@@ -100,45 +101,108 @@ func OpenKeys(ctx context.Context, j *journal.Journal, home string, now func() t
 }
 
 // apply folds one key message; a message this process already applied
-// (its own append) is skipped.
+// (its own append) is skipped. A message whose subject, chain and payload
+// do not agree (a key_created stored under another key's subject, replayed,
+// altered, or not a key event) changes no key: it is a finding.
 func (k *Keys) apply(m journal.Message) {
 	c, err := events.DecodeCommit(m.Data)
 	if err != nil {
-		return // the projector quarantines it; a key it cannot read grants nothing
+		k.find(m, err.Error()) // the projector quarantines it too; a key it cannot read grants nothing
+		return
+	}
+	at, ok := events.ParseSubject(m.Subject)
+	if !ok || at.Kind != events.KindKey {
+		k.find(m, "not a key's subject")
+		return
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for _, e := range c.Events {
-		id := e.Aggregate.Key
-		cur, ok := k.byID[id]
-		if ok && cur.seq >= m.Seq {
-			continue
-		}
-		by := ""
-		if e.Principal != nil {
-			by = e.Principal.ID
-		}
-		switch p := e.Payload.(type) {
-		case events.KeyCreated:
-			if ok {
-				delete(k.byHash, cur.tokenHash)
-				delete(k.bySubject, cur.CertSubject)
-			}
-			cur = Key{ID: id, Role: p.Role, Channels: p.Channels, ExpiresAt: p.ExpiresAt, CertSubject: p.CertSubject,
-				CertIssuer: p.CertIssuer, CertSHA256: p.CertSHA256, CreatedAt: e.OccurredAt, CreatedBy: by, tokenHash: p.TokenHash}
-			k.byHash[p.TokenHash] = id
-			if p.CertSubject != "" {
-				k.bySubject[p.CertSubject] = id
-			}
-		case events.KeyRevoked:
-			at := e.OccurredAt
-			cur.RevokedAt, cur.RevokedBy = &at, by
-			delete(k.byHash, cur.tokenHash)
-			delete(k.bySubject, cur.CertSubject)
-		}
-		cur.seq, cur.head = m.Seq, e.Hash
-		k.byID[id] = cur
+	cur, ok := k.byID[at.Key]
+	if ok && cur.seq >= m.Seq {
+		return
 	}
+	prev := cur.head
+	for _, e := range c.Events { // the whole commit agrees, or none of it is applied
+		if problems := events.CheckStored(at, prev, e); len(problems) > 0 {
+			k.findLocked(m, joinErrors(problems))
+			return
+		}
+		switch e.Payload.(type) {
+		case events.KeyCreated, events.KeyRevoked:
+		default:
+			k.findLocked(m, "not a key event")
+			return
+		}
+		prev = e.Hash
+	}
+	for _, e := range c.Events {
+		cur = k.fold(cur, at.Key, e)
+		cur.seq = m.Seq
+	}
+	k.byID[at.Key] = cur
+}
+
+// fold applies one checked key event to cur, the key of id as known so far.
+// Callers hold k.mu.
+func (k *Keys) fold(cur Key, id string, e events.Event) Key {
+	by := ""
+	if e.Principal != nil {
+		by = e.Principal.ID
+	}
+	switch p := e.Payload.(type) {
+	case events.KeyCreated:
+		delete(k.byHash, cur.tokenHash)
+		cur = Key{ID: id, Role: p.Role, Channels: p.Channels, ExpiresAt: p.ExpiresAt, CertSubject: p.CertSubject,
+			CertIssuer: p.CertIssuer, CertSHA256: p.CertSHA256, CreatedAt: e.OccurredAt, CreatedBy: by, tokenHash: p.TokenHash}
+		k.byHash[p.TokenHash] = id
+	case events.KeyRevoked:
+		at := e.OccurredAt
+		cur.RevokedAt, cur.RevokedBy = &at, by
+		delete(k.byHash, cur.tokenHash)
+	}
+	cur.head = e.Hash
+	return cur
+}
+
+func joinErrors(errs []error) string {
+	out := make([]string, len(errs))
+	for i, err := range errs {
+		out[i] = err.Error()
+	}
+	return strings.Join(out, "; ")
+}
+
+// KeyFinding is a message on a key's subject that the key follower did not
+// apply: its subject, chain and payload did not agree. It names the message
+// and the problem, never a token or its hash.
+type KeyFinding struct {
+	Seq     uint64 `json:"sequence"`
+	Subject string `json:"subject"`
+	Problem string `json:"problem"`
+}
+
+// maxFindings bounds the findings Keys keeps (the count goes on).
+const maxFindings = 100
+
+func (k *Keys) find(m journal.Message, problem string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.findLocked(m, problem)
+}
+
+func (k *Keys) findLocked(m journal.Message, problem string) {
+	k.findings++
+	if len(k.found) < maxFindings {
+		k.found = append(k.found, KeyFinding{Seq: m.Seq, Subject: m.Subject, Problem: problem})
+	}
+}
+
+// Findings returns how many key messages were not applied since OpenKeys,
+// and the first 100 of them: for /readyz, the metrics and the operator.
+func (k *Keys) Findings() (uint64, []KeyFinding) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.findings, slices.Clone(k.found)
 }
 
 // HashToken returns the hex SHA-256 of a token: what the journal keeps. A

@@ -33,7 +33,7 @@ func TestOIDCTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &Authenticator{Keys: &Keys{byID: map[string]Key{}, byHash: map[string]string{}, bySubject: map[string]string{}, now: time.Now}, OIDC: o}
+	a := &Authenticator{Keys: &Keys{byID: map[string]Key{}, byHash: map[string]string{}, now: time.Now}, OIDC: o}
 	now := time.Now()
 	valid := jwt.Claims{Issuer: iss.URL, Subject: "S100", Audience: jwt.Audience{"otpledger"}, IssuedAt: jwt.NewNumericDate(now),
 		Expiry: jwt.NewNumericDate(now.Add(time.Hour))}
@@ -152,7 +152,7 @@ func TestOIDCUnknownKeyIDFetchesRarely(t *testing.T) {
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
 	o.keys.now = func() time.Time { return time.Unix(0, clock.Load()) }
-	a := &Authenticator{Keys: &Keys{byID: map[string]Key{}, byHash: map[string]string{}, bySubject: map[string]string{}, now: time.Now}, OIDC: o}
+	a := &Authenticator{Keys: &Keys{byID: map[string]Key{}, byHash: map[string]string{}, now: time.Now}, OIDC: o}
 	now := time.Now()
 	valid := jwt.Claims{Issuer: iss.URL, Subject: "S100", Audience: jwt.Audience{"otpledger"}, IssuedAt: jwt.NewNumericDate(now),
 		Expiry: jwt.NewNumericDate(now.Add(time.Hour))}

@@ -301,6 +301,15 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	default:
 		status["quarantine"] = "ok"
 	}
+	// A key message whose subject, chain or payload disagree changed no key
+	// (access.Keys): a forgery or a replay in the journal, reported here.
+	if s.cfg.Keys != nil {
+		status["keys"] = "ok"
+		if n, _ := s.cfg.Keys.Findings(); n > 0 {
+			status["keys"] = fmt.Sprintf("%d key messages refused: subject, chain or payload disagree (otpledger verify)", n)
+			status["key_findings"] = n
+		}
+	}
 	if s.cfg.Projecting != nil { // which replica writes the shared views; a standby is as ready
 		status["projector"] = map[bool]string{true: "projecting", false: "standing by"}[s.cfg.Projecting()]
 	}
