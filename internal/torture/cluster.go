@@ -18,7 +18,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/otpledger/otpledger/events/journal/journaltest"
 )
 
 // Passwords of the harness cluster's users (deploy/nats/accounts.conf reads
@@ -302,13 +303,8 @@ func (c *Cluster) waitForJetStream(ctx context.Context, urls string) error {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 	return poll(ctx, time.Minute, func(ctx context.Context) error {
-		_, err := js.AccountInfo(ctx)
-		return err
+		return journaltest.JetStreamReady(ctx, nc)
 	})
 }
 
@@ -357,49 +353,34 @@ func tail(s string, n int) string {
 	return s
 }
 
-// streamInfo returns the journal stream's cluster info, once it has a
-// leader (up to within).
-func (c *Cluster) streamInfo(ctx context.Context, within time.Duration) (*jetstream.ClusterInfo, error) {
+// streamLeader returns the name of the node leading the journal's stream
+// and its followers' state (name → current), once it has a leader (up to
+// within).
+func (c *Cluster) streamLeader(ctx context.Context, within time.Duration) (leader string, followers map[string]bool, err error) {
 	nc, err := c.connect()
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
-	}
-	var ci *jetstream.ClusterInfo
 	err = poll(ctx, within, func(ctx context.Context) error {
-		s, err := js.Stream(ctx, "OTPLEDGER")
-		if err != nil {
-			return err
-		}
-		info, err := s.Info(ctx)
-		if err != nil {
-			return err
-		}
-		if info.Cluster == nil || info.Cluster.Leader == "" {
-			return errors.New("the stream has no leader")
-		}
-		ci = info.Cluster
-		return nil
+		leader, followers, _, err = journaltest.StreamLeader(ctx, nc, "OTPLEDGER")
+		return err
 	})
-	return ci, err
+	return leader, followers, err
 }
 
 // StreamLeader returns the node leading the journal's stream.
 func (c *Cluster) StreamLeader(ctx context.Context) (*proc, error) {
-	ci, err := c.streamInfo(ctx, 20*time.Second)
+	leader, _, err := c.streamLeader(ctx, 20*time.Second)
 	if err != nil {
 		return nil, err
 	}
 	for _, n := range c.Nodes {
-		if n.name == ci.Leader {
+		if n.name == leader {
 			return n, nil
 		}
 	}
-	return nil, fmt.Errorf("stream leader %q is no node of the cluster", ci.Leader)
+	return nil, fmt.Errorf("stream leader %q is no node of the cluster", leader)
 }
 
 // WaitHealthy waits, up to within, until every process runs, the stream
@@ -411,13 +392,13 @@ func (c *Cluster) WaitHealthy(ctx context.Context, within time.Duration) error {
 		}
 	}
 	err := poll(ctx, within, func(ctx context.Context) error {
-		ci, err := c.streamInfo(ctx, 2*time.Second)
+		_, followers, err := c.streamLeader(ctx, 2*time.Second)
 		if err != nil {
 			return err
 		}
 		current := 0
-		for _, p := range ci.Replicas {
-			if p.Current && !p.Offline {
+		for _, ok := range followers {
+			if ok {
 				current++
 			}
 		}

@@ -164,29 +164,54 @@ func WaitForJetStream(t testing.TB, nc *nats.Conn) {
 // replicas' state (name → current), once it has a leader (up to a minute).
 func StreamCluster(t testing.TB, nc *nats.Conn, stream string) (leader string, replicas map[string]bool, size int) {
 	t.Helper()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		s, err := js.Stream(ctx, stream)
-		var info *jetstream.StreamInfo
-		if err == nil {
-			info, err = s.Info(ctx)
-		}
+		leader, replicas, size, err := StreamLeader(ctx, nc, stream)
 		cancel()
-		if err == nil && info.Cluster != nil && info.Cluster.Leader != "" {
-			replicas = map[string]bool{}
-			for _, p := range info.Cluster.Replicas {
-				replicas[p.Name] = p.Current && !p.Offline
-			}
-			return info.Cluster.Leader, replicas, info.Config.Replicas
+		if err == nil {
+			return leader, replicas, size
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("stream %s has no leader: %v", stream, err)
 		}
 	}
+}
+
+// StreamLeader asks once for the name of the server leading stream, its
+// replicas' state (name → current) and its configured replicas; an error
+// when the stream cannot be read or has no leader now.
+func StreamLeader(ctx context.Context, nc *nats.Conn, stream string) (leader string, replicas map[string]bool, size int, err error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	if info.Cluster == nil || info.Cluster.Leader == "" {
+		return "", nil, 0, fmt.Errorf("stream %s has no leader", stream)
+	}
+	replicas = map[string]bool{}
+	for _, p := range info.Cluster.Replicas {
+		replicas[p.Name] = p.Current && !p.Offline
+	}
+	return info.Cluster.Leader, replicas, info.Config.Replicas, nil
+}
+
+// JetStreamReady returns nil once nc's account can use JetStream (in a
+// cluster: a meta leader is elected), the error of its one try otherwise.
+func JetStreamReady(ctx context.Context, nc *nats.Conn) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	_, err = js.AccountInfo(ctx)
+	return err
 }
 
 // ErrorCommit is a device commit of one error_incremented event (count n)
