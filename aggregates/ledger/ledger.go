@@ -118,12 +118,12 @@ func New(j *journal.Journal, cfg Config) (*Ledger, error) {
 		return nil, fmt.Errorf("new ledger: %w", err)
 	}
 	return &Ledger{j: j, cfg: cfg,
-		devices: &store[aggregates.Device]{j: j, cache: newLRU[loaded[aggregates.Device]](cfg.CacheSize),
+		devices: &store[aggregates.Device]{j: j, cache: newCache[aggregates.Device](cfg.CacheSize),
 			zero: func(r events.AggregateRef) aggregates.Device {
 				v, s, _ := r.DeviceKey()
 				return aggregates.NewDevice(v, s)
 			}},
-		customers: &store[aggregates.Customer]{j: j, cache: newLRU[loaded[aggregates.Customer]](cfg.CacheSize),
+		customers: &store[aggregates.Customer]{j: j, cache: newCache[aggregates.Customer](cfg.CacheSize),
 			zero: func(r events.AggregateRef) aggregates.Customer { return aggregates.NewCustomer(r.Key) }},
 	}, nil
 }
@@ -434,7 +434,7 @@ func (s *store[S]) answered(ctx context.Context, l loaded[S], ref events.Aggrega
 	if key == "" || ok || err != nil || !l.evicted(now) {
 		return a, ok, err
 	}
-	return s.find(ctx, ref, key, command, eventID)
+	return s.find(ctx, ref, l.seq, key, command, eventID)
 }
 
 func marshal(v any) ([]byte, error) {
