@@ -146,6 +146,18 @@ func (l *Ledger) eventID(key string) uuid.UUID {
 
 var idNamespace = uuid.MustParse("5b0e52c6-6d0e-4c61-9d0c-0a2f1d6e7b11")
 
+// scoped returns the idempotency key of a command acting on ref: a key
+// names one command on one aggregate, so the same key on another aggregate
+// is another command (its own answer and event ids), and an aggregate that
+// a command on another touches too (a home registration's customer) never
+// answers it with that other's answer.
+func scoped(ref events.AggregateRef, key string) string {
+	if key == "" {
+		return ""
+	}
+	return ref.String() + " " + key
+}
+
 // Device decides cmd on device vendor/serial and appends its events. A
 // registration or cancellation at the home institution also loads the
 // customer and appends both aggregates' events in one atomic batch. It
@@ -160,7 +172,7 @@ func (l *Ledger) Device(ctx context.Context, vendor, serial string, cmd aggregat
 	}
 	ctx, span := startCommand(ctx, "ledger.Device", ref, cmd)
 	defer func() { endCommand(span, err) }()
-	c := deviceAttempt{ref: ref, cmd: cmd, command: fingerprint(cmd)}
+	c := deviceAttempt{ref: ref, cmd: cmd, command: fingerprint(cmd), key: scoped(ref, cmd.Metadata().IdempotencyKey)}
 	return l.retry(ctx, func(now time.Time) (Answer, bool, error) {
 		c.now = now
 		dev, cust, done, err := l.loadDevice(ctx, &c)
@@ -171,7 +183,7 @@ func (l *Ledger) Device(ctx context.Context, vendor, serial string, cmd aggregat
 		if err != nil {
 			return Answer{}, false, err
 		}
-		return l.append(ctx, c.meta.IdempotencyKey, c.command, now, parts)
+		return l.append(ctx, c.key, c.command, now, parts)
 	})
 }
 
@@ -182,6 +194,7 @@ type deviceAttempt struct {
 	ref     events.AggregateRef
 	cmd     aggregates.DeviceCommand
 	command string // the command's fingerprint
+	key     string // its idempotency key, scoped to ref ([scoped])
 	now     time.Time
 	meta    aggregates.Meta
 	answer  Answer
@@ -194,8 +207,8 @@ func (l *Ledger) loadDevice(ctx context.Context, c *deviceAttempt) (dev loaded[a
 		return dev, nil, false, err
 	}
 	c.meta = c.cmd.Metadata()
-	c.meta.EventID = l.eventID(c.meta.IdempotencyKey)
-	if c.answer, done, err = l.devices.answered(ctx, dev, c.ref, c.meta.IdempotencyKey, c.command, c.meta.EventID, c.now); done || err != nil {
+	c.meta.EventID = l.eventID(c.key)
+	if c.answer, done, err = l.devices.answered(ctx, dev, c.ref, c.key, c.command, c.meta.EventID, c.now); done || err != nil {
 		return dev, nil, done, err
 	}
 	custNo := aggregates.ActingCustomer(dev.snap.State, c.cmd, &l.cfg.Policy)
@@ -206,7 +219,7 @@ func (l *Ledger) loadDevice(ctx context.Context, c *deviceAttempt) (dev loaded[a
 	if err != nil {
 		return dev, nil, false, err
 	}
-	if c.answer, done, err = cu.recall(c.meta.IdempotencyKey, c.command); done || err != nil {
+	if c.answer, done, err = cu.recall(c.key, c.command); done || err != nil {
 		return dev, nil, done, err
 	}
 	return dev, &cu, false, nil
@@ -247,15 +260,15 @@ func (l *Ledger) Customer(ctx context.Context, customerNo string, cmd aggregates
 	}
 	ctx, span := startCommand(ctx, "ledger.Customer", ref, cmd)
 	defer func() { endCommand(span, err) }()
-	command := fingerprint(cmd)
+	command, key := fingerprint(cmd), scoped(ref, cmd.Metadata().IdempotencyKey)
 	return l.retry(ctx, func(now time.Time) (Answer, bool, error) {
 		c, err := l.customers.load(ctx, ref)
 		if err != nil {
 			return Answer{}, false, err
 		}
 		meta := cmd.Metadata()
-		meta.EventID = l.eventID(meta.IdempotencyKey)
-		if a, ok, err := l.customers.answered(ctx, c, ref, meta.IdempotencyKey, command, meta.EventID, now); ok || err != nil {
+		meta.EventID = l.eventID(key)
+		if a, ok, err := l.customers.answered(ctx, c, ref, key, command, meta.EventID, now); ok || err != nil {
 			return a, false, err
 		}
 		evs, err := c.snap.State.Decide(aggregates.WithCustomerMeta(cmd, meta), now, &l.cfg.Policy)
@@ -266,7 +279,7 @@ func (l *Ledger) Customer(ctx context.Context, customerNo string, cmd aggregates
 		if err != nil {
 			return Answer{}, false, err
 		}
-		return l.append(ctx, meta.IdempotencyKey, command, now, []part{cw})
+		return l.append(ctx, key, command, now, []part{cw})
 	})
 }
 

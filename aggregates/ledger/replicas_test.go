@@ -179,3 +179,37 @@ func TestVersionsNeverGoBackUnderConcurrency(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestKeyIsScopedToTheAggregate (api.md: a key reused on another device is
+// another command): the same key on two devices appends both commands, each
+// with its own answer, and each device answers its own again.
+func TestKeyIsScopedToTheAggregate(t *testing.T) {
+	t.Parallel()
+	j := journaltest.Journal(t)
+	l := newLedger(t, j)
+	ctx := context.Background()
+	var first []Answer
+	for _, s := range []string{"SERIAL0001", "SERIAL0002"} {
+		m := fixture.Center("KB001")
+		m.IdempotencyKey = "feed:1"
+		a, err := l.Device(ctx, "OTP", s, aggregates.Register{Meta: m})
+		if err != nil {
+			t.Fatalf("%s under a key used on another device: %v", s, err)
+		}
+		first = append(first, a)
+	}
+	if first[0].Events[0].ID == first[1].Events[0].ID || first[0].Events[0].Sequence == first[1].Events[0].Sequence {
+		t.Fatalf("two devices share an answer: %+v %+v", first[0], first[1])
+	}
+	msgs := streamMsgs(t, j)
+	for i, s := range []string{"SERIAL0001", "SERIAL0002"} {
+		m := fixture.Center("KB001")
+		m.IdempotencyKey = "feed:1"
+		if again, err := newLedger(t, j).Device(ctx, "OTP", s, aggregates.Register{Meta: m}); err != nil || fmt.Sprint(again) != fmt.Sprint(first[i]) {
+			t.Fatalf("retry on %s: %+v %v, first %+v", s, again, err, first[i])
+		}
+	}
+	if got := streamMsgs(t, j); got != msgs {
+		t.Fatalf("retries appended %d messages", got-msgs)
+	}
+}
