@@ -410,6 +410,22 @@ func TestReadinessNamesTheProjector(t *testing.T) {
 	}
 }
 
+// TestReadinessNeedsAConsumingProjector (issue 26, finding 4): a replica
+// whose projector cannot consume (its consumer taken, NATS unreachable) is
+// not ready, however small the views' lag: they no longer move.
+func TestReadinessNeedsAConsumingProjector(t *testing.T) {
+	t.Parallel()
+	var consuming atomic.Bool
+	a := newTestAPI(t, func(c *Config) { c.Consuming = consuming.Load })
+	if status, out := a.do(t, "GET", "/readyz", "", ""); status != 503 || !strings.Contains(out, `"projection":"not consuming"`) {
+		t.Errorf("readyz while the projector cannot consume: %d %s", status, out)
+	}
+	consuming.Store(true)
+	if status, out := a.do(t, "GET", "/readyz", "", ""); status != 200 || !strings.Contains(out, `"projection":"current"`) {
+		t.Errorf("readyz with the projector consuming: %d %s", status, out)
+	}
+}
+
 // TestMetricsSayWhatOperatorsWatch: refusals by rule, the build, the Go
 // runtime and the process, the views' lag in seconds, the checkpoint's age.
 func TestMetricsSayWhatOperatorsWatch(t *testing.T) {
