@@ -174,16 +174,21 @@ func (l *Ledger) Device(ctx context.Context, vendor, serial string, cmd aggregat
 	defer func() { endCommand(span, err) }()
 	c := deviceAttempt{ref: ref, cmd: cmd, command: fingerprint(cmd), key: scoped(ref, cmd.Metadata().IdempotencyKey)}
 	return l.retry(ctx, func(now time.Time) (Answer, bool, error) {
-		c.now = now
-		dev, cust, done, err := l.loadDevice(ctx, &c)
-		if done || err != nil {
-			return c.answer, false, err
+		for c.confirm = false; ; c.confirm = true {
+			c.now = now
+			dev, cust, done, err := l.loadDevice(ctx, &c)
+			if done || err != nil {
+				return c.answer, false, err
+			}
+			parts, err := l.decideDevice(&c, dev, cust)
+			if err != nil && !c.current && !c.confirm {
+				continue // a refusal stands only on the current device
+			}
+			if err != nil {
+				return Answer{}, false, err
+			}
+			return l.append(ctx, c.key, c.command, now, parts)
 		}
-		parts, err := l.decideDevice(&c, dev, cust)
-		if err != nil {
-			return Answer{}, false, err
-		}
-		return l.append(ctx, c.key, c.command, now, parts)
 	})
 }
 
@@ -195,15 +200,19 @@ type deviceAttempt struct {
 	cmd     aggregates.DeviceCommand
 	command string // the command's fingerprint
 	key     string // its idempotency key, scoped to ref ([scoped])
+	confirm bool   // load the device confirmed current, not as cached
+	current bool   // the device was loaded confirmed current
 	now     time.Time
 	meta    aggregates.Meta
 	answer  Answer
 }
 
-// loadDevice loads the device of c and, when the command acts on its
-// customer too, the customer; done when a remembered answer settles c.
+// loadDevice loads the device of c (as cached unless c.confirm: the
+// append's compare-and-set rejects a stale one) and, when the command acts
+// on its customer too, the customer, confirmed current (it may be only
+// read); done when a remembered answer settles c.
 func (l *Ledger) loadDevice(ctx context.Context, c *deviceAttempt) (dev loaded[aggregates.Device], cust *loaded[aggregates.Customer], done bool, err error) {
-	if dev, err = l.devices.load(ctx, c.ref); err != nil {
+	if dev, c.current, err = l.devices.cached(ctx, c.ref, c.confirm); err != nil {
 		return dev, nil, false, err
 	}
 	c.meta = c.cmd.Metadata()
@@ -262,24 +271,29 @@ func (l *Ledger) Customer(ctx context.Context, customerNo string, cmd aggregates
 	defer func() { endCommand(span, err) }()
 	command, key := fingerprint(cmd), scoped(ref, cmd.Metadata().IdempotencyKey)
 	return l.retry(ctx, func(now time.Time) (Answer, bool, error) {
-		c, err := l.customers.load(ctx, ref)
-		if err != nil {
-			return Answer{}, false, err
+		for confirm := false; ; confirm = true {
+			c, current, err := l.customers.cached(ctx, ref, confirm)
+			if err != nil {
+				return Answer{}, false, err
+			}
+			meta := cmd.Metadata()
+			meta.EventID = l.eventID(key)
+			if a, ok, err := l.customers.answered(ctx, c, ref, key, command, meta.EventID, now); ok || err != nil {
+				return a, false, err
+			}
+			evs, err := c.snap.State.Decide(aggregates.WithCustomerMeta(cmd, meta), now, &l.cfg.Policy)
+			if err != nil && !current && !confirm {
+				continue // a refusal stands only on the current customer
+			}
+			if err != nil {
+				return Answer{}, false, err
+			}
+			cw, err := l.customers.writing(c, evs)
+			if err != nil {
+				return Answer{}, false, err
+			}
+			return l.append(ctx, key, command, now, []part{cw})
 		}
-		meta := cmd.Metadata()
-		meta.EventID = l.eventID(key)
-		if a, ok, err := l.customers.answered(ctx, c, ref, key, command, meta.EventID, now); ok || err != nil {
-			return a, false, err
-		}
-		evs, err := c.snap.State.Decide(aggregates.WithCustomerMeta(cmd, meta), now, &l.cfg.Policy)
-		if err != nil {
-			return Answer{}, false, err
-		}
-		cw, err := l.customers.writing(c, evs)
-		if err != nil {
-			return Answer{}, false, err
-		}
-		return l.append(ctx, key, command, now, []part{cw})
 	})
 }
 

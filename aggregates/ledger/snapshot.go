@@ -167,6 +167,17 @@ func (s *store[S]) load(ctx context.Context, ref events.AggregateRef) (loaded[S]
 	return l, nil
 }
 
+// cached returns the aggregate as cached, unconfirmed (current false), for
+// a command whose append's compare-and-set rejects it if stale; with
+// confirm, or when not cached, it loads it as [store.load] does (current).
+func (s *store[S]) cached(ctx context.Context, ref events.AggregateRef, confirm bool) (l loaded[S], current bool, err error) {
+	if l, ok := s.cache.get(ref); ok && !confirm {
+		return l, false, nil
+	}
+	l, err = s.load(ctx, ref)
+	return l, true, err
+}
+
 // find looks for the answer to key among ref's messages up to sequence
 // last (the aggregate as loaded): the one holding the event eventID (the
 // command's first) carries it in its snapshot. It is the slow path of an
