@@ -186,9 +186,9 @@ func (p *Projector) Running() chan struct{} { return p.router.Running() }
 // Close stops the projector, waiting for the message in flight.
 func (p *Projector) Close() error { return p.router.Close() }
 
-// Consuming reports whether the projector consumes the journal: it has its
-// consumer and fetched from it lately (false before it runs, and while it
-// cannot subscribe or fetch).
+// Consuming reports whether the projector consumes the journal: it fetched
+// from its consumer within the last 10 s (or was made within them); false
+// once it could not subscribe or fetch for that long.
 func (p *Projector) Consuming() bool { return p.sub.consuming() }
 
 // Quarantined counts the messages this projector quarantined.

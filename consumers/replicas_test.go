@@ -2,6 +2,8 @@ package consumers
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,17 +19,34 @@ import (
 	"github.com/otpledger/otpledger/projections"
 )
 
-// runEphemeral runs a projector over store with an ephemeral consumer, as a
-// replica with views in memory does, until the test ends.
-func runEphemeral(t *testing.T, e env, store projections.Writer) *Projector {
+// runEphemeral runs projectors over store with an ephemeral consumer, as a
+// replica with views in memory does, until the test ends: one that stops on
+// a gap is replaced by a new one starting at the checkpoint, as serve does.
+// It returns the projector running now.
+func runEphemeral(t *testing.T, e env, store projections.Writer) func() *Projector {
 	t.Helper()
-	p, err := NewProjector(ProjectorConfig{Journal: journaltest.Open(t, e.dial(), journal.Config{}), Store: store, Ephemeral: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := journaltest.Open(t, e.dial(), journal.Config{})
+	var running atomic.Pointer[Projector]
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
+	started := make(chan struct{})
+	go func() {
+		for ctx.Err() == nil {
+			p, err := NewProjector(ProjectorConfig{Journal: j, Store: store, Ephemeral: true})
+			if err != nil {
+				done <- err
+				return
+			}
+			if running.Swap(p) == nil {
+				go func() { <-p.Running(); close(started) }()
+			}
+			if err = p.Run(ctx); !errors.Is(err, projections.ErrGap) {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -35,11 +54,11 @@ func runEphemeral(t *testing.T, e env, store projections.Writer) *Projector {
 		}
 	})
 	select {
-	case <-p.Running():
+	case <-started:
 	case err := <-done:
 		t.Fatalf("projector did not start: %v", err)
 	}
-	return p
+	return running.Load
 }
 
 // TestReplicasMemoryViewsStayCurrent (issue 26, finding 4): two replicas
@@ -49,21 +68,19 @@ func TestReplicasMemoryViewsStayCurrent(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	a, b := projections.NewMemory(), projections.NewMemory()
-	pa := runEphemeral(t, e, a)
-	pb := runEphemeral(t, e, b)
+	pa, pb := runEphemeral(t, e, a), runEphemeral(t, e, b)
 	e.publish(t, streamgen.Config{Events: 3000, Devices: 100, Customers: 40, Seed: 26})
 	last := lastSeq(t, e.j)
 	waitFor(t, a, last, time.Minute)
 	waitFor(t, b, last, time.Minute)
-	if !pa.Consuming() || !pb.Consuming() {
-		t.Errorf("consuming: %v and %v, want both", pa.Consuming(), pb.Consuming())
+	if !pa().Consuming() || !pb().Consuming() {
+		t.Errorf("consuming: %v and %v, want both", pa().Consuming(), pb().Consuming())
 	}
 }
 
 // TestProjectorReplacesItsLostConsumer: a projector whose consumer the
 // server no longer has (deleted, or an ephemeral lost with its server)
-// creates a new one at its checkpoint and goes on; while it has none it
-// does not report itself consuming.
+// creates a new one at its checkpoint and goes on consuming.
 func TestProjectorReplacesItsLostConsumer(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -71,9 +88,6 @@ func TestProjectorReplacesItsLostConsumer(t *testing.T) {
 	p, err := NewProjector(ProjectorConfig{Journal: journaltest.Open(t, e.dial(), journal.Config{}), Store: store, Ephemeral: true})
 	if err != nil {
 		t.Fatal(err)
-	}
-	if p.Consuming() {
-		t.Error("a projector that has not run reports itself consuming")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -114,4 +128,17 @@ func lateCommit() events.Commit {
 	return events.Commit{Events: []events.Event{{ID: uuid.New(), OccurredAt: t0, RecordedAt: t0,
 		Aggregate: events.CustomerRef("LATE0001"), Institution: "IBKS", Channel: events.ChannelBranch, Staff: "S1",
 		Actor: events.Actor{Role: events.RoleSelf}, Payload: events.Registered{Vendor: "OTP", Serial: "SERIAL0001", CustomerNo: "LATE0001"}}}}
+}
+
+// TestConsumingLapses: a subscriber is consuming for consumingWithin after
+// it is made or last fetched well, and no longer after.
+func TestConsumingLapses(t *testing.T) {
+	s := newSubscriber(nil)
+	if !s.consuming() {
+		t.Error("a subscriber just made has no time to subscribe")
+	}
+	s.consumed.Store(time.Now().Add(-consumingWithin - time.Second).UnixNano())
+	if s.consuming() {
+		t.Errorf("a subscriber that has not fetched well for %v reports itself consuming", consumingWithin+time.Second)
+	}
 }

@@ -31,12 +31,15 @@ type subscriber struct {
 	once     sync.Once
 	wg       sync.WaitGroup
 	// consumed is when (unix ns) a fetch last ended well or a group was
-	// handed over: what [subscriber.consuming] reads. 0: never.
+	// handed over, or the subscriber was made: what [subscriber.consuming]
+	// reads.
 	consumed atomic.Int64
 }
 
 func newSubscriber(consumer func(ctx context.Context) (jetstream.Consumer, error)) *subscriber {
-	return &subscriber{consumer: consumer, closing: make(chan struct{})}
+	s := &subscriber{consumer: consumer, closing: make(chan struct{})}
+	s.consumed.Store(time.Now().UnixNano()) // the time it has to subscribe
+	return s
 }
 
 // fetchBatch is how many messages one pull asks for.
@@ -85,11 +88,11 @@ const maxGroup = 128
 const consumingWithin = 10 * time.Second
 
 // consuming reports whether the subscription fetched well or handed a
-// message over within consumingWithin: false while its consumer cannot be
-// created or fetched from (deleted by another process, NATS unreachable).
+// message over within consumingWithin (or was made within it): false once
+// its consumer could not be created or fetched from for that long (deleted
+// by another process, NATS unreachable).
 func (s *subscriber) consuming() bool {
-	at := s.consumed.Load()
-	return at != 0 && time.Since(time.Unix(0, at)) < consumingWithin
+	return time.Since(time.Unix(0, s.consumed.Load())) < consumingWithin
 }
 
 // replace returns a new consumer in place of cons when the server no
