@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/otpledger/otpledger/events"
 	"github.com/otpledger/otpledger/internal/fixture"
@@ -96,23 +95,7 @@ func TestProjectorReplacesItsLostConsumer(t *testing.T) {
 	<-p.Running()
 	e.publish(t, streamgen.Config{Events: 500, Devices: 20, Customers: 10, Seed: 27})
 	waitFor(t, store, lastSeq(t, e.j), time.Minute)
-	js, err := jetstream.New(e.dial())
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream, err := js.Stream(context.Background(), e.j.Stream())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for names := stream.ConsumerNames(context.Background()); ; {
-		name, ok := <-names.Name()
-		if !ok {
-			break
-		}
-		if err := stream.DeleteConsumer(context.Background(), name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	journaltest.DeleteConsumers(t, e.dial(), e.j.Stream())
 	if _, err := e.j.Append(context.Background(), journal.Record{Commit: lateCommit(), MsgID: "after-the-loss"}); err != nil {
 		t.Fatal(err)
 	}

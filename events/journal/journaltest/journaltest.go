@@ -195,3 +195,27 @@ func ErrorCommit(serial string, n int) events.Commit {
 		Aggregate: events.DeviceRef("OTP", serial), Institution: "IBKS", Channel: events.ChannelAuth,
 		Actor: events.Actor{Role: events.RoleSystem}, Payload: events.ErrorIncremented{CountAfter: n}}}}
 }
+
+// DeleteConsumers deletes every consumer of stream on nc's server: what a
+// consumer lost with its server, or deleted by another process, looks like
+// to the one consuming from it.
+func DeleteConsumers(t testing.TB, nc *nats.Conn, stream string) {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(context.Background(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := s.ConsumerNames(context.Background())
+	for name := range names.Name() {
+		if err := s.DeleteConsumer(context.Background(), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := names.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
