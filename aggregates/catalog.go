@@ -11,7 +11,7 @@ type RuleText struct {
 // Text returns r's catalogue entry (the zero RuleText for an unknown id).
 func (r RuleID) Text() RuleText { return ruleTexts[r] }
 
-// ruleTexts is the one catalogue of the 24 rules of domain.md §4.
+// ruleTexts is the one catalogue of the rules of domain.md §4.
 var ruleTexts = map[RuleID]RuleText{
 	RuleHWNoIssue: {"당사는 하드웨어 OTP를 발급하지 않습니다. 타기관 발급 OTP는 등록으로만 처리합니다.",
 		"The home institution never issues hardware OTP: a device enters only by registration."},
@@ -37,10 +37,14 @@ var ruleTexts = map[RuleID]RuleText{
 		"While in accident a device cannot be registered or record errors; only a recovery ends the accident."},
 	RuleHWValidity: {"유효기간은 보증기간이며, 만료 후에도 작동하는 동안은 사용할 수 있습니다(표시만 함).",
 		"Validity is the warranty period: shown, never enforced."},
-	RuleOneOTP: {"1인 1개의 OTP만 사용할 수 있습니다. 기존 OTP를 해지하거나 폐기한 후 처리하십시오.",
-		"One OTP per customer at the home institution: cancel or revoke the first one."},
-	RuleMobEligible: {"모바일 OTP는 국내 거주 개인 고객만 발급받을 수 있습니다.",
-		"Mobile OTP is for domestic individual customers only."},
+	RuleOneOTP: {"1인 1개의 OTP만 사용할 수 있습니다. 새 매체는 기존 매체를 대체하며, 두 번째 실물 OTP는 기존 OTP를 해지(2372)한 후 등록하십시오.",
+		"One OTP per person at the home institution: a new medium replaces the old; a second hardware OTP needs the first cancelled (2372)."},
+	RuleOnePerson: {"1인 1개의 OTP: 이 실명번호는 이미 다른 고객번호로 등록되어 있습니다.",
+		"One OTP per person: this real-name number is already another customer number's."},
+	RuleProfile: {"고객 정보는 고객원장(CORE) 또는 영업점에서만 등록하며, 고객 구분(개인/법인)과 실명번호는 변경할 수 없습니다.",
+		"Profiles come only from the customer master (CORE) or a branch; type and real-name number never change."},
+	RuleMobEligible: {"모바일 OTP는 내국인 개인고객만 발급받을 수 있습니다(법인, 외국인 불가).",
+		"Mobile OTP is for individual customers who are Korean nationals only."},
 	RuleMobOnePhone: {"모바일 OTP는 스마트폰 1대에만 발급됩니다. 다른 기기 발급 시 기존 OTP는 폐기됩니다.",
 		"One smartphone per customer: issuing on another phone revokes the old mobile OTP."},
 	RuleMobValidity: {"모바일 OTP의 유효기간은 발급일로부터 3년입니다.",

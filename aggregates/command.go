@@ -167,6 +167,9 @@ func WithCustomerMeta(cmd CustomerCommand, m Meta) CustomerCommand {
 	case Approve:
 		cmd.Meta = m
 		return cmd
+	case ClaimRealName:
+		cmd.Meta = m
+		return cmd
 	}
 	return cmd
 }

@@ -1,6 +1,10 @@
 package aggregates
 
 import (
+	"encoding/json"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -12,10 +16,29 @@ import (
 type Profile struct {
 	Known          bool                `json:"known,omitzero"`
 	Type           events.CustomerType `json:"type,omitzero"`
-	Residency      events.Residency    `json:"residency,omitzero"`
+	Nationality    events.Nationality  `json:"nationality,omitzero"`
 	RealNameFP     string              `json:"real_name_fp,omitzero"`
 	RealNameMasked string              `json:"real_name_masked,omitzero"`
 	Accounts       []string            `json:"accounts,omitzero"`
+}
+
+// UnmarshalJSON reads a profile, upcasting the residency of the snapshots
+// written before profiles said nationality (events.Residency.Nationality),
+// so that those snapshots still load with one look-up.
+func (p *Profile) UnmarshalJSON(data []byte) error {
+	type plain Profile
+	var v struct {
+		plain
+		Residency events.Residency `json:"residency"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	*p = Profile(v.plain)
+	if p.Nationality == "" {
+		p.Nationality = v.Residency.Nationality()
+	}
+	return nil
 }
 
 // HardwareOTP is the customer's active hardware registration at home.
@@ -52,8 +75,6 @@ type Customer struct {
 	Hardware HardwareOTP          `json:"hardware,omitzero"`
 	Mobile   MobileOTP            `json:"mobile,omitzero"`
 	Pending  map[uuid.UUID]string `json:"pending,omitzero"`
-	// LastOccurredAt is the occurred_at of the customer's last event.
-	LastOccurredAt time.Time `json:"last_occurred_at,omitzero"`
 }
 
 // NewCustomer returns the state of a customer the ledger has not seen yet.
@@ -67,16 +88,24 @@ func (c Customer) AggregateVersion() uint64 { return c.Version }
 // Known reports whether the customer has any event.
 func (c Customer) Known() bool { return c.Version > 0 }
 
-// oneOTP applies R-ONE-OTP: at most one active OTP at home, hardware and
-// mobile counted together.
-func (c Customer) oneOTP() error {
-	switch {
-	case c.Hardware.Active:
+// oneHardware applies R-ONE-OTP to a home registration: a second hardware
+// OTP at home is refused (the customer cancels the first, 2372); an active
+// mobile OTP is not an obstacle but is replaced ([Device.Decide]).
+func (c Customer) oneHardware() error {
+	if c.Hardware.Active {
 		return refuse(RuleOneOTP, "customer already has hardware OTP %s.%s at home; cancel it first", c.Hardware.Vendor, c.Hardware.Serial)
-	case c.Mobile.Active:
-		return refuse(RuleOneOTP, "customer already has mobile OTP %s; revoke it first", c.Mobile.GeneratorNo)
 	}
 	return nil
+}
+
+// ReplacedDevice returns the device whose state Decide needs for cmd on c:
+// the hardware OTP registered at home that a mobile issuance replaces
+// (R-ONE-OTP); ok is false when cmd needs none.
+func ReplacedDevice(c Customer, cmd CustomerCommand) (vendor, serial string, ok bool) {
+	if _, issue := cmd.(IssueMobile); !issue || !c.Hardware.Active {
+		return "", "", false
+	}
+	return c.Hardware.Vendor, c.Hardware.Serial, true
 }
 
 // CustomerCommand is a command on a customer: [SetProfile], [IssueMobile],
@@ -86,12 +115,15 @@ type CustomerCommand interface {
 	customerCommand()
 }
 
-// SetProfile records the customer's profile. RealNameFP and RealNameMasked
-// come from package pii; the clear number never reaches the aggregate.
+// SetProfile records the customer's profile (R-PROFILE). RealNameFP and
+// RealNameMasked come from package pii; the clear number never reaches the
+// aggregate. Person must hold the claim of RealNameFP (R-ONE-PERSON): the
+// customer's first profile claims it in the same commit.
 type SetProfile struct {
 	Meta
+	Person         *Person
 	Type           events.CustomerType
-	Residency      events.Residency
+	Nationality    events.Nationality
 	RealNameFP     string
 	RealNameMasked string
 	Accounts       []string
@@ -99,13 +131,17 @@ type SetProfile struct {
 
 // IssueMobile issues a mobile OTP on one phone; on another phone, or to
 // replace a locked or expired one, it revokes the old one in the same commit
-// (R-MOB-ONE-PHONE).
+// (R-MOB-ONE-PHONE). To a customer with a hardware OTP registered at home it
+// also cancels that registration (R-ONE-OTP): Device must then hold that
+// device's state (see [ReplacedDevice]), and the decision yields events for
+// both aggregates.
 type IssueMobile struct {
 	Meta
 	GeneratorNo  string
 	PhoneFP      string
 	PhoneMasked  string
 	Verification events.Verification
+	Device       *Device `json:"-"` // state, not content: the command's fingerprint leaves it out
 }
 
 // RevokeMobile revokes the customer's mobile OTP (A013). GeneratorNo names
@@ -132,10 +168,12 @@ func (ResetMobileErrors) customerCommand()    {}
 func (Approve) customerCommand()              {}
 
 // Decide validates cmd against the customer's state c and returns the events
-// it produces, or why it is refused ([*RuleError], [*events.FieldError] or
-// [ErrNoMobileOTP]). It never changes c.
+// it produces, or why it is refused ([*RuleError], [*events.FieldError],
+// [ErrNoMobileOTP] or [ErrDeviceState]). It never changes c. A mobile
+// issuance that replaces the hardware OTP at home also yields the device's
+// event (its Aggregate says so).
 func (c Customer) Decide(cmd CustomerCommand, now time.Time, p *Policy) ([]events.Event, error) {
-	if err := p.checkOccurredAt(cmd.Metadata().OccurredAt, c.LastOccurredAt, now); err != nil {
+	if err := p.checkOccurredAt(cmd.Metadata().OccurredAt, now); err != nil {
 		return nil, err
 	}
 	var evs []events.Event
@@ -143,6 +181,8 @@ func (c Customer) Decide(cmd CustomerCommand, now time.Time, p *Policy) ([]event
 	switch cmd := cmd.(type) {
 	case SetProfile:
 		evs, err = c.setProfile(cmd, now, p)
+	case ClaimRealName:
+		evs, err = c.claimRealName(cmd, now, p)
 	case IssueMobile:
 		evs, err = c.issueMobile(cmd, now, p)
 	case RevokeMobile:
@@ -161,15 +201,20 @@ func (c Customer) Decide(cmd CustomerCommand, now time.Time, p *Policy) ([]event
 }
 
 func (c Customer) setProfile(cmd SetProfile, now time.Time, p *Policy) ([]events.Event, error) {
-	if err := cmd.validate(p); err != nil {
+	if err := admitProfile(cmd.Meta, now, p); err != nil {
 		return nil, err
 	}
-	if cmd.Institution != p.HomeInstitution {
-		return nil, refuse(RuleChannel, "customer profiles belong to the home institution %s", p.HomeInstitution)
+	profiled := cmd.envelope(0, c.Ref, now, events.CustomerProfiled{CustomerType: cmd.Type,
+		Nationality: cmd.Nationality, RealNameFingerprint: cmd.RealNameFP, RealNameMasked: cmd.RealNameMasked,
+		Accounts: cmd.Accounts})
+	if err := profiled.Validate(); err != nil {
+		return nil, err
 	}
-	return []events.Event{cmd.envelope(0, c.Ref, now, events.CustomerProfiled{CustomerType: cmd.Type,
-		Residency: cmd.Residency, RealNameFingerprint: cmd.RealNameFP, RealNameMasked: cmd.RealNameMasked,
-		Accounts: cmd.Accounts})}, nil
+	claimed, err := c.claim(cmd, now)
+	if err != nil {
+		return nil, err
+	}
+	return append([]events.Event{profiled}, claimed...), nil
 }
 
 // admitMobile applies the shared rules to a mobile action and then requires
@@ -194,17 +239,17 @@ func (c Customer) issueMobile(cmd IssueMobile, now time.Time, p *Policy) ([]even
 	switch {
 	case !c.Profile.Known:
 		return nil, refuse(RuleMobEligible, "mobile OTP needs the customer's profile on record")
-	case c.Profile.Type != events.Individual || c.Profile.Residency != events.Domestic:
-		return nil, refuse(RuleMobEligible, "mobile OTP is for domestic individual customers only")
+	case c.Profile.Type != events.Individual || c.Profile.Nationality != events.Korean:
+		return nil, refuse(RuleMobEligible, "mobile OTP is for individual customers who are Korean nationals (내국인 개인고객) only")
 	case !cmd.Verification.Complete():
 		return nil, refuse(RuleMobVerify, "non-face-to-face issuance needs home-account and phone-identity verification and a 1-won transfer or OTP/security-card authentication")
-	}
-	if c.Hardware.Active {
-		return nil, c.oneOTP()
 	}
 	v := cmd.Verification
 	issued := events.MobileIssued{GeneratorNo: cmd.GeneratorNo, PhoneFingerprint: cmd.PhoneFP,
 		PhoneMasked: cmd.PhoneMasked, ValidUntil: p.MobileValidUntil(now).UTC(), Verification: &v}
+	if c.Hardware.Active {
+		return c.replaceHardware(cmd, now, p, issued)
+	}
 	if !c.Mobile.Active {
 		return []events.Event{cmd.envelope(0, c.Ref, now, issued)}, nil
 	}
@@ -223,6 +268,30 @@ func (c Customer) issueMobile(cmd IssueMobile, now time.Time, p *Policy) ([]even
 	return []events.Event{cmd.envelope(0, c.Ref, now, revoked), cmd.envelope(1, c.Ref, now, issued)}, nil
 }
 
+// replaceHardware issues the mobile OTP that replaces the customer's hardware
+// OTP at home (R-ONE-OTP): the home registration's cancellation on the
+// customer and on the device (reason REPLACED_BY_MOBILE; its other
+// institutions keep it), then the issuance. A device in accident blocks it
+// (R-HW-LOST-BLOCKS: an accident ends only by a recovery).
+func (c Customer) replaceHardware(cmd IssueMobile, now time.Time, p *Policy, issued events.MobileIssued) ([]events.Event, error) {
+	d := cmd.Device
+	if d == nil || d.Ref != events.DeviceRef(c.Hardware.Vendor, c.Hardware.Serial) {
+		return nil, ErrDeviceState
+	}
+	if r, ok := d.Registrations[p.HomeInstitution]; !ok || r.CustomerNo != c.Ref.Key {
+		return nil, ErrDeviceState
+	}
+	if d.InAccident() {
+		return nil, refuse(RuleHWLostBlocks, "hardware OTP %s.%s is in accident at %s; it must recover (사고해지) before a mobile OTP replaces it",
+			c.Hardware.Vendor, c.Hardware.Serial, strings.Join(slices.Sorted(maps.Keys(d.Accident)), ", "))
+	}
+	ended := events.Cancelled{Vendor: c.Hardware.Vendor, Serial: c.Hardware.Serial, CustomerNo: c.Ref.Key, Reason: events.CancelReplacedByMobile}
+	cust := cmd.envelope(0, c.Ref, now, ended)
+	dev := cmd.envelope(1, d.Ref, now, ended)
+	dev.CausationID = cust.ID.String()
+	return []events.Event{cust, dev, cmd.envelope(2, c.Ref, now, issued)}, nil
+}
+
 func (c Customer) revokeMobile(cmd RevokeMobile, now time.Time, p *Policy) ([]events.Event, error) {
 	if err := c.admitMobile(ActionMobileRevoke, cmd.Meta, now, p); err != nil {
 		return nil, err
@@ -232,6 +301,8 @@ func (c Customer) revokeMobile(cmd RevokeMobile, now time.Time, p *Policy) ([]ev
 		return nil, &events.FieldError{Field: "generator_number", Reason: "required: the mobile OTP to revoke (2373)"}
 	case cmd.GeneratorNo != c.Mobile.GeneratorNo:
 		return nil, refuse(RuleMobRevokeChannel, "generator number is not the customer's current mobile OTP (a newer one was issued); read 2373 again")
+	case cmd.Reason == events.RevokeReplacedByHardware:
+		return nil, &events.FieldError{Field: "reason", Reason: "REPLACED_BY_HARDWARE is recorded by the ledger when a hardware registration replaces the mobile OTP"}
 	}
 	reason := cmd.Reason
 	if reason == "" {
@@ -267,13 +338,12 @@ func (c Customer) resetMobileErrors(cmd ResetMobileErrors, now time.Time, p *Pol
 // Evolve returns the state after event e; it applies facts and never fails.
 func (c Customer) Evolve(e events.Event) Customer {
 	c.Version++
-	c.LastOccurredAt = e.OccurredAt
 	if e.Approvable() {
 		c.Pending = with(c.Pending, e.ID, e.Staff)
 	}
 	switch p := e.Payload.(type) {
 	case events.CustomerProfiled:
-		c.Profile = Profile{Known: true, Type: p.CustomerType, Residency: p.Residency,
+		c.Profile = Profile{Known: true, Type: p.CustomerType, Nationality: p.Nationality,
 			RealNameFP: p.RealNameFingerprint, RealNameMasked: p.RealNameMasked, Accounts: p.Accounts}
 	case events.Registered:
 		c.Hardware = HardwareOTP{Active: true, Vendor: p.Vendor, Serial: p.Serial, Since: e.OccurredAt}

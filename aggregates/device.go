@@ -38,9 +38,6 @@ type Device struct {
 	BranchRecovered bool            `json:"branch_recovered,omitzero"` // an in-branch recovery since the loss report (R-HW-RECOVER-ONLINE)
 	// Pending maps each branch event awaiting approval to its staff member.
 	Pending map[uuid.UUID]string `json:"pending,omitzero"`
-	// LastOccurredAt is the occurred_at of the device's last event: a
-	// centre feed's time may not go back before it.
-	LastOccurredAt time.Time `json:"last_occurred_at,omitzero"`
 }
 
 // NewDevice returns the state of a device the ledger has not seen yet.
@@ -72,7 +69,8 @@ type DeviceCommand interface {
 
 // Register registers the device at Meta.Institution (2372). At the home
 // institution CustomerNo is required and Customer must hold that customer's
-// state (R-ONE-OTP); the decision then yields an event for each aggregate.
+// state (R-ONE-OTP: a second hardware OTP is refused, an active mobile OTP
+// is revoked with it); the decision then yields events for each aggregate.
 type Register struct {
 	Meta
 	CustomerNo        string
@@ -145,12 +143,14 @@ func (Approve) deviceCommand()        {}
 // and returns the events it produces, or why it is refused: a [*RuleError]
 // naming the rule, a [*events.FieldError] for malformed input, or
 // [ErrCustomerState]. It never changes d. A home registration or
-// cancellation also yields the customer's event (its Aggregate says so).
+// cancellation also yields the customer's event (its Aggregate says so), and
+// a home registration the revocation of the customer's mobile OTP it
+// replaces (R-ONE-OTP).
 func (d Device) Decide(c DeviceCommand, now time.Time, p *Policy) ([]events.Event, error) {
 	if _, isRegister := c.(Register); !isRegister && !d.Known() {
 		return nil, refuse(RuleHWNoIssue, "device %s is not registered anywhere in the ledger; hardware OTP enters only by registration", d.Ref.Key)
 	}
-	if err := p.checkOccurredAt(c.Metadata().OccurredAt, d.LastOccurredAt, now); err != nil {
+	if err := p.checkOccurredAt(c.Metadata().OccurredAt, now); err != nil {
 		return nil, err
 	}
 	var evs []events.Event
@@ -299,12 +299,19 @@ func (d Device) register(c Register, now time.Time, p *Policy) ([]events.Event, 
 	if !home {
 		return []events.Event{dev}, nil
 	}
-	if err := c.Customer.oneOTP(); err != nil {
+	if err := c.Customer.oneHardware(); err != nil {
 		return nil, err
 	}
 	cust := c.envelope(1, c.Customer.Ref, now, payload)
 	cust.CausationID = dev.ID.String()
-	return []events.Event{dev, cust}, nil
+	mob := c.Customer.Mobile
+	if !mob.Active {
+		return []events.Event{dev, cust}, nil
+	}
+	// R-ONE-OTP: the hardware OTP replaces the mobile one in the same append.
+	revoked := c.envelope(2, c.Customer.Ref, now, events.MobileRevoked{GeneratorNo: mob.GeneratorNo, Reason: events.RevokeReplacedByHardware})
+	revoked.CausationID = dev.ID.String()
+	return []events.Event{dev, revoked, cust}, nil
 }
 
 func (d Device) cancel(c Cancel, now time.Time, p *Policy) ([]events.Event, error) {
@@ -330,8 +337,11 @@ func (d Device) cancel(c Cancel, now time.Time, p *Policy) ([]events.Event, erro
 		return nil, refuse(RuleHWLockedOnline, "device is locked after %d errors; cancel in branch or reset first", d.ErrorCount)
 	}
 	reason := c.Reason
-	if reason == "" {
+	switch reason {
+	case "":
 		reason = events.CancelCustomerRequest
+	case events.CancelReplacedByMobile:
+		return nil, &events.FieldError{Field: "reason", Reason: "REPLACED_BY_MOBILE is recorded by the ledger when a mobile OTP replaces the registration"}
 	}
 	vendor, serial, _ := d.Ref.DeviceKey()
 	payload := events.Cancelled{Vendor: vendor, Serial: serial, CustomerNo: reg.CustomerNo, Reason: reason}
@@ -427,7 +437,6 @@ func decideApproval(ref events.AggregateRef, pending map[uuid.UUID]string, c App
 // an event of another aggregate or an unknown type only counts the version.
 func (d Device) Evolve(e events.Event) Device {
 	d.Version++
-	d.LastOccurredAt = e.OccurredAt
 	if e.Approvable() {
 		d.Pending = with(d.Pending, e.ID, e.Staff)
 	}

@@ -16,8 +16,8 @@ func custState(evs ...events.Event) *Customer {
 }
 
 var (
-	individual = custState(profiled(events.Individual, events.Domestic))
-	corp       = custState(profiled(events.Corporate, events.Domestic))
+	individual = custState(profiled(events.Individual, events.Korean))
+	corp       = custState(profiled(events.Corporate, events.Korean))
 	registered = []events.Type{events.TypeRegistered}
 	homeReg    = []events.Type{events.TypeRegistered, events.TypeRegistered}
 )
@@ -119,6 +119,13 @@ func TestDeviceRules(t *testing.T) {
 					t.Fatalf("accident: %+v", after.Accident)
 				}
 			}},
+		{name: "R-HW-LOST-ALL allowed: a report without a reason (screen 2374 collects none)", given: flat(reg(home), reg(instKB)),
+			when: ReportLoss{Meta: branch()}, want: []events.Type{events.TypeReportedLost},
+			check: func(t *testing.T, d Device, evs []events.Event) {
+				if p := evs[0].Payload.(events.ReportedLost); p.Reason != "" || len(d.Evolve(evs[0]).Accident) != 2 {
+					t.Fatalf("a report without a reason: %+v", p)
+				}
+			}},
 		{name: "R-HW-LOST-ALL allowed: a report at another institution covers home too", given: flat(reg(home), reg(instKB)),
 			when: ReportLoss{Meta: center(instSH, events.OriginOnline), Reason: events.LossLost}, want: []events.Type{events.TypeReportedLost}},
 		{name: "R-HW-LOST-ALL refused: a device registered nowhere", given: flat(reg(instKB), cancelled(instKB)),
@@ -186,6 +193,8 @@ func TestDeviceRules(t *testing.T) {
 
 		// R-HW-LOST-BLOCKS
 		{name: "R-HW-LOST-BLOCKS refused: registration while in accident", given: flat(reg(instKB), lost(instKB)), when: Register{Meta: center(instSH, "")}, rule: RuleHWLostBlocks},
+		{name: "R-HW-LOST-BLOCKS refused: a device in accident does not replace a mobile OTP", given: flat(reg(instKB), lost(instKB), cancelled(instKB)),
+			when: registerHome(branch(), custState(mobileIssued(phoneA, now.AddDate(3, 0, 0)))), rule: RuleHWLostBlocks},
 		{name: "R-HW-LOST-BLOCKS refused: error while in accident", given: flat(reg(instKB), lost(instKB)), when: IncrementError{Meta: auth()}, rule: RuleHWLostBlocks},
 		{name: "R-HW-LOST-BLOCKS allowed: cancellation while in accident, which does not end it", given: flat(reg(instKB), lost(instKB)), when: Cancel{Meta: center(instKB, "")},
 			want: []events.Type{events.TypeCancelled},
@@ -222,8 +231,12 @@ func TestDeviceRules(t *testing.T) {
 		{name: "R-HW-VALIDITY refused: a warranty that ends before it starts", when: Register{Meta: center(instKB, ""), WarrantyFrom: "2027-01-01", WarrantyTo: "2026-01-01"}, rule: RuleHWValidity},
 
 		// R-ONE-OTP (the device side of a home registration)
-		{name: "R-ONE-OTP refused: a second hardware OTP at home", when: registerHome(branch(), custState(profiled(events.Individual, events.Domestic), hwMirror("999888777666"))), rule: RuleOneOTP},
-		{name: "R-ONE-OTP refused: hardware while a mobile OTP is active", when: registerHome(branch(), custState(mobileIssued(phoneA, now.AddDate(3, 0, 0)))), rule: RuleOneOTP},
+		{name: "R-ONE-OTP refused: a second hardware OTP at home", when: registerHome(branch(), custState(profiled(events.Individual, events.Korean), hwMirror("999888777666"))), rule: RuleOneOTP},
+		{name: "R-ONE-OTP allowed: hardware at home replaces the active mobile OTP in the same append", when: registerHome(branch(), custState(mobileIssued(phoneA, now.AddDate(3, 0, 0)))),
+			want: []events.Type{events.TypeRegistered, events.TypeMobileRevoked, events.TypeRegistered}, check: replacedMobile},
+		{name: "R-ONE-OTP allowed: hardware replaces a PIN-locked mobile OTP too", when: registerHome(branch(), custState(flat(mobileIssued(phoneA, now.AddDate(3, 0, 0)), pinErrs(5))...)),
+			want: []events.Type{events.TypeRegistered, events.TypeMobileRevoked, events.TypeRegistered}, check: replacedMobile},
+		{name: "R-ONE-OTP refused: hardware to replace a mobile OTP while a second hardware OTP is at home", when: registerHome(branch(), custState(hwMirror("999888777666"), mobileIssued(phoneA, now.AddDate(3, 0, 0)))), rule: RuleOneOTP},
 		{name: "R-ONE-OTP allowed: hardware after the first was cancelled", when: registerHome(branch(), custState(hwMirror("999888777666"), hwMirrorCancelled("999888777666"))), want: homeReg},
 		{name: "R-ONE-OTP allowed: registrations elsewhere do not count", given: flat(reg(home)), when: Register{Meta: center(instKB, "")}, want: registered},
 
@@ -308,6 +321,22 @@ func TestDeviceRules(t *testing.T) {
 	runRules(t, NewDevice("OTP", "000111222333"), Device.Decide, cases)
 }
 
+// replacedMobile checks a home registration that replaced the customer's
+// mobile OTP (R-ONE-OTP): the revocation is the customer's, caused by the
+// device's registration, and the customer ends with the hardware only.
+func replacedMobile(t *testing.T, _ Device, evs []events.Event) {
+	t.Helper()
+	rev, ok := evs[1].Payload.(events.MobileRevoked)
+	if !ok || rev.Reason != events.RevokeReplacedByHardware || rev.GeneratorNo != "MOTP0001" || evs[1].Aggregate != custRef ||
+		evs[1].CausationID != evs[0].ID.String() || evs[1].Approvable() {
+		t.Fatalf("the mobile OTP's end: %+v", evs[1])
+	}
+	c := Fold(*custState(mobileIssued(phoneA, now.AddDate(3, 0, 0))), only(custRef, evs), time.Time{})
+	if c.Mobile.Active || !c.Hardware.Active || c.Hardware.Serial != "000111222333" {
+		t.Fatalf("customer after the replacement: %+v", c)
+	}
+}
+
 func TestDeviceDecideInput(t *testing.T) {
 	t.Parallel()
 	d := Fold(NewDevice("OTP", "000111222333"), flat(reg(home)), time.Time{})
@@ -322,7 +351,8 @@ func TestDeviceDecideInput(t *testing.T) {
 	}{
 		"branch without staff":            {ReportLoss{Meta: noStaff, Reason: events.LossLost}, "staff"},
 		"client-sent time off the centre": {ReportLoss{Meta: centerTime, Reason: events.LossLost}, "occurred_at"},
-		"loss without a reason":           {ReportLoss{Meta: online(events.ChannelPhone)}, "payload.reason"},
+		"loss with an unknown reason":     {ReportLoss{Meta: online(events.ChannelPhone), Reason: "MISPLACED"}, "payload.reason"},
+		"cancel claiming a mobile OTP":    {Cancel{Meta: branch(), Reason: events.CancelReplacedByMobile, Customer: custState(hwMirror("000111222333"))}, "reason"},
 		"bad approver":                    {Approve{Meta: branch(), Target: reg(home).ID, Approver: "홍길동"}, "approver"},
 		"home registration, no customer":  {Register{Meta: branch()}, "customer_no"},
 		"another customer's device":       {ReportLoss{Meta: online(events.ChannelPhone), Reason: events.LossLost, CustomerNo: "C0002"}, "customer_no"},

@@ -19,7 +19,10 @@
 // A registration or cancellation at the home institution decides over both
 // aggregates at once: the command carries the customer's state and Decide
 // returns one event for the device and one for the customer, which the journal
-// appends in one atomic batch. Every other command touches one aggregate.
+// appends in one atomic batch. So does a customer's first profile, with the
+// claim of its real-name number on a third kind, [Person] (R-ONE-PERSON: the
+// command carries the person's state). Every other command touches one
+// aggregate.
 //
 // [Fold] rebuilds a state from its events, up to any instant.
 package aggregates

@@ -9,7 +9,7 @@ import (
 // (API error.rule).
 type RuleID string
 
-// The 24 rules of domain.md §4.
+// The rules of domain.md §4.
 const (
 	RuleHWNoIssue           RuleID = "R-HW-NO-ISSUE"
 	RuleHWOnePerInstitution RuleID = "R-HW-ONE-PER-INSTITUTION"
@@ -24,6 +24,8 @@ const (
 	RuleHWLostBlocks        RuleID = "R-HW-LOST-BLOCKS"
 	RuleHWValidity          RuleID = "R-HW-VALIDITY"
 	RuleOneOTP              RuleID = "R-ONE-OTP"
+	RuleOnePerson           RuleID = "R-ONE-PERSON"
+	RuleProfile             RuleID = "R-PROFILE"
 	RuleMobEligible         RuleID = "R-MOB-ELIGIBLE"
 	RuleMobOnePhone         RuleID = "R-MOB-ONE-PHONE"
 	RuleMobValidity         RuleID = "R-MOB-VALIDITY"
@@ -43,7 +45,7 @@ var Rules = []RuleID{
 	RuleHWLockedOnline, RuleHWDiscarded, RuleHWLostAll, RuleHWRecoverEach, RuleHWRecoverOnline,
 	RuleHWLostBlocks, RuleHWValidity, RuleOneOTP, RuleMobEligible, RuleMobOnePhone, RuleMobValidity,
 	RuleMobPINLock, RuleMobVerify, RuleMobRevokeChannel, RuleChannel, RuleAgent, RuleDocs, RuleHours,
-	RuleApproval,
+	RuleApproval, RuleOnePerson, RuleProfile,
 }
 
 // RuleError is returned by Decide when a rule refuses a command. Message
@@ -77,3 +79,22 @@ var ErrNoMobileOTP = errors.New("customer has no active mobile OTP")
 // cancellation at the home institution when the command does not carry the
 // customer's state: a programming error of the caller, never a user's.
 var ErrCustomerState = errors.New("home registration or cancellation needs the customer's state")
+
+// ErrDeviceState is returned by Customer.Decide for a mobile issuance to a
+// customer with a hardware registration at home when the command does not
+// carry that device's state ([IssueMobile.Device], see [ReplacedDevice]): a
+// programming error of the caller, never a user's.
+var ErrDeviceState = errors.New("mobile issuance replacing a hardware OTP needs the device's state")
+
+// ErrNoProfile is returned by Customer.Decide for [ClaimRealName] on a
+// customer without a profile: there is no real-name number to claim.
+var ErrNoProfile = errors.New("customer has no profile on record")
+
+// ErrClaimed is returned by Customer.Decide for [ClaimRealName] when the
+// customer already holds the claim of its real-name number: nothing to do.
+var ErrClaimed = errors.New("the customer already holds the claim of its real-name number")
+
+// ErrPersonState is returned by Customer.Decide for a profile whose command
+// does not carry the claim of its real-name number (SetProfile.Person): a
+// programming error of the caller, never a user's.
+var ErrPersonState = errors.New("a customer profile needs the claim of its real-name number")

@@ -88,8 +88,8 @@ func errs(n, limit int) []events.Event {
 }
 
 // Customer facts.
-func profiled(t events.CustomerType, r events.Residency) events.Event {
-	return fact(custRef, home, events.ChannelBranch, events.CustomerProfiled{CustomerType: t, Residency: r,
+func profiled(t events.CustomerType, n events.Nationality) events.Event {
+	return fact(custRef, home, events.ChannelBranch, events.CustomerProfiled{CustomerType: t, Nationality: n,
 		RealNameFingerprint: rnFP, RealNameMasked: "900101-1******"})
 }
 

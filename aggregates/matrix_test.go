@@ -83,9 +83,9 @@ func TestChannelMatrixEveryCell(t *testing.T) {
 				if ch == events.ChannelBranch {
 					m.Staff, m.Documents = "S100", allDocs
 				}
-				profile := profiled(events.Individual, events.Domestic)
+				profile := profiled(events.Individual, events.Korean)
 				if p.corporate {
-					profile = profiled(events.Corporate, events.Domestic)
+					profile = profiled(events.Corporate, events.Korean)
 				}
 				cust := Fold(NewCustomer(custNo), flat(profile), time.Time{})
 				var got error

@@ -210,9 +210,11 @@ func (p *Policy) Validate() error {
 }
 
 // checkOccurredAt bounds a command's own occurred_at t (zero: the ledger's
-// clock decides, nothing to check) by the ledger's time now and the
-// aggregate's previous event's occurred_at last.
-func (p *Policy) checkOccurredAt(t, last, now time.Time) error {
+// clock decides, nothing to check) by the policy's horizon and its skew ahead
+// of the ledger's time now. It may be earlier than the aggregate's previous
+// event: the centre's feed is asynchronous, and a late event is recorded,
+// never refused (domain.md, decisions of 2026-12-03).
+func (p *Policy) checkOccurredAt(t, now time.Time) error {
 	switch {
 	case t.IsZero():
 		return nil
@@ -220,8 +222,6 @@ func (p *Policy) checkOccurredAt(t, last, now time.Time) error {
 		return &events.FieldError{Field: "occurred_at", Reason: fmt.Sprintf("more than %v ahead of the ledger's clock", p.maxSkew)}
 	case t.Before(p.horizon):
 		return &events.FieldError{Field: "occurred_at", Reason: "before the ledger's horizon " + p.OccurredAt.Horizon}
-	case t.Before(last):
-		return &events.FieldError{Field: "occurred_at", Reason: "before the aggregate's previous event"}
 	}
 	return nil
 }

@@ -26,15 +26,25 @@ type world struct {
 	// registered (institution -> customer at home), so that a loss report's
 	// reach is computed here, never read from the event Decide produced.
 	registered map[string]map[string]string
+	// persons are the real-name claims the ledger would load with a
+	// profile; profiledAs is the model's own record of which real-name
+	// fingerprint each customer number was profiled with, read from the
+	// customer_profiled events (R-ONE-PERSON).
+	persons    map[string]Person
+	profiledAs map[string]string
 	log        []events.Event
 }
 
 var (
 	propInsts     = []string{home, instKB, instSH}
 	propSerials   = []string{"SERIAL0001", "SERIAL0002", "SERIAL0003"}
-	propCustomers = []string{"C0001", "C0002"}
-	propChannels  = []events.Channel{events.ChannelBranch, events.ChannelPhone, events.ChannelODS, events.ChannelHTS,
-		events.ChannelWTS, events.ChannelMTS, events.ChannelMobileWeb, events.ChannelHomepage, events.ChannelCenter, events.ChannelAuth}
+	propCustomers = []string{"C0001", "C0002", "C0003", "C0004"}
+	// propPersons are two people's real-name fingerprints: with four
+	// customer numbers, each person is tried under two or more of them.
+	propPersons  = []string{rnFP, "d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4"}
+	propChannels = []events.Channel{events.ChannelBranch, events.ChannelPhone, events.ChannelODS, events.ChannelHTS,
+		events.ChannelWTS, events.ChannelMTS, events.ChannelMobileWeb, events.ChannelHomepage, events.ChannelCenter, events.ChannelAuth,
+		events.ChannelCore}
 	propDocs = []events.Document{events.DocRealNameID, events.DocBusinessRegistration, events.DocPowerOfAttorney,
 		events.DocCorporateSealCertificate, events.DocProcessingForm, events.DocSealOrSignature}
 )
@@ -142,8 +152,16 @@ func (w *world) step(t *testing.T, r *rand.Rand, at time.Time, p *Policy, n int)
 		var cmd CustomerCommand
 		switch k {
 		case 8:
-			cmd = SetProfile{Meta: m, Type: pick(r, []events.CustomerType{events.Individual, events.Individual, events.Corporate}),
-				Residency: pick(r, []events.Residency{events.Domestic, events.Domestic, events.Foreign}), RealNameFP: rnFP, RealNameMasked: "900101-1******"}
+			if r.IntN(2) == 0 { // often the customer master, as in production
+				m.Channel, m.Institution, m.Actor.Role, m.OriginChannel, m.Staff, m.Documents = events.ChannelCore, home, events.RoleSystem, "", "", nil
+			}
+			fp := pick(r, propPersons)
+			person, ok := w.persons[fp] // what the ledger loads
+			if !ok {
+				person = NewPerson(fp)
+			}
+			cmd = SetProfile{Meta: m, Person: &person, Type: pick(r, []events.CustomerType{events.Individual, events.Individual, events.Corporate}),
+				Nationality: pick(r, []events.Nationality{events.Korean, events.Korean, events.NonKorean}), RealNameFP: fp, RealNameMasked: "900101-1******"}
 		case 9, 10:
 			cmd = IssueMobile{Meta: m, GeneratorNo: fmt.Sprintf("MOTP%04d", n%10000), PhoneFP: pick(r, []string{phoneA, phoneB}), PhoneMasked: "****5678",
 				Verification: events.Verification{HomeAccount: true, PhoneIdentity: r.IntN(4) > 0, OneWonTransfer: true}}
@@ -217,6 +235,15 @@ func (w *world) apply(e events.Event) {
 		w.accidents[serial], w.registered[serial] = acc, regs
 	case events.KindCustomer:
 		w.customers[e.Aggregate.Key] = w.customers[e.Aggregate.Key].Evolve(e)
+		if p, ok := e.Payload.(events.CustomerProfiled); ok {
+			w.profiledAs[e.Aggregate.Key] = p.RealNameFingerprint
+		}
+	case events.KindPerson:
+		person, ok := w.persons[e.Aggregate.Key]
+		if !ok {
+			person = NewPerson(e.Aggregate.Key)
+		}
+		w.persons[e.Aggregate.Key] = person.Evolve(e)
 	}
 }
 
@@ -244,16 +271,29 @@ func (w *world) check(t *testing.T, p *Policy, n int, e events.Event) {
 			}
 		}
 	}
+	personOTPs, personNos := map[string]int{}, map[string][]string{}
 	for no, c := range w.customers {
 		active := homeOTPs[no]
 		if c.Mobile.Active {
 			active++
+		}
+		if fp, ok := w.profiledAs[no]; ok {
+			personOTPs[fp] += active
+			personNos[fp] = append(personNos[fp], no)
 		}
 		if active > 1 {
 			t.Fatalf("step %d (%s): customer %s has %d active OTPs at home (R-ONE-OTP)", n, e.Type(), no, active)
 		}
 		if c.Mobile.Errors < 0 || c.Mobile.Errors > p.MobilePINLimit || c.Mobile.Locked != (c.Mobile.Errors == p.MobilePINLimit) {
 			t.Fatalf("step %d: customer %s PIN count %d locked %v", n, no, c.Mobile.Errors, c.Mobile.Locked)
+		}
+	}
+	for fp, nos := range personNos {
+		if len(nos) > 1 || personOTPs[fp] > 1 {
+			t.Fatalf("step %d (%s): one person profiled under %v holds %d OTPs (R-ONE-PERSON)", n, e.Type(), nos, personOTPs[fp])
+		}
+		if w.persons[fp].CustomerNo != nos[0] {
+			t.Fatalf("step %d (%s): the claim names %q, the person was profiled as %s", n, e.Type(), w.persons[fp].CustomerNo, nos[0])
 		}
 	}
 }
@@ -264,7 +304,7 @@ func deepCopyDevice(d Device) Device {
 }
 
 func deepCopy(w *world) world {
-	out := world{devices: map[string]Device{}, customers: map[string]Customer{}}
+	out := world{devices: map[string]Device{}, customers: map[string]Customer{}, persons: maps.Clone(w.persons)}
 	for k, d := range w.devices {
 		out.devices[k] = deepCopyDevice(d)
 	}
@@ -281,13 +321,13 @@ func deepCopy(w *world) world {
 // the same states (evolve is deterministic and Fold is the state).
 func TestPropertyInvariants(t *testing.T) {
 	t.Parallel()
-	const sequences, steps = 3000, 60
+	const sequences, steps = 3000, 90
 	p := DefaultPolicy(home)
 	accepted := map[events.Type]int{}
 	for seq := range sequences {
 		r := rand.New(rand.NewPCG(uint64(seq), 0x07b1ed6e))
 		w := &world{devices: map[string]Device{}, customers: map[string]Customer{}, accidents: map[string]map[string]bool{},
-			registered: map[string]map[string]string{}}
+			registered: map[string]map[string]string{}, persons: map[string]Person{}, profiledAs: map[string]string{}}
 		for _, s := range propSerials {
 			w.devices[s] = NewDevice("OTP", s)
 		}
@@ -312,6 +352,12 @@ func TestPropertyInvariants(t *testing.T) {
 			evs := slices.DeleteFunc(slices.Clone(w.log), func(e events.Event) bool { return e.Aggregate != events.CustomerRef(no) })
 			if got := Fold(NewCustomer(no), evs, time.Time{}); !reflect.DeepEqual(got, w.customers[no]) {
 				t.Fatalf("sequence %d: refold of customer %s differs", seq, no)
+			}
+		}
+		for _, fp := range propPersons {
+			evs := slices.DeleteFunc(slices.Clone(w.log), func(e events.Event) bool { return e.Aggregate != events.PersonRef(fp) })
+			if got, want := Fold(NewPerson(fp), evs, time.Time{}), w.persons[fp]; len(evs) > 0 && got != want {
+				t.Fatalf("sequence %d: refold of person %s differs", seq, fp[:8])
 			}
 		}
 	}

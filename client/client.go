@@ -103,7 +103,8 @@ type Revocation struct {
 type Profile struct {
 	Common
 	Type           string   `json:"type"`
-	Residency      string   `json:"residency"`
+	Nationality    string   `json:"nationality,omitempty"` // KOREAN or FOREIGN
+	Residency      string   `json:"residency,omitempty"`   // the older field, read as its upcast (DOMESTIC → KOREAN)
 	RealNameNumber string   `json:"real_name_number"`
 	Accounts       []string `json:"accounts,omitempty"`
 }
@@ -359,6 +360,8 @@ type Key struct {
 	Channels    []string   `json:"channels,omitempty"`
 	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
 	CertSubject string     `json:"cert_subject,omitempty"`
+	CertIssuer  string     `json:"cert_issuer,omitempty"`
+	CertSHA256  string     `json:"cert_sha256,omitempty"`
 	CreatedAt   time.Time  `json:"created_at"`
 	CreatedBy   string     `json:"created_by"`
 	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
@@ -367,11 +370,16 @@ type Key struct {
 
 // NewKey is what [Client.CreateKey] asks for.
 type NewKey struct {
-	ID          string     `json:"id"`
-	Role        string     `json:"role"` // teller, manager, producer, auditor, operator, admin
-	Channels    []string   `json:"channels,omitempty"`
-	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
-	CertSubject string     `json:"cert_subject,omitempty"`
+	ID        string     `json:"id"`
+	Role      string     `json:"role"` // teller, manager, producer, auditor, operator, admin
+	Channels  []string   `json:"channels,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// A client certificate bound to the key (mutual TLS): its subject and
+	// issuer, each the base64 of its DER, and optionally the hex SHA-256 of
+	// its public key.
+	CertSubject string `json:"cert_subject,omitempty"`
+	CertIssuer  string `json:"cert_issuer,omitempty"`
+	CertSHA256  string `json:"cert_sha256,omitempty"`
 }
 
 // CreateKey creates an API key (admin) and returns it with its token, which

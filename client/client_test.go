@@ -123,7 +123,7 @@ func TestQueries(t *testing.T) {
 	base, tokens := server(t)
 	teller, feed, aud := client.New(base, tokens["S100"], nil), client.New(base, tokens["FEED"], nil), client.New(base, tokens["AUD"], nil)
 	branch := client.Common{Channel: "BRANCH", Actor: client.Actor{Role: "SELF", ID: "C0001"}, Documents: []string{"REAL_NAME_ID", "PROCESSING_FORM", "SEAL_OR_SIGNATURE"}}
-	if _, err := teller.SetProfile(ctx, "C0001", "", client.Profile{Common: branch, Type: "INDIVIDUAL", Residency: "DOMESTIC",
+	if _, err := teller.SetProfile(ctx, "C0001", "", client.Profile{Common: branch, Type: "INDIVIDUAL", Nationality: "KOREAN",
 		RealNameNumber: "900101-1234567", Accounts: []string{"12345678901"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func get[T any](ctx context.Context, c *Client, path string, r Read, extra url.V
 type Customer struct {
 	CustomerNo     string   `json:"customer_no"`
 	Type           string   `json:"customer_type"`
-	Residency      string   `json:"residency"`
+	Nationality    string   `json:"nationality"`
 	RealNameMasked string   `json:"real_name_masked"`
 	Accounts       []string `json:"accounts"`
 }
@@ -78,14 +78,17 @@ func (c *Client) FindCustomers(ctx context.Context, realNameNumber, accountNo st
 
 // CustomerDevice is a row of screen 2376's per-customer list.
 type CustomerDevice struct {
-	Kind       string     `json:"kind"` // HARDWARE or MOBILE
-	MediumID   string     `json:"medium_id"`
-	Status     string     `json:"status"` // ACTIVE, IN_ACCIDENT, LOCKED, EXPIRED, PIN_LOCKED, CANCELLED, REVOKED
-	AccidentAt []string   `json:"accident_institutions,omitempty"`
-	WarrantyTo string     `json:"warranty_to,omitempty"`
-	ValidUntil *time.Time `json:"valid_until,omitempty"`
-	Since      time.Time  `json:"since"`
-	EndedAt    *time.Time `json:"ended_at,omitempty"`
+	Kind       string   `json:"kind"` // HARDWARE or MOBILE
+	MediumID   string   `json:"medium_id"`
+	Status     string   `json:"status"` // ACTIVE, IN_ACCIDENT, LOCKED, EXPIRED (mobile only), PIN_LOCKED, CANCELLED, REVOKED
+	AccidentAt []string `json:"accident_institutions,omitempty"`
+	WarrantyTo string   `json:"warranty_to,omitempty"`
+	// WarrantyEnded: a hardware device past its warranty, shown and never
+	// enforced (R-HW-VALIDITY): its status stays ACTIVE while it works.
+	WarrantyEnded bool       `json:"warranty_ended,omitempty"`
+	ValidUntil    *time.Time `json:"valid_until,omitempty"`
+	Since         time.Time  `json:"since"`
+	EndedAt       *time.Time `json:"ended_at,omitempty"`
 }
 
 // CustomerDevices returns a customer's OTP media with their teller status.

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	_ "time/tzdata" // TZ=Asia/Seoul whether or not the machine has the zone files
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -28,6 +29,7 @@ import (
 // TestKilledAtChosenPositions kills: with childEnv set, TestMain runs
 // runChild instead of the tests.
 const (
+	testZone     = "Asia/Seoul"
 	childEnv     = "OTPLEDGER_KILL_CHILD" // "nats-url|database-url|point|sequence"
 	childAppName = "otpledger-kill-child" // the child's application_name in pg_stat_activity
 )
@@ -35,8 +37,20 @@ const (
 func TestMain(m *testing.M) {
 	// The stores must answer times in UTC whatever the process's zone: under
 	// Seoul's, a PostgreSQL time left in the local zone differs from the
-	// memory store's in TestLiveEqualsRebuildEqualsMemory.
-	time.Local = time.FixedZone("KST", 9*60*60)
+	// memory store's in TestLiveEqualsRebuildEqualsMemory. The zone comes from
+	// TZ, set by running the binary again: assigning time.Local races with
+	// the goroutines that packages start at init (nats-server's).
+	if os.Getenv("TZ") != testZone {
+		env := append(os.Environ(), "TZ="+testZone)
+		if err := syscall.Exec(os.Args[0], os.Args, env); err != nil {
+			fmt.Fprintln(os.Stderr, "run the tests again under TZ="+testZone+":", err)
+			os.Exit(2)
+		}
+	}
+	if _, offset := time.Now().Zone(); offset != 9*60*60 {
+		fmt.Fprintf(os.Stderr, "TZ=%s gave an offset of %d s, not Seoul's\n", testZone, offset)
+		os.Exit(2)
+	}
 	if spec := os.Getenv(childEnv); spec != "" {
 		os.Exit(runChild(spec))
 	}

@@ -11,18 +11,29 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// item decodes one journal message for the projections; an undecodable one
-// becomes an item to quarantine, never an error that stops the reader.
+// item decodes one journal message for the projections; an undecodable one,
+// or one holding an event of another aggregate than its subject's (a
+// message replayed under a fresh subject), becomes an item to quarantine,
+// never an error that stops the reader nor a row.
 func item(seq uint64, subject string, data []byte) projections.Item {
 	it := projections.Item{Seq: seq, Subject: subject, Data: data}
 	if subject == events.SubjectCheckpoint {
 		return it // a signed checkpoint: nothing for the views
 	}
-	if _, ok := events.ParseSubject(subject); !ok {
+	ref, ok := events.ParseSubject(subject)
+	if !ok {
 		it.Err = fmt.Errorf("subject %q is not an aggregate's", subject)
 		return it
 	}
-	it.Commit, it.Err = events.DecodeCommit(data)
+	if it.Commit, it.Err = events.DecodeCommit(data); it.Err != nil {
+		return it
+	}
+	for i, e := range it.Commit.Events {
+		if err := events.CheckPosition(ref, e); err != nil {
+			it.Commit, it.Err = events.Commit{}, fmt.Errorf("event %d (%s): %w", i, e.Aggregate, err)
+			return it
+		}
+	}
 	return it
 }
 

@@ -141,24 +141,29 @@ func (v *verifier) message(it projections.Item) {
 func (v *verifier) event(seq uint64, subjectRef events.AggregateRef, e events.Event) {
 	v.rep.Events++
 	agg := e.Aggregate.String()
-	if e.Aggregate != subjectRef {
-		v.find(Finding{Seq: seq, Aggregate: agg, Kind: FindingPosition, Detail: "stored under the subject of " + subjectRef.String()})
-	}
 	if first, ok := v.seen[e.ID]; ok {
+		if e.Aggregate != subjectRef {
+			v.find(Finding{Seq: seq, Aggregate: agg, Kind: FindingPosition, Detail: "stored under the subject of " + subjectRef.String()})
+		}
 		v.find(Finding{Seq: seq, Aggregate: agg, Kind: FindingReplayed, Detail: fmt.Sprintf("event %s was already stored at sequence %d", e.ID, first)})
 		return
 	}
 	v.seen[e.ID] = seq
-	switch h, err := events.HashOf(e); {
-	case e.Hash == "":
-		v.find(Finding{Seq: seq, Aggregate: agg, Kind: FindingUnchained, Detail: "event has no hash"})
-	case err != nil || h != e.Hash:
-		v.find(Finding{Seq: seq, Aggregate: agg, Kind: FindingAltered, Detail: fmt.Sprintf("event %s does not hash to its recorded hash", e.ID)})
-	}
 	head := v.heads[e.Aggregate]
-	if e.PrevHash != head.hash && v.lastGap <= head.seq {
-		v.find(Finding{Seq: seq, Aggregate: agg, Kind: FindingBrokenChain,
-			Detail: fmt.Sprintf("previous hash does not match the aggregate's event at sequence %d", head.seq)})
+	for _, problem := range events.CheckStored(subjectRef, head.hash, e) {
+		switch problem {
+		case events.ErrMisplaced:
+			v.find(Finding{Seq: seq, Aggregate: agg, Kind: FindingPosition, Detail: "stored under the subject of " + subjectRef.String()})
+		case events.ErrUnchained:
+			v.find(Finding{Seq: seq, Aggregate: agg, Kind: FindingUnchained, Detail: "event has no hash"})
+		case events.ErrAltered:
+			v.find(Finding{Seq: seq, Aggregate: agg, Kind: FindingAltered, Detail: fmt.Sprintf("event %s does not hash to its recorded hash", e.ID)})
+		case events.ErrBrokenChain:
+			if v.lastGap <= head.seq { // a break right after missing messages is theirs
+				v.find(Finding{Seq: seq, Aggregate: agg, Kind: FindingBrokenChain,
+					Detail: fmt.Sprintf("previous hash does not match the aggregate's event at sequence %d", head.seq)})
+			}
+		}
 	}
 	v.heads[e.Aggregate] = chainHead{hash: e.Hash, seq: seq}
 }

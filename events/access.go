@@ -129,14 +129,18 @@ func (p LookedUp) Validate() error {
 
 // KeyCreated records an API key: its role, a producer's channels, when it
 // expires, and the SHA-256 of its token (the token itself is shown once to
-// whoever created it and never stored). CertSubject binds a client
-// certificate's subject to the key (mutual TLS).
+// whoever created it and never stored). CertSubject and CertIssuer (the
+// base64 of their DER) and optionally CertSHA256 (the hex SHA-256 of its
+// public key) bind a client certificate to the key (mutual TLS; the
+// access package checks them when a key is created).
 type KeyCreated struct {
 	Role        PrincipalRole `json:"role"`
 	Channels    []Channel     `json:"channels,omitempty"`
 	ExpiresAt   *time.Time    `json:"expires_at,omitempty"`
 	TokenHash   string        `json:"token_hash"`
 	CertSubject string        `json:"cert_subject,omitempty"`
+	CertIssuer  string        `json:"cert_issuer,omitempty"`
+	CertSHA256  string        `json:"cert_sha256,omitempty"`
 }
 
 // KeyRevoked records the revocation of an API key.
@@ -155,8 +159,12 @@ func (p KeyCreated) Validate() error {
 		return fieldErr("channels", "a producer needs the channels it may use")
 	case p.Role != RoleProducer && len(p.Channels) > 0:
 		return fieldErr("channels", "only a producer has channels")
-	case len(p.CertSubject) > 256 || strings.ContainsAny(p.CertSubject, "\n\r"):
-		return fieldErr("cert_subject", "at most 256 characters on one line")
+	case len(p.CertSubject) > 1024 || strings.ContainsAny(p.CertSubject, "\n\r"):
+		return fieldErr("cert_subject", "at most 1024 characters on one line")
+	case len(p.CertIssuer) > 1024 || strings.ContainsAny(p.CertIssuer, "\n\r"):
+		return fieldErr("cert_issuer", "at most 1024 characters on one line")
+	case p.CertSHA256 != "" && !validFingerprint(p.CertSHA256):
+		return fieldErr("cert_sha256", "must be 64 lower-case hex digits")
 	}
 	for i, c := range p.Channels {
 		if !c.Valid() || c == ChannelBranch {

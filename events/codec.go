@@ -31,7 +31,8 @@ func spec[P Payload](version int) typeSpec {
 // registry maps every event type to its current schema version and decoder.
 // It is fixed at compile time; adding a type or version is a code change.
 var registry = map[Type]typeSpec{
-	TypeCustomerProfiled: spec[CustomerProfiled](1),
+	TypeCustomerProfiled: spec[CustomerProfiled](2),
+	TypePersonClaimed:    spec[PersonClaimed](1),
 	TypeRegistered:       spec[Registered](2),
 	TypeCancelled:        spec[Cancelled](1),
 	TypeReportedLost:     spec[ReportedLost](1),
@@ -103,8 +104,12 @@ func (e Event) appendJSON(buf []byte) ([]byte, error) {
 	buf = append(buf, e.ID.String()...)
 	buf = append(buf, '"')
 	buf = appendField(buf, "type", string(e.Type()))
+	version := SchemaVersion(e.Type())
+	if e.Stored != nil {
+		version = e.Stored.Version
+	}
 	buf = append(buf, `,"schema_version":`...)
-	buf = strconv.AppendInt(buf, int64(SchemaVersion(e.Type())), 10)
+	buf = strconv.AppendInt(buf, int64(version), 10)
 	buf = append(buf, `,"occurred_at":"`...)
 	buf = e.OccurredAt.UTC().AppendFormat(buf, time.RFC3339Nano)
 	buf = append(buf, `","recorded_at":"`...)
@@ -143,7 +148,11 @@ func (e Event) appendJSON(buf []byte) ([]byte, error) {
 	buf = appendOptional(buf, "idempotency_key", e.IdempotencyKey)
 	buf = appendOptional(buf, "prev_hash", e.PrevHash)
 	buf = appendOptional(buf, "hash", e.Hash)
-	buf, err := appendPayload(append(buf, `,"payload":`...), e.Payload)
+	buf = append(buf, `,"payload":`...)
+	if e.Stored != nil {
+		return append(append(buf, e.Stored.JSON...), '}'), nil
+	}
+	buf, err := appendPayload(buf, e.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s payload: %w", e.Type(), err)
 	}
@@ -251,6 +260,13 @@ func (w envelopeWire) event(agg AggregateRef, actor Actor, principal *Principal,
 		if e.Payload, err = decodePayload(w.Type, w.SchemaVersion, w.Payload); err != nil {
 			return Event{}, err
 		}
+	}
+	if w.SchemaVersion < SchemaVersion(w.Type) && w.Hash != "" {
+		var stored bytes.Buffer
+		if err := json.Compact(&stored, w.Payload); err != nil {
+			return Event{}, fieldErr("payload", "not JSON")
+		}
+		e.Stored = &StoredPayload{Version: w.SchemaVersion, JSON: stored.Bytes()}
 	}
 	e.Institution, e.Channel, e.OriginChannel = w.Institution, w.Channel, w.OriginChannel
 	e.Staff, e.Documents = w.Staff, w.Documents

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -28,7 +29,7 @@ func samples() []Event {
 	}
 	cust := CustomerRef("C0001")
 	return []Event{
-		base(cust, CustomerProfiled{CustomerType: Individual, Residency: Domestic, RealNameFingerprint: fp, RealNameMasked: "900101-1******", Accounts: []string{"12345678901"}}),
+		base(cust, CustomerProfiled{CustomerType: Individual, Nationality: Korean, RealNameFingerprint: fp, RealNameMasked: "900101-1******", Accounts: []string{"12345678901"}}),
 		base(dev, Registered{Vendor: "OTP", Serial: "000111222333", CustomerNo: "C0001", WarrantyFrom: "2024-01-01", WarrantyTo: "2027-01-01", ResponseCodeGiven: true}),
 		base(dev, Cancelled{Vendor: "OTP", Serial: "000111222333", CustomerNo: "C0001", Reason: CancelDiscarded}),
 		base(dev, ReportedLost{Reason: LossStolen, Institutions: []string{"IBKS", "KB001"}}),
@@ -39,6 +40,7 @@ func samples() []Event {
 			Verification: &Verification{HomeAccount: true, PhoneIdentity: true, OneWonTransfer: true}}),
 		base(cust, MobileRevoked{GeneratorNo: "MOTP0001", Reason: RevokeSuperseded}),
 		base(dev, Approved{EventID: uuid.NewSHA1(uuid.NameSpaceOID, []byte("x")), Approver: "M200"}),
+		base(PersonRef(fp), PersonClaimed{CustomerNo: "C0001"}),
 		key(KeyCreated{Role: RoleProducer, Channels: []Channel{ChannelAuth}, ExpiresAt: &expires, TokenHash: fp, CertSubject: "CN=auth-service"}),
 		key(KeyRevoked{}),
 		func() Event {
@@ -122,7 +124,7 @@ func TestDecodeStrict(t *testing.T) {
 		{"bad id", "id", mutate(t, TypeRecovered, func(m map[string]any) { m["id"] = "not-a-uuid" })},
 		{"bad time", "occurred_at", mutate(t, TypeRecovered, func(m map[string]any) { m["occurred_at"] = "yesterday" })},
 		{"missing payload", "payload", mutate(t, TypeRecovered, func(m map[string]any) { delete(m, "payload") })},
-		{"missing required payload field", "payload.reason", mutate(t, TypeReportedLost, func(m map[string]any) { delete(payload(m), "reason") })},
+		{"missing required payload field", "payload.institutions", mutate(t, TypeReportedLost, func(m map[string]any) { delete(payload(m), "institutions") })},
 		{"unknown type", "type", mutate(t, TypeRecovered, func(m map[string]any) { m["type"] = "issued" })},
 		{"future schema version", "schema_version", mutate(t, TypeRecovered, func(m map[string]any) { m["schema_version"] = 9 })},
 		{"bad vendor", "payload.vendor", mutate(t, TypeRegistered, func(m map[string]any) { payload(m)["vendor"] = "otp!" })},
@@ -271,5 +273,55 @@ func TestPrincipalAndAdminChannel(t *testing.T) {
 		if err := tc.e.Validate(); !errors.As(err, &fe) || fe.Field != tc.field {
 			t.Errorf("%s: want field %s, got %v", name, tc.field, err)
 		}
+	}
+}
+
+// TestUpcastCustomerProfiledV1: profiles written by the code of 495889f
+// (residency) read as nationality (DOMESTIC → KOREAN, FOREIGN → FOREIGN)
+// by both decoders, and still encode byte for byte as written, so their
+// hashes hold: the old version is never rewritten. An unknown residency is
+// refused naming the field.
+func TestUpcastCustomerProfiledV1(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("testdata/customer_profiled_v1.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[Nationality]int{}
+	for line := range strings.Lines(string(data)) {
+		raw := []byte(strings.TrimSpace(line))
+		e, err := DecodeEvent(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := e.Payload.(CustomerProfiled)
+		old := map[string]any{}
+		if err := json.Unmarshal(raw, &old); err != nil {
+			t.Fatal(err)
+		}
+		if want := Residency(old["payload"].(map[string]any)["residency"].(string)).Nationality(); p.Nationality != want || want == "" {
+			t.Errorf("%s: nationality %q, want %q", e.ID, p.Nationality, want)
+		}
+		seen[p.Nationality]++
+		again, err := json.Marshal(e)
+		if err != nil || !bytes.Equal(again, raw) {
+			t.Errorf("%s re-encoded as\n%s\nnot as written\n%s (%v)", e.ID, again, raw, err)
+		}
+		if h, err := HashOf(e); err != nil || h != e.Hash {
+			t.Errorf("%s hashes to %s, recorded %s (%v)", e.ID, h, e.Hash, err)
+		}
+		fast := decodeBothWays(t, raw)
+		if fast.Events[0].Stored == nil || fast.Events[0].Stored.Version != 1 {
+			t.Errorf("%s: stored form %+v, want version 1", e.ID, fast.Events[0].Stored)
+		}
+	}
+	if seen[Korean] == 0 || seen[NonKorean] == 0 {
+		t.Fatalf("the fixture holds %v: both residencies are needed", seen)
+	}
+	first, _, _ := strings.Cut(string(data), "\n")
+	bad := strings.Replace(first, `"residency":"DOMESTIC"`, `"residency":"ABROAD"`, 1)
+	var fe *FieldError
+	if _, err := DecodeEvent([]byte(bad)); !errors.As(err, &fe) || fe.Field != "payload.residency" {
+		t.Fatalf("unknown residency: %v", err)
 	}
 }

@@ -17,13 +17,14 @@ const (
 	ChannelHomepage  Channel = "HOMEPAGE"
 	ChannelCenter    Channel = "CENTER"
 	ChannelAuth      Channel = "AUTH"
+	ChannelCore      Channel = "CORE" // the firm's customer master: profiles only (R-PROFILE)
 )
 
 // Valid reports whether c is one of the channels of api.md.
 func (c Channel) Valid() bool {
 	switch c {
 	case ChannelBranch, ChannelPhone, ChannelODS, ChannelHTS, ChannelWTS, ChannelMTS,
-		ChannelMobileWeb, ChannelHomepage, ChannelCenter, ChannelAuth:
+		ChannelMobileWeb, ChannelHomepage, ChannelCenter, ChannelAuth, ChannelCore:
 		return true
 	}
 	return false

@@ -25,10 +25,12 @@
 //
 //	otpledger.device.<vendor>.<serial>     hardware OTP device
 //	otpledger.customer.<customer_no>       home-institution customer (mobile OTP, R-ONE-OTP)
+//	otpledger.person.<fingerprint>         a real-name number's claim (R-ONE-PERSON), keyed by its keyed fingerprint, never the number
 //
 // Vendor, serial and customer number are restricted to [0-9A-Z] by their
-// patterns ([ValidVendor], [ValidSerial], [ValidCustomerNo]), so they are always
-// single, wildcard-free subject tokens. [SubjectAll] matches every aggregate.
+// patterns ([ValidVendor], [ValidSerial], [ValidCustomerNo]), and a
+// fingerprint to 64 lower-case hex digits, so they are always single,
+// wildcard-free subject tokens. [SubjectAll] matches every aggregate.
 //
 // # Decoding
 //
@@ -37,7 +39,8 @@
 // than the code are errors of type [*FieldError] naming the offending field
 // (for example "events[0].payload.reason"). Older schema versions are upcast by
 // the registered [Upcaster] chain before the payload is decoded; the stored
-// bytes are never rewritten.
+// bytes are never rewritten: a chained event read at an older version keeps
+// them ([Event.Stored]) and encodes, hashes and exports as written.
 //
 // # Personal data
 //

@@ -162,19 +162,25 @@ func hasDuplicateKey(data []byte) bool {
 	var levelBuf [16]int // per open container: start of its keys in keys, -1 for an array
 	var keyBuf [64][]byte
 	levels, keys := levelBuf[:0], keyBuf[:0]
+	var sets []map[string]struct{} // per open container: its keys as a set, once it has more than smallObject
 	expectKey := false
 	for i := 0; i < len(data); i++ {
 		switch data[i] {
 		case '{':
 			levels, expectKey = append(levels, len(keys)), true
+			sets = openSet(sets, len(levels))
 		case '[':
 			levels, expectKey = append(levels, -1), false
+			sets = openSet(sets, len(levels))
 		case '}', ']':
 			if len(levels) == 0 {
 				return false
 			}
 			if start := levels[len(levels)-1]; start >= 0 {
 				keys = keys[:start]
+			}
+			if len(sets) >= len(levels) {
+				sets[len(levels)-1] = nil
 			}
 			levels, expectKey = levels[:len(levels)-1], false
 		case ',':
@@ -193,16 +199,64 @@ func hasDuplicateKey(data []byte) bool {
 					}
 					key = []byte(s)
 				}
-				for _, k := range keys[levels[len(levels)-1]:] {
-					if bytes.Equal(k, key) {
-						return true
-					}
+				if seenKey(&sets, levels, keys, key) {
+					return true
 				}
 				keys, expectKey = append(keys, key), false
 			}
 			i = end
 		}
 	}
+	return false
+}
+
+// smallObject is the number of keys an object's new key is compared with
+// one by one; beyond it the object's keys go into a set, so that a body of
+// thousands of keys costs linear time, not quadratic.
+const smallObject = 16
+
+// openSet makes room for the set of the container just opened at depth n
+// (sets stays nil until some object outgrows smallObject).
+func openSet(sets []map[string]struct{}, n int) []map[string]struct{} {
+	if sets == nil {
+		return nil
+	}
+	for len(sets) < n {
+		sets = append(sets, nil)
+	}
+	sets[n-1] = nil
+	return sets
+}
+
+// seenKey reports whether key is among the keys of the innermost open
+// object (keys[levels[top]:]), which it then holds in a set once they
+// outnumber smallObject.
+func seenKey(sets *[]map[string]struct{}, levels []int, keys [][]byte, key []byte) bool {
+	top := len(levels) - 1
+	own := keys[levels[top]:]
+	if len(own) < smallObject {
+		for _, k := range own {
+			if bytes.Equal(k, key) {
+				return true
+			}
+		}
+		return false
+	}
+	for len(*sets) < len(levels) {
+		*sets = append(*sets, nil)
+	}
+	set := (*sets)[top]
+	if set == nil {
+		set = make(map[string]struct{}, 2*len(own))
+		for _, k := range own {
+			set[string(k)] = struct{}{}
+		}
+		(*sets)[top] = set
+	}
+	if _, ok := set[string(key)]; ok {
+		return true
+	}
+	set[string(key)] = struct{}{}
 	return false
 }
 

@@ -15,6 +15,9 @@ type AggregateKind string
 const (
 	KindDevice   AggregateKind = "device"
 	KindCustomer AggregateKind = "customer"
+	// KindPerson is a real-name number's claim (R-ONE-PERSON): its key is the
+	// number's keyed fingerprint, never the number.
+	KindPerson AggregateKind = "person"
 )
 
 // AggregateRef identifies one aggregate instance. A device's key is
@@ -32,6 +35,12 @@ func DeviceRef(vendor, serial string) AggregateRef {
 // CustomerRef returns the reference of the customer customerNo.
 func CustomerRef(customerNo string) AggregateRef {
 	return AggregateRef{Kind: KindCustomer, Key: customerNo}
+}
+
+// PersonRef returns the reference of the person whose real-name number has
+// fingerprint fp (R-ONE-PERSON).
+func PersonRef(fp string) AggregateRef {
+	return AggregateRef{Kind: KindPerson, Key: fp}
 }
 
 // DeviceKey splits a device reference's key into vendor and serial.
@@ -54,6 +63,10 @@ func (r AggregateRef) Validate() error {
 	case KindCustomer:
 		if !ValidCustomerNo(r.Key) {
 			return CustomerNoCode.Refusal("key")
+		}
+	case KindPerson:
+		if !validFingerprint(r.Key) {
+			return fieldErr("key", "must be a real-name fingerprint: 64 lower-case hex digits")
 		}
 	case KindKey, KindLookup:
 		if !ValidKeyID(r.Key) {
@@ -96,6 +109,20 @@ type Event struct {
 	PrevHash string
 	Hash     string
 	Payload  Payload
+	// Stored is, for a chained event (one with a Hash) read at an older
+	// schema version, that version and the payload as written; Payload is
+	// then its upcast. Such an event encodes as it was written, so that it
+	// still hashes to its Hash: an old version in the log is never
+	// rewritten. Nil for an event at its type's current version, and for an
+	// unchained one (a feed's input), which encodes at the current version.
+	Stored *StoredPayload
+}
+
+// StoredPayload is an event's payload as the journal holds it, at an older
+// schema version than its type's current one.
+type StoredPayload struct {
+	Version int
+	JSON    []byte // compact
 }
 
 // Type returns the event's type, taken from its payload.
@@ -156,14 +183,18 @@ func (e Event) Validate() error {
 // Approvable reports whether e is a branch OTP transaction that R-APPROVAL
 // requires a branch manager to approve (지점장 전결). Approvals and customer
 // profiles are not OTP transactions; the customer's copy of a home
-// registration or cancellation (caused by the device's event) is approved
-// through the device event and is not itself approvable.
+// registration or cancellation (caused by the device's event), and the
+// revocation of the mobile OTP a home registration replaces, are approved
+// through the device event and are not themselves approvable.
 func (e Event) Approvable() bool {
-	if e.Channel != ChannelBranch || e.Type() == TypeApproved || e.Type() == TypeCustomerProfiled {
+	if e.Channel != ChannelBranch || e.Type() == TypeApproved || e.Type() == TypeCustomerProfiled || e.Type() == TypePersonClaimed {
 		return false
 	}
 	if e.Aggregate.Kind == KindCustomer && (e.Type() == TypeRegistered || e.Type() == TypeCancelled) {
 		return false
+	}
+	if r, ok := e.Payload.(MobileRevoked); ok && r.Reason == RevokeReplacedByHardware {
+		return false // part of the home registration that replaced it, approved through the device
 	}
 	return true
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -19,6 +20,11 @@ func FuzzDecodeCommit(f *testing.F) {
 	}
 	if v1, err := os.ReadFile("testdata/registered_v1.json"); err == nil {
 		f.Add([]byte(`{"events":[` + string(v1) + `]}`))
+	}
+	if v1, err := os.ReadFile("testdata/customer_profiled_v1.jsonl"); err == nil { // chained: they keep their stored bytes
+		for line := range strings.Lines(string(v1)) {
+			f.Add([]byte(`{"events":[` + strings.TrimSpace(line) + `]}`))
+		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// The one-pass reader may decline what the strict decoder accepts

@@ -15,6 +15,7 @@ type Type string
 // that R-MOB-ELIGIBLE, R-AGENT and R-DOCS read) and approved (R-APPROVAL).
 const (
 	TypeCustomerProfiled Type = "customer_profiled"
+	TypePersonClaimed    Type = "person_claimed"
 	TypeRegistered       Type = "registered"
 	TypeCancelled        Type = "cancelled"
 	TypeReportedLost     Type = "reported_lost"
@@ -42,7 +43,19 @@ const (
 	Corporate  CustomerType = "CORPORATE"
 )
 
-// Residency says whether a customer is domestic (내국인) or foreign.
+// Nationality says whether a customer is a Korean national (내국인) or a
+// foreigner: R-MOB-ELIGIBLE reads nationality, not residence.
+type Nationality string
+
+// Nationalities.
+const (
+	Korean    Nationality = "KOREAN"
+	NonKorean Nationality = "FOREIGN"
+)
+
+// Residency is what customer_profiled version 1 said instead of
+// [Nationality]; readers upcast it ([Residency.Nationality]) and the HTTP API
+// still reads it.
 type Residency string
 
 // Residencies.
@@ -51,14 +64,34 @@ const (
 	Foreign  Residency = "FOREIGN"
 )
 
+// Nationality returns r's upcast (DOMESTIC → KOREAN, FOREIGN → FOREIGN), or
+// "" for anything else.
+func (r Residency) Nationality() Nationality {
+	switch r {
+	case Domestic:
+		return Korean
+	case Foreign:
+		return NonKorean
+	}
+	return ""
+}
+
 // CustomerProfiled records (or replaces) a home-institution customer's
 // profile. The real-name number is kept only as a keyed fingerprint and a mask.
 type CustomerProfiled struct {
 	CustomerType        CustomerType `json:"customer_type"`
-	Residency           Residency    `json:"residency"`
+	Nationality         Nationality  `json:"nationality"`
 	RealNameFingerprint string       `json:"real_name_fingerprint"`
 	RealNameMasked      string       `json:"real_name_masked"`
 	Accounts            []string     `json:"accounts,omitempty"`
+}
+
+// PersonClaimed records, on a person (the aggregate of one real-name
+// fingerprint), the customer number its real-name number belongs to
+// (R-ONE-PERSON). It is appended with that customer's first profile, in one
+// atomic batch, and never again for the person.
+type PersonClaimed struct {
+	CustomerNo string `json:"customer_no"`
 }
 
 // Registered records a hardware device's registration at the event's
@@ -82,6 +115,10 @@ const (
 	CancelDiscarded       CancelReason = "DISCARDED"
 	CancelReplaced        CancelReason = "REPLACED"
 	CancelOther           CancelReason = "OTHER"
+	// CancelReplacedByMobile ends a home registration in the same append as
+	// the mobile OTP issued to replace it (R-ONE-OTP); only the ledger
+	// records it, never a cancel command.
+	CancelReplacedByMobile CancelReason = "REPLACED_BY_MOBILE"
 )
 
 // Cancelled records a registration's cancellation at the event's institution.
@@ -106,7 +143,8 @@ const (
 // ReportedLost records a loss report made at the event's institution; it puts
 // the device in accident at every institution in Institutions (R-HW-LOST-ALL).
 // CustomerNo names the home customer who reported it (empty for a report
-// fed by the centre, and in events recorded before it was kept).
+// fed by the centre, and in events recorded before it was kept). Reason is
+// empty when the report gave none (it is optional).
 type ReportedLost struct {
 	Reason       LossReason `json:"reason"`
 	Institutions []string   `json:"institutions"`
@@ -167,6 +205,10 @@ const (
 	RevokeSuperseded      RevokeReason = "SUPERSEDED"
 	RevokeLocked          RevokeReason = "LOCKED"
 	RevokeExpired         RevokeReason = "EXPIRED"
+	// RevokeReplacedByHardware ends a mobile OTP in the same append as the
+	// home hardware registration that replaces it (R-ONE-OTP); only the
+	// ledger records it, never a revocation command.
+	RevokeReplacedByHardware RevokeReason = "REPLACED_BY_HARDWARE"
 )
 
 // MobileRevoked records the end of a mobile OTP.
@@ -183,6 +225,7 @@ type Approved struct {
 }
 
 func (CustomerProfiled) EventType() Type { return TypeCustomerProfiled }
+func (PersonClaimed) EventType() Type    { return TypePersonClaimed }
 func (Registered) EventType() Type       { return TypeRegistered }
 func (Cancelled) EventType() Type        { return TypeCancelled }
 func (ReportedLost) EventType() Type     { return TypeReportedLost }
@@ -222,8 +265,8 @@ func (p CustomerProfiled) Validate() error {
 	switch {
 	case p.CustomerType != Individual && p.CustomerType != Corporate:
 		return fieldErr("customer_type", "must be INDIVIDUAL or CORPORATE")
-	case p.Residency != Domestic && p.Residency != Foreign:
-		return fieldErr("residency", "must be DOMESTIC or FOREIGN")
+	case p.Nationality != Korean && p.Nationality != NonKorean:
+		return fieldErr("nationality", "must be KOREAN or FOREIGN")
 	case !validFingerprint(p.RealNameFingerprint):
 		return fieldErr("real_name_fingerprint", "must be 64 lower-case hex digits")
 	case !maskedRE.MatchString(p.RealNameMasked):
@@ -233,6 +276,13 @@ func (p CustomerProfiled) Validate() error {
 		if !ValidAccountNo(a) {
 			return AccountNoCode.Refusal("accounts[" + itoa(i) + "]")
 		}
+	}
+	return nil
+}
+
+func (p PersonClaimed) Validate() error {
+	if !ValidCustomerNo(p.CustomerNo) {
+		return CustomerNoCode.Refusal("customer_no")
 	}
 	return nil
 }
@@ -271,7 +321,7 @@ func (p Cancelled) Validate() error {
 		return err
 	}
 	if !p.Reason.Valid() {
-		return fieldErr("reason", "must be CUSTOMER_REQUEST, DISCARDED, REPLACED or OTHER")
+		return fieldErr("reason", "must be CUSTOMER_REQUEST, DISCARDED, REPLACED, OTHER or REPLACED_BY_MOBILE")
 	}
 	return nil
 }
@@ -279,7 +329,7 @@ func (p Cancelled) Validate() error {
 // Valid reports whether r is one of the cancel reasons.
 func (r CancelReason) Valid() bool {
 	switch r {
-	case CancelCustomerRequest, CancelDiscarded, CancelReplaced, CancelOther:
+	case CancelCustomerRequest, CancelDiscarded, CancelReplaced, CancelOther, CancelReplacedByMobile:
 		return true
 	}
 	return false
@@ -297,14 +347,16 @@ func (r LossReason) Valid() bool {
 // Valid reports whether r is one of the revoke reasons.
 func (r RevokeReason) Valid() bool {
 	switch r {
-	case RevokeCustomerRequest, RevokeSuperseded, RevokeLocked, RevokeExpired:
+	case RevokeCustomerRequest, RevokeSuperseded, RevokeLocked, RevokeExpired, RevokeReplacedByHardware:
 		return true
 	}
 	return false
 }
 
+// Validate checks the report; its reason is optional (screen 2374 collects
+// none, domain.md decisions of 2026-12-03) and, when given, one of the four.
 func (p ReportedLost) Validate() error {
-	if !p.Reason.Valid() {
+	if p.Reason != "" && !p.Reason.Valid() {
 		return fieldErr("reason", "must be LOST, STOLEN, DAMAGED or OTHER")
 	}
 	if len(p.Institutions) == 0 {
@@ -360,7 +412,7 @@ func (p MobileRevoked) Validate() error {
 	case !ValidGeneratorNo(p.GeneratorNo):
 		return GeneratorNoCode.Refusal("generator_no")
 	case !p.Reason.Valid():
-		return fieldErr("reason", "must be CUSTOMER_REQUEST, SUPERSEDED, LOCKED or EXPIRED")
+		return fieldErr("reason", "must be CUSTOMER_REQUEST, SUPERSEDED, LOCKED, EXPIRED or REPLACED_BY_HARDWARE")
 	}
 	return nil
 }

@@ -100,14 +100,15 @@ func (r *reader) code() string {
 var codes = func() map[string]string {
 	m := map[string]string{}
 	for _, set := range [][]string{
-		{string(KindDevice), string(KindCustomer), string(KindKey), string(KindLookup)},
+		{string(KindDevice), string(KindCustomer), string(KindPerson), string(KindKey), string(KindLookup)},
 		{string(ChannelBranch), string(ChannelPhone), string(ChannelODS), string(ChannelHTS), string(ChannelWTS),
 			string(ChannelMTS), string(ChannelMobileWeb), string(ChannelHomepage), string(ChannelCenter),
-			string(ChannelAuth), string(ChannelAdmin)},
+			string(ChannelAuth), string(ChannelCore), string(ChannelAdmin)},
 		{string(RoleSelf), string(RoleAgent), string(RoleRepresentative), string(RoleStaff), string(RoleSystem)},
 		{string(DocRealNameID), string(DocBusinessRegistration), string(DocPowerOfAttorney),
 			string(DocCorporateSealCertificate), string(DocProcessingForm), string(DocSealOrSignature)},
 		{string(MethodAPIKey), string(MethodOIDC), string(MethodMTLS), string(MethodBootstrap)},
+		{string(Korean), string(NonKorean)},
 	} {
 		for _, c := range set {
 			m[c] = c
@@ -445,10 +446,12 @@ var (
 var payloadReaders = map[Type]func(*reader) Payload{
 	TypeCustomerProfiled: payloadOf(
 		field[CustomerProfiled]{"customer_type", func(r *reader, p *CustomerProfiled) { p.CustomerType = CustomerType(r.str()) }},
-		field[CustomerProfiled]{"residency", func(r *reader, p *CustomerProfiled) { p.Residency = Residency(r.str()) }},
+		field[CustomerProfiled]{"nationality", func(r *reader, p *CustomerProfiled) { p.Nationality = Nationality(r.code()) }},
 		field[CustomerProfiled]{"real_name_fingerprint", func(r *reader, p *CustomerProfiled) { p.RealNameFingerprint = r.str() }},
 		field[CustomerProfiled]{"real_name_masked", func(r *reader, p *CustomerProfiled) { p.RealNameMasked = r.str() }},
 		field[CustomerProfiled]{"accounts", func(r *reader, p *CustomerProfiled) { p.Accounts = readStrings[string](r) }}),
+	TypePersonClaimed: payloadOf(
+		field[PersonClaimed]{"customer_no", func(r *reader, p *PersonClaimed) { p.CustomerNo = r.str() }}),
 	TypeRegistered: payloadOf(
 		field[Registered]{"vendor", func(r *reader, p *Registered) { p.Vendor = r.str() }},
 		field[Registered]{"serial", func(r *reader, p *Registered) { p.Serial = r.str() }},

@@ -122,7 +122,15 @@ func TestOnePassUpcasts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := []byte(`{"events":[` + string(v1) + `]}`)
+	decodeBothWays(t, v1)
+}
+
+// decodeBothWays decodes the commit of one event (its JSON) with the
+// one-pass reader and the strict decoder, requires the same result, and
+// returns it.
+func decodeBothWays(t *testing.T, event []byte) Commit {
+	t.Helper()
+	body := []byte(`{"events":[` + string(event) + `]}`)
 	fast, ok := decodeCommitFast(body)
 	slow, err := decodeCommitStepwise(body)
 	if !ok || err != nil {
@@ -131,6 +139,7 @@ func TestOnePassUpcasts(t *testing.T) {
 	if diff := cmp.Diff(slow, fast); diff != "" {
 		t.Errorf("(-strict +one-pass):\n%s", diff)
 	}
+	return fast
 }
 
 // BenchmarkDecodeCommit decodes an error increment, the journal's commonest

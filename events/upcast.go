@@ -18,7 +18,8 @@ type upcastKey struct {
 
 // upcasters holds, for each type and version n, the step from n to n+1.
 var upcasters = map[upcastKey]Upcaster{
-	{TypeRegistered, 1}: upcastRegisteredV1,
+	{TypeRegistered, 1}:       upcastRegisteredV1,
+	{TypeCustomerProfiled, 1}: upcastCustomerProfiledV1,
 }
 
 // upcast applies the chain of steps that takes raw from version from to version to.
@@ -65,4 +66,31 @@ func upcastRegisteredV1(raw json.RawMessage) (json.RawMessage, error) {
 		v2.WarrantyTo = to[:4] + "-" + to[4:6] + "-" + to[6:]
 	}
 	return json.Marshal(v2)
+}
+
+// customerProfiledV1 is the first shape of customer_profiled: residency
+// (DOMESTIC/FOREIGN) where version 2 says nationality (R-MOB-ELIGIBLE reads
+// nationality, not residence).
+type customerProfiledV1 struct {
+	CustomerType        CustomerType `json:"customer_type"`
+	Residency           Residency    `json:"residency"`
+	RealNameFingerprint string       `json:"real_name_fingerprint"`
+	RealNameMasked      string       `json:"real_name_masked"`
+	Accounts            []string     `json:"accounts,omitempty"`
+}
+
+// upcastCustomerProfiledV1 maps residency DOMESTIC to nationality KOREAN and
+// FOREIGN to FOREIGN: the profiles of version 1 were recorded for the
+// eligibility of Korean nationals, which they named domestic.
+func upcastCustomerProfiledV1(raw json.RawMessage) (json.RawMessage, error) {
+	var old customerProfiledV1
+	if err := strictUnmarshal(raw, &old, ""); err != nil {
+		return nil, err
+	}
+	n := old.Residency.Nationality()
+	if n == "" {
+		return nil, fieldErr("residency", "must be DOMESTIC or FOREIGN")
+	}
+	return json.Marshal(CustomerProfiled{CustomerType: old.CustomerType, Nationality: n,
+		RealNameFingerprint: old.RealNameFingerprint, RealNameMasked: old.RealNameMasked, Accounts: old.Accounts})
 }

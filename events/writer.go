@@ -70,10 +70,14 @@ func appendStrings(buf []byte, name string, list []string, omitEmpty bool) []byt
 
 func (p CustomerProfiled) appendJSON(buf []byte) []byte {
 	buf = appendString(appendFirst(buf, "customer_type"), string(p.CustomerType))
-	buf = appendField(buf, "residency", string(p.Residency))
+	buf = appendField(buf, "nationality", string(p.Nationality))
 	buf = appendField(buf, "real_name_fingerprint", p.RealNameFingerprint)
 	buf = appendField(buf, "real_name_masked", p.RealNameMasked)
 	return append(appendStrings(buf, "accounts", p.Accounts, true), '}')
+}
+
+func (p PersonClaimed) appendJSON(buf []byte) []byte {
+	return append(appendString(appendFirst(buf, "customer_no"), p.CustomerNo), '}')
 }
 
 func (p Registered) appendJSON(buf []byte) []byte {

@@ -15,7 +15,8 @@ func TestPayloadWritersMatchEncodingJSON(t *testing.T) {
 	t.Parallel()
 	odd := "a<b>&\"\\\u2028é\x01"
 	cases := []Payload{
-		CustomerProfiled{}, CustomerProfiled{Accounts: []string{}}, CustomerProfiled{CustomerType: Corporate, RealNameMasked: odd, Accounts: []string{odd, ""}},
+		CustomerProfiled{}, CustomerProfiled{Accounts: []string{}}, CustomerProfiled{CustomerType: Corporate, Nationality: NonKorean, RealNameMasked: odd, Accounts: []string{odd, ""}},
+		PersonClaimed{}, PersonClaimed{CustomerNo: odd},
 		Registered{}, Registered{Vendor: odd, Serial: "S", CustomerNo: "C", WarrantyFrom: "2024-01-01", WarrantyTo: odd, ResponseCodeGiven: true},
 		Cancelled{}, Cancelled{Vendor: "V", Serial: odd, CustomerNo: odd, Reason: CancelOther},
 		ReportedLost{}, ReportedLost{Institutions: []string{}}, ReportedLost{Reason: LossDamaged, Institutions: []string{odd}, CustomerNo: "C"},

@@ -190,7 +190,7 @@ func applyCustomer(seq uint64, idx int, e events.Event) []Change {
 		if accounts == nil {
 			accounts = []string{}
 		}
-		return []Change{PutCustomer{Customer{CustomerNo: no, Type: string(p.CustomerType), Residency: string(p.Residency),
+		return []Change{PutCustomer{Customer{CustomerNo: no, Type: string(p.CustomerType), Nationality: string(p.Nationality),
 			RealNameFP: p.RealNameFingerprint, RealNameMasked: p.RealNameMasked, Accounts: accounts, UpdatedSeq: seq}}}
 	case events.Registered:
 		id := p.Vendor + "." + p.Serial

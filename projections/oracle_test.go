@@ -62,10 +62,14 @@ func (o *oracle) event(e events.Event) {
 			o.mediaRows[key]++
 		}
 	}
-	// R-APPROVAL: branch events wait, except approvals, profiles and the
-	// customer's copy of a home registration or cancellation.
+	// R-APPROVAL: branch events wait, except approvals, profiles with
+	// their real-name claims (no OTP transaction, R-PROFILE), the customer's copy of a home registration or cancellation, and the end of
+	// the mobile OTP a home registration replaces (R-ONE-OTP).
 	copyOfDevice := e.Aggregate.Kind == events.KindCustomer && (e.Type() == events.TypeRegistered || e.Type() == events.TypeCancelled)
-	if e.Channel == events.ChannelBranch && e.Type() != events.TypeApproved && e.Type() != events.TypeCustomerProfiled && !copyOfDevice {
+	if r, ok := e.Payload.(events.MobileRevoked); ok && r.Reason == events.RevokeReplacedByHardware {
+		copyOfDevice = true
+	}
+	if e.Channel == events.ChannelBranch && e.Type() != events.TypeApproved && e.Type() != events.TypeCustomerProfiled && e.Type() != events.TypePersonClaimed && !copyOfDevice {
 		o.pending[e.ID] = true
 	}
 	switch p := e.Payload.(type) {

@@ -13,7 +13,7 @@ import (
 type Customer struct {
 	CustomerNo     string   `json:"customer_no" db:"customer_no"`
 	Type           string   `json:"customer_type" db:"customer_type"`
-	Residency      string   `json:"residency" db:"residency"`
+	Nationality    string   `json:"nationality" db:"nationality"`
 	RealNameFP     string   `json:"real_name_fingerprint" db:"real_name_fp"`
 	RealNameMasked string   `json:"real_name_masked" db:"real_name_masked"`
 	Accounts       []string `json:"accounts" db:"accounts"`
@@ -29,7 +29,7 @@ const (
 	StatusRevoked     = "REVOKED"
 	StatusAccident    = "IN_ACCIDENT" // hardware: in accident at AccidentAt
 	StatusDevLocked   = "LOCKED"      // hardware: error count at the limit (R-HW-LOCK)
-	StatusExpired     = "EXPIRED"     // warranty ended (hardware, shown only) or validity ended (mobile)
+	StatusExpired     = "EXPIRED"     // mobile only: validity ended (R-MOB-VALIDITY); a hardware warranty's end is WarrantyEnded
 	StatusPINLocked   = "PIN_LOCKED"  // mobile: PIN errors at the limit (R-MOB-PIN-LOCK)
 	IssueStatusIssued = "ISSUED"      // 2373 "교부": in force
 	IssueStatusEnded  = "ENDED"       // cancelled or revoked
@@ -37,16 +37,20 @@ const (
 
 // CustomerDevice is a row of the 2376 per-customer list.
 type CustomerDevice struct {
-	CustomerNo string     `json:"customer_no" db:"customer_no"`
-	Kind       string     `json:"kind" db:"kind"` // HARDWARE or MOBILE
-	MediumID   string     `json:"medium_id" db:"medium_id"`
-	Status     string     `json:"status" db:"status"` // a teller status (StatusActive …)
-	AccidentAt []string   `json:"accident_institutions,omitempty" db:"-"`
-	WarrantyTo string     `json:"warranty_to,omitempty" db:"-"` // hardware, from its registration at home
-	ValidUntil *time.Time `json:"valid_until,omitempty" db:"-"` // mobile
-	Since      time.Time  `json:"since" db:"since"`
-	EndedAt    *time.Time `json:"ended_at,omitempty" db:"ended_at"`
-	UpdatedSeq uint64     `json:"-" db:"updated_seq"`
+	CustomerNo string   `json:"customer_no" db:"customer_no"`
+	Kind       string   `json:"kind" db:"kind"` // HARDWARE or MOBILE
+	MediumID   string   `json:"medium_id" db:"medium_id"`
+	Status     string   `json:"status" db:"status"` // a teller status (StatusActive …)
+	AccidentAt []string `json:"accident_institutions,omitempty" db:"-"`
+	WarrantyTo string   `json:"warranty_to,omitempty" db:"-"` // hardware, from its registration at home
+	// WarrantyEnded says a hardware device is past its warranty (the day
+	// after warranty_to in Korea time). It is shown, never enforced: the
+	// device stays ACTIVE while it works (R-HW-VALIDITY).
+	WarrantyEnded bool       `json:"warranty_ended,omitempty" db:"-"`
+	ValidUntil    *time.Time `json:"valid_until,omitempty" db:"-"` // mobile
+	Since         time.Time  `json:"since" db:"since"`
+	EndedAt       *time.Time `json:"ended_at,omitempty" db:"ended_at"`
+	UpdatedSeq    uint64     `json:"-" db:"updated_seq"`
 }
 
 // mediumState is what the teller status of an active medium reads besides
@@ -59,12 +63,15 @@ type mediumState struct {
 }
 
 // settle sets the row's teller status at time at from the stored status and
-// the medium's state: in accident before locked before expired.
+// the medium's state: in accident before locked before expired (a mobile
+// OTP's validity). A hardware device's warranty never changes its status
+// (R-HW-VALIDITY): its end is WarrantyEnded, beside whatever status it has.
 func (c *CustomerDevice) settle(st mediumState, at time.Time) {
 	if c.Status != StatusActive {
 		return
 	}
 	c.AccidentAt, c.WarrantyTo, c.ValidUntil = st.accidentAt, st.warrantyTo, st.validUntil
+	c.WarrantyEnded = c.Kind == KindHardware && WarrantyEnded(st.warrantyTo, at)
 	switch {
 	case c.Kind == KindHardware && len(st.accidentAt) > 0:
 		c.Status = StatusAccident
@@ -72,10 +79,20 @@ func (c *CustomerDevice) settle(st mediumState, at time.Time) {
 		c.Status = StatusDevLocked
 	case c.Kind == KindMobile && st.locked:
 		c.Status = StatusPINLocked
-	case st.warrantyTo != "" && at.UTC().Format(time.DateOnly) > st.warrantyTo,
-		st.validUntil != nil && !at.Before(*st.validUntil):
+	case c.Kind == KindMobile && st.validUntil != nil && !at.Before(*st.validUntil):
 		c.Status = StatusExpired
 	}
+}
+
+// korea is Korea Standard Time, UTC+9 all year (no daylight saving since
+// 1988): a warranty's dates are Korean calendar dates.
+var korea = time.FixedZone("KST", 9*60*60)
+
+// WarrantyEnded reports whether a warranty ending on date to (YYYY-MM-DD,
+// the last day covered; "" for none given) has ended at instant at: whether
+// at is on a later day in Korea.
+func WarrantyEnded(to string, at time.Time) bool {
+	return to != "" && at.In(korea).Format(time.DateOnly) > to
 }
 
 // Media is a row of the 2373 customer media history: one medium issued or

@@ -69,9 +69,9 @@ func (t *table[T]) copyRows(rows iter.Seq[T]) copyTable {
 // The views' tables (schema/migrations).
 var (
 	customersTable = newTable("customers", []string{"customer_no"},
-		[]string{"customer_no", "customer_type", "residency", "real_name_fp", "real_name_masked", "accounts", "updated_seq"},
+		[]string{"customer_no", "customer_type", "nationality", "real_name_fp", "real_name_masked", "accounts", "updated_seq"},
 		func(r Customer) []any {
-			return []any{r.CustomerNo, r.Type, r.Residency, r.RealNameFP, r.RealNameMasked, r.Accounts, r.UpdatedSeq}
+			return []any{r.CustomerNo, r.Type, r.Nationality, r.RealNameFP, r.RealNameMasked, r.Accounts, r.UpdatedSeq}
 		})
 	customerDevicesTable = newTable("customer_devices", []string{"customer_no", "kind", "medium_id"},
 		[]string{"customer_no", "kind", "medium_id", "status", "since", "ended_at", "updated_seq"},

@@ -96,6 +96,7 @@ type Ledger struct {
 	cfg       Config
 	devices   *store[aggregates.Device]
 	customers *store[aggregates.Customer]
+	persons   *store[aggregates.Person] // real-name claims (R-ONE-PERSON)
 	appends   atomic.Uint64
 	conflicts atomic.Uint64
 }
@@ -125,6 +126,7 @@ func New(j *journal.Journal, cfg Config) (*Ledger, error) {
 			}},
 		customers: &store[aggregates.Customer]{j: j, cache: newCache[aggregates.Customer](cfg.CacheSize),
 			zero: func(r events.AggregateRef) aggregates.Customer { return aggregates.NewCustomer(r.Key) }},
+		persons: newPersons(j, cfg.CacheSize),
 	}, nil
 }
 
@@ -261,7 +263,9 @@ func (l *Ledger) decideDevice(c *deviceAttempt, dev loaded[aggregates.Device], c
 }
 
 // Customer decides cmd on customer customerNo and appends its events, as
-// [Ledger.Device] does.
+// [Ledger.Device] does. A mobile issuance that replaces the customer's
+// hardware OTP at home (R-ONE-OTP) also loads that device and appends both
+// aggregates' events in one atomic batch.
 func (l *Ledger) Customer(ctx context.Context, customerNo string, cmd aggregates.CustomerCommand) (a Answer, err error) {
 	ref := events.CustomerRef(customerNo)
 	if err := ref.Validate(); err != nil {
@@ -281,18 +285,17 @@ func (l *Ledger) Customer(ctx context.Context, customerNo string, cmd aggregates
 			if a, ok, err := l.customers.answered(ctx, c, ref, key, command, meta.EventID, now); ok || err != nil {
 				return a, false, err
 			}
-			evs, err := c.snap.State.Decide(aggregates.WithCustomerMeta(cmd, meta), now, &l.cfg.Policy)
+			parts, a, done, err := l.decideCustomer(ctx, ref, c, aggregates.WithCustomerMeta(cmd, meta), key, command, now)
+			if done {
+				return a, false, err
+			}
 			if err != nil && !current && !confirm {
 				continue // a refusal stands only on the current customer
 			}
 			if err != nil {
 				return Answer{}, false, err
 			}
-			cw, err := l.customers.writing(c, evs)
-			if err != nil {
-				return Answer{}, false, err
-			}
-			return l.append(ctx, key, command, now, []part{cw})
+			return l.append(ctx, key, command, now, parts)
 		}
 	})
 }

@@ -33,8 +33,8 @@ func branch(key string) aggregates.Meta { return fixture.Branch("S1", key) }
 
 func profile(t testing.TB, l *Ledger, no string) {
 	t.Helper()
-	_, err := l.Customer(context.Background(), no, aggregates.SetProfile{Meta: branch(""), Type: events.Individual, Residency: events.Domestic,
-		RealNameFP: "ab00000000000000000000000000000000000000000000000000000000000000", RealNameMasked: "900101-1******"})
+	_, err := l.Customer(context.Background(), no, aggregates.SetProfile{Meta: branch(""), Type: events.Individual, Nationality: events.Korean,
+		RealNameFP: realNameFP(no), RealNameMasked: "900101-1******"})
 	if err != nil {
 		t.Fatal(err)
 	}

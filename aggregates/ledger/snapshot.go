@@ -235,8 +235,8 @@ func (s *store[S]) asOf(ctx context.Context, ref events.AggregateRef, upTo uint6
 		if err != nil {
 			return state, 0, fmt.Errorf("load %s as of: %w", ref, err)
 		}
-		if upTo != 0 && e.Sequence > upTo {
-			break
+		if upTo != 0 && e.Sequence > upTo || len(e.Commit.Events) > 0 && !aggregates.Recorded(e.Commit.Events[0], t) {
+			break // as of t: the messages recorded by then, in append order
 		}
 		state, seq = aggregates.Fold(state, e.Commit.Events, t), e.Sequence
 	}

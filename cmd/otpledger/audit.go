@@ -11,12 +11,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/otpledger/otpledger/aggregates/ledger"
 	"github.com/otpledger/otpledger/consumers"
 	"github.com/otpledger/otpledger/events"
 	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/internal/audit"
 	"github.com/otpledger/otpledger/internal/progress"
+	"github.com/otpledger/otpledger/internal/securefile"
 	"github.com/otpledger/otpledger/projections"
 )
 
@@ -97,19 +97,11 @@ func historyCmd(ctx context.Context, cfg *config, f *auditFlags, ref events.Aggr
 	if err != nil {
 		return err
 	}
-	pol, err := cfg.policy()
-	if err != nil {
-		return err
-	}
-	n, err := openJournal(ctx, cfg, newLogger("warn", stderr), reads)
+	n, l, err := openLedger(ctx, cfg, stderr, reads)
 	if err != nil {
 		return err
 	}
 	defer n.close()
-	l, err := ledger.New(n.j, ledger.Config{Policy: pol})
-	if err != nil {
-		return err
-	}
 	h, err := audit.ReadHistory(ctx, l, n.j, ref, audit.Query{AsOf: asOf, After: f.after, Limit: f.limit})
 	if err != nil {
 		return err
@@ -161,7 +153,7 @@ func exportCmd(ctx context.Context, cfg *config, f *auditFlags, stdout, stderr i
 	w := stdout
 	var file *os.File
 	if f.out != "" {
-		if file, err = os.Create(f.out); err != nil {
+		if file, err = securefile.Create(f.out); err != nil { // the events hold personal data: the owner's alone
 			return err
 		}
 		defer file.Close()

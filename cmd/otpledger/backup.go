@@ -12,6 +12,7 @@ import (
 	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/journal/backup"
 	"github.com/otpledger/otpledger/internal/progress"
+	"github.com/otpledger/otpledger/internal/securefile"
 )
 
 // backupCmd writes a snapshot of the stream and the keys that make a copy
@@ -19,6 +20,11 @@ import (
 // default, serve must be stopped (the snapshot is taken by the ledger's own
 // server; the read-only credentials a running serve leaves cannot take one).
 func backupCmd(ctx context.Context, cfg *config, out string, stdout, stderr io.Writer) error {
+	// A new directory of the owner's alone: the snapshot's files are created
+	// readable by all, and an existing directory (or a link) would expose them.
+	if err := os.Mkdir(out, 0o700); err != nil {
+		return fmt.Errorf("--out must name a new directory: %w", err)
+	}
 	n, err := openJournal(ctx, cfg, newLogger("warn", stderr), writes)
 	if err != nil {
 		return err
@@ -103,7 +109,7 @@ func placeKeys(cfg *config, in string, m backup.Manifest, write bool) error {
 			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 				return err
 			}
-			if err := os.WriteFile(path, want, 0o600); err != nil {
+			if err := securefile.Write(path, want); err != nil {
 				return err
 			}
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/otpledger/otpledger/aggregates"
 	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/pii"
+	"github.com/otpledger/otpledger/internal/securefile"
 )
 
 // config is everything the commands read from flags and the environment.
@@ -47,8 +48,10 @@ type serveOnly struct {
 	tlsCert, tlsKey, tlsClientCA            string
 	metricsAddr                             string
 	lookupsPerMinute                        int
-	consoleIdle                             time.Duration
+	consoleIdle, consoleLifetime            time.Duration
 	consoleURL, oidcSecretFile              string
+	consolePlainHTTP                        bool
+	consoleProxies                          string
 }
 
 // serveFlags registers the flags of serve alone.
@@ -58,7 +61,7 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.oidcRoleClaim, "oidc-role-claim", env("OTPLEDGER_OIDC_ROLE_CLAIM", "otpledger_role"), "the claim holding the principal's role (env OTPLEDGER_OIDC_ROLE_CLAIM)")
 	fs.StringVar(&c.tlsCert, "tls-cert", env("OTPLEDGER_TLS_CERT", ""), "serve HTTPS with this PEM certificate (env OTPLEDGER_TLS_CERT)")
 	fs.StringVar(&c.tlsKey, "tls-key", env("OTPLEDGER_TLS_KEY", ""), "and this PEM key (env OTPLEDGER_TLS_KEY)")
-	fs.StringVar(&c.tlsClientCA, "tls-client-ca", env("OTPLEDGER_TLS_CLIENT_CA", ""), "require client certificates of this PEM CA; a certificate's subject bound to a key (cert_subject) authenticates (env OTPLEDGER_TLS_CLIENT_CA)")
+	fs.StringVar(&c.tlsClientCA, "tls-client-ca", env("OTPLEDGER_TLS_CLIENT_CA", ""), "require client certificates of this PEM CA; a certificate bound to a key (its subject and issuer, and the key's pin if any) authenticates (env OTPLEDGER_TLS_CLIENT_CA)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", env("OTPLEDGER_METRICS_ADDR", ""), "also serve /metrics here, without authentication, e.g. 127.0.0.1:9090 (env OTPLEDGER_METRICS_ADDR)")
 	fs.IntVar(&c.lookupsPerMinute, "lookups-per-minute", envParsed(c, "OTPLEDGER_LOOKUPS_PER_MINUTE", 30, strconv.Atoi),
 		"personal-data look-ups (find customer by real-name or account number) per principal per minute (env OTPLEDGER_LOOKUPS_PER_MINUTE)")
@@ -68,6 +71,12 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 		"a file holding the console's OIDC client secret (the client id is the audience); never a flag's value or a log line (env OTPLEDGER_OIDC_CLIENT_SECRET_FILE)")
 	fs.DurationVar(&c.consoleIdle, "console-idle-timeout", envParsed(c, "OTPLEDGER_CONSOLE_IDLE_TIMEOUT", 15*time.Minute, time.ParseDuration),
 		"the branch console (/console/) signs a session out after this long unused (env OTPLEDGER_CONSOLE_IDLE_TIMEOUT)")
+	fs.DurationVar(&c.consoleLifetime, "console-max-lifetime", envParsed(c, "OTPLEDGER_CONSOLE_MAX_LIFETIME", 8*time.Hour, time.ParseDuration),
+		"and this long after sign-in, however used (env OTPLEDGER_CONSOLE_MAX_LIFETIME)")
+	fs.BoolVar(&c.consolePlainHTTP, "console-plain-http", envParsed(c, "OTPLEDGER_CONSOLE_PLAIN_HTTP", false, strconv.ParseBool),
+		"console cookies without Secure, for a browser on this machine at http://127.0.0.1; only with a loopback --http-addr and no TLS (serve refuses otherwise). By default they are Secure: behind a load balancer that terminates TLS, as in production (env OTPLEDGER_CONSOLE_PLAIN_HTTP)")
+	fs.StringVar(&c.consoleProxies, "console-trusted-proxies", env("OTPLEDGER_CONSOLE_TRUSTED_PROXIES", ""),
+		"comma-separated addresses or CIDRs of the load balancers in front: their X-Forwarded-For names the client whose console sign-in attempts are limited; without them every client behind one balancer shares its limit (env OTPLEDGER_CONSOLE_TRUSTED_PROXIES)")
 	fs.StringVar(&c.httpAddr, "http-addr", env("OTPLEDGER_HTTP_ADDR", "127.0.0.1:8080"), "HTTP listen address (env OTPLEDGER_HTTP_ADDR)")
 	fs.StringVar(&c.natsListen, "nats-listen", env("OTPLEDGER_NATS_LISTEN", ""), "embedded server: also listen on this loopback address, e.g. 127.0.0.1:4223 (env OTPLEDGER_NATS_LISTEN)")
 	fs.DurationVar(&c.cpInterval, "checkpoint-interval", envParsed(c, "OTPLEDGER_CHECKPOINT_INTERVAL", time.Minute, time.ParseDuration),
@@ -89,7 +98,7 @@ func envParsed[T any](c *config, name string, def T, parse func(string) (T, erro
 	}
 	parsed, err := parse(v)
 	if err != nil {
-		c.envErrs = append(c.envErrs, fmt.Errorf("%s: %q does not parse", name, v))
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s: its value does not parse as %T", name, def)) // the value is not repeated: it may be a secret set in the wrong variable
 		return def
 	}
 	return parsed
@@ -156,7 +165,7 @@ func (c *config) secret(path, name string) ([]byte, error) {
 			if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
-			if err := os.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+			if err := securefile.Write(path, []byte(hex.EncodeToString(key)+"\n")); err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
 		}

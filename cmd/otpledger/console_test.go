@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -148,7 +149,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	newBrowser := browser(t)
 	const idle = 20 * time.Second // longer than the teller waits for the others on a loaded machine
 	env := []string{"OTPLEDGER_DATA_DIR=" + t.TempDir(), "OTPLEDGER_POLICY_FILE=" + policyFile(t), "OTPLEDGER_NATS_URL=",
-		"OTPLEDGER_DATABASE_URL=", "OTPLEDGER_CONSOLE_IDLE_TIMEOUT=" + idle.String()}
+		"OTPLEDGER_DATABASE_URL=", "OTPLEDGER_CONSOLE_IDLE_TIMEOUT=" + idle.String(), "OTPLEDGER_CONSOLE_PLAIN_HTTP=true"}
 	p := start(t, env...)
 	if status, body := p.request(t, walkthrough[0].method, walkthrough[0].path, walkthrough[0].body); status != 201 {
 		t.Fatalf("the customer's profile: %d %s", status, body)
@@ -274,7 +275,8 @@ func TestConsoleSignInAtTheIssuer(t *testing.T) {
 	addr := freeAddr(t)
 	p := start(t, "OTPLEDGER_DATA_DIR="+t.TempDir(), "OTPLEDGER_POLICY_FILE="+policyFile(t), "OTPLEDGER_NATS_URL=", "OTPLEDGER_DATABASE_URL=",
 		"OTPLEDGER_HTTP_ADDR="+addr, "OTPLEDGER_CONSOLE_URL=http://"+addr, "OTPLEDGER_OIDC_ISSUER="+iss.URL,
-		"OTPLEDGER_OIDC_AUDIENCE="+oidctest.ClientID, "OTPLEDGER_OIDC_CLIENT_SECRET_FILE="+secret, "OTPLEDGER_CHECKPOINT_INTERVAL=200ms")
+		"OTPLEDGER_OIDC_AUDIENCE="+oidctest.ClientID, "OTPLEDGER_OIDC_CLIENT_SECRET_FILE="+secret, "OTPLEDGER_CHECKPOINT_INTERVAL=200ms",
+		"OTPLEDGER_CONSOLE_PLAIN_HTTP=true")
 	if status, body := p.request(t, walkthrough[0].method, walkthrough[0].path, walkthrough[0].body); status != 201 {
 		t.Fatalf("the customer's profile: %d %s", status, body)
 	}
@@ -342,6 +344,44 @@ func TestConsoleSignInNeedsItsSettings(t *testing.T) {
 		if code != 1 || !strings.Contains(out, "OTPLEDGER_CONSOLE_URL") || strings.Contains(out, oidctest.ClientSecret) {
 			t.Errorf("%s: exit %d\n%s", name, code, out)
 		}
+	}
+}
+
+// TestConsolePlainHTTPOnlyOnLoopback: the console's cookies go without
+// Secure only when asked and serve listens on a loopback address without
+// TLS; asked anywhere else, serve refuses to start.
+func TestConsolePlainHTTPOnlyOnLoopback(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		addr, cert string
+		ok         bool
+	}{
+		{"127.0.0.1:8080", "", true}, {"[::1]:8080", "", true}, {"localhost:8080", "", true},
+		{"0.0.0.0:8080", "", false}, {":8080", "", false}, {"10.0.0.5:8080", "", false}, {"otp.example.com:80", "", false},
+		{"127.0.0.1:8443", "cert.pem", false},
+	} {
+		cfg := &config{httpAddr: tc.addr, serveOnly: serveOnly{tlsCert: tc.cert, consolePlainHTTP: true}}
+		if err := consolePlainHTTP(cfg); (err == nil) != tc.ok {
+			t.Errorf("plain HTTP on %s (TLS %q): %v, want allowed %v", tc.addr, tc.cert, err, tc.ok)
+		}
+		cfg.consolePlainHTTP = false
+		if err := consolePlainHTTP(cfg); err != nil {
+			t.Errorf("Secure cookies on %s: %v", tc.addr, err)
+		}
+	}
+}
+
+// TestConsoleTrustedProxies: the trusted proxies are addresses or CIDRs,
+// comma-separated; anything else stops serve, named.
+func TestConsoleTrustedProxies(t *testing.T) {
+	t.Parallel()
+	got, err := consoleProxies(" 10.0.0.0/8, 192.0.2.7,,2001:db8::1/32 ")
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("2001:db8::/32")}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("parsed %v %v, want %v", got, err, want)
+	}
+	if _, err := consoleProxies("10.0.0.0/8,lb.example.com"); err == nil || !strings.Contains(err.Error(), "lb.example.com") {
+		t.Errorf("a host name: %v, want an error naming it", err)
 	}
 }
 
@@ -444,15 +484,29 @@ func TestConsoleRoutesFollowTheAPI(t *testing.T) {
 	}
 	csrfRE := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
 	for i, key := range apitest.Keys {
-		req, _ := http.NewRequest("POST", p.url+"/console/login", strings.NewReader(url.Values{"key": {p.tokens[key.ID]}}.Encode()))
+		loginPage, err := http.Get(p.url + "/console/login")
+		if err != nil || len(loginPage.Cookies()) != 1 {
+			t.Fatalf("the login page: %v", err)
+		}
+		page, _ := io.ReadAll(loginPage.Body)
+		loginPage.Body.Close()
+		loginToken := csrfRE.FindSubmatch(page)
+		if loginToken == nil {
+			t.Fatalf("no CSRF token on the login page")
+		}
+		req, _ := http.NewRequest("POST", p.url+"/console/login", strings.NewReader(url.Values{"key": {p.tokens[key.ID]}, "csrf": {string(loginToken[1])}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(loginPage.Cookies()[0])
 		resp, err := noRedirect.Do(req)
 		if err != nil || resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 {
 			t.Fatalf("%s signs in: %v", key.ID, err)
 		}
 		cookie := resp.Cookies()[0]
-		if !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
-			t.Errorf("the session cookie is not HttpOnly and SameSite=Strict: %+v", cookie)
+		// Secure by default, though serve itself speaks plain HTTP: as
+		// behind a load balancer that terminates TLS.
+		if !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || !cookie.Secure {
+			t.Errorf("the session cookie: HttpOnly %v, SameSite %v, Secure %v; want HttpOnly, SameSite=Strict, Secure (its value never in a log)",
+				cookie.HttpOnly, cookie.SameSite, cookie.Secure)
 		}
 		_, home := send("GET", "/console/", nil, cookie)
 		m := csrfRE.FindStringSubmatch(home)

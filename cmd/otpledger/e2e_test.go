@@ -54,7 +54,7 @@ var walkthrough = []step{
 	{"PUT", "/v1/customers/C0001", `{` + branch + `,"type":"INDIVIDUAL","residency":"DOMESTIC","real_name_number":"` + realNameNumber + `","accounts":["12345678901"]}`, 201, ""},
 	{"POST", "/v1/devices/OTP/000111222333/registrations", `{` + branch + `,"customer_no":"C0001","response_code":"482913","warranty_from":"2024-01-01","warranty_to":"2027-01-01"}`, 201, ""},
 	{"POST", "/v1/devices/OTP/000111222333/registrations", `{"channel":"CENTER","institution":"KB001","origin_channel":"BRANCH","actor":{"role":"SYSTEM","id":"CENTER"}}`, 201, ""},
-	{"POST", "/v1/devices/OTP/000111222333/loss-reports", `{"channel":"PHONE","actor":{"role":"SELF","id":"CUST0001"},"reason":"LOST"}`, 201, ""},
+	{"POST", "/v1/devices/OTP/000111222333/loss-reports", `{"channel":"PHONE","actor":{"role":"SELF","id":"CUST0001"}}`, 201, ""}, // 2374 collects no reason
 	{"POST", "/v1/devices/OTP/000111222333/loss-reports/IBKS/recover", `{"channel":"MOBILE_WEB","actor":{"role":"SELF","id":"CUST0001"}}`, 409, "R-HW-RECOVER-ONLINE"},
 	{"POST", "/v1/devices/OTP/000111222333/loss-reports/KB001/recover", `{"channel":"CENTER","origin_channel":"BRANCH","actor":{"role":"SYSTEM","id":"CENTER"}}`, 201, ""},
 	{"POST", "/v1/devices/OTP/000111222333/loss-reports/IBKS/recover", `{"channel":"MOBILE_WEB","actor":{"role":"SELF","id":"CUST0001"}}`, 201, ""},
@@ -67,8 +67,12 @@ func init() {
 	walkthrough = append(walkthrough,
 		step{"POST", "/v1/devices/OTP/000111222333/errors", `{"channel":"AUTH","actor":{"role":"SYSTEM","id":"AUTH"}}`, 409, "R-HW-LOCK"},
 		step{"POST", "/v1/devices/OTP/000111222333/errors/reset", `{` + branch + `}`, 201, ""},
-		step{"POST", "/v1/customers/C0001/mobile-otp", `{"channel":"MTS","actor":{"role":"SELF","id":"CUST0001"},"phone_id":"` + phoneOld + `","verification":{"home_account":true,"phone_identity":true,"one_won_transfer":true}}`, 409, "R-ONE-OTP"},
-		step{"POST", "/v1/devices/OTP/000111222333/registrations/IBKS/cancel", `{` + branch + `,"reason":"REPLACED"}`, 201, ""},
+	)
+	// The mobile OTP replaces the hardware OTP at home in the same append
+	// (R-ONE-OTP): the answer lists the registration's end on the customer
+	// and the device besides the issuance; KB001 keeps the device.
+	replacedByMobile = len(walkthrough)
+	walkthrough = append(walkthrough,
 		step{"POST", "/v1/customers/C0001/mobile-otp", `{"channel":"MTS","actor":{"role":"SELF","id":"CUST0001"},"phone_id":"` + phoneOld + `","verification":{"home_account":true,"phone_identity":true,"one_won_transfer":true}}`, 201, ""},
 		step{"POST", "/v1/customers/C0001/mobile-otp", `{"channel":"MTS","actor":{"role":"SELF","id":"CUST0001"},"phone_id":"` + phoneNew + `","verification":{"home_account":true,"phone_identity":true,"otp_or_security_card":true}}`, 201, ""},
 		// A branch never issues a mobile OTP (R-MOB-VERIFY), and only the
@@ -84,8 +88,19 @@ func init() {
 		step{"POST", "/v1/devices/OTP/000111222444/registrations/KB001/cancel", `{"channel":"CENTER","origin_channel":"ONLINE","actor":{"role":"SYSTEM","id":"CENTER"}}`, 201, ""},
 		step{"POST", "/v1/devices/OTP/000111222444/registrations", `{"channel":"CENTER","institution":"KB001","origin_channel":"ONLINE","actor":{"role":"SYSTEM","id":"CENTER"}}`, 409, "R-HW-LOST-BLOCKS"},
 		step{"POST", "/v1/devices/OTP/000111222444/registrations", `{"channel":"HTS","actor":{"role":"SELF","id":"CUST0001"},"customer_no":"C0001"}`, 409, "R-HW-LOST-BLOCKS"},
+		// One person, one customer number (R-ONE-PERSON): the real-name
+		// number is C0001's, claimed with its profile; the refusal names
+		// C0001 and nothing of the number.
+		step{"PUT", "/v1/customers/C0002", `{` + branch + `,"type":"INDIVIDUAL","nationality":"KOREAN","real_name_number":"` + realNameNumber + `"}`, 409, "R-ONE-PERSON"},
 	)
 }
+
+// replacedByMobile is the walkthrough's step whose mobile issuance ends the
+// home hardware registration; its answer lists every event, in this order.
+var (
+	replacedByMobile       int
+	replacedByMobileEvents = "customer/cancelled customer/mobile_issued device/cancelled"
+)
 
 // views are the queries whose answers must survive a restart.
 var views = []string{
@@ -345,9 +360,12 @@ func (p *process) walk(t *testing.T) (map[string]string, uint64) {
 		status, body := p.request(t, s.method, s.path, s.body)
 		var answer struct {
 			Events []struct {
-				ID       string `json:"id"`
-				Type     string `json:"type"`
-				Sequence uint64 `json:"sequence"`
+				ID        string `json:"id"`
+				Type      string `json:"type"`
+				Sequence  uint64 `json:"sequence"`
+				Aggregate struct {
+					Kind string `json:"kind"`
+				} `json:"aggregate"`
 			} `json:"events"`
 			Error struct{ Rule string } `json:"error"`
 		}
@@ -355,8 +373,14 @@ func (p *process) walk(t *testing.T) (map[string]string, uint64) {
 		if status != s.status || answer.Error.Rule != s.rule {
 			t.Fatalf("step %d %s %s: %d %s", i, s.method, s.path, status, body)
 		}
+		scanForPersonalData(t, fmt.Sprintf("the answer to step %d", i), body)
+		var types []string
 		for _, e := range answer.Events {
 			last = max(last, e.Sequence)
+			types = append(types, e.Aggregate.Kind+"/"+e.Type)
+		}
+		if i == replacedByMobile && strings.Join(types, " ") != replacedByMobileEvents {
+			t.Fatalf("step %d, the mobile OTP replacing the hardware: %s, want %s", i, types, replacedByMobileEvents)
 		}
 		if i == 1 {
 			registration = answer.Events[0].ID
@@ -555,6 +579,9 @@ func TestServeEmbedded(t *testing.T) {
 		t.Errorf("export: %d lines, %v", lines, err)
 	}
 	scanForPersonalData(t, "export", []byte(out))
+	if !strings.Contains(out, `"type":"person_claimed"`) || !strings.Contains(out, `"kind":"person"`) {
+		t.Errorf("the export holds no real-name claim: the scan proved nothing of them")
+	}
 	for _, v := range before {
 		scanForPersonalData(t, "answers", []byte(v))
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -17,9 +19,10 @@ import (
 
 // keyFlags are the flags of 'otpledger keys'.
 type keyFlags struct {
-	url, token           string
-	id, role, channels   string
-	expires, certSubject string
+	url, token         string
+	id, role, channels string
+	expires, certFile  string
+	certPin            bool
 }
 
 // apiClient returns a client of the running serve: OTPLEDGER_TOKEN, or the
@@ -43,7 +46,14 @@ func keysCmd(ctx context.Context, cfg *config, kf *keyFlags, verb, id string, st
 	}
 	switch verb {
 	case "create":
-		nk := client.NewKey{ID: kf.id, Role: kf.role, CertSubject: kf.certSubject}
+		nk := client.NewKey{ID: kf.id, Role: kf.role}
+		if kf.certFile != "" {
+			b, err := certBinding(kf.certFile, kf.certPin)
+			if err != nil {
+				return err
+			}
+			nk.CertSubject, nk.CertIssuer, nk.CertSHA256 = b.Subject, b.Issuer, b.SHA256
+		}
 		if kf.channels != "" {
 			nk.Channels = strings.Split(kf.channels, ",")
 		}
@@ -87,4 +97,29 @@ func keysCmd(ctx context.Context, cfg *config, kf *keyFlags, verb, id string, st
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Role, strings.Join(k.Channels, ","), expires, k.CreatedBy, status)
 	}
 	return tw.Flush()
+}
+
+// certBinding reads the PEM certificate at path and returns what binds it
+// to a key: its subject and issuer, and its public key when pin.
+func certBinding(path string, pin bool) (access.CertBinding, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return access.CertBinding{}, fmt.Errorf("--cert: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return access.CertBinding{}, errors.New("--cert: not a PEM certificate")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return access.CertBinding{}, fmt.Errorf("--cert: %w", err)
+	}
+	b, err := access.BindingOf(cert)
+	if err != nil {
+		return access.CertBinding{}, fmt.Errorf("--cert: %w", err)
+	}
+	if !pin {
+		b.SHA256 = ""
+	}
+	return b, nil
 }

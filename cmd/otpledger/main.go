@@ -36,9 +36,12 @@ Commands:
   history device VENDOR SERIAL | history customer CUSTOMER_NO
                      an aggregate's events and its state, as of --as-of, straight from the stream;
                      history key ID (an API key's creation and revocation), history lookup PRINCIPAL
-                     (that principal's personal-data look-ups: who found whom, never the number)
+                     (that principal's personal-data look-ups: who found whom, never the number),
+                     history person FINGERPRINT (which customer number claimed a real-name number)
   export             every event in [--from, --to) as JSON lines or CSV, streaming
   import             append an export's JSON lines to an empty journal (restore, copy)
+  claims             claim the real-name number of every customer profiled before R-ONE-PERSON
+                     (once, after upgrading); lists the customer numbers sharing one
   backup --out DIR   a snapshot of the stream (sequences, headers, settings) and the keys beside it
                      (fingerprint, checkpoint); serve stopped on the embedded default
   restore --in DIR   restore a backup into a NATS without the stream (an empty data directory, or a
@@ -144,7 +147,7 @@ func parseCommand(args []string) (inv *invocation, rest []string, problem string
 	case "history":
 		k := 0
 		if len(rest) > 0 {
-			k = map[string]int{"device": 3, "customer": 2, "key": 2, "lookup": 2}[rest[0]]
+			k = map[string]int{"device": 3, "customer": 2, "person": 2, "key": 2, "lookup": 2}[rest[0]]
 		}
 		if len(rest) < 2 || k == 0 || len(rest) < k {
 			return nil, nil, "otpledger history: want 'history device VENDOR SERIAL', 'history customer CUSTOMER_NO', 'history key ID' or 'history lookup PRINCIPAL'"
@@ -177,6 +180,8 @@ func (inv *invocation) action(ctx context.Context, stdout, stderr io.Writer) fun
 		return func() error { return benchCmd(ctx, cfg, &inv.bf, stdout, stderr) }
 	case "import":
 		return func() error { return importCmd(ctx, cfg, af, stderr) }
+	case "claims":
+		return func() error { return claimsCmd(ctx, cfg, stdout, stderr) }
 	case "backup":
 		return func() error { return backupCmd(ctx, cfg, af.out, stdout, stderr) }
 	case "restore":
@@ -237,20 +242,38 @@ func (inv *invocation) flagSet(stderr io.Writer) *flag.FlagSet {
 	}
 	if strings.HasPrefix(cmd, "keys ") {
 		fs.StringVar(&kf.url, "url", env("OTPLEDGER_URL", "http://127.0.0.1:8080"), "the running serve (env OTPLEDGER_URL)")
-		fs.StringVar(&kf.token, "token", env("OTPLEDGER_TOKEN", ""), "an admin's token (env OTPLEDGER_TOKEN; default: <data dir>/admin.token)")
+		fs.StringVar(&kf.token, "token", env("OTPLEDGER_TOKEN", ""), "an admin's token (env OTPLEDGER_TOKEN, preferred: a flag's value is visible to every user in the process list; default: <data dir>/admin.token)")
 	}
 	if cmd == "keys create" {
 		fs.StringVar(&kf.id, "id", "", "the key's id: the principal's staff, approver or SYSTEM actor id (required)")
 		fs.StringVar(&kf.role, "role", "", "teller | manager | producer | auditor | operator | admin (required)")
 		fs.StringVar(&kf.channels, "channels", "", "a producer's channels, comma-separated, e.g. AUTH or MTS,MOBILE_WEB")
 		fs.StringVar(&kf.expires, "expires", "", "when the key stops working (RFC 3339; default: never)")
-		fs.StringVar(&kf.certSubject, "cert-subject", "", "a client certificate subject that authenticates as this key (mutual TLS)")
+		fs.StringVar(&kf.certFile, "cert", "", "a PEM client certificate whose subject and issuer authenticate as this key (mutual TLS)")
+		fs.BoolVar(&kf.certPin, "cert-pin", false, "with --cert: also pin the certificate's public key (a renewed certificate with a new key then needs a new key)")
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: otpledger %s [flags]\n\nFlags (each defaults to its environment variable):\n", cmd)
-		fs.PrintDefaults()
+		printDefaults(fs, os.Environ())
 	}
 	return fs
+}
+
+// printDefaults is fs.PrintDefaults with every default that an environment
+// variable set shown as that variable's name, never its value: tokens and
+// URLs with passwords come from there, and --help or any flag typo prints
+// this to stderr, which ends up in logs.
+func printDefaults(fs *flag.FlagSet, environ []string) {
+	fs.VisitAll(func(f *flag.Flag) {
+		for _, kv := range environ {
+			name, v, _ := strings.Cut(kv, "=")
+			if strings.HasPrefix(name, "OTPLEDGER_") && v != "" && v == f.DefValue {
+				f.DefValue = "(set in $" + name + ")"
+				return
+			}
+		}
+	})
+	fs.PrintDefaults()
 }
 
 // usageProblem names what is wrong with a command line that parsed: extra

@@ -77,7 +77,7 @@ func TestNatsCLIAgainstTheEmbeddedListener(t *testing.T) {
 			t.Errorf("nats %s without credentials: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	if out, err := nats(true, "stream", "info", "OTPLEDGER", "--json"); err != nil || !strings.Contains(out, `"deny_delete": true`) {
+	if out, err := nats(true, append(readerPrefixes, "stream", "info", "OTPLEDGER", "--json")...); err != nil || !strings.Contains(out, `"deny_delete": true`) {
 		t.Errorf("the reader reads the stream's info: %v\n%s", err, out)
 	}
 	for _, args := range [][]string{{"stream", "rm", "OTPLEDGER", "-f"}, {"stream", "purge", "OTPLEDGER", "-f"}, {"stream", "rmm", "OTPLEDGER", "1", "-f"},

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -87,7 +88,11 @@ func connect(cfg *config, log *slog.Logger, mode journalUse) (*node, error) {
 	n := &node{cfg: cfg, log: log}
 	switch {
 	case !cfg.embedded():
-		nc, err := n.dial()
+		var opts []nats.Option
+		if mode == reads { // an auditor may subscribe only to the reader's inboxes (deploy/nats/accounts.conf)
+			opts = append(opts, nats.CustomInboxPrefix(journal.ReaderInbox))
+		}
+		nc, err := n.dial(opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -195,12 +200,12 @@ func (n *node) saveViews() {
 }
 
 // dial opens a new NATS connection: in process to the embedded server, or
-// to the external URL with the configured credentials.
-func (n *node) dial() (*nats.Conn, error) {
+// to the external URL with the configured credentials and extra.
+func (n *node) dial(extra ...nats.Option) (*nats.Conn, error) {
 	if n.embedded != nil {
 		return n.embedded.Connect("otpledger-projector")
 	}
-	opts := []nats.Option{nats.Name("otpledger"), nats.MaxReconnects(-1)}
+	opts := append([]nats.Option{nats.Name("otpledger"), nats.MaxReconnects(-1)}, extra...)
 	if n.cfg.natsCreds != "" {
 		opts = append(opts, nats.UserCredentials(n.cfg.natsCreds))
 	}
@@ -400,7 +405,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pages, err := consolePages(api, auth, cfg)
+	pages, err := consolePages(ctx, api, auth, cfg)
 	if err != nil {
 		return err
 	}
@@ -421,8 +426,16 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 // consolePages is the branch console, reaching the ledger only through the
 // API's handler; with the OIDC client secret and the console's address it
 // offers sign-in at the issuer.
-func consolePages(api *httpapi.Server, auth *access.Authenticator, cfg *config) (http.Handler, error) {
-	ccfg := console.Config{API: api.Handler(), Auth: auth, IdleTimeout: cfg.consoleIdle, Secure: cfg.tlsCert != ""}
+func consolePages(ctx context.Context, api *httpapi.Server, auth *access.Authenticator, cfg *config) (http.Handler, error) {
+	if err := consolePlainHTTP(cfg); err != nil {
+		return nil, err
+	}
+	proxies, err := consoleProxies(cfg.consoleProxies)
+	if err != nil {
+		return nil, err
+	}
+	ccfg := console.Config{API: api.Handler(), Auth: auth, IdleTimeout: cfg.consoleIdle, MaxLifetime: cfg.consoleLifetime,
+		PlainHTTP: cfg.consolePlainHTTP, TrustedProxies: proxies}
 	if cfg.oidcSecretFile != "" {
 		o, ok := auth.OIDC.(*access.OIDC)
 		if !ok || cfg.consoleURL == "" {
@@ -434,7 +447,46 @@ func consolePages(api *httpapi.Server, auth *access.Authenticator, cfg *config) 
 		}
 		ccfg.OIDC = o.CodeFlow(strings.TrimSpace(string(secret)), strings.TrimSuffix(cfg.consoleURL, "/")+"/console/oidc/callback")
 	}
-	return console.New(ccfg).Handler(), nil
+	c := console.New(ccfg)
+	go c.SweepEvery(ctx, time.Minute)
+	return c.Handler(), nil
+}
+
+// consolePlainHTTP refuses cookies without Secure unless the console is
+// served over plain HTTP on a loopback address: anywhere else a browser
+// reaches it through TLS terminated in front (or serve's own), and a
+// cookie without Secure would also travel over any plain http:// request
+// to the host.
+func consolePlainHTTP(cfg *config) error {
+	if !cfg.consolePlainHTTP {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(cfg.httpAddr)
+	a, perr := netip.ParseAddr(host)
+	if cfg.tlsCert != "" || err != nil || host != "localhost" && (perr != nil || !a.IsLoopback()) {
+		return errors.New("OTPLEDGER_CONSOLE_PLAIN_HTTP: console cookies without Secure only on a loopback OTPLEDGER_HTTP_ADDR without TLS")
+	}
+	return nil
+}
+
+// consoleProxies parses the trusted proxies: addresses or CIDRs,
+// comma-separated.
+func consoleProxies(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if a, aerr := netip.ParseAddr(f); err != nil && aerr == nil {
+			p, err = a.Prefix(a.BitLen())
+		}
+		if err != nil {
+			return nil, fmt.Errorf("OTPLEDGER_CONSOLE_TRUSTED_PROXIES: %q is neither an address nor a CIDR", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // withConsole serves the branch console at /console/ beside the API.

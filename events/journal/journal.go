@@ -104,6 +104,18 @@ func (c Config) stream() jetstream.StreamConfig {
 	}
 }
 
+// ReaderAPIPrefix is the JetStream API prefix under which a reader's
+// account (deploy/nats/accounts.conf AUDIT, the embedded server's reader)
+// imports the stream's read-only services: stream info, direct and message
+// gets. Its own $JS.API is answered by its server ("JetStream not enabled
+// for account"), which is how [Open] knows to use this one.
+const ReaderAPIPrefix = "$JS.OTPLEDGER.API"
+
+// ReaderInbox is the inbox prefix of a reader's connections: the only
+// subjects a reader may subscribe to, so that it sees no other user's
+// replies (nats.CustomInboxPrefix).
+const ReaderInbox = "_INBOX_reader"
+
 // Journal is the event journal on one JetStream stream. It is safe for
 // concurrent use.
 type Journal struct {
@@ -129,6 +141,14 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Journal, error) {
 	}
 	want := cfg.stream()
 	stream, err := js.Stream(ctx, cfg.Stream)
+	if cfg.ReadOnly && errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+		// A reader in an account of its own: the stream's read-only
+		// services are imported under ReaderAPIPrefix.
+		if js, err = jetstream.NewWithAPIPrefix(nc, ReaderAPIPrefix); err != nil {
+			return nil, fmt.Errorf("open journal: %w", err)
+		}
+		stream, err = js.Stream(ctx, cfg.Stream)
+	}
 	switch {
 	case cfg.ReadOnly && errors.Is(err, jetstream.ErrStreamNotFound):
 		return nil, fmt.Errorf("open journal: stream %s: %w", cfg.Stream, ErrNoJournal)
@@ -145,8 +165,13 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Journal, error) {
 			return nil, fmt.Errorf("open journal: stream %s exists with conflicting settings: %s", cfg.Stream, strings.Join(conflicts, "; "))
 		}
 		if have.Duplicates != want.Duplicates {
-			if stream, err = migrateWindow(ctx, js, have, want.Duplicates); err != nil {
-				return nil, err
+			// The one update Open asks for. The ledger's user of
+			// deploy/nats and of the embedded server may not update the
+			// stream (it could shorten max_age): there the stream keeps its
+			// window, which is a retry window, not a safety property, until
+			// an operator sets it (nats stream edit --dupe-window).
+			if migrated, err := migrateWindow(ctx, js, have, want.Duplicates); err == nil {
+				stream = migrated
 			}
 		}
 	}

@@ -36,8 +36,8 @@ func TestDocumentedServerConfig(t *testing.T) {
 		t.Fatal("server not ready")
 	}
 	ctx := context.Background()
-	connect := func(user, password string) (*nats.Conn, error) {
-		return nats.Connect(s.ClientURL(), nats.UserInfo(user, password), nats.NoReconnect(), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	connect := func(user, password string, opts ...nats.Option) (*nats.Conn, error) {
+		return nats.Connect(s.ClientURL(), append(opts, nats.UserInfo(user, password), nats.NoReconnect(), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))...)
 	}
 	if nc, err := nats.Connect(s.ClientURL(), nats.NoReconnect()); err == nil {
 		nc.Close()
@@ -63,7 +63,7 @@ func TestDocumentedServerConfig(t *testing.T) {
 	if _, err := j.DurableConsumer(ctx, "otpledger-projector", 1, 10); err != nil {
 		t.Fatalf("the ledger's user creates its projector's consumer: %v", err)
 	}
-	auditor, err := connect("auditor", "auditor-test-password")
+	auditor, err := connect("auditor", "auditor-test-password", nats.CustomInboxPrefix(ReaderInbox))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestDocumentedServerConfig(t *testing.T) {
 	if err := ja.Scan(ctx, 0, 0, func(ms []Message) error { read += len(ms); return nil }); err != nil || read != 1 {
 		t.Fatalf("the auditor reads: %d messages, %v", read, err)
 	}
-	js, _ := jetstream.New(auditor)
+	js, _ := jetstream.NewWithAPIPrefix(auditor, ReaderAPIPrefix) // the auditor's own account imports the stream's reads
 	stream, err := js.Stream(ctx, "OTPLEDGER")
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/otpledger/otpledger/events"
 )
@@ -46,9 +47,9 @@ type Message struct {
 const ScanBatch = 1000
 
 // Scan reads the stream in order from sequence from+1 to upTo (0: the last
-// sequence when it starts) with an ordered consumer and calls fn with
-// batches of messages (fn must not keep the slice). It stops at the first
-// error of fn or the server.
+// sequence when it starts) with an ordered consumer (a read-only journal:
+// batched direct gets) and calls fn with batches of messages (fn must not
+// keep the slice). It stops at the first error of fn or the server.
 func (j *Journal) Scan(ctx context.Context, from, upTo uint64, fn func([]Message) error) error {
 	if upTo == 0 {
 		last, err := j.LastSequence(ctx)
@@ -60,10 +61,12 @@ func (j *Journal) Scan(ctx context.Context, from, upTo uint64, fn func([]Message
 	if upTo <= from {
 		return nil
 	}
-	// The consumer is deleted when the scan ends (a reader, whose account
-	// may not delete consumers, leaves it to the server after a minute
-	// unused): nats.go keeps an ordered consumer on the server for five
-	// minutes, and scans in a loop (checkpoints) would pile them up.
+	if j.cfg.ReadOnly {
+		return j.scanDirect(ctx, from, upTo, fn)
+	}
+	// The consumer is deleted when the scan ends: nats.go keeps an ordered
+	// consumer on the server for five minutes, and scans in a loop
+	// (checkpoints) would pile them up.
 	cons, err := j.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq: from + 1, InactiveThreshold: time.Minute})
 	if err != nil {
@@ -75,11 +78,9 @@ func (j *Journal) Scan(ctx context.Context, from, upTo uint64, fn func([]Message
 	}
 	defer func() {
 		it.Stop()
-		if !j.cfg.ReadOnly {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			_ = j.stream.DeleteConsumer(dctx, cons.CachedInfo().Name)
-			cancel()
-		}
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = j.stream.DeleteConsumer(dctx, cons.CachedInfo().Name)
+		cancel()
 	}()
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
@@ -117,6 +118,47 @@ func (j *Journal) Scan(ctx context.Context, from, upTo uint64, fn func([]Message
 	}
 	if len(batch) > 0 {
 		return fn(batch)
+	}
+	return nil
+}
+
+// scanDirect is [Journal.Scan] for a read-only journal, with batched direct
+// gets: a reader can create no consumer (api.md, "The journal's own door"),
+// and a direct get changes nothing on the server.
+func (j *Journal) scanDirect(ctx context.Context, from, upTo uint64, fn func([]Message) error) error {
+	batch := make([]Message, 0, ScanBatch)
+	for next := from + 1; next <= upTo; {
+		msgs, err := jetstreamext.GetBatch(ctx, j.js, j.cfg.Stream, min(ScanBatch, int(upTo-next+1)), jetstreamext.GetBatchSeq(next))
+		if err != nil {
+			return fmt.Errorf("scan: %w: %w", ErrUnavailable, err)
+		}
+		for m, err := range msgs {
+			if errors.Is(err, jetstreamext.ErrNoMessages) {
+				break
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return fmt.Errorf("scan: %w: %w", ErrUnavailable, err)
+			}
+			if m.Sequence > upTo {
+				break
+			}
+			msg := Message{Seq: m.Sequence, Subject: m.Subject, Data: m.Data}
+			if s := m.Header.Get(StateHeader); s != "" {
+				msg.State = []byte(s)
+			}
+			batch = append(batch, msg)
+			next = m.Sequence + 1
+		}
+		if len(batch) == 0 {
+			return nil // nothing from next on: the rest of the range is gone
+		}
+		if err := fn(batch); err != nil {
+			return err
+		}
+		batch = batch[:0]
 	}
 	return nil
 }

@@ -32,8 +32,8 @@ type TokenVerifier interface {
 
 // Authenticator turns a request's credentials into an [Identity]: a bearer
 // API key, a bearer token of the configured OpenID Connect issuer, or,
-// without an Authorization header, a verified client certificate whose
-// subject is bound to a key.
+// without an Authorization header, a verified client certificate bound to
+// a key ([Keys.Certificate]).
 type Authenticator struct {
 	Keys *Keys
 	OIDC TokenVerifier // nil: no issuer configured
@@ -57,7 +57,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (Identity, error) {
 		return a.OIDC.Verify(r.Context(), token)
 	}
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
-		k, err := a.Keys.CertSubject(r.TLS.VerifiedChains[0][0].Subject.String())
+		k, err := a.Keys.Certificate(r.TLS.VerifiedChains[0][0])
 		if err != nil {
 			return Identity{}, err
 		}

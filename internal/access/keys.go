@@ -26,6 +26,7 @@ import (
 
 	"github.com/otpledger/otpledger/events"
 	"github.com/otpledger/otpledger/events/journal"
+	"github.com/otpledger/otpledger/internal/securefile"
 )
 
 // Errors of authentication and key administration. None carries a token.
@@ -51,6 +52,8 @@ type Key struct {
 	Channels    []events.Channel     `json:"channels,omitempty"`
 	ExpiresAt   *time.Time           `json:"expires_at,omitempty"`
 	CertSubject string               `json:"cert_subject,omitempty"`
+	CertIssuer  string               `json:"cert_issuer,omitempty"`
+	CertSHA256  string               `json:"cert_sha256,omitempty"`
 	CreatedAt   time.Time            `json:"created_at"`
 	CreatedBy   string               `json:"created_by"`
 	RevokedAt   *time.Time           `json:"revoked_at,omitempty"`
@@ -80,16 +83,17 @@ type Keys struct {
 	home string
 	now  func() time.Time
 
-	mu        sync.RWMutex
-	byID      map[string]Key
-	byHash    map[string]string // token hash → key id
-	bySubject map[string]string // client certificate subject → key id
+	mu       sync.RWMutex
+	byID     map[string]Key
+	byHash   map[string]string // token hash → key id
+	findings uint64            // key messages not applied (see apply)
+	found    []KeyFinding      // the first maxFindings of them
 }
 
 // OpenKeys reads every key of the journal and follows it until ctx ends.
 // home is the institution key events are recorded at; now the clock.
 func OpenKeys(ctx context.Context, j *journal.Journal, home string, now func() time.Time) (*Keys, error) {
-	k := &Keys{j: j, home: home, now: now, byID: map[string]Key{}, byHash: map[string]string{}, bySubject: map[string]string{}}
+	k := &Keys{j: j, home: home, now: now, byID: map[string]Key{}, byHash: map[string]string{}}
 	if err := j.Follow(ctx, events.KindKey, k.apply); err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
 	}
@@ -97,45 +101,108 @@ func OpenKeys(ctx context.Context, j *journal.Journal, home string, now func() t
 }
 
 // apply folds one key message; a message this process already applied
-// (its own append) is skipped.
+// (its own append) is skipped. A message whose subject, chain and payload
+// do not agree (a key_created stored under another key's subject, replayed,
+// altered, or not a key event) changes no key: it is a finding.
 func (k *Keys) apply(m journal.Message) {
 	c, err := events.DecodeCommit(m.Data)
 	if err != nil {
-		return // the projector quarantines it; a key it cannot read grants nothing
+		k.find(m, err.Error()) // the projector quarantines it too; a key it cannot read grants nothing
+		return
+	}
+	at, ok := events.ParseSubject(m.Subject)
+	if !ok || at.Kind != events.KindKey {
+		k.find(m, "not a key's subject")
+		return
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for _, e := range c.Events {
-		id := e.Aggregate.Key
-		cur, ok := k.byID[id]
-		if ok && cur.seq >= m.Seq {
-			continue
-		}
-		by := ""
-		if e.Principal != nil {
-			by = e.Principal.ID
-		}
-		switch p := e.Payload.(type) {
-		case events.KeyCreated:
-			if ok {
-				delete(k.byHash, cur.tokenHash)
-				delete(k.bySubject, cur.CertSubject)
-			}
-			cur = Key{ID: id, Role: p.Role, Channels: p.Channels, ExpiresAt: p.ExpiresAt, CertSubject: p.CertSubject,
-				CreatedAt: e.OccurredAt, CreatedBy: by, tokenHash: p.TokenHash}
-			k.byHash[p.TokenHash] = id
-			if p.CertSubject != "" {
-				k.bySubject[p.CertSubject] = id
-			}
-		case events.KeyRevoked:
-			at := e.OccurredAt
-			cur.RevokedAt, cur.RevokedBy = &at, by
-			delete(k.byHash, cur.tokenHash)
-			delete(k.bySubject, cur.CertSubject)
-		}
-		cur.seq, cur.head = m.Seq, e.Hash
-		k.byID[id] = cur
+	cur, ok := k.byID[at.Key]
+	if ok && cur.seq >= m.Seq {
+		return
 	}
+	prev := cur.head
+	for _, e := range c.Events { // the whole commit agrees, or none of it is applied
+		if problems := events.CheckStored(at, prev, e); len(problems) > 0 {
+			k.findLocked(m, joinErrors(problems))
+			return
+		}
+		switch e.Payload.(type) {
+		case events.KeyCreated, events.KeyRevoked:
+		default:
+			k.findLocked(m, "not a key event")
+			return
+		}
+		prev = e.Hash
+	}
+	for _, e := range c.Events {
+		cur = k.fold(cur, at.Key, e)
+		cur.seq = m.Seq
+	}
+	k.byID[at.Key] = cur
+}
+
+// fold applies one checked key event to cur, the key of id as known so far.
+// Callers hold k.mu.
+func (k *Keys) fold(cur Key, id string, e events.Event) Key {
+	by := ""
+	if e.Principal != nil {
+		by = e.Principal.ID
+	}
+	switch p := e.Payload.(type) {
+	case events.KeyCreated:
+		delete(k.byHash, cur.tokenHash)
+		cur = Key{ID: id, Role: p.Role, Channels: p.Channels, ExpiresAt: p.ExpiresAt, CertSubject: p.CertSubject,
+			CertIssuer: p.CertIssuer, CertSHA256: p.CertSHA256, CreatedAt: e.OccurredAt, CreatedBy: by, tokenHash: p.TokenHash}
+		k.byHash[p.TokenHash] = id
+	case events.KeyRevoked:
+		at := e.OccurredAt
+		cur.RevokedAt, cur.RevokedBy = &at, by
+		delete(k.byHash, cur.tokenHash)
+	}
+	cur.head = e.Hash
+	return cur
+}
+
+func joinErrors(errs []error) string {
+	out := make([]string, len(errs))
+	for i, err := range errs {
+		out[i] = err.Error()
+	}
+	return strings.Join(out, "; ")
+}
+
+// KeyFinding is a message on a key's subject that the key follower did not
+// apply: its subject, chain and payload did not agree. It names the message
+// and the problem, never a token or its hash.
+type KeyFinding struct {
+	Seq     uint64 `json:"sequence"`
+	Subject string `json:"subject"`
+	Problem string `json:"problem"`
+}
+
+// maxFindings bounds the findings Keys keeps (the count goes on).
+const maxFindings = 100
+
+func (k *Keys) find(m journal.Message, problem string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.findLocked(m, problem)
+}
+
+func (k *Keys) findLocked(m journal.Message, problem string) {
+	k.findings++
+	if len(k.found) < maxFindings {
+		k.found = append(k.found, KeyFinding{Seq: m.Seq, Subject: m.Subject, Problem: problem})
+	}
+}
+
+// Findings returns how many key messages were not applied since OpenKeys,
+// and the first 100 of them: for /readyz, the metrics and the operator.
+func (k *Keys) Findings() (uint64, []KeyFinding) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.findings, slices.Clone(k.found)
 }
 
 // HashToken returns the hex SHA-256 of a token: what the journal keeps. A
@@ -164,21 +231,6 @@ func (k *Keys) Token(token string) (Key, error) {
 	return key, nil
 }
 
-// CertSubject authenticates a verified client certificate's subject by the
-// key it is bound to.
-func (k *Keys) CertSubject(subject string) (Key, error) {
-	k.mu.RLock()
-	key, ok := k.byID[k.bySubject[subject]]
-	k.mu.RUnlock()
-	if !ok || key.CertSubject != subject {
-		return Key{}, fmt.Errorf("%w: no key is bound to the certificate's subject", ErrUnauthenticated)
-	}
-	if !key.Active(k.now()) {
-		return Key{}, fmt.Errorf("%w: key %s expired", ErrUnauthenticated, key.ID)
-	}
-	return key, nil
-}
-
 // List returns every key, revoked ones too, by id; no token or hash.
 func (k *Keys) List() []Key {
 	k.mu.RLock()
@@ -198,18 +250,21 @@ func (k *Keys) Get(id string) (Key, bool) {
 	return key, ok
 }
 
-// NewKey is what [Keys.Create] records.
+// NewKey is what [Keys.Create] records. Cert binds a client certificate
+// (mutual TLS); zero: none.
 type NewKey struct {
-	ID          string
-	Role        events.PrincipalRole
-	Channels    []events.Channel
-	ExpiresAt   *time.Time
-	CertSubject string
+	ID        string
+	Role      events.PrincipalRole
+	Channels  []events.Channel
+	ExpiresAt *time.Time
+	Cert      CertBinding
 }
 
 // Create appends a new key for by and returns its token: the only time it
 // exists outside the caller. A key id whose key is active is refused
-// ([ErrKeyExists]); a revoked one may be created again (a new token).
+// ([ErrKeyExists]); a revoked one may be created again (a new token). A
+// certificate binding must be well formed and bind no certificate an
+// active key binds ([ErrCertBound]).
 func (k *Keys) Create(ctx context.Context, by events.Principal, nk NewKey) (string, Key, error) {
 	token, err := newToken()
 	if err != nil {
@@ -235,16 +290,24 @@ func (k *Keys) create(ctx context.Context, by events.Principal, nk NewKey, token
 	if nk.ExpiresAt != nil && !nk.ExpiresAt.After(k.now()) {
 		return Key{}, &events.FieldError{Field: "expires_at", Reason: "must be in the future"}
 	}
+	cert, err := nk.Cert.canonical()
+	if err != nil {
+		return Key{}, err
+	}
 	cur, exists := k.Get(nk.ID)
 	if exists && cur.RevokedAt == nil {
 		return Key{}, ErrKeyExists
+	}
+	if other := k.boundElsewhere(nk.ID, cert, k.now()); other != "" {
+		return Key{}, fmt.Errorf("%w (key %s)", ErrCertBound, other)
 	}
 	var expires *time.Time
 	if nk.ExpiresAt != nil {
 		t := nk.ExpiresAt.UTC()
 		expires = &t
 	}
-	payload := events.KeyCreated{Role: nk.Role, Channels: nk.Channels, ExpiresAt: expires, TokenHash: HashToken(token), CertSubject: nk.CertSubject}
+	payload := events.KeyCreated{Role: nk.Role, Channels: nk.Channels, ExpiresAt: expires, TokenHash: HashToken(token),
+		CertSubject: cert.Subject, CertIssuer: cert.Issuer, CertSHA256: cert.SHA256}
 	if err := k.append(ctx, by, nk.ID, cur, payload); err != nil {
 		return Key{}, err
 	}
@@ -304,9 +367,10 @@ func (k *Keys) append(ctx context.Context, by events.Principal, id string, cur K
 const TokenFile = "admin.token"
 
 // Bootstrap creates the first admin key when the journal has none at all,
-// and writes its token to dir/admin.token (mode 0600). It returns the
-// file's path, or "" when keys exist already (another server, or an earlier
-// start, made them).
+// and writes its token to dir/admin.token (mode 0600, a new file renamed
+// into place: never through a symbolic link, never keeping an old file's
+// mode). It returns the file's path, or "" when keys exist already (another
+// server, or an earlier start, made them).
 func (k *Keys) Bootstrap(ctx context.Context, dir string) (string, error) {
 	k.mu.RLock()
 	n := len(k.byID)
@@ -320,7 +384,7 @@ func (k *Keys) Bootstrap(ctx context.Context, dir string) (string, error) {
 	}
 	// The file first: a key whose token nobody holds would lock everyone out.
 	path := filepath.Join(dir, TokenFile)
-	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+	if err := securefile.Write(path, []byte(token+"\n")); err != nil {
 		return "", fmt.Errorf("bootstrap admin key: %w", err)
 	}
 	by := events.Principal{ID: "otpledger", Role: events.RoleAdmin, Method: events.MethodBootstrap}
@@ -335,37 +399,4 @@ func (k *Keys) Bootstrap(ctx context.Context, dir string) (string, error) {
 		return "", fmt.Errorf("bootstrap admin key: %w", err)
 	}
 	return path, nil
-}
-
-// RecordLookup appends to by's look-up log that by looked up customers by
-// query (real_name_number or account_no) and found customers; the value
-// looked up is never recorded. The look-up is answered only once this is
-// stored, so no answer leaves unlogged.
-func (k *Keys) RecordLookup(ctx context.Context, by events.Principal, query string, customers []string) error {
-	ref := events.LookupRef(by.ID)
-	if !events.ValidKeyID(by.ID) { // an OIDC subject with dots: its log is kept under a subject-safe id
-		sum := sha256.Sum256([]byte(by.ID))
-		ref = events.LookupRef("sub-" + hex.EncodeToString(sum[:8]))
-	}
-	if customers == nil {
-		customers = []string{}
-	}
-	for attempt := 0; ; attempt++ {
-		seq, state, _, err := k.j.Last(ctx, ref)
-		if err != nil {
-			return err
-		}
-		now := k.now().UTC()
-		e := events.Event{ID: uuid.New(), OccurredAt: now, RecordedAt: now, Aggregate: ref, Institution: k.home,
-			Channel: events.ChannelAdmin, Actor: events.Actor{Role: events.RoleStaff, ID: by.ID}, Principal: &by,
-			Payload: events.LookedUp{Query: query, Customers: customers}}
-		evs, head, err := events.Chain(string(state), []events.Event{e})
-		if err != nil {
-			return err
-		}
-		_, err = k.j.Append(ctx, journal.Record{Commit: events.Commit{Events: evs}, Expect: seq, MsgID: e.ID.String(), State: []byte(head)})
-		if !errors.Is(err, journal.ErrConflict) || attempt == 4 {
-			return err
-		}
-	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
 	"github.com/otpledger/otpledger/events"
@@ -22,6 +24,7 @@ const ChannelsClaim = "otpledger_channels"
 type OIDC struct {
 	provider  *oidc.Provider
 	verifier  *oidc.IDTokenVerifier
+	keys      *issuerKeys
 	audience  string
 	roleClaim string
 }
@@ -39,8 +42,29 @@ func NewOIDC(ctx context.Context, issuer, audience, roleClaim string) (*OIDC, er
 	if roleClaim == "" {
 		roleClaim = "otpledger_role"
 	}
-	return &OIDC{provider: p, verifier: p.VerifierContext(context.WithoutCancel(ctx), &oidc.Config{ClientID: audience}),
-		audience: audience, roleClaim: roleClaim}, nil
+	var meta struct {
+		JWKS string   `json:"jwks_uri"`
+		Algs []string `json:"id_token_signing_alg_values_supported"`
+	}
+	if err := p.Claims(&meta); err != nil || meta.JWKS == "" {
+		return nil, fmt.Errorf("oidc: %s publishes no jwks_uri", issuer)
+	}
+	keys := &issuerKeys{url: meta.JWKS, every: KeyRefetchEvery, now: time.Now, hc: &http.Client{Timeout: 10 * time.Second}}
+	for _, a := range meta.Algs {
+		if a != "none" {
+			keys.algs = append(keys.algs, jose.SignatureAlgorithm(a))
+		}
+	}
+	if len(keys.algs) == 0 {
+		keys.algs = []jose.SignatureAlgorithm{jose.RS256}
+	}
+	// The issuer's keys through issuerKeys, whose refetches are bounded;
+	// go-oidc still checks iss, aud, exp, nbf and the algorithm.
+	cfg := &oidc.Config{ClientID: audience}
+	for _, a := range keys.algs {
+		cfg.SupportedSigningAlgs = append(cfg.SupportedSigningAlgs, string(a))
+	}
+	return &OIDC{provider: p, verifier: oidc.NewVerifier(issuer, keys, cfg), keys: keys, audience: audience, roleClaim: roleClaim}, nil
 }
 
 // Verify returns the identity of a valid token, or [ErrUnauthenticated]

@@ -5,13 +5,16 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
 
@@ -30,7 +33,7 @@ func TestOIDCTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &Authenticator{Keys: &Keys{byID: map[string]Key{}, byHash: map[string]string{}, bySubject: map[string]string{}, now: time.Now}, OIDC: o}
+	a := &Authenticator{Keys: &Keys{byID: map[string]Key{}, byHash: map[string]string{}, now: time.Now}, OIDC: o}
 	now := time.Now()
 	valid := jwt.Claims{Issuer: iss.URL, Subject: "S100", Audience: jwt.Audience{"otpledger"}, IssuedAt: jwt.NewNumericDate(now),
 		Expiry: jwt.NewNumericDate(now.Add(time.Hour))}
@@ -131,5 +134,69 @@ func TestCodeFlow(t *testing.T) {
 		if !errors.Is(err, ErrUnauthenticated) || strings.Contains(err.Error(), oidctest.ClientSecret) || strings.Contains(err.Error(), verifier) {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// TestOIDCUnknownKeyIDFetchesRarely: tokens naming key ids the issuer
+// never published are 401 at once without fetching the issuer's keys again
+// (one fetch per KeyRefetchEvery at most, where go-oidc's key set fetched
+// for each); once the interval has passed, one such token fetches once.
+func TestOIDCUnknownKeyIDFetchesRarely(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	iss := oidctest.New(t)
+	o, err := NewOIDC(ctx, iss.URL, oidctest.ClientID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	o.keys.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	a := &Authenticator{Keys: &Keys{byID: map[string]Key{}, byHash: map[string]string{}, now: time.Now}, OIDC: o}
+	now := time.Now()
+	valid := jwt.Claims{Issuer: iss.URL, Subject: "S100", Audience: jwt.Audience{"otpledger"}, IssuedAt: jwt.NewNumericDate(now),
+		Expiry: jwt.NewNumericDate(now.Add(time.Hour))}
+	teller := map[string]any{"otpledger_role": "teller"}
+	authenticate := func(raw string) error {
+		r := httptest.NewRequest("GET", "/v1/approvals/pending", nil)
+		r.Header.Set("Authorization", "Bearer "+raw)
+		_, err := a.Authenticate(r)
+		return err
+	}
+	if err := authenticate(oidctest.Token(t, iss.Signer, valid, teller)); err != nil {
+		t.Fatalf("valid token: %v", err)
+	}
+	if n := iss.KeyFetches.Load(); n != 1 {
+		t.Fatalf("%d key fetches for the first token, want 1", n)
+	}
+	rogue, _ := rsa.GenerateKey(rand.Reader, 2048)
+	forged := func(kid string) string {
+		s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: rogue}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return oidctest.Token(t, s, valid, teller)
+	}
+	start := time.Now()
+	for i := range 200 {
+		if err := authenticate(forged(fmt.Sprintf("unknown-%d", i))); !errors.Is(err, ErrUnauthenticated) {
+			t.Fatalf("token of unknown key id %d: %v", i, err)
+		}
+	}
+	t.Logf("200 tokens of unknown key ids: 401 in %v, %d key fetches in all", time.Since(start), iss.KeyFetches.Load())
+	if n := iss.KeyFetches.Load(); n != 1 {
+		t.Errorf("200 tokens of unknown key ids fetched the issuer's keys %d times, want none", n-1)
+	}
+	clock.Add(int64(KeyRefetchEvery))
+	for i := range 3 {
+		if err := authenticate(forged(fmt.Sprintf("later-%d", i))); !errors.Is(err, ErrUnauthenticated) {
+			t.Fatalf("token of an unknown key id: %v", err)
+		}
+	}
+	if n := iss.KeyFetches.Load(); n != 2 {
+		t.Errorf("after the interval, 3 tokens of unknown key ids: %d fetches in all, want 2", n)
+	}
+	if err := authenticate(oidctest.Token(t, iss.Signer, valid, teller)); err != nil {
+		t.Errorf("valid token after: %v", err)
 	}
 }

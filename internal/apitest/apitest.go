@@ -20,6 +20,7 @@ var Keys = []access.NewKey{
 	{ID: "M300", Role: events.RoleManager},
 	{ID: "AUTH", Role: events.RoleProducer, Channels: []events.Channel{events.ChannelAuth}},
 	{ID: "CENTER", Role: events.RoleProducer, Channels: []events.Channel{events.ChannelCenter}},
+	{ID: "CORE", Role: events.RoleProducer, Channels: []events.Channel{events.ChannelCore}},
 	{ID: "FRONT", Role: events.RoleProducer, Channels: []events.Channel{events.ChannelMTS, events.ChannelMobileWeb, events.ChannelHTS,
 		events.ChannelWTS, events.ChannelHomepage, events.ChannelPhone, events.ChannelODS}},
 	{ID: "AUD1", Role: events.RoleAuditor},
@@ -50,7 +51,7 @@ func PrincipalFor(method, path, body string) string {
 	switch ch {
 	case "BRANCH", "":
 		return "S100"
-	case "AUTH", "CENTER":
+	case "AUTH", "CENTER", "CORE":
 		return ch
 	}
 	return "FRONT"

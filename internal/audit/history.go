@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/otpledger/otpledger/aggregates"
 	"github.com/otpledger/otpledger/aggregates/ledger"
 	"github.com/otpledger/otpledger/events"
 	"github.com/otpledger/otpledger/events/journal"
@@ -11,7 +12,7 @@ import (
 
 // Query selects the part of an aggregate's history to list.
 type Query struct {
-	AsOf  time.Time // events that occurred at or before it, and the state then; zero: now
+	AsOf  time.Time // the events the ledger had recorded by then (recorded_at, append order), and the state then; zero: now
 	After uint64    // list only messages after this stream sequence
 	Limit int       // list at most this many events; 0: all
 }
@@ -33,13 +34,14 @@ type History struct {
 // subject, and asks l for its state as of q.AsOf.
 func ReadHistory(ctx context.Context, l *ledger.Ledger, j *journal.Journal, ref events.AggregateRef, q Query) (History, error) {
 	var h History
+read:
 	for e, err := range j.Read(ctx, ref, 1) {
 		if err != nil {
 			return h, err
 		}
 		for _, ev := range e.Commit.Events {
-			if !q.AsOf.IsZero() && ev.OccurredAt.After(q.AsOf) {
-				continue
+			if !aggregates.Recorded(ev, q.AsOf) {
+				break read // as of T: what the ledger had recorded then, in append order
 			}
 			if e.Sequence > q.After && (q.Limit <= 0 || len(h.Events) < q.Limit) {
 				h.Events = append(h.Events, Entry{e.Sequence, ev})

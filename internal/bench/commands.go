@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -416,8 +417,9 @@ func (e *env) twoAggregates(ctx context.Context) ([]Row, error) {
 	profiles := func(ctx context.Context, run string) (func(w, c int) string, error) {
 		cust := func(w, c int) string { return fmt.Sprintf("BC%sW%dC%d", run, w, c) }
 		_, err := measure(ctx, producers, producers*perWorker, func(ctx context.Context, _, i int) error {
-			_, err := e.l.Customer(ctx, cust(i/perWorker, i%perWorker), aggregates.SetProfile{Meta: branchMeta, Type: events.Individual,
-				Residency: events.Domestic, RealNameFP: fmt.Sprintf("%064x", i), RealNameMasked: "900101-1******"})
+			no := cust(i/perWorker, i%perWorker) // one person per customer number (R-ONE-PERSON), in every run
+			_, err := e.l.Customer(ctx, no, aggregates.SetProfile{Meta: branchMeta, Type: events.Individual,
+				Nationality: events.Korean, RealNameFP: fmt.Sprintf("%x", sha256.Sum256([]byte(no))), RealNameMasked: "900101-1******"})
 			return err
 		})
 		return cust, err

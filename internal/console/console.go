@@ -10,9 +10,15 @@
 // is therefore exactly what the API grants its role; a refusal shows the
 // rule id and the catalogue's Korean message (aggregates.RuleID.Text).
 //
-// Sessions live in this process: an HttpOnly, SameSite=Strict cookie (Secure
-// under TLS) names one; it ends after an idle timeout or at logout. Every
-// form carries the session's CSRF token.
+// Sessions live in this process: an HttpOnly, SameSite=Strict, Secure
+// cookie names one (Secure left out only where serve is told the browser
+// is on the same machine over plain HTTP); it ends after an idle timeout,
+// at an absolute lifetime, at logout, or when the same browser signs in
+// again (a new id each time). Every form carries a CSRF token: the
+// session's, or before sign-in the login cookie's. The console is bounded
+// before anyone signs in: forms are URL-encoded and at most 16 KiB, sign-in
+// attempts are limited per client address, sign-ins under way at the
+// issuer and sessions are capped and swept ([Console.SweepEvery]).
 package console
 
 import (
@@ -27,8 +33,8 @@ import (
 	"html/template"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/otpledger/otpledger/events"
@@ -44,44 +50,70 @@ type Config struct {
 	// authorization-code flow); the session then acts with the ID token.
 	OIDC        *access.CodeFlow
 	IdleTimeout time.Duration // a session unused this long ends; default 15 minutes
-	Secure      bool          // cookies only over HTTPS (serve under TLS)
-	Now         func() time.Time
+	MaxLifetime time.Duration // a session ends this long after sign-in, however used; default 8 hours
+	// PlainHTTP leaves Secure off the cookies: only for a browser on the
+	// same machine over http:// (serve allows it on a loopback address
+	// without TLS alone). By default cookies are Secure, as behind a load
+	// balancer that terminates TLS.
+	PlainHTTP bool
+	// TrustedProxies are the load balancers whose X-Forwarded-For names the
+	// client for the sign-in limit; anyone else is named by their address.
+	TrustedProxies    []netip.Prefix
+	SignInsPerMinute  int // sign-in attempts (key or issuer) per client address a minute; default 20
+	MaxSessions       int // sessions at most (the least recently used ends); default 10,000
+	MaxPendingSignIns int // sign-ins under way at the issuer at most (the oldest dropped); default 10,000
+	Now               func() time.Time
 }
+
+func (cfg *Config) setDefaults() {
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 15 * time.Minute
+	}
+	if cfg.MaxLifetime <= 0 {
+		cfg.MaxLifetime = 8 * time.Hour
+	}
+	if cfg.SignInsPerMinute <= 0 {
+		cfg.SignInsPerMinute = 20
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = 10_000
+	}
+	if cfg.MaxPendingSignIns <= 0 {
+		cfg.MaxPendingSignIns = 10_000
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+}
+
+// maxClients is how many client addresses the sign-in limit tells apart in
+// a minute; beyond them, clients share one count.
+const maxClients = 10_000
 
 // Console serves the console's pages. It is safe for concurrent use.
 type Console struct {
 	cfg      Config
 	pages    *template.Template
-	mu       sync.Mutex
-	sessions map[string]*session
-	signIns  map[string]signIn // OIDC sign-ins under way, by their cookie
-}
-
-// session is one signed-in principal's.
-type session struct {
-	key       string // the API key typed at sign-in, or the issuer's ID token: the console acts with it
-	principal events.Principal
-	csrf      string
-	seen      time.Time
-	expires   time.Time // the ID token's expiry; zero for a key (the API checks a key's own)
+	sessions *sessions
+	signIns  *pending // OIDC sign-ins under way, by their cookie
+	attempts *limiter // sign-in attempts by client
 }
 
 //go:embed templates/*.html
 var templates embed.FS
 
-const cookieName = "otpledger_console"
+const (
+	cookieName  = "otpledger_console"
+	loginCookie = "otpledger_login" // the login form's CSRF token, before any session
+)
 
 // kst is the branches' time zone: every time on a page is shown in it.
 var kst = time.FixedZone("KST", 9*60*60)
 
-// New returns the console.
+// New returns the console. Its sessions and sign-ins under way are swept
+// only when a request meets them, unless [Console.SweepEvery] runs.
 func New(cfg Config) *Console {
-	if cfg.IdleTimeout == 0 {
-		cfg.IdleTimeout = 15 * time.Minute
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.setDefaults()
 	funcs := template.FuncMap{
 		"kst":  inKST,
 		"role": func(r events.PrincipalRole) string { return roleNames[r] },
@@ -89,8 +121,10 @@ func New(cfg Config) *Console {
 		// API decides, whoever posts).
 		"acts": func(r events.PrincipalRole) bool { return r == events.RoleTeller || r == events.RoleManager },
 	}
-	return &Console{cfg: cfg, sessions: map[string]*session{}, signIns: map[string]signIn{},
-		pages: template.Must(template.New("").Funcs(funcs).ParseFS(templates, "templates/*.html"))}
+	return &Console{cfg: cfg, sessions: &sessions{max: cfg.MaxSessions, byID: map[string]*session{}},
+		signIns:  newPending(cfg.MaxPendingSignIns, signInTTL),
+		attempts: newLimiter(cfg.SignInsPerMinute, maxClients, time.Minute),
+		pages:    template.Must(template.New("").Funcs(funcs).ParseFS(templates, "templates/*.html"))}
 }
 
 // inKST shows an instant (an API answer's RFC 3339 string, or a time) in
@@ -121,7 +155,7 @@ func (c *Console) Handler() http.Handler {
 	for _, r := range c.routes() {
 		mux.HandleFunc(r.pattern, r.handler)
 	}
-	return securityHeaders(mux)
+	return securityHeaders(limitForms(mux))
 }
 
 // routes is the console's table of contents: what Handler serves and
@@ -213,36 +247,84 @@ func (c *Console) render(w http.ResponseWriter, status int, name string, p page)
 }
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
-	p := page{Title: "로그인", Data: c.cfg.OIDC != nil}
+	notice := ""
 	if r.URL.Query().Get("expired") != "" {
-		p.Notice = "세션이 만료되었습니다. 다시 로그인하십시오."
+		notice = "세션이 만료되었습니다. 다시 로그인하십시오."
 	}
-	c.render(w, http.StatusOK, "login.html", p)
+	c.loginForm(w, r, http.StatusOK, notice)
 }
 
-// login checks the key with the API's authenticator and opens a session.
+// loginForm renders the sign-in page with the browser's login CSRF token,
+// set in a cookie if it has none: the form posts it back beside the key
+// (login CSRF: another site cannot sign the browser in as someone else).
+func (c *Console) loginForm(w http.ResponseWriter, r *http.Request, status int, notice string) {
+	tok := ""
+	if ck, err := r.Cookie(loginCookie); err == nil && len(ck.Value) == 64 {
+		tok = ck.Value
+	} else {
+		tok = token()
+		http.SetCookie(w, c.cookie(loginCookie, tok, "/console/", 0, http.SameSiteStrictMode))
+	}
+	c.render(w, status, "login.html", page{Title: "로그인", Data: c.cfg.OIDC != nil, CSRF: tok, Notice: notice})
+}
+
+// login checks the login CSRF token and the key (with the API's
+// authenticator) and opens a session, ending the browser's earlier one.
+// Attempts count against the client's limit.
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	if !c.attempt(w, r) {
+		return
+	}
+	ck, err := r.Cookie(loginCookie)
+	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(ck.Value)) != 1 {
+		c.loginForm(w, r, http.StatusForbidden, "요청이 거부되었습니다: 로그인 양식의 보안 토큰(CSRF)이 맞지 않습니다. 화면을 새로 열어 다시 시도하십시오.")
+		return
+	}
 	key := strings.TrimSpace(r.PostFormValue("key"))
 	probe, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, "/v1/approvals/pending", nil)
 	probe.Header.Set("Authorization", "Bearer "+key)
 	id, err := c.cfg.Auth.Authenticate(probe)
 	if key == "" || err != nil {
-		c.render(w, http.StatusUnauthorized, "login.html", page{Title: "로그인", Notice: "API 키가 올바르지 않습니다 (없거나, 만료되었거나, 폐기된 키)."})
+		c.loginForm(w, r, http.StatusUnauthorized, "API 키가 올바르지 않습니다 (없거나, 만료되었거나, 폐기된 키).")
 		return
 	}
-	c.open(w, &session{key: key, principal: id.Principal})
+	replaces := ""
+	if old, err := r.Cookie(cookieName); err == nil {
+		replaces = old.Value
+	}
+	c.open(w, &session{key: key, principal: id.Principal}, replaces)
 	http.Redirect(w, r, "/console/", http.StatusSeeOther)
 }
 
-// open starts session s and sets its cookie.
-func (c *Console) open(w http.ResponseWriter, s *session) {
-	s.csrf, s.seen = token(), c.cfg.Now()
+// attempt counts a sign-in attempt of r's client; past the limit it
+// answers 429 and returns false.
+func (c *Console) attempt(w http.ResponseWriter, r *http.Request) bool {
+	if c.attempts.allow(clientOf(r, c.cfg.TrustedProxies), c.cfg.Now()) {
+		return true
+	}
+	w.Header().Set("Retry-After", "60")
+	c.loginForm(w, r, http.StatusTooManyRequests, "로그인 시도가 너무 많습니다. 잠시 후 다시 시도하십시오.")
+	return false
+}
+
+// open starts session s under a new id, ends the session it replaces and
+// sets the cookie. The session ends MaxLifetime after now at the latest
+// (sooner if s.ends, the ID token's expiry, says so).
+func (c *Console) open(w http.ResponseWriter, s *session, replaces string) {
+	now := c.cfg.Now()
+	s.csrf, s.seen = token(), now
+	if end := now.Add(c.cfg.MaxLifetime); s.ends.IsZero() || end.Before(s.ends) {
+		s.ends = end
+	}
 	sid := token()
-	c.mu.Lock()
-	c.sessions[sid] = s
-	c.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: sid, Path: "/console/", HttpOnly: true, Secure: c.cfg.Secure,
-		SameSite: http.SameSiteStrictMode})
+	c.sessions.open(sid, s, replaces)
+	http.SetCookie(w, c.cookie(cookieName, sid, "/console/", 0, http.SameSiteStrictMode))
+}
+
+// cookie is one of the console's cookies: HttpOnly, and Secure unless
+// serve was told the browser is on this machine over plain HTTP.
+func (c *Console) cookie(name, value, path string, maxAge int, sameSite http.SameSite) *http.Cookie {
+	return &http.Cookie{Name: name, Value: value, Path: path, MaxAge: maxAge, HttpOnly: true, Secure: !c.cfg.PlainHTTP, SameSite: sameSite}
 }
 
 func token() string {
@@ -252,31 +334,20 @@ func token() string {
 }
 
 // signedIn runs next with the request's live session, checking the CSRF
-// token of every POST; without one it sends the browser to sign in.
+// token of every POST; without one it sends the browser to sign in, saying
+// the session has ended when the browser brought one (over, swept, or
+// replaced by a later sign-in).
 func (c *Console) signedIn(next func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		cookie, err := r.Cookie(cookieName)
-		var s *session
-		var sid string
-		if err == nil {
-			sid = cookie.Value
-			c.mu.Lock()
-			s = c.sessions[sid]
-			now := c.cfg.Now()
-			if s != nil && (now.Sub(s.seen) > c.cfg.IdleTimeout || !s.expires.IsZero() && now.After(s.expires)) {
-				delete(c.sessions, sid)
-				s = nil
-				c.mu.Unlock()
-				http.Redirect(w, r, "/console/login?expired=1", http.StatusSeeOther)
-				return
-			}
-			if s != nil {
-				s.seen = now
-			}
-			c.mu.Unlock()
-		}
-		if s == nil {
+		if err != nil {
 			http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+			return
+		}
+		sid := cookie.Value
+		s := c.sessions.use(sid, c.cfg.Now(), c.cfg.IdleTimeout)
+		if s == nil {
+			http.Redirect(w, r, "/console/login?expired=1", http.StatusSeeOther)
 			return
 		}
 		if r.Method == http.MethodPost && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf)) != 1 {
@@ -293,11 +364,8 @@ type sessionKey struct{}
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, _ *session) {
 	sid, _ := r.Context().Value(sessionKey{}).(string)
-	c.mu.Lock()
-	delete(c.sessions, sid)
-	c.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/console/", MaxAge: -1, HttpOnly: true, Secure: c.cfg.Secure,
-		SameSite: http.SameSiteStrictMode})
+	c.sessions.end(sid)
+	http.SetCookie(w, c.cookie(cookieName, "", "/console/", -1, http.SameSiteStrictMode))
 	http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 }
 

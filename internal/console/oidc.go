@@ -1,8 +1,10 @@
 package console
 
 import (
+	"container/list"
 	"crypto/subtle"
 	"net/http"
+	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -11,8 +13,10 @@ import (
 // signIn is one OIDC sign-in under way: its secrets, kept here until the
 // issuer sends the browser back.
 type signIn struct {
+	id                     string // its cookie's value
 	state, nonce, verifier string
 	started                time.Time
+	replaces               string // the browser's session when it set out: ended when the new one opens
 }
 
 const (
@@ -20,27 +24,89 @@ const (
 	signInTTL    = 10 * time.Minute
 )
 
+// pending holds the OIDC sign-ins under way, oldest first, at most max:
+// adding one past the cap drops the oldest, and one older than the TTL is
+// dropped when the next is added or at a sweep. Every operation is O(1)
+// amortized, under a lock of its own (no page waits on it). It is safe for
+// concurrent use.
+type pending struct {
+	mu    sync.Mutex
+	max   int
+	ttl   time.Duration
+	order *list.List // of *signIn, by start
+	byID  map[string]*list.Element
+}
+
+func newPending(max int, ttl time.Duration) *pending {
+	return &pending{max: max, ttl: ttl, order: list.New(), byID: map[string]*list.Element{}}
+}
+
+func (p *pending) add(in *signIn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dropExpired(in.started)
+	for p.order.Len() >= p.max {
+		p.remove(p.order.Front())
+	}
+	p.byID[in.id] = p.order.PushBack(in)
+}
+
+// take removes and returns sign-in id, if it is under way at now.
+func (p *pending) take(id string, now time.Time) (*signIn, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, ok := p.byID[id]
+	if !ok {
+		return nil, false
+	}
+	p.remove(e)
+	in := e.Value.(*signIn)
+	return in, now.Sub(in.started) <= p.ttl
+}
+
+func (p *pending) sweep(now time.Time) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dropExpired(now)
+	return p.order.Len()
+}
+
+func (p *pending) len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.order.Len()
+}
+
+func (p *pending) dropExpired(now time.Time) {
+	for e := p.order.Front(); e != nil && now.Sub(e.Value.(*signIn).started) > p.ttl; e = p.order.Front() {
+		p.remove(e)
+	}
+}
+
+func (p *pending) remove(e *list.Element) {
+	p.order.Remove(e)
+	delete(p.byID, e.Value.(*signIn).id)
+}
+
 // oidcLogin starts a sign-in at the issuer: state, nonce and PKCE verifier
 // stay in this process, named by a cookie the browser brings back. The
 // cookie is SameSite=Lax: the issuer's redirect back is a cross-site
-// navigation, which a Strict cookie would not follow.
+// navigation, which a Strict cookie would not follow. Starts count against
+// the client's sign-in attempts.
 func (c *Console) oidcLogin(w http.ResponseWriter, r *http.Request) {
 	if c.cfg.OIDC == nil {
 		http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 		return
 	}
-	in := signIn{state: token(), nonce: token(), verifier: oauth2.GenerateVerifier(), started: c.cfg.Now()}
-	id := token()
-	c.mu.Lock()
-	for k, old := range c.signIns { // abandoned sign-ins go
-		if c.cfg.Now().Sub(old.started) > signInTTL {
-			delete(c.signIns, k)
-		}
+	if !c.attempt(w, r) {
+		return
 	}
-	c.signIns[id] = in
-	c.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: signInCookie, Value: id, Path: "/console/oidc/", MaxAge: int(signInTTL.Seconds()),
-		HttpOnly: true, Secure: c.cfg.Secure, SameSite: http.SameSiteLaxMode})
+	in := &signIn{id: token(), state: token(), nonce: token(), verifier: oauth2.GenerateVerifier(), started: c.cfg.Now()}
+	if old, err := r.Cookie(cookieName); err == nil {
+		in.replaces = old.Value
+	}
+	c.signIns.add(in)
+	http.SetCookie(w, c.cookie(signInCookie, in.id, "/console/oidc/", int(signInTTL.Seconds()), http.SameSiteLaxMode))
 	http.Redirect(w, r, c.cfg.OIDC.AuthURL(in.state, in.nonce, in.verifier), http.StatusSeeOther)
 }
 
@@ -56,18 +122,14 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 		return
 	}
-	c.mu.Lock()
-	in, ok := c.signIns[cookie.Value]
-	delete(c.signIns, cookie.Value)
-	c.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: signInCookie, Value: "", Path: "/console/oidc/", MaxAge: -1, HttpOnly: true, Secure: c.cfg.Secure,
-		SameSite: http.SameSiteLaxMode})
+	in, live := c.signIns.take(cookie.Value, c.cfg.Now())
+	http.SetCookie(w, c.cookie(signInCookie, "", "/console/oidc/", -1, http.SameSiteLaxMode))
 	q := r.URL.Query()
 	refuse := func(why string) {
-		c.render(w, http.StatusUnauthorized, "login.html", page{Title: "로그인", Data: true, Notice: "통합 인증 로그인 실패: " + why})
+		c.loginForm(w, r, http.StatusUnauthorized, "통합 인증 로그인 실패: "+why)
 	}
 	switch {
-	case !ok || c.cfg.Now().Sub(in.started) > signInTTL:
+	case !live:
 		refuse("로그인 시도가 없거나 만료되었습니다. 다시 시도하십시오.")
 		return
 	case q.Get("error") != "":
@@ -82,6 +144,6 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		refuse("인증 기관의 토큰을 받아들일 수 없습니다.")
 		return
 	}
-	c.open(w, &session{key: raw, principal: id.Principal, expires: exp})
+	c.open(w, &session{key: raw, principal: id.Principal, ends: exp}, in.replaces)
 	c.render(w, http.StatusOK, "signed-in.html", page{Title: "로그인"})
 }

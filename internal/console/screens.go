@@ -90,12 +90,14 @@ func (c *Console) register(w http.ResponseWriter, r *http.Request, s *session) {
 	c.command(w, r, s, "/registrations", body, "등록되었습니다 (2372).")
 }
 
-// reportLoss is 2374's loss report.
+// reportLoss is 2374's loss report; its reason is optional (the screen
+// collects none) and sent when chosen.
 func (c *Console) reportLoss(w http.ResponseWriter, r *http.Request, s *session) {
 	body := branchMeta(r, s)
-	body["reason"] = r.PostFormValue("reason")
-	if no := r.PostFormValue("customer_no"); no != "" {
-		body["customer_no"] = no
+	for _, f := range []string{"reason", "customer_no"} {
+		if v := r.PostFormValue(f); v != "" {
+			body[f] = v
+		}
 	}
 	c.command(w, r, s, "/loss-reports", body, "사고신고가 등록되었습니다 (2374).")
 }

@@ -129,8 +129,8 @@ func roleList(roles []events.PrincipalRole) string {
 
 // bind makes a command act for the authenticated principal, never for what
 // its body claims: a teller or manager acts in branch at home and is the
-// event's staff; a producer acts on the channels of its scope, and on AUTH
-// and CENTER is itself the (SYSTEM) actor. A body that contradicts the
+// event's staff; a producer acts on the channels of its scope, and on AUTH,
+// CENTER and CORE (the customer master) is itself the (SYSTEM) actor. A body that contradicts the
 // principal is refused (403). It runs before the body's fields are checked.
 func (s *Server) bind(r *http.Request, c *common) (*events.Principal, error) {
 	id := identity(r)
@@ -156,7 +156,7 @@ func (s *Server) bind(r *http.Request, c *common) (*events.Principal, error) {
 		case c.Staff != "":
 			return nil, forbidden("staff belongs to branch actions, made by tellers")
 		}
-		if ch == events.ChannelAuth || ch == events.ChannelCenter {
+		if ch == events.ChannelAuth || ch == events.ChannelCenter || ch == events.ChannelCore {
 			if c.Actor != nil && (c.Actor.Role != string(events.RoleSystem) || (c.Actor.ID != "" && c.Actor.ID != id.ID)) {
 				return nil, forbidden("on channel %s the actor is the producer itself (SYSTEM %s)", ch, id.ID)
 			}
@@ -187,6 +187,8 @@ type keyBody struct {
 	Channels    []string `json:"channels"`
 	ExpiresAt   string   `json:"expires_at"`
 	CertSubject string   `json:"cert_subject"`
+	CertIssuer  string   `json:"cert_issuer"`
+	CertSHA256  string   `json:"cert_sha256"`
 }
 
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
@@ -225,7 +227,8 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (b keyBody) newKey() (access.NewKey, error) {
-	nk := access.NewKey{ID: b.ID, Role: events.PrincipalRole(b.Role), CertSubject: b.CertSubject}
+	nk := access.NewKey{ID: b.ID, Role: events.PrincipalRole(b.Role),
+		Cert: access.CertBinding{Subject: b.CertSubject, Issuer: b.CertIssuer, SHA256: b.CertSHA256}}
 	if !nk.Role.Valid() {
 		return nk, invalid("role", "must be teller, manager, producer, auditor, operator or admin")
 	}
@@ -240,7 +243,7 @@ func (b keyBody) newKey() (access.NewKey, error) {
 		nk.ExpiresAt = &t
 	}
 	// The key event's own checks name the field (channels of a producer only, no BRANCH).
-	err := (events.KeyCreated{Role: nk.Role, Channels: nk.Channels, TokenHash: strings.Repeat("0", 64), CertSubject: nk.CertSubject}).Validate()
+	err := (events.KeyCreated{Role: nk.Role, Channels: nk.Channels, TokenHash: strings.Repeat("0", 64)}).Validate()
 	var fe *events.FieldError
 	if errors.As(err, &fe) {
 		return nk, invalid(fe.Field, fe.Reason)

@@ -25,7 +25,11 @@ var roleKeys = map[events.PrincipalRole]string{
 // principal of role may send (a teller in branch, a producer online).
 func matrixRequest(pattern string, role events.PrincipalRole) (method, path, body string) {
 	method, path, _ = strings.Cut(pattern, " ")
-	path = strings.NewReplacer("{vendor}", "OTP", "{serial}", "000111222333", "{institution}", "KB001", "{customer_no}", "C0001",
+	inst := "KB001"
+	if role == events.RoleTeller || role == events.RoleManager {
+		inst = "IBKS" // a branch acts for its home institution, in a path as in a body
+	}
+	path = strings.NewReplacer("{vendor}", "OTP", "{serial}", "000111222333", "{institution}", inst, "{customer_no}", "C0001",
 		"{event_id}", "6f1c4bde-51a4-4c59-9c53-1f3d2c0f7a10", "{code}", "KB001", "{id}", "NOPE").Replace(path)
 	if method == http.MethodGet {
 		return method, path, ""
@@ -216,6 +220,8 @@ func TestAttacksRefused(t *testing.T) {
 		{"profile rewrite by an auditor", "AUD1", "PUT", "/v1/customers/C0002", `{` + branchSelf + `,"type":"CORPORATE","residency":"DOMESTIC","real_name_number":"` + realName + `"}`, 403},
 		{"profile rewrite under another teller's name", "S100", "PUT", "/v1/customers/C0002", `{"channel":"BRANCH","actor":{"role":"SELF"},"staff":"S999","documents":["REAL_NAME_ID","PROCESSING_FORM","SEAL_OR_SIGNATURE"],"type":"CORPORATE","residency":"DOMESTIC","real_name_number":"` + realName + `"}`, 403},
 		{"a teller for another institution", "S100", "POST", "/v1/devices/OTP/000111222333/loss-reports", `{"channel":"BRANCH","institution":"KB001","actor":{"role":"SELF"},"reason":"LOST"}`, 403},
+		{"a teller cancelling for another institution named in the path", "S100", "POST", "/v1/devices/OTP/000111222333/registrations/KB001/cancel", `{"channel":"BRANCH","actor":{"role":"SELF"},"reason":"OTHER"}`, 403},
+		{"a manager recovering for another institution named in the path", "M200", "POST", "/v1/devices/OTP/000111222333/loss-reports/KB001/recover", `{"channel":"BRANCH","actor":{"role":"SELF"}}`, 403},
 		{"a key made by a teller", "S100", "POST", "/v1/keys", `{"id":"EVIL","role":"admin"}`, 403},
 		{"real-name look-up by a producer", "FRONT", "GET", "/v1/customers?real_name_number=" + realName, ``, 403},
 		{"real-name look-up without credentials", "", "GET", "/v1/customers?real_name_number=" + realName, ``, 401},

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -194,10 +195,15 @@ func checkDevice(vendor, serial string) error {
 }
 
 // pathInstitution applies the {institution} of a cancel or recover path.
-func pathInstitution(r *http.Request, m aggregates.Meta) (aggregates.Meta, error) {
+// A teller or manager acts for the home institution only, named in the
+// path as in a body (403, as [Server.bind] answers a body).
+func (s *Server) pathInstitution(r *http.Request, m aggregates.Meta) (aggregates.Meta, error) {
 	inst := r.PathValue("institution")
 	if !events.ValidInstitution(inst) {
 		return m, events.InstitutionCode.Refusal("institution")
+	}
+	if role := identity(r).Role; (role == teller || role == manager) && inst != s.cfg.Home {
+		return m, forbidden("role %s acts for %s only", role, s.cfg.Home)
 	}
 	m.Institution = inst
 	return m, nil
@@ -231,7 +237,8 @@ type (
 	profileBody struct {
 		common
 		Type           string   `json:"type"`
-		Residency      string   `json:"residency"`
+		Nationality    string   `json:"nationality"`
+		Residency      string   `json:"residency"` // read as its upcast (events.Residency.Nationality)
 		RealNameNumber string   `json:"real_name_number"`
 		Accounts       []string `json:"accounts"`
 	}
@@ -266,19 +273,18 @@ func (s *Server) register(_ *http.Request, b registerBody, m aggregates.Meta) (a
 }
 
 func (s *Server) cancel(r *http.Request, b reasonBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
-	m, err := pathInstitution(r, m)
+	m, err := s.pathInstitution(r, m)
 	return aggregates.Cancel{Meta: m, Reason: events.CancelReason(b.Reason), CustomerNo: b.CustomerNo}, err
 }
 
+// reportLoss: the reason is optional (screen 2374 collects none) and
+// recorded when given.
 func (s *Server) reportLoss(_ *http.Request, b reasonBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
-	if b.Reason == "" {
-		return nil, invalid("reason", "required: LOST, STOLEN, DAMAGED or OTHER")
-	}
 	return aggregates.ReportLoss{Meta: m, Reason: events.LossReason(b.Reason), CustomerNo: b.CustomerNo}, nil
 }
 
 func (s *Server) recover(r *http.Request, b attributedBody, m aggregates.Meta) (aggregates.DeviceCommand, error) {
-	m, err := pathInstitution(r, m)
+	m, err := s.pathInstitution(r, m)
 	return aggregates.Recover{Meta: m, CustomerNo: b.CustomerNo}, err
 }
 
@@ -300,7 +306,18 @@ func (s *Server) setProfile(_ *http.Request, b profileBody, m aggregates.Meta) (
 			return nil, invalid("accounts", "each must match "+events.AccountNoCode.Pattern)
 		}
 	}
-	return aggregates.SetProfile{Meta: m, Type: events.CustomerType(b.Type), Residency: events.Residency(b.Residency),
+	nationality := events.Nationality(b.Nationality)
+	if b.Residency != "" {
+		upcast := events.Residency(b.Residency).Nationality()
+		switch {
+		case upcast == "":
+			return nil, invalid("residency", "must be DOMESTIC or FOREIGN (or give nationality)")
+		case nationality != "" && nationality != upcast:
+			return nil, invalid("residency", "contradicts nationality")
+		}
+		nationality = upcast
+	}
+	return aggregates.SetProfile{Meta: m, Type: events.CustomerType(b.Type), Nationality: nationality,
 		RealNameFP: fp, RealNameMasked: masked, Accounts: b.Accounts}, nil
 }
 
@@ -366,7 +383,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	a, ok, _, err := s.cfg.Views.PendingApproval(r.Context(), id)
+	ref, ok, err := s.approvalTarget(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -379,13 +396,26 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 		Staff: who, Principal: principal, IdempotencyKey: "approval-" + id.String()}
 	cmd := aggregates.Approve{Meta: m, Target: id, Approver: who}
 	var answer ledger.Answer
-	switch events.AggregateKind(a.AggregateKind) {
+	switch ref.Kind {
 	case events.KindDevice:
-		ref := events.AggregateRef{Kind: events.KindDevice, Key: a.AggregateKey}
 		vendor, serial, _ := ref.DeviceKey()
 		answer, err = s.cfg.Ledger.Device(r.Context(), vendor, serial, cmd)
 	default:
-		answer, err = s.cfg.Ledger.Customer(r.Context(), a.AggregateKey, cmd)
+		answer, err = s.cfg.Ledger.Customer(r.Context(), ref.Key, cmd)
 	}
 	s.answer(w, r, answer, err)
+}
+
+// approvalTarget returns the aggregate of event id, which then decides
+// whether the event awaits approval (R-APPROVAL; it knows its pending
+// branch events). The views index the events they have reached; one
+// acknowledged since (a manager approving right after the teller) is looked
+// up in the journal's messages after the views' position, so an approval
+// never waits for the projector nor is refused for its lag.
+func (s *Server) approvalTarget(ctx context.Context, id uuid.UUID) (events.AggregateRef, bool, error) {
+	a, ok, seq, err := s.cfg.Views.PendingApproval(ctx, id)
+	if err != nil || ok {
+		return events.AggregateRef{Kind: events.AggregateKind(a.AggregateKind), Key: a.AggregateKey}, ok, err
+	}
+	return s.cfg.Ledger.FindEvent(ctx, id, seq)
 }

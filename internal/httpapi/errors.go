@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/otpledger/otpledger/aggregates"
@@ -68,6 +70,10 @@ func toAPI(err error) *apiError {
 		return invalid("phone_id", pii.ErrPhoneFormat.Error())
 	case errors.Is(err, access.ErrKeyExists):
 		return &apiError{Status: http.StatusConflict, Code: "conflict", Field: "id", Message: access.ErrKeyExists.Error()}
+	case errors.Is(err, access.ErrCertBound):
+		return &apiError{Status: http.StatusConflict, Code: "conflict", Field: "cert_subject", Message: err.Error()}
+	case errors.As(err, new(*access.LookupLimited)):
+		return &apiError{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "too many personal-data look-ups by this principal; try again later"}
 	case errors.Is(err, access.ErrNoKey):
 		return notFound(access.ErrNoKey.Error())
 	case errors.Is(err, projections.ErrBadCursor):
@@ -96,6 +102,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	ae := toAPI(err)
+	var limited *access.LookupLimited
+	if errors.As(err, &limited) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(limited.RetryAfter.Seconds()))))
+	}
 	if ae.Rule != "" {
 		s.refusals.WithLabelValues(ae.Rule).Inc()
 	}

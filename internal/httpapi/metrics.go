@@ -48,6 +48,11 @@ func (s *Server) registerMetrics() {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "otpledger_quarantined_messages", Help: "Journal messages the views set aside (undecodable or refused): events missing from every view."},
 			func() float64 { q, _ := cfg.Views.Quarantine(ctx); return float64(len(q)) }),
 	)
+	if cfg.Keys != nil {
+		cfg.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "otpledger_key_findings",
+			Help: "Key messages the key follower refused (subject, chain or payload disagree): forgeries or replays, no key."},
+			func() float64 { n, _ := cfg.Keys.Findings(); return float64(n) }))
+	}
 	if cfg.Projecting != nil {
 		cfg.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "otpledger_projector_leader",
 			Help: "1 while this replica's projector holds the lease on the shared views, 0 while it stands by."},

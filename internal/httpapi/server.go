@@ -69,7 +69,8 @@ type Config struct {
 	StallAfter      time.Duration
 	MinSequenceWait time.Duration // bound of ?min_sequence waits; default 2 s
 	// LookupsPerMinute bounds each principal's personal-data look-ups
-	// (GET /v1/customers?real_name_number=|account_no=); default 30.
+	// (GET /v1/customers?real_name_number=|account_no=), across every
+	// server sharing the journal; default 30.
 	LookupsPerMinute int
 	Logger           *slog.Logger
 	Registry         *prometheus.Registry // default a new one
@@ -118,13 +119,17 @@ type Server struct {
 	refusals *prometheus.CounterVec
 	// calendarWarned is the last year whose unknown calendar was logged.
 	calendarWarned atomic.Int64
+	// probed is what /readyz last asked the journal and the store.
+	probed struct {
+		sync.Mutex
+		last readiness
+	}
 	// moved is the views' position /readyz last saw change, and when.
 	moved struct {
 		sync.Mutex
 		pos   uint64
 		since time.Time
 	}
-	lookups *lookupLimiter
 }
 
 // New builds the server and registers its metrics.
@@ -136,13 +141,25 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Verifier == nil {
 		cfg.Verifier = consumers.NewVerifier(context.Background(), cfg.Journal, nil)
 	}
-	s := &Server{cfg: cfg, lookups: newLookupLimiter(cfg.LookupsPerMinute)}
+	s := &Server{cfg: cfg}
 	s.registerMetrics()
 	mux := http.NewServeMux()
 	s.routes(guarded{mux, s})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.unrouted(mux, w, r) })
-	s.handler = s.instrument(canonical(s, mux))
+	s.handler = s.instrument(noStore(canonical(s, mux)))
 	return s, nil
+}
+
+// noStore marks every /v1 answer, errors too, Cache-Control: no-store: they
+// hold personal data, and POST /v1/keys a new token, which no cache (a
+// proxy's, a browser's) may keep.
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1" || strings.HasPrefix(r.URL.Path, "/v1/") {
+			w.Header().Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // unrouted answers a request no route took: 405 with Allow when the path
@@ -261,12 +278,12 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	status := map[string]any{"journal": "ok", "store": "ok"}
 	code := http.StatusOK
-	last, err := s.cfg.Journal.LastSequence(ctx)
-	if err != nil {
+	p := s.probe(ctx)
+	last, pos := p.last, p.pos
+	if p.lastErr != nil {
 		status["journal"], code = "unreachable", http.StatusServiceUnavailable
 	}
-	pos, err := s.cfg.Views.Position(ctx)
-	if err != nil {
+	if p.posErr != nil {
 		status["store"], code = "unreachable", http.StatusServiceUnavailable
 	}
 	lag := last - min(pos, last) // as consumers.Lag, from the answers above
@@ -282,15 +299,23 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	}
 	// A quarantined message is an event no view shows: reported, with the
 	// command to list them, but not a reason to take a writer out of service.
-	q, err := s.cfg.Views.Quarantine(ctx)
-	switch {
-	case err != nil:
+	switch q := p.quarantined; {
+	case p.qErr != nil:
 		status["quarantine"] = "unreadable"
-	case len(q) > 0:
-		status["quarantine"] = fmt.Sprintf("%d journal messages quarantined: views incomplete (otpledger quarantine list)", len(q))
-		status["quarantined"] = len(q)
+	case q > 0:
+		status["quarantine"] = fmt.Sprintf("%d journal messages quarantined: views incomplete (otpledger quarantine list)", q)
+		status["quarantined"] = q
 	default:
 		status["quarantine"] = "ok"
+	}
+	// A key message whose subject, chain or payload disagree changed no key
+	// (access.Keys): a forgery or a replay in the journal, reported here.
+	if s.cfg.Keys != nil {
+		status["keys"] = "ok"
+		if n, _ := s.cfg.Keys.Findings(); n > 0 {
+			status["keys"] = fmt.Sprintf("%d key messages refused: subject, chain or payload disagree (otpledger verify)", n)
+			status["key_findings"] = n
+		}
 	}
 	if s.cfg.Projecting != nil { // which replica writes the shared views; a standby is as ready
 		status["projector"] = map[bool]string{true: "projecting", false: "standing by"}[s.cfg.Projecting()]
@@ -306,6 +331,36 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		s.cfg.Logger.WarnContext(ctx, cal.Warning())
 	}
 	writeJSON(w, code, status)
+}
+
+// readyFresh is how long /readyz reuses what it asked the journal and the
+// store: it needs no credentials, so without it every request would cost
+// the store (PostgreSQL when views are shared) three reads.
+const readyFresh = 250 * time.Millisecond
+
+// readiness is what /readyz asks the journal and the store.
+type readiness struct {
+	at                    time.Time
+	last, pos             uint64
+	quarantined           int
+	lastErr, posErr, qErr error
+}
+
+// probe returns what the journal and the store answered within readyFresh,
+// asking them again when it is older; concurrent requests share one asking.
+func (s *Server) probe(ctx context.Context) readiness {
+	s.probed.Lock()
+	defer s.probed.Unlock()
+	if p := s.probed.last; !p.at.IsZero() && time.Since(p.at) < readyFresh {
+		return p
+	}
+	var p readiness
+	p.last, p.lastErr = s.cfg.Journal.LastSequence(ctx)
+	p.pos, p.posErr = s.cfg.Views.Position(ctx)
+	q, err := s.cfg.Views.Quarantine(ctx)
+	p.quarantined, p.qErr, p.at = len(q), err, time.Now()
+	s.probed.last = p
+	return p
 }
 
 // projection says how the views keep up: "current" within MaxReadyLag of

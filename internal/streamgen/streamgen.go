@@ -50,7 +50,8 @@ type Stream struct {
 	Events    int
 	Devices   map[string]aggregates.Device
 	Customers map[string]aggregates.Customer
-	Timeline  []Moment // the tracked device's states, in order
+	Persons   map[string]aggregates.Person // real-name claims, by fingerprint
+	Timeline  []Moment                     // the tracked device's states, in order
 }
 
 var institutions = []string{"KB001", "SH002", "WR003", "HN004"}
@@ -85,6 +86,8 @@ func PublishGenerated(ctx context.Context, j *journal.Journal, cfg Config) (*Str
 		last := c.Events[len(c.Events)-1]
 		if _, serial, ok := last.Aggregate.DeviceKey(); ok {
 			state, err = ledger.Snapshot(s.Devices[serial], last.Hash)
+		} else if last.Aggregate.Kind == events.KindPerson {
+			state, err = ledger.Snapshot(s.Persons[last.Aggregate.Key], last.Hash)
 		} else {
 			state, err = ledger.Snapshot(s.Customers[last.Aggregate.Key], last.Hash)
 		}
@@ -122,7 +125,7 @@ func generate(cfg Config, s *Stream, emit func(events.Commit) error) error {
 	}
 	g := &generator{cfg: cfg, s: s, p: aggregates.DefaultPolicy(cfg.Home), r: rand.New(rand.NewPCG(cfg.Seed, 0x5eed)),
 		heads: map[events.AggregateRef]string{}, emit: emit}
-	s.Devices, s.Customers = map[string]aggregates.Device{}, map[string]aggregates.Customer{}
+	s.Devices, s.Customers, s.Persons = map[string]aggregates.Device{}, map[string]aggregates.Customer{}, map[string]aggregates.Person{}
 	for i := range cfg.Devices {
 		s.Devices[Serial(i)] = aggregates.NewDevice("OTP", Serial(i))
 	}
@@ -205,8 +208,16 @@ func (g *generator) decide(n int, now time.Time) ([]events.Event, error) {
 	case k < 82:
 		return d.Decide(aggregates.ResetErrors{Meta: m.online(events.ChannelMobileWeb)}, now, p)
 	case k < 86:
-		return c.Decide(aggregates.SetProfile{Meta: m.branch, Type: events.Individual, Residency: events.Domestic,
-			RealNameFP: fmt.Sprintf("%064x", r.Uint64()), RealNameMasked: "900101-1******", Accounts: []string{fmt.Sprintf("%011d", r.IntN(1e9))}}, now, p)
+		fp := c.Profile.RealNameFP // a profile's real-name number never changes (R-PROFILE)
+		if fp == "" {
+			fp = fmt.Sprintf("%064x", r.Uint64())
+		}
+		person, ok := g.s.Persons[fp]
+		if !ok {
+			person = aggregates.NewPerson(fp)
+		}
+		return c.Decide(aggregates.SetProfile{Meta: m.branch, Person: &person, Type: events.Individual, Nationality: events.Korean,
+			RealNameFP: fp, RealNameMasked: "900101-1******", Accounts: []string{fmt.Sprintf("%011d", r.IntN(1e9))}}, now, p)
 	case k < 91:
 		return c.Decide(aggregates.IssueMobile{Meta: m.online(events.ChannelMTS), GeneratorNo: fmt.Sprintf("MG%08d", n%1e8),
 			PhoneFP: fmt.Sprintf("%064x", r.IntN(3)), PhoneMasked: "*******1234",
@@ -260,6 +271,12 @@ func (g *generator) evolve(e events.Event) {
 		}
 	case events.KindCustomer:
 		s.Customers[e.Aggregate.Key] = s.Customers[e.Aggregate.Key].Evolve(e)
+	case events.KindPerson:
+		person, ok := s.Persons[e.Aggregate.Key]
+		if !ok {
+			person = aggregates.NewPerson(e.Aggregate.Key)
+		}
+		s.Persons[e.Aggregate.Key] = person.Evolve(e)
 	}
 }
 

@@ -52,11 +52,10 @@ type Server struct {
 	reader   string // the reader credentials file
 }
 
-// Users of the embedded server. The ledger's user may do anything; the
-// reader may only read the journal's stream (stream info, direct gets,
-// ordered consumers): it can neither publish to the stream's subjects nor
-// call the JetStream API that creates, edits, purges or deletes streams or
-// messages.
+// Users of the embedded server, in the accounts of deploy/nats/accounts.conf
+// (see [accounts]): the ledger's user, the only writer, has only the
+// JetStream API the journal needs; the reader is in an account of its own
+// that imports the stream's read-only services.
 const (
 	ledgerUser = "otpledger"
 	readerUser = "reader"
@@ -108,15 +107,14 @@ func Run(cfg Config) (*Server, error) {
 	}
 	e := &Server{lock: lock, password: secret(), reader: filepath.Join(cfg.DataDir, ReaderFile)}
 	readerPassword := secret()
-	opts := &server.Options{
-		ServerName: "otpledger-embedded", JetStream: true, StoreDir: filepath.Join(cfg.DataDir, "jetstream"),
-		SyncAlways: cfg.Durability == journal.Fsync, NoSigs: true, NoLog: true, MaxPayload: 1 << 20,
-		Host: host, Port: portN,
-		Users: []*server.User{
-			{Username: ledgerUser, Password: e.password},
-			{Username: readerUser, Password: readerPassword, Permissions: readerPermissions(cfg.Stream)},
-		},
+	opts := &server.Options{}
+	if err := opts.ProcessConfigString(accounts(cfg.Stream, e.password, readerPassword)); err != nil {
+		e.unlock()
+		return nil, fmt.Errorf("embedded server: accounts: %w", err)
 	}
+	opts.ServerName, opts.JetStream, opts.StoreDir = "otpledger-embedded", true, filepath.Join(cfg.DataDir, "jetstream")
+	opts.SyncAlways, opts.NoSigs, opts.NoLog, opts.MaxPayload = cfg.Durability == journal.Fsync, true, true, 1<<20
+	opts.Host, opts.Port = host, portN
 	s, err := server.NewServer(opts)
 	if err != nil {
 		e.unlock()
@@ -142,22 +140,71 @@ func Run(cfg Config) (*Server, error) {
 	return e, nil
 }
 
-// readerPermissions allows what reading stream needs and nothing else.
-func readerPermissions(stream string) *server.Permissions {
-	api := "$JS.API."
-	return &server.Permissions{
-		Publish: &server.SubjectPermission{Allow: []string{
-			api + "INFO",
-			api + "STREAM.INFO." + stream,
-			api + "DIRECT.GET." + stream, api + "DIRECT.GET." + stream + ".>",
-			api + "STREAM.MSG.GET." + stream,
-			api + "CONSUMER.CREATE." + stream + ".>", // ephemeral ordered consumers
-			api + "CONSUMER.INFO." + stream + ".>",
-			api + "CONSUMER.MSG.NEXT." + stream + ".>",
-		}},
-		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
-	}
+// accounts is the embedded server's configuration of accounts and users:
+// deploy/nats/accounts.conf's, with the reader for the auditor (the doors
+// and the tests that keep them shut: docs/security.md).
+//   - The ledger's account holds the stream; its user may create it (a
+//     create never changes an existing stream), append, read, run its
+//     consumers, back up and restore, and nothing else: no stream update,
+//     purge or delete, no message delete.
+//   - The reader's account has no JetStream and imports, under
+//     [journal.ReaderAPIPrefix], the stream's info, direct and message gets.
+//     A request crossing an import is answered on the exporter's _R_.
+//     subject, so no reply subject the reader chooses is published in the
+//     ledger's account: it can cause nothing to be stored. It can create no
+//     consumer and subscribe only to its inbox prefix, [journal.ReaderInbox].
+func accounts(stream, ledgerPassword, readerPassword string) string {
+	return strings.NewReplacer("{stream}", stream, "{ledger_user}", ledgerUser, "{ledger_password}", ledgerPassword,
+		"{reader_user}", readerUser, "{reader_password}", readerPassword, "{reader_api}", journal.ReaderAPIPrefix,
+		"{reader_inbox}", journal.ReaderInbox).Replace(accountsTemplate)
 }
+
+const accountsTemplate = `
+accounts {
+  LEDGER {
+    jetstream: enabled
+    users: [{
+      user: "{ledger_user}", password: "{ledger_password}"
+      permissions: {
+        publish: { allow: [
+          "otpledger.>", "$JS.API.INFO", "$JS.API.STREAM.INFO.*", "$JS.API.STREAM.CREATE.{stream}",
+          "$JS.API.STREAM.MSG.GET.{stream}", "$JS.API.DIRECT.GET.{stream}", "$JS.API.DIRECT.GET.{stream}.>",
+          "$JS.API.CONSUMER.CREATE.{stream}.>", "$JS.API.CONSUMER.INFO.{stream}.>",
+          "$JS.API.CONSUMER.DELETE.{stream}.>", "$JS.API.CONSUMER.MSG.NEXT.{stream}.>",
+          "$JS.ACK.{stream}.>", "$JS.FC.{stream}.>",
+          "$JS.API.STREAM.SNAPSHOT.{stream}", "$JS.SNAPSHOT.ACK.{stream}.>",
+          "$JS.API.STREAM.RESTORE.{stream}", "$JS.SNAPSHOT.RESTORE.{stream}.>", "_INBOX.>"
+        ] }
+        subscribe: { allow: ["_INBOX.>", "{reader_inbox}.>"] }
+      }
+    }]
+    exports: [
+      { service: "$JS.API.STREAM.INFO.{stream}", accounts: [READER] }
+      { service: "$JS.API.STREAM.MSG.GET.{stream}", accounts: [READER] }
+      { service: "$JS.API.DIRECT.GET.{stream}", response_type: stream, accounts: [READER] }
+      { service: "$JS.API.DIRECT.GET.{stream}.>", accounts: [READER] }
+    ]
+  }
+  READER {
+    users: [{
+      user: "{reader_user}", password: "{reader_password}"
+      permissions: {
+        publish: { allow: [
+          "$JS.API.STREAM.INFO.{stream}", "{reader_api}.STREAM.INFO.{stream}", "{reader_api}.STREAM.MSG.GET.{stream}",
+          "{reader_api}.DIRECT.GET.{stream}", "{reader_api}.DIRECT.GET.{stream}.>"
+        ] }
+        subscribe: { allow: ["{reader_inbox}.>"] }
+      }
+    }]
+    imports: [
+      { service: { account: LEDGER, subject: "$JS.API.STREAM.INFO.{stream}" }, to: "{reader_api}.STREAM.INFO.{stream}" }
+      { service: { account: LEDGER, subject: "$JS.API.STREAM.MSG.GET.{stream}" }, to: "{reader_api}.STREAM.MSG.GET.{stream}" }
+      { service: { account: LEDGER, subject: "$JS.API.DIRECT.GET.{stream}" }, to: "{reader_api}.DIRECT.GET.{stream}" }
+      { service: { account: LEDGER, subject: "$JS.API.DIRECT.GET.{stream}.>" }, to: "{reader_api}.DIRECT.GET.{stream}.>" }
+    ]
+  }
+}
+`
 
 type readerCreds struct {
 	URL      string `json:"url"`
@@ -177,7 +224,8 @@ func DialReader(dataDir, name string) (*nats.Conn, error) {
 	if err := json.Unmarshal(data, &rc); err != nil || rc.URL == "" {
 		return nil, fmt.Errorf("reader credentials %s are malformed", filepath.Join(dataDir, ReaderFile))
 	}
-	nc, err := nats.Connect(rc.URL, nats.UserInfo(rc.User, rc.Password), nats.Name(name), nats.MaxReconnects(0))
+	nc, err := nats.Connect(rc.URL, nats.UserInfo(rc.User, rc.Password), nats.Name(name), nats.MaxReconnects(0),
+		nats.CustomInboxPrefix(journal.ReaderInbox))
 	if err != nil {
 		return nil, fmt.Errorf("connect to the running server at %s: %w", rc.URL, err)
 	}

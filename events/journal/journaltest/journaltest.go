@@ -5,6 +5,8 @@ package journaltest
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -218,4 +220,130 @@ func DeleteConsumers(t testing.TB, nc *nats.Conn, stream string) {
 	if err := names.Err(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// ReaderDoors tries, on reader's connection, every way out of read-only
+// that issue 25 found, and returns a line for each one that worked (none:
+// the door is shut). ledger is the ledger's connection to the same server,
+// stream the journal's stream (holding at least one message) and durable the
+// name of a durable consumer of the ledger's on it.
+//   - A direct get, a message get and a stream info whose reply subject is
+//     one of the stream's: the answer must not be stored.
+//   - An update of the durable consumer (headers_only, pause_until) by a
+//     create request for its name.
+//   - A subscription to _INBOX.>, the inboxes of every user of the account.
+func ReaderDoors(t testing.TB, ledger, reader *nats.Conn, stream, durable string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	js, err := jetstream.New(ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := s.CachedInfo().State.LastSeq
+	var open []string
+	api := "$JS.API."
+	for _, req := range []struct{ subject, body string }{
+		{api + "DIRECT.GET." + stream, `{"seq":1}`},
+		{api + "DIRECT.GET." + stream, `{"seq":1,"batch":5}`},
+		{api + "STREAM.MSG.GET." + stream, `{"seq":1}`},
+		{api + "STREAM.INFO." + stream, ``},
+	} {
+		_ = reader.PublishRequest(req.subject, events.SubjectPrefix+".key.revived", []byte(req.body))
+	}
+	_ = reader.Flush()
+	time.Sleep(300 * time.Millisecond) // the answers, if any, are stored by now
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.LastSeq != before {
+		open = append(open, fmt.Sprintf("a request with a stream subject as its reply stored %d messages", info.State.LastSeq-before))
+	}
+
+	c, err := s.Consumer(ctx, durable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, change := range map[string]func(*jetstream.ConsumerConfig){
+		"headers_only": func(c *jetstream.ConsumerConfig) { c.HeadersOnly = true },
+		"pause_until": func(c *jetstream.ConsumerConfig) {
+			until := time.Now().Add(time.Hour)
+			c.PauseUntil = &until
+		},
+	} {
+		cfg := c.CachedInfo().Config
+		change(&cfg)
+		body, _ := json.Marshal(map[string]any{"stream_name": stream, "config": cfg})
+		_, _ = reader.Request(api+"CONSUMER.CREATE."+stream+"."+durable, body, 2*time.Second)
+		got, err := s.Consumer(ctx, durable)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := got.CachedInfo(); g.Config.HeadersOnly || g.Paused {
+			open = append(open, "a create request for "+durable+" set its "+name)
+		}
+	}
+
+	sub, err := reader.SubscribeSync("_INBOX.>")
+	if err == nil {
+		defer sub.Unsubscribe()
+		_ = reader.Flush()
+		time.Sleep(100 * time.Millisecond)
+		_, _ = s.Info(ctx) // the server's answer lands in the ledger's inbox
+		if m, err := sub.NextMsg(time.Second); err == nil {
+			open = append(open, "a subscription to _INBOX.> received "+m.Subject)
+		}
+	}
+	return open
+}
+
+// LedgerLoosens tries, as the ledger's user on ledger, to shorten the
+// stream's life: set max_age or lift deny_delete/deny_purge (by an update,
+// or by a create over the existing stream), purge it, delete a message,
+// delete the stream. It returns a line for each that worked (each attempt
+// waits at most timeout: a refused permission is a request never answered).
+func LedgerLoosens(t testing.TB, ledger *nats.Conn, stream string, timeout time.Duration) []string {
+	t.Helper()
+	ctx := context.Background()
+	js, err := jetstream.New(ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loosened := s.CachedInfo().Config
+	loosened.MaxAge, loosened.DenyDelete, loosened.DenyPurge = time.Hour, false, false
+	var open []string
+	for _, a := range []struct {
+		name    string
+		attempt func(context.Context) error
+	}{
+		{"update max_age", func(ctx context.Context) error { _, err := js.UpdateStream(ctx, loosened); return err }},
+		{"create over the stream", func(ctx context.Context) error { _, err := js.CreateStream(ctx, loosened); return err }},
+		{"purge the stream", func(ctx context.Context) error { return s.Purge(ctx) }},
+		{"delete a message", func(ctx context.Context) error { return s.DeleteMsg(ctx, 1) }},
+		{"delete the stream", func(ctx context.Context) error { return js.DeleteStream(ctx, stream) }},
+	} {
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		err := a.attempt(actx)
+		cancel()
+		if err == nil {
+			open = append(open, "could "+a.name)
+		}
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return append(open, "the stream after the attempts: "+err.Error())
+	}
+	if c := info.Config; c.MaxAge != 0 || !c.DenyDelete || !c.DenyPurge {
+		open = append(open, fmt.Sprintf("the stream after the attempts: max_age %v, deny_delete %v, deny_purge %v", c.MaxAge, c.DenyDelete, c.DenyPurge))
+	}
+	return open
 }

@@ -17,6 +17,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +38,8 @@ type Issuer struct {
 	Signer jose.Signer
 	// Directory maps the users who may sign in to their role claim.
 	Directory map[string]string
+	// KeyFetches counts the requests for the issuer's keys (jwks_uri).
+	KeyFetches atomic.Int64
 
 	mu    sync.Mutex
 	codes map[string]grant // authorization code → what it was issued for
@@ -64,6 +67,7 @@ func New(t testing.TB) *Issuer {
 			"id_token_signing_alg_values_supported": []string{"RS256"}, "code_challenge_methods_supported": []string{"S256"}})
 	})
 	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, _ *http.Request) {
+		iss.KeyFetches.Add(1)
 		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
 	})
 	mux.HandleFunc("GET /auth", iss.signInForm)

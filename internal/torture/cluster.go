@@ -1,0 +1,449 @@
+package torture
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Passwords of the harness cluster's users (deploy/nats/accounts.conf reads
+// them from the environment); loopback only, made up for the run.
+const (
+	ledgerPassword  = "torture-ledger-password"
+	auditorPassword = "torture-auditor-password"
+	routePassword   = "torture-route-password"
+)
+
+// Build compiles nats-server (from the module otpledger depends on: the
+// embedded server's code) and otpledger from the module at root into dir,
+// and returns their paths.
+func Build(ctx context.Context, root, dir string) (natsServer, otpledger string, err error) {
+	natsServer, otpledger = filepath.Join(dir, "nats-server"), filepath.Join(dir, "otpledger")
+	for _, b := range [][2]string{{natsServer, "github.com/nats-io/nats-server/v2"}, {otpledger, "./cmd/otpledger"}} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", b[0], b[1])
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", "", fmt.Errorf("go build %s: %w\n%s", b[1], err, out)
+		}
+	}
+	return natsServer, otpledger, nil
+}
+
+// proc is one process of the cluster, which a nemesis may kill, pause,
+// resume and start again with the same arguments and environment.
+type proc struct {
+	name string
+	bin  string
+	args []string
+	env  []string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	paused bool
+	log    bytes.Buffer
+}
+
+func (p *proc) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.log.Len() > 4<<20 { // keep the tail
+		p.log.Next(p.log.Len() - 2<<20)
+	}
+	return p.log.Write(b)
+}
+
+// logs returns what the process wrote (its last 2–4 MiB).
+func (p *proc) logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+// start starts the process unless it runs.
+func (p *proc) start() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		return nil
+	}
+	cmd := exec.Command(p.bin, p.args...)
+	cmd.Env = append(os.Environ(), p.env...)
+	cmd.Stdout, cmd.Stderr = p, p
+	orphanProof(cmd)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", p.name, err)
+	}
+	p.cmd, p.exited, p.paused = cmd, make(chan struct{}), false
+	go func() { _ = cmd.Wait(); close(p.exited) }()
+	return nil
+}
+
+// signal sends sig to the running process; false when it is not running.
+func (p *proc) signal(sig syscall.Signal) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return false
+	}
+	_ = p.cmd.Process.Signal(sig)
+	switch sig {
+	case syscall.SIGSTOP:
+		p.paused = true
+	case syscall.SIGCONT:
+		p.paused = false
+	}
+	return true
+}
+
+// kill ends the process with SIGKILL (nothing flushed) and waits for it.
+func (p *proc) kill() {
+	p.mu.Lock()
+	cmd, exited := p.cmd, p.exited
+	p.cmd, p.paused = nil, false
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-exited
+}
+
+// terminate asks the process to stop (SIGTERM) and waits up to grace
+// before killing it.
+func (p *proc) terminate(grace time.Duration) {
+	p.signal(syscall.SIGCONT)
+	p.mu.Lock()
+	cmd, exited := p.cmd, p.exited
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+		p.mu.Lock()
+		p.cmd = nil
+		p.mu.Unlock()
+	case <-time.After(grace):
+		p.kill()
+	}
+}
+
+// heal resumes a paused process and starts a dead one.
+func (p *proc) heal() error {
+	p.signal(syscall.SIGCONT)
+	p.mu.Lock()
+	dead := p.cmd == nil
+	if !dead {
+		select {
+		case <-p.exited:
+			p.cmd, dead = nil, true
+		default:
+		}
+	}
+	p.mu.Unlock()
+	if dead {
+		return p.start()
+	}
+	return nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Cluster is the system under test: three nats-server nodes started from
+// deploy/nats/cluster.conf and the serve replicas on them, on loopback
+// ports. Its methods are safe for concurrent use by the nemesis and the
+// checker.
+type Cluster struct {
+	Nodes    []*proc // nats-server n1..n3
+	Replicas []*proc // serve r0..
+	URLs     []string
+	env      []string // serve's environment (verify's too)
+	bin      string   // otpledger
+	admin    string   // the bootstrap admin token
+}
+
+// ClusterConfig says what [StartCluster] starts.
+type ClusterConfig struct {
+	Root        string // the module's root: deploy/nats/cluster.conf
+	Dir         string // data: the nodes' stores, serve's data directory and keys
+	NATSServer  string // binaries, from [Build]
+	OTPLedger   string
+	Replicas    int    // serve processes; default 2
+	DatabaseURL string // the replicas' shared views; "" keeps them in memory
+}
+
+// StartCluster starts three nodes, waits for JetStream, then the replicas
+// one after the other (the first provisions the R3 stream and writes the
+// admin token). On an error it stops what it started.
+func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error) {
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 2
+	}
+	c := &Cluster{bin: cfg.OTPLedger}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	env := []string{"OTPLEDGER_NATS_PASSWORD=" + ledgerPassword, "OTPLEDGER_AUDITOR_PASSWORD=" + auditorPassword,
+		"OTPLEDGER_NATS_ROUTE_PASSWORD=" + routePassword}
+	var ports, clusterPorts []int
+	for i := range 3 {
+		p, err1 := freePort()
+		cp, err2 := freePort()
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, err
+		}
+		ports, clusterPorts = append(ports, p), append(clusterPorts, cp)
+		env = append(env, fmt.Sprintf("OTPLEDGER_NATS_ROUTE_%d=nats-route://route:%s@127.0.0.1:%d", i+1, routePassword, cp))
+	}
+	var urls []string
+	for i := range 3 {
+		name := fmt.Sprintf("n%d", i+1)
+		store := filepath.Join(cfg.Dir, name)
+		n := &proc{name: name, bin: cfg.NATSServer, args: []string{"-c", filepath.Join(cfg.Root, "deploy/nats/cluster.conf")},
+			env: append(slices.Clone(env), "OTPLEDGER_NATS_NAME="+name, "OTPLEDGER_NATS_PORT="+strconv.Itoa(ports[i]),
+				"OTPLEDGER_NATS_CLUSTER_PORT="+strconv.Itoa(clusterPorts[i]), "OTPLEDGER_NATS_STORE="+store)}
+		c.Nodes = append(c.Nodes, n)
+		urls = append(urls, fmt.Sprintf("nats://otpledger:%s@127.0.0.1:%d", ledgerPassword, ports[i]))
+		if err := n.start(); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.waitForJetStream(ctx, strings.Join(urls, ",")); err != nil {
+		return nil, err
+	}
+	keys := filepath.Join(cfg.Dir, "keys")
+	if err := os.MkdirAll(keys, 0o700); err != nil {
+		return nil, err
+	}
+	fp, cp := filepath.Join(keys, "fingerprint.key"), filepath.Join(keys, "checkpoint.key")
+	if err := errors.Join(os.WriteFile(fp, []byte(strings.Repeat("cd", 32)), 0o600), os.WriteFile(cp, []byte(strings.Repeat("ef", 32)), 0o600)); err != nil {
+		return nil, err
+	}
+	dataDir := filepath.Join(cfg.Dir, "serve")
+	c.env = []string{"OTPLEDGER_NATS_URL=" + strings.Join(urls, ","), "OTPLEDGER_DURABILITY=replicated", "OTPLEDGER_DATA_DIR=" + dataDir,
+		"OTPLEDGER_DATABASE_URL=" + cfg.DatabaseURL, "OTPLEDGER_FINGERPRINT_KEY_FILE=" + fp, "OTPLEDGER_CHECKPOINT_KEY_FILE=" + cp,
+		"OTPLEDGER_CHECKPOINT_INTERVAL=5s", "OTPLEDGER_LOG_LEVEL=warn"}
+	for i := range cfg.Replicas {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		r := &proc{name: fmt.Sprintf("r%d", i), bin: cfg.OTPLedger, args: []string{"serve", "--http-addr", addr}, env: c.env}
+		c.Replicas, c.URLs = append(c.Replicas, r), append(c.URLs, "http://"+addr)
+		if err := r.start(); err != nil {
+			return nil, err
+		}
+		if err := c.waitReady(ctx, i, time.Minute); err != nil {
+			return nil, err
+		}
+	}
+	admin, err := os.ReadFile(filepath.Join(dataDir, "admin.token"))
+	if err != nil {
+		return nil, fmt.Errorf("the first replica wrote no admin token: %w", err)
+	}
+	c.admin = strings.TrimSpace(string(admin))
+	return c, nil
+}
+
+// Close kills every process.
+func (c *Cluster) Close() {
+	for _, p := range append(slices.Clone(c.Replicas), c.Nodes...) {
+		p.signal(syscall.SIGCONT)
+		p.kill()
+	}
+}
+
+func (c *Cluster) connect() (*nats.Conn, error) {
+	var urls []string
+	for _, kv := range c.env {
+		if v, ok := strings.CutPrefix(kv, "OTPLEDGER_NATS_URL="); ok {
+			urls = append(urls, v)
+		}
+	}
+	return c.connectTo(strings.Join(urls, ","))
+}
+
+func (c *Cluster) connectTo(urls string) (*nats.Conn, error) {
+	return nats.Connect(urls, nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.Timeout(2*time.Second))
+}
+
+// waitForJetStream waits, up to a minute, until JetStream answers (a meta
+// leader is elected).
+func (c *Cluster) waitForJetStream(ctx context.Context, urls string) error {
+	nc, err := c.connectTo(urls)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	return poll(ctx, time.Minute, func(ctx context.Context) error {
+		_, err := js.AccountInfo(ctx)
+		return err
+	})
+}
+
+// poll calls f every 100 ms, each call bounded by 2 s, until it succeeds or
+// within is over (its last error).
+func poll(ctx context.Context, within time.Duration, f func(context.Context) error) error {
+	deadline := time.Now().Add(within)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := f(cctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitReady waits until replica i answers 200 on /readyz.
+func (c *Cluster) waitReady(ctx context.Context, i int, within time.Duration) error {
+	err := poll(ctx, within, func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.URLs[i]+"/readyz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz: %d", resp.StatusCode)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("replica %s not ready: %w\n%s", c.Replicas[i].name, err, tail(c.Replicas[i].logs(), 4000))
+	}
+	return nil
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// streamInfo returns the journal stream's cluster info, once it has a
+// leader (up to within).
+func (c *Cluster) streamInfo(ctx context.Context, within time.Duration) (*jetstream.ClusterInfo, error) {
+	nc, err := c.connect()
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	var ci *jetstream.ClusterInfo
+	err = poll(ctx, within, func(ctx context.Context) error {
+		s, err := js.Stream(ctx, "OTPLEDGER")
+		if err != nil {
+			return err
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.Cluster == nil || info.Cluster.Leader == "" {
+			return errors.New("the stream has no leader")
+		}
+		ci = info.Cluster
+		return nil
+	})
+	return ci, err
+}
+
+// StreamLeader returns the node leading the journal's stream.
+func (c *Cluster) StreamLeader(ctx context.Context) (*proc, error) {
+	ci, err := c.streamInfo(ctx, 20*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range c.Nodes {
+		if n.name == ci.Leader {
+			return n, nil
+		}
+	}
+	return nil, fmt.Errorf("stream leader %q is no node of the cluster", ci.Leader)
+}
+
+// WaitHealthy waits, up to within, until every process runs, the stream
+// has a leader and two current followers, and every replica is ready.
+func (c *Cluster) WaitHealthy(ctx context.Context, within time.Duration) error {
+	for _, p := range append(slices.Clone(c.Nodes), c.Replicas...) {
+		if err := p.heal(); err != nil {
+			return err
+		}
+	}
+	err := poll(ctx, within, func(ctx context.Context) error {
+		ci, err := c.streamInfo(ctx, 2*time.Second)
+		if err != nil {
+			return err
+		}
+		current := 0
+		for _, p := range ci.Replicas {
+			if p.Current && !p.Offline {
+				current++
+			}
+		}
+		if current != len(c.Nodes)-1 {
+			return fmt.Errorf("%d of the stream's followers are current", current)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("the stream did not heal: %w", err)
+	}
+	for i := range c.Replicas {
+		if err := c.waitReady(ctx, i, within); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Verify stops the replicas and runs `otpledger verify --format json` on
+// the journal.
+func (c *Cluster) Verify(ctx context.Context) ([]byte, error) {
+	for _, r := range c.Replicas {
+		r.terminate(30 * time.Second)
+	}
+	cmd := exec.CommandContext(ctx, c.bin, "verify", "--format", "json")
+	cmd.Env = append(os.Environ(), c.env...)
+	return cmd.Output()
+}
