@@ -25,8 +25,13 @@ type ProjectorConfig struct {
 	// of its own: a projector that fails is replaced with a new one).
 	Journal *journal.Journal
 	Durable string // durable consumer name; default "otpledger-projector"
-	Store   projections.Writer
-	Logger  watermill.LoggerAdapter // default: none
+	// Ephemeral consumes with an ephemeral consumer (named by the server)
+	// instead of the durable: for views that are this process's own (in
+	// memory), so that replicas each projecting their own never replace
+	// each other's consumer. Their checkpoint is the views' position.
+	Ephemeral bool
+	Store     projections.Writer
+	Logger    watermill.LoggerAdapter // default: none
 	// Retries of a failed apply before the message is nacked (redelivered later); default 5.
 	Retries int
 }
@@ -64,6 +69,7 @@ func (c ProjectorConfig) Validate() error {
 // checkpoint is a no-op, so the effect is exactly once.
 type Projector struct {
 	router      *message.Router
+	sub         *subscriber
 	cfg         ProjectorConfig
 	quarantined atomic.Uint64
 	failed      atomic.Pointer[error]
@@ -77,6 +83,7 @@ func NewProjector(cfg ProjectorConfig) (*Projector, error) {
 	}
 	p := &Projector{cfg: cfg}
 	sub := newSubscriber(p.durableConsumer)
+	p.sub = sub
 	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("projector: %w", err)
@@ -98,6 +105,9 @@ func (p *Projector) durableConsumer(ctx context.Context) (jetstream.Consumer, er
 	pos, err := p.cfg.Store.Position(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if p.cfg.Ephemeral {
+		return p.cfg.Journal.EphemeralConsumer(ctx, pos+1, 4*fetchBatch)
 	}
 	return p.cfg.Journal.DurableConsumer(ctx, p.cfg.Durable, pos+1, 4*fetchBatch)
 }
@@ -175,6 +185,11 @@ func (p *Projector) Running() chan struct{} { return p.router.Running() }
 
 // Close stops the projector, waiting for the message in flight.
 func (p *Projector) Close() error { return p.router.Close() }
+
+// Consuming reports whether the projector consumes the journal: it fetched
+// from its consumer within the last 10 s (or was made within them); false
+// once it could not subscribe or fetch for that long.
+func (p *Projector) Consuming() bool { return p.sub.consuming() }
 
 // Quarantined counts the messages this projector quarantined.
 func (p *Projector) Quarantined() uint64 { return p.quarantined.Load() }

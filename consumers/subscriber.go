@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -29,10 +30,16 @@ type subscriber struct {
 	closing  chan struct{}
 	once     sync.Once
 	wg       sync.WaitGroup
+	// consumed is when (unix ns) a fetch last ended well or a group was
+	// handed over, or the subscriber was made: what [subscriber.consuming]
+	// reads.
+	consumed atomic.Int64
 }
 
 func newSubscriber(consumer func(ctx context.Context) (jetstream.Consumer, error)) *subscriber {
-	return &subscriber{consumer: consumer, closing: make(chan struct{})}
+	s := &subscriber{consumer: consumer, closing: make(chan struct{})}
+	s.consumed.Store(time.Now().UnixNano()) // the time it has to subscribe
+	return s
 }
 
 // fetchBatch is how many messages one pull asks for.
@@ -43,6 +50,7 @@ func (s *subscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.M
 	if err != nil {
 		return nil, err
 	}
+	s.consumed.Store(time.Now().UnixNano())
 	out := make(chan *message.Message)
 	s.wg.Add(1)
 	go func() {
@@ -51,13 +59,21 @@ func (s *subscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.M
 		for ctx.Err() == nil && !s.closed() {
 			batch, err := cons.Fetch(fetchBatch, jetstream.FetchMaxWait(500*time.Millisecond))
 			if err != nil {
+				cons = s.replace(ctx, cons)
 				if !s.pause(ctx, time.Second) {
 					return
 				}
 				continue
 			}
-			if !s.deliver(ctx, batch, out) {
+			ok, more := s.deliver(ctx, batch, out)
+			if !more {
 				return
+			}
+			if !ok {
+				cons = s.replace(ctx, cons)
+				if !s.pause(ctx, time.Second) {
+					return
+				}
 			}
 		}
 	}()
@@ -67,11 +83,37 @@ func (s *subscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.M
 // maxGroup bounds how many journal messages one Watermill message carries.
 const maxGroup = 128
 
+// consumingWithin is how long after its last good fetch a subscriber is
+// still consuming: a fetch waits 500 ms at most, a failed one 1 s more.
+const consumingWithin = 10 * time.Second
+
+// consuming reports whether the subscription fetched well or handed a
+// message over within consumingWithin (or was made within it): false once
+// its consumer could not be created or fetched from for that long (deleted
+// by another process, NATS unreachable).
+func (s *subscriber) consuming() bool {
+	return time.Since(time.Unix(0, s.consumed.Load())) < consumingWithin
+}
+
+// replace returns a new consumer in place of cons when the server no
+// longer has cons (deleted, or an ephemeral consumer lost with its server),
+// else cons: fetching from a consumer that is gone fails forever.
+func (s *subscriber) replace(ctx context.Context, cons jetstream.Consumer) jetstream.Consumer {
+	if _, err := cons.Info(ctx); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return cons
+	}
+	if c, err := s.consumer(ctx); err == nil {
+		return c
+	}
+	return cons
+}
+
 // deliver hands the batch's messages over in order: each Watermill message
 // carries the next journal message and those already arrived behind it (up
 // to maxGroup), so that under load one store transaction applies many,
-// without waiting for more. false means stop.
-func (s *subscriber) deliver(ctx context.Context, batch jetstream.MessageBatch, out chan<- *message.Message) bool {
+// without waiting for more. ok reports whether the batch ended well; more
+// false means stop.
+func (s *subscriber) deliver(ctx context.Context, batch jetstream.MessageBatch, out chan<- *message.Message) (ok, more bool) {
 	msgs := batch.Messages()
 	for {
 		first, open := <-msgs
@@ -99,12 +141,13 @@ func (s *subscriber) deliver(ctx context.Context, batch jetstream.MessageBatch, 
 		select {
 		case out <- wm:
 		case <-ctx.Done():
-			return false
+			return false, false
 		case <-s.closing:
-			return false
+			return false, false
 		}
 		select {
 		case <-wm.Acked():
+			s.consumed.Store(time.Now().UnixNano())
 			for _, m := range group {
 				_ = m.Ack()
 			}
@@ -116,12 +159,16 @@ func (s *subscriber) deliver(ctx context.Context, batch jetstream.MessageBatch, 
 				_ = m.Nak()
 			}
 		case <-ctx.Done():
-			return false
+			return false, false
 		case <-s.closing:
-			return false
+			return false, false
 		}
 	}
-	return batch.Error() == nil || errors.Is(batch.Error(), context.DeadlineExceeded) || s.pause(ctx, time.Second)
+	if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return false, true
+	}
+	s.consumed.Store(time.Now().UnixNano())
+	return true, true
 }
 
 // encodeGroup frames journal messages into one payload: for each, its

@@ -14,6 +14,9 @@ type lru[V any] struct {
 	max   int
 	order *list.List // front: most recent; values are *lruItem[V]
 	items map[events.AggregateRef]*list.Element
+	// older, when set, reports whether v is older than have: put then keeps
+	// have, so that a value read before another was stored never replaces it.
+	older func(have, v V) bool
 }
 
 type lruItem[V any] struct {
@@ -40,7 +43,10 @@ func (c *lru[V]) put(k events.AggregateRef, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[k]; ok {
-		el.Value.(*lruItem[V]).val = v
+		it := el.Value.(*lruItem[V])
+		if c.older == nil || !c.older(it.val, v) {
+			it.val = v
+		}
 		c.order.MoveToFront(el)
 		return
 	}

@@ -18,9 +18,9 @@ import (
 //   - a mobile issuance that replaces the customer's hardware OTP at home
 //     also loads that device and appends its cancellation (R-ONE-OTP).
 //
-// done when the device's remembered answer under the command's idempotency
-// key settles it (the command was stored before).
-func (l *Ledger) decideCustomer(ctx context.Context, ref events.AggregateRef, c loaded[aggregates.Customer], cmd aggregates.CustomerCommand, command string, now time.Time) (parts []part, a Answer, done bool, err error) {
+// done when the device's remembered answer under key (the command's scoped
+// idempotency key) settles it (the command was stored before).
+func (l *Ledger) decideCustomer(ctx context.Context, ref events.AggregateRef, c loaded[aggregates.Customer], cmd aggregates.CustomerCommand, key, command string, now time.Time) (parts []part, a Answer, done bool, err error) {
 	var person loaded[aggregates.Person]
 	claim := func(fp string) (*aggregates.Person, error) {
 		pref := events.PersonRef(fp)
@@ -48,7 +48,7 @@ func (l *Ledger) decideCustomer(ctx context.Context, ref events.AggregateRef, c 
 		if err != nil {
 			return nil, Answer{}, false, err
 		}
-		if a, done, err := d.recall(cmd.Metadata().IdempotencyKey, command); done || err != nil {
+		if a, done, err := d.recall(key, command); done || err != nil {
 			return nil, a, done, err
 		}
 		issue := cmd.(aggregates.IssueMobile)

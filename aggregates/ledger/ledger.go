@@ -119,12 +119,12 @@ func New(j *journal.Journal, cfg Config) (*Ledger, error) {
 		return nil, fmt.Errorf("new ledger: %w", err)
 	}
 	return &Ledger{j: j, cfg: cfg,
-		devices: &store[aggregates.Device]{j: j, cache: newLRU[loaded[aggregates.Device]](cfg.CacheSize),
+		devices: &store[aggregates.Device]{j: j, cache: newCache[aggregates.Device](cfg.CacheSize),
 			zero: func(r events.AggregateRef) aggregates.Device {
 				v, s, _ := r.DeviceKey()
 				return aggregates.NewDevice(v, s)
 			}},
-		customers: &store[aggregates.Customer]{j: j, cache: newLRU[loaded[aggregates.Customer]](cfg.CacheSize),
+		customers: &store[aggregates.Customer]{j: j, cache: newCache[aggregates.Customer](cfg.CacheSize),
 			zero: func(r events.AggregateRef) aggregates.Customer { return aggregates.NewCustomer(r.Key) }},
 		persons: newPersons(j, cfg.CacheSize),
 	}, nil
@@ -148,6 +148,18 @@ func (l *Ledger) eventID(key string) uuid.UUID {
 
 var idNamespace = uuid.MustParse("5b0e52c6-6d0e-4c61-9d0c-0a2f1d6e7b11")
 
+// scoped returns the idempotency key of a command acting on ref: a key
+// names one command on one aggregate, so the same key on another aggregate
+// is another command (its own answer and event ids), and an aggregate that
+// a command on another touches too (a home registration's customer) never
+// answers it with that other's answer.
+func scoped(ref events.AggregateRef, key string) string {
+	if key == "" {
+		return ""
+	}
+	return ref.String() + " " + key
+}
+
 // Device decides cmd on device vendor/serial and appends its events. A
 // registration or cancellation at the home institution also loads the
 // customer and appends both aggregates' events in one atomic batch. It
@@ -162,18 +174,23 @@ func (l *Ledger) Device(ctx context.Context, vendor, serial string, cmd aggregat
 	}
 	ctx, span := startCommand(ctx, "ledger.Device", ref, cmd)
 	defer func() { endCommand(span, err) }()
-	c := deviceAttempt{ref: ref, cmd: cmd, command: fingerprint(cmd)}
+	c := deviceAttempt{ref: ref, cmd: cmd, command: fingerprint(cmd), key: scoped(ref, cmd.Metadata().IdempotencyKey)}
 	return l.retry(ctx, func(now time.Time) (Answer, bool, error) {
-		c.now = now
-		dev, cust, done, err := l.loadDevice(ctx, &c)
-		if done || err != nil {
-			return c.answer, false, err
+		for c.confirm = false; ; c.confirm = true {
+			c.now = now
+			dev, cust, done, err := l.loadDevice(ctx, &c)
+			if done || err != nil {
+				return c.answer, false, err
+			}
+			parts, err := l.decideDevice(&c, dev, cust)
+			if err != nil && !c.current && !c.confirm {
+				continue // a refusal stands only on the current device
+			}
+			if err != nil {
+				return Answer{}, false, err
+			}
+			return l.append(ctx, c.key, c.command, now, parts)
 		}
-		parts, err := l.decideDevice(&c, dev, cust)
-		if err != nil {
-			return Answer{}, false, err
-		}
-		return l.append(ctx, c.meta.IdempotencyKey, c.command, now, parts)
 	})
 }
 
@@ -184,20 +201,25 @@ type deviceAttempt struct {
 	ref     events.AggregateRef
 	cmd     aggregates.DeviceCommand
 	command string // the command's fingerprint
+	key     string // its idempotency key, scoped to ref ([scoped])
+	confirm bool   // load the device confirmed current, not as cached
+	current bool   // the device was loaded confirmed current
 	now     time.Time
 	meta    aggregates.Meta
 	answer  Answer
 }
 
-// loadDevice loads the device of c and, when the command acts on its
-// customer too, the customer; done when a remembered answer settles c.
+// loadDevice loads the device of c (as cached unless c.confirm: the
+// append's compare-and-set rejects a stale one) and, when the command acts
+// on its customer too, the customer, confirmed current (it may be only
+// read); done when a remembered answer settles c.
 func (l *Ledger) loadDevice(ctx context.Context, c *deviceAttempt) (dev loaded[aggregates.Device], cust *loaded[aggregates.Customer], done bool, err error) {
-	if dev, err = l.devices.load(ctx, c.ref); err != nil {
+	if dev, c.current, err = l.devices.cached(ctx, c.ref, c.confirm); err != nil {
 		return dev, nil, false, err
 	}
 	c.meta = c.cmd.Metadata()
-	c.meta.EventID = l.eventID(c.meta.IdempotencyKey)
-	if c.answer, done, err = l.devices.answered(ctx, dev, c.ref, c.meta.IdempotencyKey, c.command, c.meta.EventID, c.now); done || err != nil {
+	c.meta.EventID = l.eventID(c.key)
+	if c.answer, done, err = l.devices.answered(ctx, dev, c.ref, c.key, c.command, c.meta.EventID, c.now); done || err != nil {
 		return dev, nil, done, err
 	}
 	custNo := aggregates.ActingCustomer(dev.snap.State, c.cmd, &l.cfg.Policy)
@@ -208,7 +230,7 @@ func (l *Ledger) loadDevice(ctx context.Context, c *deviceAttempt) (dev loaded[a
 	if err != nil {
 		return dev, nil, false, err
 	}
-	if c.answer, done, err = cu.recall(c.meta.IdempotencyKey, c.command); done || err != nil {
+	if c.answer, done, err = cu.recall(c.key, c.command); done || err != nil {
 		return dev, nil, done, err
 	}
 	return dev, &cu, false, nil
@@ -251,22 +273,30 @@ func (l *Ledger) Customer(ctx context.Context, customerNo string, cmd aggregates
 	}
 	ctx, span := startCommand(ctx, "ledger.Customer", ref, cmd)
 	defer func() { endCommand(span, err) }()
-	command := fingerprint(cmd)
+	command, key := fingerprint(cmd), scoped(ref, cmd.Metadata().IdempotencyKey)
 	return l.retry(ctx, func(now time.Time) (Answer, bool, error) {
-		c, err := l.customers.load(ctx, ref)
-		if err != nil {
-			return Answer{}, false, err
+		for confirm := false; ; confirm = true {
+			c, current, err := l.customers.cached(ctx, ref, confirm)
+			if err != nil {
+				return Answer{}, false, err
+			}
+			meta := cmd.Metadata()
+			meta.EventID = l.eventID(key)
+			if a, ok, err := l.customers.answered(ctx, c, ref, key, command, meta.EventID, now); ok || err != nil {
+				return a, false, err
+			}
+			parts, a, done, err := l.decideCustomer(ctx, ref, c, aggregates.WithCustomerMeta(cmd, meta), key, command, now)
+			if done {
+				return a, false, err
+			}
+			if err != nil && !current && !confirm {
+				continue // a refusal stands only on the current customer
+			}
+			if err != nil {
+				return Answer{}, false, err
+			}
+			return l.append(ctx, key, command, now, parts)
 		}
-		meta := cmd.Metadata()
-		meta.EventID = l.eventID(meta.IdempotencyKey)
-		if a, ok, err := l.customers.answered(ctx, c, ref, meta.IdempotencyKey, command, meta.EventID, now); ok || err != nil {
-			return a, false, err
-		}
-		parts, a, done, err := l.decideCustomer(ctx, ref, c, aggregates.WithCustomerMeta(cmd, meta), command, now)
-		if done || err != nil {
-			return a, false, err
-		}
-		return l.append(ctx, meta.IdempotencyKey, command, now, parts)
 	})
 }
 
@@ -434,7 +464,7 @@ func (s *store[S]) answered(ctx context.Context, l loaded[S], ref events.Aggrega
 	if key == "" || ok || err != nil || !l.evicted(now) {
 		return a, ok, err
 	}
-	return s.find(ctx, ref, key, command, eventID)
+	return s.find(ctx, ref, l.seq, key, command, eventID)
 }
 
 func marshal(v any) ([]byte, error) {

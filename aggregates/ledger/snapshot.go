@@ -126,12 +126,29 @@ type store[S aggregates.State[S]] struct {
 	zero  func(events.AggregateRef) S
 }
 
-// load returns the aggregate from the cache, or from its last message's
-// snapshot with one direct lookup; only a message without a usable snapshot
-// makes it replay the aggregate's events.
+// newCache returns a cache of loaded aggregates whose entries only move
+// forward in the stream.
+func newCache[S any](size int) *lru[loaded[S]] {
+	c := newLRU[loaded[S]](size)
+	c.older = func(have, v loaded[S]) bool { return v.seq < have.seq }
+	return c
+}
+
+// load returns the aggregate as current as the stream's leader: every append
+// acknowledged before load began, by any replica, is in it. A cached
+// aggregate is served once one round trip confirms that the leader's last
+// message for it is the cached one; otherwise, or when not cached, the last
+// message's snapshot is read (one lookup); only a message without a usable
+// snapshot makes it replay the aggregate's events.
 func (s *store[S]) load(ctx context.Context, ref events.AggregateRef) (loaded[S], error) {
 	if l, ok := s.cache.get(ref); ok {
-		return l, nil
+		seq, err := s.j.LastSeq(ctx, ref)
+		if err != nil {
+			return loaded[S]{}, err
+		}
+		if seq <= l.seq {
+			return l, nil
+		}
 	}
 	seq, state, ok, err := s.j.Last(ctx, ref)
 	if err != nil {
@@ -142,7 +159,7 @@ func (s *store[S]) load(ctx context.Context, ref events.AggregateRef) (loaded[S]
 		var snap snapshot[S]
 		if json.Unmarshal(state, &snap) == nil && snap.V == snapshotVersion {
 			l = loaded[S]{seq: seq, snap: settled(snap, seq)}
-		} else if l, err = s.replay(ctx, ref); err != nil {
+		} else if l, err = s.replay(ctx, ref, seq); err != nil {
 			return loaded[S]{}, err
 		}
 	}
@@ -150,14 +167,28 @@ func (s *store[S]) load(ctx context.Context, ref events.AggregateRef) (loaded[S]
 	return l, nil
 }
 
-// find looks for the answer to key among ref's messages: the one holding
-// the event eventID (the command's first) carries it in its snapshot. It is
-// the slow path of an idempotent retry whose answer the recent list dropped.
-func (s *store[S]) find(ctx context.Context, ref events.AggregateRef, key, command string, eventID uuid.UUID) (Answer, bool, error) {
+// cached returns the aggregate as cached, unconfirmed (current false), for
+// a command whose append's compare-and-set rejects it if stale; with
+// confirm, or when not cached, it loads it as [store.load] does (current).
+func (s *store[S]) cached(ctx context.Context, ref events.AggregateRef, confirm bool) (l loaded[S], current bool, err error) {
+	if l, ok := s.cache.get(ref); ok && !confirm {
+		return l, false, nil
+	}
+	l, err = s.load(ctx, ref)
+	return l, true, err
+}
+
+// find looks for the answer to key among ref's messages up to sequence
+// last (the aggregate as loaded): the one holding the event eventID (the
+// command's first) carries it in its snapshot. It is the slow path of an
+// idempotent retry whose answer the recent list dropped.
+func (s *store[S]) find(ctx context.Context, ref events.AggregateRef, last uint64, key, command string, eventID uuid.UUID) (Answer, bool, error) {
+	read := uint64(0)
 	for e, err := range s.j.Read(ctx, ref, 1) {
 		if err != nil {
 			return Answer{}, false, fmt.Errorf("find %s: %w", ref, err)
 		}
+		read = e.Sequence
 		if !slices.ContainsFunc(e.Commit.Events, func(ev events.Event) bool { return ev.ID == eventID }) {
 			continue
 		}
@@ -167,21 +198,31 @@ func (s *store[S]) find(ctx context.Context, ref events.AggregateRef, key, comma
 		}
 		return loaded[S]{seq: e.Sequence, snap: settled(snap, e.Sequence)}.recall(key, command)
 	}
+	if read < last { // the direct gets were answered by a follower still behind the leader
+		return Answer{}, false, fmt.Errorf("find %s: read up to %d of %d: %w", ref, read, last, journal.ErrUnavailable)
+	}
 	return Answer{}, false, nil
 }
 
-// replay folds every event of ref. Idempotency answers of commands appended
-// under an older snapshot format are not recovered; the server's duplicate
-// window still refuses their messages.
-func (s *store[S]) replay(ctx context.Context, ref events.AggregateRef) (loaded[S], error) {
+// replay folds every event of ref up to the leader's last message for it,
+// at sequence last. Idempotency answers of commands appended under an older
+// snapshot format are not recovered; the server's duplicate window still
+// refuses their messages.
+func (s *store[S]) replay(ctx context.Context, ref events.AggregateRef, last uint64) (loaded[S], error) {
 	l := loaded[S]{snap: snapshot[S]{V: snapshotVersion, State: s.zero(ref)}}
 	for e, err := range s.j.Read(ctx, ref, 1) {
 		if err != nil {
 			return loaded[S]{}, fmt.Errorf("replay %s: %w", ref, err)
 		}
+		if e.Sequence > last {
+			break
+		}
 		l.snap.State = aggregates.Fold(l.snap.State, e.Commit.Events, time.Time{})
 		l.snap.LastHash = e.Commit.Events[len(e.Commit.Events)-1].Hash
 		l.seq = e.Sequence
+	}
+	if l.seq != last { // the direct gets were answered by a follower still behind the leader
+		return loaded[S]{}, fmt.Errorf("replay %s: read up to %d of %d: %w", ref, l.seq, last, journal.ErrUnavailable)
 	}
 	return l, nil
 }

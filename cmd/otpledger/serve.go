@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -49,6 +50,8 @@ type node struct {
 	}
 	memory *projections.Memory // the store, when in memory
 	lease  *consumers.Lease    // the projector's lease, when the views are shared (PostgreSQL)
+	// projector is the one running in this process (nil: none now).
+	projector atomic.Pointer[consumers.Projector]
 }
 
 // journalUse is what a command does with the journal.
@@ -255,6 +258,22 @@ func (n *node) projecting() func() bool {
 	return n.lease.Held
 }
 
+// consuming reports, for /readyz, whether the projector this replica runs
+// consumes the journal; a standby for shared views has none to run. nil
+// when this process runs no projector.
+func (n *node) consuming() func() bool {
+	if !n.cfg.projector {
+		return nil
+	}
+	return func() bool {
+		if n.lease != nil && !n.lease.Held() {
+			return true
+		}
+		p := n.projector.Load()
+		return p != nil && p.Consuming()
+	}
+}
+
 // projectLoop runs projectors until ctx ends; a projector that stops (its
 // store reported a gap, or NATS failed) is replaced by a new one starting at
 // the store's checkpoint, with backoff.
@@ -265,8 +284,12 @@ func (n *node) projectLoop(ctx context.Context) error {
 			var j *journal.Journal
 			var p *consumers.Projector
 			if j, err = journal.Open(ctx, nc, journal.Config{Durability: n.cfg.durabilityMode()}); err == nil {
-				if p, err = consumers.NewProjector(consumers.ProjectorConfig{Journal: j, Store: n.store}); err == nil {
+				// Views in memory are this process's own: an ephemeral consumer,
+				// never the durable that another replica's views consume.
+				if p, err = consumers.NewProjector(consumers.ProjectorConfig{Journal: j, Store: n.store, Ephemeral: n.pool == nil}); err == nil {
+					n.projector.Store(p)
 					err = p.Run(ctx)
+					n.projector.CompareAndSwap(p, nil)
 				}
 			}
 			nc.Close()
@@ -377,7 +400,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	api, err := httpapi.New(httpapi.Config{Ledger: l, Views: n.store, Fingerprinter: fp, Home: cfg.home, Logger: log, Build: build,
 		Auth: auth, Keys: auth.Keys, LookupsPerMinute: cfg.lookupsPerMinute, Projecting: n.projecting(),
-		Journal: n.j, Verifier: verifier,
+		Journal: n.j, Verifier: verifier, Consuming: n.consuming(),
 	})
 	if err != nil {
 		return err

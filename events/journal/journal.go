@@ -2,6 +2,7 @@ package journal
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -329,20 +330,75 @@ func entry(m *jetstream.RawStreamMsg) (Entry, error) {
 }
 
 // Last returns the stream sequence and state snapshot of aggregate ref's last
-// message with one direct lookup (the commit itself is not decoded: loading
-// needs only the snapshot), and ok false when the aggregate has none.
+// message, as the stream's leader has it (the commit itself is not decoded:
+// loading needs only the snapshot), and ok false when the aggregate has none.
 func (j *Journal) Last(ctx context.Context, ref events.AggregateRef) (seq uint64, state []byte, ok bool, err error) {
-	m, err := j.stream.GetLastMsgForSubject(ctx, events.Subject(ref))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil, false, nil
+	m, ok, err := j.lastMsg(ctx, ref, false)
+	if !ok || err != nil {
+		return 0, nil, false, err
 	}
-	if err != nil {
-		return 0, nil, false, fmt.Errorf("load %s: %w: %w", ref, ErrUnavailable, err)
-	}
-	if s := m.Header.Get(StateHeader); s != "" {
-		state = []byte(s)
+	if len(m.Header) > 0 {
+		hdr, err := nats.DecodeHeadersMsg(m.Header)
+		if err != nil {
+			return 0, nil, false, fmt.Errorf("load %s: message %d: %w", ref, m.Sequence, err)
+		}
+		if s := hdr.Get(StateHeader); s != "" {
+			state = []byte(s)
+		}
 	}
 	return m.Sequence, state, true, nil
+}
+
+// LastSeq returns the stream sequence of aggregate ref's last message as the
+// stream's leader has it (0: the aggregate has none), without its snapshot:
+// what a cached aggregate is confirmed current against.
+func (j *Journal) LastSeq(ctx context.Context, ref events.AggregateRef) (uint64, error) {
+	m, _, err := j.lastMsg(ctx, ref, true)
+	return m.Sequence, err
+}
+
+// storedMsg is a message as STREAM.MSG.GET answers it.
+type storedMsg struct {
+	Sequence uint64 `json:"seq"`
+	Header   []byte `json:"hdrs,omitempty"`
+}
+
+// lastMsg asks the stream's leader for aggregate ref's last message with
+// STREAM.MSG.GET, which only the leader answers: a direct get may be
+// answered by a follower that has not yet stored what the leader
+// acknowledged, and a load must reflect every acknowledged append.
+func (j *Journal) lastMsg(ctx context.Context, ref events.AggregateRef, noHeaders bool) (storedMsg, bool, error) {
+	req, err := json.Marshal(struct {
+		LastFor   string `json:"last_by_subj"`
+		NoHeaders bool   `json:"no_hdr,omitempty"`
+	}{events.Subject(ref), noHeaders})
+	if err != nil {
+		return storedMsg{}, false, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, j.js.Options().DefaultTimeout)
+		defer cancel()
+	}
+	msg, err := j.js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+j.cfg.Stream, req)
+	if err != nil {
+		return storedMsg{}, false, fmt.Errorf("load %s: %w: %w", ref, ErrUnavailable, err)
+	}
+	var resp struct {
+		Error   *jetstream.APIError `json:"error"`
+		Message *storedMsg          `json:"message"`
+	}
+	switch err := json.Unmarshal(msg.Data, &resp); {
+	case err != nil:
+		return storedMsg{}, false, fmt.Errorf("load %s: %w: %w", ref, ErrUnavailable, err)
+	case resp.Error != nil && resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
+		return storedMsg{}, false, nil
+	case resp.Error != nil:
+		return storedMsg{}, false, fmt.Errorf("load %s: %w: %w", ref, ErrUnavailable, resp.Error)
+	case resp.Message == nil:
+		return storedMsg{}, false, fmt.Errorf("load %s: %w: %w", ref, ErrUnavailable, jetstream.ErrInvalidJetStreamResponse)
+	}
+	return *resp.Message, true, nil
 }
 
 // readBatch is how many messages one direct batch get asks for.

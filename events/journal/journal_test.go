@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/otpledger/otpledger/events"
@@ -192,5 +193,60 @@ func TestUnreadableCommitIsNeverStored(t *testing.T) {
 	}
 	if n := msgCount(t, j); n != 0 {
 		t.Fatalf("%d messages stored", n)
+	}
+}
+
+// TestLastAsksTheLeader: an aggregate's last message (what loads confirm a
+// cache against) is asked with STREAM.MSG.GET, which only the stream's
+// leader answers, never with a direct get, which a lagging follower of a
+// replicated stream may answer.
+func TestLastAsksTheLeader(t *testing.T) {
+	t.Parallel()
+	srv := journaltest.Run(t)
+	j := journaltest.Open(t, srv.Conn, journal.Config{})
+	ctx := context.Background()
+	c := customerCommit("C0001")
+	seqs, err := j.Append(ctx, journal.Record{Commit: c, MsgID: c.Events[0].ID.String(), State: []byte(`{"v":1}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spy, err := nats.Connect(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spy.Close()
+	direct, err := spy.SubscribeSync("$JS.API.DIRECT.GET.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader, err := spy.SubscribeSync("$JS.API.STREAM.MSG.GET." + j.Stream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := spy.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	ref := c.Aggregate()
+	seq, state, ok, err := j.Last(ctx, ref)
+	if err != nil || !ok || seq != seqs[0] || string(state) != `{"v":1}` {
+		t.Fatalf("Last: %d %q %v %v, want %d", seq, state, ok, err, seqs[0])
+	}
+	if seq, err := j.LastSeq(ctx, ref); err != nil || seq != seqs[0] {
+		t.Fatalf("LastSeq: %d %v, want %d", seq, err, seqs[0])
+	}
+	if seq, err := j.LastSeq(ctx, events.CustomerRef("C0002")); err != nil || seq != 0 {
+		t.Fatalf("LastSeq of an aggregate without messages: %d %v", seq, err)
+	}
+	if _, _, ok, err := j.Last(ctx, events.CustomerRef("C0002")); err != nil || ok {
+		t.Fatalf("Last of an aggregate without messages: %v %v", ok, err)
+	}
+	if err := spy.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := direct.Pending(); n != 0 {
+		t.Errorf("%d direct gets: a follower may answer them", n)
+	}
+	if n, _, _ := leader.Pending(); n != 4 {
+		t.Errorf("%d requests to the leader, want 4", n)
 	}
 }

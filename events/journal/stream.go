@@ -277,6 +277,22 @@ func (j *Journal) DurableConsumer(ctx context.Context, name string, start uint64
 	return c, nil
 }
 
+// EphemeralConsumer creates an ephemeral consumer (named by the server) that
+// delivers the whole stream from sequence start, acked explicitly, and that
+// the server deletes once unused for a minute: each process consuming for
+// views of its own has its own, which no other replaces.
+func (j *Journal) EphemeralConsumer(ctx context.Context, start uint64, maxAckPending int) (jetstream.Consumer, error) {
+	c, err := j.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		FilterSubject: events.SubjectAll, AckPolicy: jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start, MaxAckPending: maxAckPending,
+		AckWait: time.Minute, InactiveThreshold: time.Minute,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ephemeral consumer: %w: %w", ErrUnavailable, err)
+	}
+	return c, nil
+}
+
 // Follow delivers to fn, in order, every message of the aggregates of kind:
 // those already in the stream before Follow returns, and then each new one
 // as it is appended, on another goroutine, until ctx ends. It is how every

@@ -302,6 +302,50 @@ func TestIdempotencyComparesCommands(t *testing.T) {
 	}
 }
 
+// TestIdempotencyKeyAcrossRoutesAndPrincipals (api.md, Idempotency-Key): a
+// key is the principal's and names one command on one aggregate whichever
+// route brings it: an increment's key sent again with a reset of the same
+// device is refused (422) and appends nothing; another principal's same key
+// is its own command; the key on another device is another command.
+func TestIdempotencyKeyAcrossRoutesAndPrincipals(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	ctx := context.Background()
+	token, _, err := a.keys.Create(ctx, events.Principal{ID: "test", Role: events.RoleAdmin, Method: events.MethodBootstrap},
+		access.NewKey{ID: "BOTH", Role: events.RoleProducer, Channels: []events.Channel{events.ChannelAuth, events.ChannelCenter}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const dev, other = "/v1/devices/OTP/000111222333", "/v1/devices/OTP/000111222444"
+	register := `{"channel":"CENTER","institution":"KB001","actor":{"role":"SYSTEM","id":"CENTER"}}`
+	a.must(t, "POST", dev+"/registrations", register)
+	a.must(t, "POST", other+"/registrations", register)
+	both := func(path, body, key string) (int, string) {
+		return a.do(t, "POST", path, "application/json", body, "Idempotency-Key", key, "Authorization", "Bearer "+token)
+	}
+	increment := `{"channel":"AUTH","actor":{"role":"SYSTEM","id":"BOTH"}}`
+	if status, out := both(dev+"/errors", increment, "k-7"); status != 201 {
+		t.Fatalf("increment: %d %s", status, out)
+	}
+	before, _ := a.j.LastSequence(ctx)
+	status, out := both(dev+"/errors/reset", `{"channel":"CENTER","institution":"KB001","actor":{"role":"SYSTEM","id":"BOTH"}}`, "k-7")
+	if status != 422 || !strings.Contains(out, `"code":"idempotency_mismatch"`) {
+		t.Fatalf("a reset under the increment's key: %d %s, want 422", status, out)
+	}
+	if after, _ := a.j.LastSequence(ctx); after != before {
+		t.Fatalf("the refused reset appended %d messages", after-before)
+	}
+	status, mine := both(dev+"/errors", increment, "k-8")
+	theirs, out := a.do(t, "POST", dev+"/errors", "application/json", `{`+authCh+`}`, "Idempotency-Key", "k-8")
+	if status != 201 || theirs != 201 || out == mine {
+		t.Fatalf("two principals' same key: %d %s / %d %s, want two commands", status, mine, theirs, out)
+	}
+	status, there := both(other+"/errors", increment, "k-8")
+	if status != 201 || there == mine {
+		t.Fatalf("the key on another device: %d %s, want another command (first %s)", status, there, mine)
+	}
+}
+
 func TestIdempotencyKeyAndReadYourWrites(t *testing.T) {
 	t.Parallel()
 	a := newTestAPI(t)
@@ -361,6 +405,22 @@ func TestReadinessNamesTheProjector(t *testing.T) {
 	}
 	if _, out := newTestAPI(t).do(t, "GET", "/readyz", "", ""); strings.Contains(out, "projector") {
 		t.Errorf("readyz of a replica with views of its own: %s", out)
+	}
+}
+
+// TestReadinessNeedsAConsumingProjector (issue 26, finding 4): a replica
+// whose projector cannot consume (its consumer taken, NATS unreachable) is
+// not ready, however small the views' lag: they no longer move.
+func TestReadinessNeedsAConsumingProjector(t *testing.T) {
+	t.Parallel()
+	var consuming atomic.Bool
+	a := newTestAPI(t, func(c *Config) { c.Consuming = consuming.Load })
+	if status, out := a.do(t, "GET", "/readyz", "", ""); status != 503 || !strings.Contains(out, `"projection":"not consuming"`) {
+		t.Errorf("readyz while the projector cannot consume: %d %s", status, out)
+	}
+	consuming.Store(true)
+	if status, out := a.do(t, "GET", "/readyz", "", ""); status != 200 || !strings.Contains(out, `"projection":"current"`) {
+		t.Errorf("readyz with the projector consuming: %d %s", status, out)
 	}
 }
 

@@ -107,11 +107,18 @@ func (s *Server) meta(r *http.Request, c common) (aggregates.Meta, error) {
 		if len(key) > 200 {
 			return m, invalid("Idempotency-Key", "at most 200 characters")
 		}
-		// A key names one command on one resource: the ledger compares the
-		// decoded command, so a body that differs only in layout is the same
-		// command and another command under the key is refused.
+		// A key is the principal's: two principals never share an answer.
+		// It names one command whichever route brings it; the ledger scopes
+		// it to the aggregate and compares the decoded command, so a body
+		// that differs only in layout is the same command, and another
+		// command under the key (an increment's key sent with a reset) is
+		// refused.
+		var by string
+		if principal != nil {
+			by = principal.ID
+		}
 		h := sha256.New()
-		for _, part := range []string{key, r.Method, r.URL.Path} {
+		for _, part := range []string{key, by} {
 			h.Write([]byte(part))
 			h.Write([]byte{0})
 		}

@@ -54,6 +54,10 @@ type Config struct {
 	// the lease on shared views (/readyz "projector", the metric
 	// otpledger_projector_leader); nil when the views are this process's own.
 	Projecting func() bool
+	// Consuming, when set, reports whether the projector this replica
+	// runs consumes the journal: /readyz answers 503 "not consuming" while
+	// it cannot (its views no longer move, whatever their lag says).
+	Consuming func() bool
 	// Build names the binary in otpledger_build_info.
 	Build BuildInfo
 	// MaxReadyLag is the lag above which /readyz reports the views behind
@@ -289,6 +293,9 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		status["projection"], code = projection, http.StatusServiceUnavailable
 	default:
 		status["projection"] = projection
+	}
+	if s.cfg.Consuming != nil && !s.cfg.Consuming() {
+		status["projection"], code = "not consuming", http.StatusServiceUnavailable
 	}
 	// A quarantined message is an event no view shows: reported, with the
 	// command to list them, but not a reason to take a writer out of service.

@@ -223,6 +223,30 @@ func ErrorCommit(serial string, n int) events.Commit {
 		Actor: events.Actor{Role: events.RoleSystem}, Payload: events.ErrorIncremented{CountAfter: n}}}}
 }
 
+// DeleteConsumers deletes every consumer of stream on nc's server: what a
+// consumer lost with its server, or deleted by another process, looks like
+// to the one consuming from it.
+func DeleteConsumers(t testing.TB, nc *nats.Conn, stream string) {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(context.Background(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := s.ConsumerNames(context.Background())
+	for name := range names.Name() {
+		if err := s.DeleteConsumer(context.Background(), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := names.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // ReaderDoors tries, on reader's connection, every way out of read-only
 // that issue 25 found, and returns a line for each one that worked (none:
 // the door is shut). ledger is the ledger's connection to the same server,

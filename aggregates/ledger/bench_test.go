@@ -1,0 +1,45 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/otpledger/otpledger/aggregates"
+	"github.com/otpledger/otpledger/events/journal/journaltest"
+	"github.com/otpledger/otpledger/internal/fixture"
+)
+
+// BenchmarkWarm measures, on one embedded JetStream, what a command and a
+// read of a cached device cost: an error increment (a centre reset when
+// locked), and a load of the device's current state.
+func BenchmarkWarm(b *testing.B) {
+	j := journaltest.Journal(b)
+	l := newLedger(b, j)
+	ctx := context.Background()
+	const devices = 64
+	serial := func(i int) string { return fmt.Sprintf("SERIAL%04d", i%devices) }
+	for i := range devices {
+		if _, err := l.Device(ctx, "OTP", serial(i), aggregates.Register{Meta: fixture.Center("KB001")}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("increment", func(b *testing.B) {
+		for i := range b.N {
+			_, err := l.Device(ctx, "OTP", serial(i), aggregates.IncrementError{Meta: fixture.Auth("")})
+			if aggregates.RuleOf(err) == aggregates.RuleHWLock {
+				_, err = l.Device(ctx, "OTP", serial(i), aggregates.ResetErrors{Meta: fixture.Center("KB001")})
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("load", func(b *testing.B) {
+		for i := range b.N {
+			if _, _, err := l.LoadDevice(ctx, "OTP", serial(i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
