@@ -122,6 +122,7 @@ type Journal struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	cfg    Config
+	api    string // the JetStream API's prefix: $JS.API, or ReaderAPIPrefix for a reader in an account of its own
 }
 
 // Open checks the server's version and provisions the stream, idempotently:
@@ -139,6 +140,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
+	api := jetstream.DefaultAPIPrefix
 	want := cfg.stream()
 	stream, err := js.Stream(ctx, cfg.Stream)
 	if cfg.ReadOnly && errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
@@ -147,6 +149,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Journal, error) {
 		if js, err = jetstream.NewWithAPIPrefix(nc, ReaderAPIPrefix); err != nil {
 			return nil, fmt.Errorf("open journal: %w", err)
 		}
+		api = ReaderAPIPrefix + "."
 		stream, err = js.Stream(ctx, cfg.Stream)
 	}
 	switch {
@@ -175,7 +178,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Journal, error) {
 			}
 		}
 	}
-	return &Journal{js: js, stream: stream, cfg: cfg}, nil
+	return &Journal{js: js, stream: stream, cfg: cfg, api: api}, nil
 }
 
 // migrateWindow sets an existing stream's duplicate window: the one setting
@@ -380,7 +383,7 @@ func (j *Journal) lastMsg(ctx context.Context, ref events.AggregateRef, noHeader
 		ctx, cancel = context.WithTimeout(ctx, j.js.Options().DefaultTimeout)
 		defer cancel()
 	}
-	msg, err := j.js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+j.cfg.Stream, req)
+	msg, err := j.js.Conn().RequestWithContext(ctx, j.api+"STREAM.MSG.GET."+j.cfg.Stream, req)
 	if err != nil {
 		return storedMsg{}, false, fmt.Errorf("load %s: %w: %w", ref, ErrUnavailable, err)
 	}
