@@ -323,7 +323,15 @@ func (d Device) cancel(c Cancel, now time.Time, p *Policy) ([]events.Event, erro
 		}
 		return nil, refuse(RuleHWOnePerInstitution, "device is not registered at %s", c.Institution)
 	}
-	if home && (c.Customer == nil || c.Customer.Ref != events.CustomerRef(reg.CustomerNo)) {
+	if home && c.Customer == nil {
+		// The ledger loads the customer only for a cancellation the channel
+		// may make at home: whoever may not (the centre) is refused by rule.
+		if err := p.admit(ActionCancel, c.Meta, c.CustomerType, now); err != nil {
+			return nil, err
+		}
+		return nil, ErrCustomerState
+	}
+	if home && c.Customer.Ref != events.CustomerRef(reg.CustomerNo) {
 		return nil, ErrCustomerState
 	}
 	_, ct, err := d.acting(c, p)

@@ -53,6 +53,7 @@ func TestDeviceRules(t *testing.T) {
 		{name: "R-HW-ONE-PER-INSTITUTION allowed: register at a second institution", given: flat(reg(instKB)), when: Register{Meta: center(instSH, "")}, want: registered},
 		{name: "R-HW-ONE-PER-INSTITUTION refused: cancel where not registered", given: flat(reg(instKB)), when: Cancel{Meta: center(instSH, "")}, rule: RuleHWOnePerInstitution},
 		{name: "R-HW-ONE-PER-INSTITUTION allowed: cancel where registered", given: flat(reg(instKB)), when: Cancel{Meta: center(instKB, "")}, want: []events.Type{events.TypeCancelled}},
+		{name: "R-CHANNEL refused: the centre cancelling the home registration (no customer loaded for it)", given: flat(reg(home)), when: Cancel{Meta: center(home, "")}, rule: RuleChannel},
 		{name: "R-HW-ONE-PER-INSTITUTION allowed: register again after cancelling", given: flat(reg(instKB), cancelled(instKB)), when: Register{Meta: center(instKB, "")}, want: registered},
 
 		// R-HW-LOCK

@@ -16,7 +16,7 @@ import (
 // commits of the codec's own tests.
 func TestHasDuplicateKeyAgreesWithTheTokenizer(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 11))
-	keys := []string{`"a"`, `"b"`, `"\u0061"`, `"a\"b"`, `"{,}"`, `"c"`}
+	keys := []string{`"a"`, `"b"`, `"\u0061"`, `"a\"b"`, `"{,}"`, `"c"`, `"A"`, `"\u0041"`}
 	values := []string{`1`, `"x"`, `"a\"}{,"`, `true`, `null`, `"\\"`, `[]`, `{}`}
 	var value func(depth int) string
 	value = func(depth int) string {
@@ -64,5 +64,37 @@ func TestHasDuplicateKeyAgreesWithTheTokenizer(t *testing.T) {
 	}
 	if dups < 1000 {
 		t.Fatalf("only %d of 20,000 documents had a duplicate key", dups)
+	}
+}
+
+// TestDuplicateKeysDifferingInCase: encoding/json fills a field from a key
+// that equals its name but for case, the last one winning, so keys that
+// differ only in case (ASCII, or Unicode's simple folding: the Kelvin sign
+// is "k", "ſ" is "s") are one key twice — a body saying "type" for whoever
+// reads it and "TYPE" for the decoder is refused, in small objects and past
+// the set's threshold.
+func TestDuplicateKeysDifferingInCase(t *testing.T) {
+	var many strings.Builder
+	for i := range smallObject + 4 {
+		many.WriteString(`"k` + strings.Repeat("x", i) + `":0,`)
+	}
+	for _, doc := range []string{
+		`{"type":"CORPORATE","TYPE":"INDIVIDUAL"}`,
+		`{"channel":"CORE","Channel":"AUTH"}`,
+		`{"kind":1,"\u212Aind":2}`,
+		`{"status":1,"\u017Ftatus":2}`,
+		`{` + many.String() + `"type":1,"tYpE":2}`,
+		`{"a":{` + many.String() + `"K":1,"k":2}}`,
+	} {
+		if !hasDuplicateKey([]byte(doc)) {
+			t.Errorf("%.60s…: no duplicate found", doc)
+		}
+		var v map[string]any
+		if err := strictUnmarshal([]byte(doc), &v, ""); err == nil || !strings.Contains(err.Error(), "duplicate key") {
+			t.Errorf("%.60s…: strict decoding: %v, want a duplicate key", doc, err)
+		}
+	}
+	if hasDuplicateKey([]byte(`{"type":1,"types":2,"typ":3}`)) {
+		t.Error("keys that differ by more than case taken for one")
 	}
 }

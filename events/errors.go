@@ -157,7 +157,9 @@ func duplicateKey(data []byte) (path string, ok bool) {
 // every journal message is checked on every read, and the tokenizer's walk
 // cost three quarters of a fold. Malformed JSON reports false (the decoder
 // names the problem). Keys are compared unescaped ("a" and "\u0061" are one
-// key, as for the decoder).
+// key) and case-folded ("type" and "TYPE" are one key): encoding/json fills
+// a field from any key that equals its name but for case, so two such keys
+// would let the last one win unseen by anything reading the lower-case one.
 func hasDuplicateKey(data []byte) bool {
 	var levelBuf [16]int // per open container: start of its keys in keys, -1 for an array
 	var keyBuf [64][]byte
@@ -236,7 +238,7 @@ func seenKey(sets *[]map[string]struct{}, levels []int, keys [][]byte, key []byt
 	own := keys[levels[top]:]
 	if len(own) < smallObject {
 		for _, k := range own {
-			if bytes.Equal(k, key) {
+			if bytes.EqualFold(k, key) {
 				return true
 			}
 		}
@@ -249,15 +251,28 @@ func seenKey(sets *[]map[string]struct{}, levels []int, keys [][]byte, key []byt
 	if set == nil {
 		set = make(map[string]struct{}, 2*len(own))
 		for _, k := range own {
-			set[string(k)] = struct{}{}
+			set[foldKey(k)] = struct{}{}
 		}
 		(*sets)[top] = set
 	}
-	if _, ok := set[string(key)]; ok {
+	folded := foldKey(key)
+	if _, ok := set[folded]; ok {
 		return true
 	}
-	set[string(key)] = struct{}{}
+	set[folded] = struct{}{}
 	return false
+}
+
+// foldKey is key case-folded, so that two keys equal under
+// [bytes.EqualFold] fold alike (Unicode's simple folding: "K" and the
+// Kelvin sign, "s" and "ſ").
+func foldKey(key []byte) string {
+	for _, c := range key {
+		if c >= 0x80 {
+			return strings.ToLower(strings.ToUpper(string(key)))
+		}
+	}
+	return string(bytes.ToLower(key))
 }
 
 // stringEnd returns the index of the quote that closes the JSON string
@@ -290,13 +305,13 @@ func dupIn(d *json.Decoder, at string) (path string, ok bool, err error) {
 				return "", false, err
 			}
 			key, _ := k.(string)
-			if keys[key] {
+			if keys[foldKey([]byte(key))] {
 				if !plausibleName(key) {
 					return at, true, nil
 				}
 				return join(at, key), true, nil
 			}
-			keys[key] = true
+			keys[foldKey([]byte(key))] = true
 			if path, ok, err := dupIn(d, join(at, key)); ok || err != nil {
 				return path, ok, err
 			}

@@ -213,6 +213,8 @@ func TestBadRequests(t *testing.T) {
 		{"centre time before the horizon", "POST", "/v1/devices/OTP/000111222333/registrations", "", `{"channel":"CENTER","institution":"KB002","actor":{"role":"SYSTEM"},"occurred_at":"1999-12-31T00:00:00Z"}`, 400, "invalid_argument", "occurred_at", ""},
 		{"duplicate key", "POST", "/v1/devices/OTP/000111222333/errors", "", `{"channel":"BRANCH","channel":"AUTH","actor":{"role":"SYSTEM"}}`, 400, "invalid_argument", "channel", ""},
 		{"duplicate nested key", "POST", "/v1/devices/OTP/000111222333/errors", "", `{"channel":"AUTH","actor":{"role":"SYSTEM","role":"SELF"}}`, 400, "invalid_argument", "actor.role", ""},
+		{"keys differing in case (the decoder takes the last)", "POST", "/v1/devices/OTP/000111222333/errors", "", `{"channel":"AUTH","Channel":"BRANCH","actor":{"role":"SYSTEM"}}`, 400, "invalid_argument", "", ""},
+		{"a profile's type twice, in two cases", "PUT", "/v1/customers/C0003", "", `{` + branchSelf + `,"type":"INDIVIDUAL","TYPE":"CORPORATE","residency":"DOMESTIC","real_name_number":"` + realName + `"}`, 400, "invalid_argument", "", ""},
 		{"a real-name number as a field name", "POST", "/v1/devices/OTP/000111222333/errors", "", `{` + authCh + `,"900101-1234567":true}`, 400, "invalid_argument", "", ""},
 		{"bad customer number in a query", "GET", "/v1/customers/c-1/devices", "", ``, 400, "invalid_argument", "customer_no", ""},
 		{"bad serial in a query", "GET", "/v1/devices/OTP/12/errors", "", ``, 400, "invalid_argument", "serial", ""},

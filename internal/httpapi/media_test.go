@@ -177,4 +177,8 @@ func TestLateCentreEvent(t *testing.T) {
 			t.Errorf("as of %s: error count %d at sequence %d, want %d at %d", tc.asOf.Format(time.RFC3339Nano), d.ErrorCount, d.AsOfSequence, tc.count, tc.seq)
 		}
 	}
+	// Go's zero instant is no "now": before the ledger's first event, refused.
+	if status, out := a.do(t, "GET", "/v1/devices/OTP/000111222333?as_of=0001-01-01T00:00:00Z", "", ""); status != 400 || !strings.Contains(out, `"field":"as_of"`) {
+		t.Errorf("as_of at year 1: %d %s, want 400 as_of", status, out)
+	}
 }

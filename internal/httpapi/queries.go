@@ -200,6 +200,9 @@ func (s *Server) device(r *http.Request) (any, error) {
 		if perr != nil {
 			return nil, invalid("as_of", "must be an RFC 3339 timestamp")
 		}
+		if t.IsZero() { // the ledger reads a zero instant as "now"
+			return nil, invalid("as_of", "must be after 0001-01-01T00:00:00Z")
+		}
 		asOf = &t
 		d, seq, err = s.cfg.Ledger.DeviceAsOf(r.Context(), vendor, serial, 0, t)
 	} else {
