@@ -183,8 +183,8 @@ func TestCustomerRules(t *testing.T) {
 				if evs[1].Aggregate != events.PersonRef(rnFP) || evs[1].Payload.(events.PersonClaimed).CustomerNo != custNo {
 					t.Fatalf("claim %+v", evs[1])
 				}
-				if NewPerson(rnFP).Evolve(evs[1]).CustomerNo != custNo {
-					t.Fatal("the claim does not fold")
+				if p := NewPerson(rnFP).Evolve(evs[1]); p.CustomerNo != custNo || p.AggregateVersion() != 1 {
+					t.Fatalf("the claim folds to %+v", p)
 				}
 			}},
 		{name: "R-ONE-PERSON allowed: a customer number profiled again keeps its claim, appending no new one", given: flat(domestic),
