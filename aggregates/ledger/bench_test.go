@@ -43,3 +43,29 @@ func BenchmarkWarm(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCold measures a load that misses the cache (a cache of one
+// aggregate, 64 devices in turn): the last message and its state header,
+// checked against the message's commit.
+func BenchmarkCold(b *testing.B) {
+	j := journaltest.Journal(b)
+	l := newLedger(b, j)
+	ctx := context.Background()
+	const devices = 64
+	serial := func(i int) string { return fmt.Sprintf("SERIAL%04d", i%devices) }
+	for i := range devices {
+		if _, err := l.Device(ctx, "OTP", serial(i), aggregates.Register{Meta: fixture.Center("KB001")}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cold, err := New(j, Config{Policy: aggregates.DefaultPolicy(home), CacheSize: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if _, _, err := cold.LoadDevice(ctx, "OTP", serial(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
