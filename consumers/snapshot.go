@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/otpledger/otpledger/events/journal"
+	"github.com/otpledger/otpledger/internal/securefile"
 	"github.com/otpledger/otpledger/projections"
 )
 
@@ -66,11 +67,10 @@ func SaveSnapshot(ctx context.Context, j *journal.Journal, m *projections.Memory
 	if err := os.Rename(tmp.Name(), filepath.Join(dir, SnapshotFile)); err != nil {
 		return fmt.Errorf("save snapshot: %w", err)
 	}
-	headerTmp := filepath.Join(dir, SnapshotHeaderFile+".tmp")
-	if err := os.WriteFile(headerTmp, header, 0o600); err != nil {
+	if err := securefile.Write(filepath.Join(dir, SnapshotHeaderFile), header); err != nil {
 		return fmt.Errorf("save snapshot: %w", err)
 	}
-	return os.Rename(headerTmp, filepath.Join(dir, SnapshotHeaderFile))
+	return nil
 }
 
 // ErrNoSnapshot is returned by [LoadSnapshot] when dir holds none.

@@ -99,17 +99,19 @@ type Ledger struct {
 	persons   *store[aggregates.Person] // real-name claims (R-ONE-PERSON)
 	appends   atomic.Uint64
 	conflicts atomic.Uint64
+	findings  atomic.Uint64
 }
 
 // Stats counts the ledger's appends and the conflicts it retried.
 type Stats struct {
 	Appends   uint64 // messages or batches stored
 	Conflicts uint64 // appends refused by compare-and-set (or deduplicated) and retried
+	Findings  uint64 // messages a load skipped: not the ledger's own (undecodable, misplaced, replayed, altered)
 }
 
 // Stats returns the counters since New.
 func (l *Ledger) Stats() Stats {
-	return Stats{Appends: l.appends.Load(), Conflicts: l.conflicts.Load()}
+	return Stats{Appends: l.appends.Load(), Conflicts: l.conflicts.Load(), Findings: l.findings.Load()}
 }
 
 // New returns a Ledger over journal j.
@@ -118,7 +120,7 @@ func New(j *journal.Journal, cfg Config) (*Ledger, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("new ledger: %w", err)
 	}
-	return &Ledger{j: j, cfg: cfg,
+	l := &Ledger{j: j, cfg: cfg,
 		devices: &store[aggregates.Device]{j: j, cache: newCache[aggregates.Device](cfg.CacheSize),
 			zero: func(r events.AggregateRef) aggregates.Device {
 				v, s, _ := r.DeviceKey()
@@ -127,7 +129,9 @@ func New(j *journal.Journal, cfg Config) (*Ledger, error) {
 		customers: &store[aggregates.Customer]{j: j, cache: newCache[aggregates.Customer](cfg.CacheSize),
 			zero: func(r events.AggregateRef) aggregates.Customer { return aggregates.NewCustomer(r.Key) }},
 		persons: newPersons(j, cfg.CacheSize),
-	}, nil
+	}
+	l.devices.findings, l.customers.findings, l.persons.findings = &l.findings, &l.findings, &l.findings
+	return l, nil
 }
 
 // Policy returns the policy the ledger decides with.

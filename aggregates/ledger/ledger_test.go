@@ -242,11 +242,15 @@ func TestLoadWithoutSnapshotReplays(t *testing.T) {
 	p := aggregates.DefaultPolicy(home)
 	d := aggregates.NewDevice("OTP", "SERIAL0001")
 	var seq uint64
+	head := ""
 	for i, cmd := range []aggregates.DeviceCommand{aggregates.Register{Meta: fixture.Center("KB001")}, aggregates.IncrementError{Meta: fixture.Auth("")}} {
 		m := cmd.Metadata()
 		m.EventID = uuid.NewSHA1(uuid.NameSpaceOID, []byte{byte(i)})
 		evs, err := d.Decide(aggregates.WithMeta(cmd, m, nil), fixture.BusinessHours, &p)
 		if err != nil {
+			t.Fatal(err)
+		}
+		if evs, head, err = events.Chain(head, evs); err != nil { // as the ledger writes them
 			t.Fatal(err)
 		}
 		state := []byte(`{"v":0}`) // a snapshot format this code does not read

@@ -3,8 +3,11 @@ package ledger
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -121,9 +124,70 @@ func settled[S any](s snapshot[S], seq uint64) snapshot[S] {
 
 // store loads and caches one kind of aggregate.
 type store[S aggregates.State[S]] struct {
-	j     *journal.Journal
-	cache *lru[loaded[S]]
-	zero  func(events.AggregateRef) S
+	j        *journal.Journal
+	cache    *lru[loaded[S]]
+	zero     func(events.AggregateRef) S
+	findings *atomic.Uint64 // messages a load skipped ([store.skip]); nil: not counted
+}
+
+// skip records that the message at seq, under ref's subject, is not folded
+// into ref: its subject, chain and payload disagree (verify names it). It
+// is logged by sequence and problem only, never the aggregate's key.
+func (s *store[S]) skip(ref events.AggregateRef, seq uint64, problem error) {
+	if s.findings != nil {
+		s.findings.Add(1)
+	}
+	slog.Warn("ledger: a message on an aggregate's subject is not the ledger's own: skipped",
+		"kind", ref.Kind, "sequence", seq, "problem", problem.Error())
+}
+
+// agrees returns why commit c, read under ref's subject after the event
+// whose hash is prev ("" for none), is not ref's next commit: no event, or
+// an event that [events.CheckStored] finds anything wrong with.
+func agrees(ref events.AggregateRef, prev string, c events.Commit) error {
+	if len(c.Events) == 0 {
+		return errors.New("a commit of no event")
+	}
+	for _, e := range c.Events {
+		if problems := events.CheckStored(ref, prev, e); len(problems) > 0 {
+			return fmt.Errorf("%w%s", problems[0], joinRest(problems[1:]))
+		}
+		prev = e.Hash
+	}
+	return nil
+}
+
+func joinRest(errs []error) string {
+	var out string
+	for _, err := range errs {
+		out += "; " + err.Error()
+	}
+	return out
+}
+
+// vouched returns the state snapshot of ref's last message when the
+// message vouches for it: it decodes to a commit of at least one event of
+// ref, chained within itself, whose last hash is the snapshot's chain head.
+// Anything else (a forged header on junk, or on a commit of another
+// aggregate) is not trusted, and the aggregate is replayed instead. The
+// events' own hashes are not recomputed: that is the replay's and verify's
+// work, off the hot path.
+func vouched[S aggregates.State[S]](ref events.AggregateRef, m journal.LastMessage) (snapshot[S], bool) {
+	var snap snapshot[S]
+	if m.State == nil || json.Unmarshal(m.State, &snap) != nil || snap.V != snapshotVersion || snap.LastHash == "" {
+		return snap, false
+	}
+	c, err := events.DecodeCommit(m.Data)
+	if err != nil || len(c.Events) == 0 || c.Events[len(c.Events)-1].Hash != snap.LastHash ||
+		snap.State.AggregateVersion() < uint64(len(c.Events)) {
+		return snap, false
+	}
+	for i, e := range c.Events {
+		if events.CheckPosition(ref, e) != nil || i > 0 && e.PrevHash != c.Events[i-1].Hash {
+			return snap, false
+		}
+	}
+	return snap, true
 }
 
 // newCache returns a cache of loaded aggregates whose entries only move
@@ -150,16 +214,15 @@ func (s *store[S]) load(ctx context.Context, ref events.AggregateRef) (loaded[S]
 			return l, nil
 		}
 	}
-	seq, state, ok, err := s.j.Last(ctx, ref)
+	m, ok, err := s.j.Tail(ctx, ref)
 	if err != nil {
 		return loaded[S]{}, err
 	}
 	l := loaded[S]{snap: snapshot[S]{V: snapshotVersion, State: s.zero(ref)}}
 	if ok {
-		var snap snapshot[S]
-		if json.Unmarshal(state, &snap) == nil && snap.V == snapshotVersion {
-			l = loaded[S]{seq: seq, snap: settled(snap, seq)}
-		} else if l, err = s.replay(ctx, ref, seq); err != nil {
+		if snap, good := vouched[S](ref, m); good {
+			l = loaded[S]{seq: m.Seq, snap: settled(snap, m.Seq)}
+		} else if l, err = s.replay(ctx, ref, m.Seq); err != nil {
 			return loaded[S]{}, err
 		}
 	}
@@ -185,7 +248,7 @@ func (s *store[S]) cached(ctx context.Context, ref events.AggregateRef, confirm 
 func (s *store[S]) find(ctx context.Context, ref events.AggregateRef, last uint64, key, command string, eventID uuid.UUID) (Answer, bool, error) {
 	read := uint64(0)
 	for e, err := range s.j.Read(ctx, ref, 1) {
-		if err != nil {
+		if err != nil && !errors.Is(err, journal.ErrUndecodable) {
 			return Answer{}, false, fmt.Errorf("find %s: %w", ref, err)
 		}
 		read = e.Sequence
@@ -205,40 +268,67 @@ func (s *store[S]) find(ctx context.Context, ref events.AggregateRef, last uint6
 }
 
 // replay folds every event of ref up to the leader's last message for it,
-// at sequence last. Idempotency answers of commands appended under an older
-// snapshot format are not recovered; the server's duplicate window still
-// refuses their messages.
+// at sequence last. A message whose subject, chain and payload disagree
+// (undecodable, no event, another aggregate's event, replayed, altered) is
+// skipped as a finding: the next event chains from the last one folded,
+// and the aggregate's sequence is still last, the subject's real last
+// message, so that the aggregate stays writable. Idempotency answers of
+// commands appended under an older snapshot format are not recovered; the
+// server's duplicate window still refuses their messages.
 func (s *store[S]) replay(ctx context.Context, ref events.AggregateRef, last uint64) (loaded[S], error) {
 	l := loaded[S]{snap: snapshot[S]{V: snapshotVersion, State: s.zero(ref)}}
+	read := uint64(0)
 	for e, err := range s.j.Read(ctx, ref, 1) {
-		if err != nil {
+		bad := errors.Is(err, journal.ErrUndecodable)
+		if err != nil && !bad {
 			return loaded[S]{}, fmt.Errorf("replay %s: %w", ref, err)
 		}
 		if e.Sequence > last {
 			break
 		}
+		read = e.Sequence
+		if !bad {
+			err = agrees(ref, l.snap.LastHash, e.Commit)
+		}
+		if err != nil {
+			s.skip(ref, e.Sequence, err)
+			continue
+		}
 		l.snap.State = aggregates.Fold(l.snap.State, e.Commit.Events, time.Time{})
 		l.snap.LastHash = e.Commit.Events[len(e.Commit.Events)-1].Hash
-		l.seq = e.Sequence
 	}
-	if l.seq != last { // the direct gets were answered by a follower still behind the leader
-		return loaded[S]{}, fmt.Errorf("replay %s: read up to %d of %d: %w", ref, l.seq, last, journal.ErrUnavailable)
+	if read != last { // the direct gets were answered by a follower still behind the leader
+		return loaded[S]{}, fmt.Errorf("replay %s: read up to %d of %d: %w", ref, read, last, journal.ErrUnavailable)
 	}
+	l.seq = last
 	return l, nil
 }
 
 // asOf folds the events of ref up to stream sequence upTo (0: all) that
-// occurred at or before t (zero: any time).
+// occurred at or before t (zero: any time), skipping as [store.replay] does
+// the messages that are not ref's own; seq is the last message folded.
 func (s *store[S]) asOf(ctx context.Context, ref events.AggregateRef, upTo uint64, t time.Time) (S, uint64, error) {
-	state, seq := s.zero(ref), uint64(0)
+	state, seq, prev := s.zero(ref), uint64(0), ""
 	for e, err := range s.j.Read(ctx, ref, 1) {
-		if err != nil {
+		bad := errors.Is(err, journal.ErrUndecodable)
+		if err != nil && !bad {
 			return state, 0, fmt.Errorf("load %s as of: %w", ref, err)
 		}
-		if upTo != 0 && e.Sequence > upTo || len(e.Commit.Events) > 0 && !aggregates.Recorded(e.Commit.Events[0], t) {
+		if upTo != 0 && e.Sequence > upTo {
+			break
+		}
+		if !bad {
+			err = agrees(ref, prev, e.Commit)
+		}
+		if err != nil {
+			s.skip(ref, e.Sequence, err)
+			continue
+		}
+		if !aggregates.Recorded(e.Commit.Events[0], t) {
 			break // as of t: the messages recorded by then, in append order
 		}
 		state, seq = aggregates.Fold(state, e.Commit.Events, t), e.Sequence
+		prev = e.Commit.Events[len(e.Commit.Events)-1].Hash
 	}
 	return state, seq, nil
 }

@@ -31,6 +31,9 @@ var (
 	// comes from the server or the connection rather than from the data: the
 	// journal is down or unreachable. Nothing is known to have been appended.
 	ErrUnavailable = errors.New("journal: unavailable")
+	// ErrUndecodable: a stored message no decoder reads. It is the
+	// stream's fault, never the caller's: a finding, not a refusal.
+	ErrUndecodable = errors.New("journal: a stored message does not decode")
 )
 
 // DuplicateError is returned by [Journal.Append] for a single message whose

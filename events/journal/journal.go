@@ -323,7 +323,7 @@ type Entry struct {
 func entry(m *jetstream.RawStreamMsg) (Entry, error) {
 	c, err := events.DecodeCommit(m.Data)
 	if err != nil {
-		return Entry{}, fmt.Errorf("decode message %d: %w", m.Sequence, err)
+		return Entry{Sequence: m.Sequence}, undecodable(m.Sequence, err)
 	}
 	e := Entry{Sequence: m.Sequence, Commit: c}
 	if s := m.Header.Get(StateHeader); s != "" {
@@ -332,24 +332,48 @@ func entry(m *jetstream.RawStreamMsg) (Entry, error) {
 	return e, nil
 }
 
+// undecodable is the error of a stored message no decoder reads: the
+// stream's, never a caller's input (the decoder's error is kept as text
+// only, so that it is not taken for a refusal of a request).
+func undecodable(seq uint64, err error) error {
+	return fmt.Errorf("%w: message %d: %v", ErrUndecodable, seq, err)
+}
+
 // Last returns the stream sequence and state snapshot of aggregate ref's last
-// message, as the stream's leader has it (the commit itself is not decoded:
-// loading needs only the snapshot), and ok false when the aggregate has none.
+// message, as the stream's leader has it (the commit itself is not decoded),
+// and ok false when the aggregate has none.
 func (j *Journal) Last(ctx context.Context, ref events.AggregateRef) (seq uint64, state []byte, ok bool, err error) {
+	t, ok, err := j.Tail(ctx, ref)
+	return t.Seq, t.State, ok, err
+}
+
+// LastMessage is an aggregate's last message as the stream's leader has it:
+// its sequence, its data (undecoded) and its state snapshot (nil: none).
+type LastMessage struct {
+	Seq   uint64
+	Data  []byte
+	State []byte
+}
+
+// Tail returns aggregate ref's last message, as the stream's leader has it,
+// and ok false when the aggregate has none: what a load checks the state
+// snapshot against, in one round trip.
+func (j *Journal) Tail(ctx context.Context, ref events.AggregateRef) (LastMessage, bool, error) {
 	m, ok, err := j.lastMsg(ctx, ref, false)
 	if !ok || err != nil {
-		return 0, nil, false, err
+		return LastMessage{}, false, err
 	}
+	t := LastMessage{Seq: m.Sequence, Data: m.Data}
 	if len(m.Header) > 0 {
 		hdr, err := nats.DecodeHeadersMsg(m.Header)
 		if err != nil {
-			return 0, nil, false, fmt.Errorf("load %s: message %d: %w", ref, m.Sequence, err)
+			return LastMessage{}, false, fmt.Errorf("load %s: message %d: %w", ref, m.Sequence, err)
 		}
 		if s := hdr.Get(StateHeader); s != "" {
-			state = []byte(s)
+			t.State = []byte(s)
 		}
 	}
-	return m.Sequence, state, true, nil
+	return t, true, nil
 }
 
 // LastSeq returns the stream sequence of aggregate ref's last message as the
@@ -364,6 +388,7 @@ func (j *Journal) LastSeq(ctx context.Context, ref events.AggregateRef) (uint64,
 type storedMsg struct {
 	Sequence uint64 `json:"seq"`
 	Header   []byte `json:"hdrs,omitempty"`
+	Data     []byte `json:"data,omitempty"`
 }
 
 // lastMsg asks the stream's leader for aggregate ref's last message with
@@ -409,7 +434,8 @@ const readBatch = 256
 
 // Read yields the messages of aggregate ref in order, from sequence from
 // (1: all), with direct batch gets. It stops at the first error, which it
-// yields.
+// yields — but for a message no decoder reads ([ErrUndecodable], yielded
+// with its sequence): a caller that goes on past it reads the next.
 func (j *Journal) Read(ctx context.Context, ref events.AggregateRef, from uint64) iter.Seq2[Entry, error] {
 	return func(yield func(Entry, error) bool) {
 		subject, next := events.Subject(ref), max(from, 1)
@@ -430,7 +456,7 @@ func (j *Journal) Read(ctx context.Context, ref events.AggregateRef, from uint64
 					return
 				}
 				e, err := entry(m)
-				if !yield(e, err) || err != nil {
+				if !yield(e, err) || err != nil && !errors.Is(err, ErrUndecodable) {
 					return
 				}
 				n, next = n+1, m.Sequence+1

@@ -250,3 +250,39 @@ func TestLastAsksTheLeader(t *testing.T) {
 		t.Errorf("%d requests to the leader, want 4", n)
 	}
 }
+
+// TestUndecodableMessageIsAFinding: a message no decoder reads, stored on
+// an aggregate's subject past the journal, is yielded by Read with its
+// sequence as [journal.ErrUndecodable] — not as a decoding refusal, which
+// the HTTP edge would blame on the caller — and Read goes on past it to
+// the next message; Tail returns the last message's data as stored.
+func TestUndecodableMessageIsAFinding(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := journaltest.Run(t)
+	j := journaltest.Open(t, srv.Conn, journal.Config{})
+	ref := events.DeviceRef("OTP", "SERIAL0001")
+	junk := journaltest.Inject(t, srv.Conn, events.Subject(ref), []byte(`{"events":[`))
+	good, err := j.Append(ctx, journal.Record{Commit: journaltest.ErrorCommit("SERIAL0001", 1), Expect: junk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for e, err := range j.Read(ctx, ref, 1) {
+		var fe *events.FieldError
+		switch {
+		case e.Sequence == junk && (!errors.Is(err, journal.ErrUndecodable) || errors.As(err, &fe)):
+			t.Errorf("the undecodable message: %v", err)
+		case e.Sequence != junk && err != nil:
+			t.Fatalf("message %d: %v", e.Sequence, err)
+		}
+		seqs = append(seqs, e.Sequence)
+	}
+	if len(seqs) != 2 || seqs[0] != junk || seqs[1] != good[0] {
+		t.Fatalf("read %v, want %d and %d", seqs, junk, good[0])
+	}
+	m, ok, err := j.Tail(ctx, ref)
+	if c, derr := events.DecodeCommit(m.Data); err != nil || !ok || m.Seq != good[0] || derr != nil || len(c.Events) != 1 {
+		t.Fatalf("tail: %+v %v %v %v", m, ok, err, derr)
+	}
+}

@@ -71,15 +71,7 @@ func TestKeyFollowerActsOnAgreeingMessagesOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range []*Keys{a, b} {
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			if n, _ := k.Findings(); n >= uint64(len(forged)) {
-				break
-			}
-			if time.Now().After(deadline) {
-				n, found := k.Findings()
-				t.Fatalf("%d findings after 10 s, want %d: %+v", n, len(forged), found)
-			}
-		}
+		waitFindings(t, k, len(forged))
 		if key, ok := k.Get("T100"); !ok || key.RevokedAt == nil {
 			t.Errorf("the revoked key T100 is active again: %+v", key)
 		}

@@ -60,8 +60,8 @@ type Key struct {
 	RevokedBy   string               `json:"revoked_by,omitempty"`
 
 	tokenHash string
-	seq       uint64 // the key's last message: the expectation of its next append
-	head      string // the hash of the key's last event: the next one chains to it
+	seq       uint64 // the last message seen on the key's subject, applied or not: the expectation of its next append
+	head      string // the hash of the key's last applied event: the next one chains to it
 }
 
 // Active reports whether k may authenticate at t.
@@ -86,6 +86,7 @@ type Keys struct {
 	mu       sync.RWMutex
 	byID     map[string]Key
 	byHash   map[string]string // token hash → key id
+	seen     map[string]uint64 // key id → the last sequence seen on its subject, applied or a finding
 	findings uint64            // key messages not applied (see apply)
 	found    []KeyFinding      // the first maxFindings of them
 }
@@ -93,32 +94,44 @@ type Keys struct {
 // OpenKeys reads every key of the journal and follows it until ctx ends.
 // home is the institution key events are recorded at; now the clock.
 func OpenKeys(ctx context.Context, j *journal.Journal, home string, now func() time.Time) (*Keys, error) {
-	k := &Keys{j: j, home: home, now: now, byID: map[string]Key{}, byHash: map[string]string{}}
+	k := &Keys{j: j, home: home, now: now, byID: map[string]Key{}, byHash: map[string]string{},
+		seen: map[string]uint64{}}
 	if err := j.Follow(ctx, events.KindKey, k.apply); err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
 	}
 	return k, nil
 }
 
-// apply folds one key message; a message this process already applied
-// (its own append) is skipped. A message whose subject, chain and payload
-// do not agree (a key_created stored under another key's subject, replayed,
-// altered, or not a key event) changes no key: it is a finding.
+// apply folds one key message; a message this process already saw (its
+// own append) is skipped. A message whose subject, chain and payload do not
+// agree (a key_created stored under another key's subject, replayed,
+// altered, undecodable, or not a key event) changes no key: it is a
+// finding. Either way it is the subject's last message, so the key's next
+// append expects its sequence (and chains from the last applied event):
+// a message that is not the ledger's own never makes a key unrevocable.
 func (k *Keys) apply(m journal.Message) {
-	c, err := events.DecodeCommit(m.Data)
-	if err != nil {
-		k.find(m, err.Error()) // the projector quarantines it too; a key it cannot read grants nothing
-		return
-	}
 	at, ok := events.ParseSubject(m.Subject)
 	if !ok || at.Kind != events.KindKey {
 		k.find(m, "not a key's subject")
 		return
 	}
+	c, err := events.DecodeCommit(m.Data)
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.seen[at.Key] >= m.Seq {
+		return
+	}
+	k.seen[at.Key] = m.Seq
 	cur, ok := k.byID[at.Key]
-	if ok && cur.seq >= m.Seq {
+	if ok {
+		cur.seq = m.Seq
+		k.byID[at.Key] = cur
+	}
+	if err == nil && len(c.Events) == 0 {
+		err = errors.New("a commit of no event")
+	}
+	if err != nil {
+		k.findLocked(m, err.Error()) // the projector quarantines it too; a key it cannot read grants nothing
 		return
 	}
 	prev := cur.head
@@ -137,8 +150,8 @@ func (k *Keys) apply(m journal.Message) {
 	}
 	for _, e := range c.Events {
 		cur = k.fold(cur, at.Key, e)
-		cur.seq = m.Seq
 	}
+	cur.seq = m.Seq
 	k.byID[at.Key] = cur
 }
 
@@ -250,6 +263,18 @@ func (k *Keys) Get(id string) (Key, bool) {
 	return key, ok
 }
 
+// state returns the key of id as an append starts from: when there is no
+// key, still the last sequence seen on its subject (a finding's).
+func (k *Keys) state(id string) (Key, bool) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	key, ok := k.byID[id]
+	if !ok {
+		key.seq = k.seen[id]
+	}
+	return key, ok
+}
+
 // NewKey is what [Keys.Create] records. Cert binds a client certificate
 // (mutual TLS); zero: none.
 type NewKey struct {
@@ -294,7 +319,7 @@ func (k *Keys) create(ctx context.Context, by events.Principal, nk NewKey, token
 	if err != nil {
 		return Key{}, err
 	}
-	cur, exists := k.Get(nk.ID)
+	cur, exists := k.state(nk.ID)
 	if exists && cur.RevokedAt == nil {
 		return Key{}, ErrKeyExists
 	}
@@ -318,7 +343,7 @@ func (k *Keys) create(ctx context.Context, by events.Principal, nk NewKey, token
 // Revoke appends the revocation of key id by by. Revoking a revoked key
 // changes nothing.
 func (k *Keys) Revoke(ctx context.Context, by events.Principal, id string) (Key, error) {
-	cur, ok := k.Get(id)
+	cur, ok := k.state(id)
 	switch {
 	case !ok:
 		return Key{}, ErrNoKey

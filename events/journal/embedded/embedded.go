@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/otpledger/otpledger/events/journal"
+	"github.com/otpledger/otpledger/internal/securefile"
 )
 
 // Config configures an in-process NATS server with JetStream.
@@ -133,7 +134,7 @@ func Run(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("embedded server: connect: %w", err)
 	}
 	rc, _ := json.Marshal(readerCreds{URL: e.ClientURL(), User: readerUser, Password: readerPassword})
-	if err := os.WriteFile(e.reader, rc, 0o600); err != nil {
+	if err := securefile.Write(e.reader, rc); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("embedded server: write %s: %w", ReaderFile, err)
 	}
@@ -234,12 +235,17 @@ func DialReader(dataDir, name string) (*nats.Conn, error) {
 
 // lockDir creates dir and takes an exclusive, non-blocking OS lock on its
 // lock file, recording the holder's pid. The OS drops the lock when the
-// process ends, however it ends.
+// process ends, however it ends. A symbolic link in the lock file's place
+// is refused, never followed (the pid would be written through it).
 func lockDir(dir string) (*os.File, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, LockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	path := filepath.Join(dir, LockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if fi, lerr := os.Lstat(path); err != nil && lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
+		return nil, fmt.Errorf("data directory lock: %s is a symbolic link: refused", path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("data directory lock: %w", err)
 	}

@@ -108,11 +108,23 @@ func (f *Forged) Delete(seq uint64) {
 // bypasses the journal would (a poison message), and returns its sequence.
 func Inject(t testing.TB, nc *nats.Conn, subject string, data []byte) uint64 {
 	t.Helper()
+	return InjectState(t, nc, subject, data, nil)
+}
+
+// InjectState is [Inject] with a state header (nil: none), as the ledger
+// writes one with each message: a forged snapshot.
+func InjectState(t testing.TB, nc *nats.Conn, subject string, data, state []byte) uint64 {
+	t.Helper()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ack, err := js.Publish(context.Background(), subject, data)
+	m := nats.NewMsg(subject)
+	m.Data = data
+	if state != nil {
+		m.Header.Set(journal.StateHeader, string(state))
+	}
+	ack, err := js.PublishMsg(context.Background(), m)
 	if err != nil {
 		t.Fatal(err)
 	}
