@@ -185,6 +185,11 @@ type Cluster struct {
 	env      []string // serve's environment (verify's too)
 	bin      string   // otpledger
 	admin    string   // the bootstrap admin token
+	stores   []string // the nodes' store directories, by node
+	sync     string   // the nodes' sync_interval; "" NATS's default (2 min)
+
+	mu   sync.Mutex
+	mark map[string]int64 // size of each .blk file of the stores at the last markSynced
 }
 
 // ClusterConfig says what [StartCluster] starts.
@@ -195,6 +200,11 @@ type ClusterConfig struct {
 	OTPLedger   string
 	Replicas    int    // serve processes; default 2
 	DatabaseURL string // the replicas' shared views; "" keeps them in memory
+	// Sync is the nodes' JetStream sync_interval: "" runs
+	// deploy/nats/cluster.conf as it is (it sets none: NATS's default,
+	// acknowledged writes fsynced every 2 minutes); "always" or a duration
+	// runs a copy of it with that sync_interval in its jetstream block.
+	Sync string
 }
 
 // StartCluster starts three nodes, waits for JetStream, then the replicas
@@ -204,12 +214,16 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 	if cfg.Replicas == 0 {
 		cfg.Replicas = 2
 	}
-	c := &Cluster{bin: cfg.OTPLedger}
+	c := &Cluster{bin: cfg.OTPLedger, sync: cfg.Sync}
 	defer func() {
 		if err != nil {
 			c.Close()
 		}
 	}()
+	conf, err := clusterConf(cfg.Root, filepath.Join(cfg.Dir, "nats"), cfg.Sync)
+	if err != nil {
+		return nil, err
+	}
 	env := []string{"OTPLEDGER_NATS_PASSWORD=" + ledgerPassword, "OTPLEDGER_AUDITOR_PASSWORD=" + auditorPassword,
 		"OTPLEDGER_NATS_ROUTE_PASSWORD=" + routePassword}
 	var ports, clusterPorts []int
@@ -226,7 +240,8 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 	for i := range 3 {
 		name := fmt.Sprintf("n%d", i+1)
 		store := filepath.Join(cfg.Dir, name)
-		n := &proc{name: name, bin: cfg.NATSServer, args: []string{"-c", filepath.Join(cfg.Root, "deploy/nats/cluster.conf")},
+		c.stores = append(c.stores, store)
+		n := &proc{name: name, bin: cfg.NATSServer, args: []string{"-c", conf},
 			env: append(slices.Clone(env), "OTPLEDGER_NATS_NAME="+name, "OTPLEDGER_NATS_PORT="+strconv.Itoa(ports[i]),
 				"OTPLEDGER_NATS_CLUSTER_PORT="+strconv.Itoa(clusterPorts[i]), "OTPLEDGER_NATS_STORE="+store)}
 		c.Nodes = append(c.Nodes, n)
@@ -271,6 +286,108 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 	}
 	c.admin = strings.TrimSpace(string(admin))
 	return c, nil
+}
+
+// clusterConf returns the configuration file of the nodes:
+// deploy/nats/cluster.conf itself when sync is "", else a copy of it (and
+// of the accounts.conf it includes) in dir whose jetstream block sets
+// sync_interval to sync.
+func clusterConf(root, dir, sync string) (string, error) {
+	deploy := filepath.Join(root, "deploy/nats")
+	if sync == "" {
+		return filepath.Join(deploy, "cluster.conf"), nil
+	}
+	if sync != "always" {
+		if _, err := time.ParseDuration(sync); err != nil {
+			return "", fmt.Errorf("sync_interval %q: neither always nor a duration", sync)
+		}
+	}
+	conf, err := os.ReadFile(filepath.Join(deploy, "cluster.conf"))
+	if err != nil {
+		return "", err
+	}
+	accounts, err := os.ReadFile(filepath.Join(deploy, "accounts.conf"))
+	if err != nil {
+		return "", err
+	}
+	const block = "\njetstream {\n"
+	if bytes.Count(conf, []byte(block)) != 1 {
+		return "", errors.New("deploy/nats/cluster.conf has no single jetstream block to set sync_interval in")
+	}
+	conf = bytes.Replace(conf, []byte(block), []byte(block+"  sync_interval: "+sync+"\n"), 1)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "cluster.conf")
+	return path, errors.Join(os.WriteFile(path, conf, 0o644), os.WriteFile(filepath.Join(dir, "accounts.conf"), accounts, 0o644))
+}
+
+// killNodes SIGKILLs every node at once (the signals first, then the waits:
+// no node sees another's death before its own).
+func (c *Cluster) killNodes() {
+	var wg sync.WaitGroup
+	for _, n := range c.Nodes {
+		wg.Add(1)
+		go func() { defer wg.Done(); n.kill() }()
+	}
+	wg.Wait()
+}
+
+// blocks returns the size of every message block (.blk: the streams' and
+// the Raft groups' logs) of the nodes' stores.
+func (c *Cluster) blocks() map[string]int64 {
+	sizes := map[string]int64{}
+	for _, store := range c.stores {
+		_ = filepath.WalkDir(store, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || filepath.Ext(path) != ".blk" {
+				return nil
+			}
+			if info, err := d.Info(); err == nil {
+				sizes[path] = info.Size()
+			}
+			return nil
+		})
+	}
+	return sizes
+}
+
+// markSynced records the size of every block as the point a power loss
+// rolls the stores back to (see loseUnsynced).
+func (c *Cluster) markSynced() {
+	sizes := c.blocks()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.mark = sizes
+}
+
+// loseUnsynced rolls the stopped nodes' blocks back to the last mark, as a
+// power loss does to writes never fsynced: a block that grew is cut to its
+// marked size, a block made since is removed. Under sync_interval always
+// every acknowledged write was fsynced, and nothing is rolled back. It
+// returns the bytes and files it cut.
+func (c *Cluster) loseUnsynced() (bytes int64, files int, err error) {
+	if c.sync == "always" {
+		return 0, 0, nil
+	}
+	c.mu.Lock()
+	mark := c.mark
+	c.mu.Unlock()
+	if mark == nil {
+		return 0, 0, errors.New("no mark of the synced stores")
+	}
+	for path, size := range c.blocks() {
+		was, ok := mark[path]
+		switch {
+		case !ok:
+			err = errors.Join(err, os.Remove(path))
+		case size > was:
+			err = errors.Join(err, os.Truncate(path, was))
+		default:
+			continue
+		}
+		bytes, files = bytes+size-was, files+1
+	}
+	return bytes, files, err
 }
 
 // Close kills every process.

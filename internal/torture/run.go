@@ -46,7 +46,10 @@ type Config struct {
 	// that was stored without an answer is stored twice — which the
 	// accounting must report as unexpected events.
 	PlantRetryWithoutKey bool
-	Logf                 func(format string, args ...any)
+	// Sync is the nodes' sync_interval (ClusterConfig.Sync): "" NATS's
+	// default, "always", or a duration.
+	Sync string
+	Logf func(format string, args ...any)
 }
 
 func (c *Config) setDefaults() {
@@ -129,10 +132,11 @@ func (r Result) Summary() string {
 // visualization are saved in cfg.Dir/failure.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	cfg.setDefaults()
-	cfg.Logf("torture seed %d: %d clients, %d devices, %d replicas, %v, %d nemeses", cfg.Seed, cfg.Clients, cfg.Devices, cfg.Replicas, cfg.Duration, len(cfg.Nemeses))
+	cfg.Logf("torture seed %d: %d clients, %d devices, %d replicas, %v, %d nemeses, sync_interval %q", cfg.Seed, cfg.Clients, cfg.Devices, cfg.Replicas,
+		cfg.Duration, len(cfg.Nemeses), cfg.Sync)
 	res := Result{Seed: cfg.Seed}
 	c, err := StartCluster(ctx, ClusterConfig{Root: cfg.Root, Dir: cfg.Dir, NATSServer: cfg.NATSServer, OTPLedger: cfg.OTPLedger,
-		Replicas: cfg.Replicas, DatabaseURL: cfg.DatabaseURL})
+		Replicas: cfg.Replicas, DatabaseURL: cfg.DatabaseURL, Sync: cfg.Sync})
 	if err != nil {
 		return res, err
 	}
@@ -198,6 +202,7 @@ func nemesis(ctx context.Context, c *Cluster, cfg Config, rec *Recorder) []Fault
 			time.Sleep(time.Until(end))
 			return faults
 		}
+		c.markSynced()
 		time.Sleep(wait)
 		n := cfg.Nemeses[rng.IntN(len(cfg.Nemeses))]
 		f := Fault{Nemesis: n.Name, At: time.Duration(rec.Now())}
