@@ -91,7 +91,8 @@ var StoreNemeses = []Nemesis{
 		if len(names) == 0 {
 			return "", nil, fmt.Errorf("stream leader %s has no followers", leader)
 		}
-		i := slices.IndexFunc(c.Nodes, func(n *proc) bool { return n.name == names[rng.IntN(len(names))] })
+		name := names[rng.IntN(len(names))]
+		i := slices.IndexFunc(c.Nodes, func(n *proc) bool { return n.name == name })
 		if i < 0 {
 			return "", nil, fmt.Errorf("follower %v is no node of the cluster", names)
 		}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -99,6 +100,7 @@ type Result struct {
 	UnexpectedErrs int    // answers that are none of 201/200, 409 with a rule, 503, or a transport error
 	Saved          string // the directory holding the failure's artefacts, when saved
 	verdict        Verdict
+	stored         []Stored // the journal's events of the devices, read back
 }
 
 // Ok reports whether every history is linearizable, the accounting is
@@ -172,6 +174,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	res.stored = stored
 	res.verdict = Check(res.Ops, 5*time.Minute)
 	res.Verdict = res.verdict.Result
 	res.Anomalies = Explain(res.Ops, stored)
@@ -179,6 +182,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	out, err := c.Verify(ctx)
 	if err != nil || json.Unmarshal(out, &res.Verify) != nil {
 		res.VerifyErr = fmt.Sprintf("verify: %v: %s", err, tail(string(out), 2000))
+	}
+	if err := saveLogs(filepath.Join(cfg.Dir, "logs"), c); err != nil {
+		return res, err
 	}
 	if !res.Ok() {
 		res.Saved = filepath.Join(cfg.Dir, "failure")
@@ -278,6 +284,19 @@ func save(r Result, c *Cluster) error {
 	return errors.Join(errs...)
 }
 
+// saveLogs writes each process's log into dir (a run's logs, passed or
+// not: what the nodes said of a corrupted store).
+func saveLogs(dir string, c *Cluster) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range append(slices.Clone(c.Nodes), c.Replicas...) {
+		errs = append(errs, os.WriteFile(filepath.Join(dir, p.name+".log"), []byte(p.logs()), 0o644))
+	}
+	return errors.Join(errs...)
+}
+
 // details lists the anomalies and accounting failures, at most 20 of each.
 func (r Result) details() string {
 	var b strings.Builder
@@ -304,7 +323,12 @@ func (r Result) details() string {
 				fmt.Fprintf(&b, "  … %d more\n", len(ids)-20)
 				break
 			}
-			fmt.Fprintf(&b, "%s event %s\n", class, id)
+			fmt.Fprintf(&b, "%s event %s", class, id)
+			if i := slices.IndexFunc(r.stored, func(s Stored) bool { return s.ID == id }); i >= 0 {
+				s := r.stored[i]
+				fmt.Fprintf(&b, ": %s v%d, sequence %d, %s, key %q", s.Device, s.Version, s.Seq, s.Type, s.Key)
+			}
+			b.WriteString("\n")
 		}
 	}
 	return b.String()
