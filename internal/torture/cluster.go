@@ -188,6 +188,8 @@ type Cluster struct {
 	stores   []string // the nodes' store directories, by node
 	sync     string   // the nodes' sync_interval; "" NATS's default (2 min)
 
+	links []*link // the routes' proxies, when partitions are on
+
 	mu   sync.Mutex
 	mark map[string]int64 // size of each .blk file of the stores at the last markSynced
 }
@@ -205,6 +207,10 @@ type ClusterConfig struct {
 	// acknowledged writes fsynced every 2 minutes); "always" or a duration
 	// runs a copy of it with that sync_interval in its jetstream block.
 	Sync string
+	// Partitions puts a proxy (a link) on each node's route to each other
+	// node, which the partition nemeses cut; each node advertises a route
+	// address nothing listens on, so no node gossips its way around a cut.
+	Partitions bool
 }
 
 // StartCluster starts three nodes, waits for JetStream, then the replicas
@@ -220,29 +226,46 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 			c.Close()
 		}
 	}()
-	conf, err := clusterConf(cfg.Root, filepath.Join(cfg.Dir, "nats"), cfg.Sync)
-	if err != nil {
-		return nil, err
-	}
 	env := []string{"OTPLEDGER_NATS_PASSWORD=" + ledgerPassword, "OTPLEDGER_AUDITOR_PASSWORD=" + auditorPassword,
 		"OTPLEDGER_NATS_ROUTE_PASSWORD=" + routePassword}
 	var ports, clusterPorts []int
-	for i := range 3 {
+	for range 3 {
 		p, err1 := freePort()
 		cp, err2 := freePort()
 		if err := errors.Join(err1, err2); err != nil {
 			return nil, err
 		}
 		ports, clusterPorts = append(ports, p), append(clusterPorts, cp)
-		env = append(env, fmt.Sprintf("OTPLEDGER_NATS_ROUTE_%d=nats-route://route:%s@127.0.0.1:%d", i+1, routePassword, cp))
 	}
 	var urls []string
 	for i := range 3 {
 		name := fmt.Sprintf("n%d", i+1)
+		routes, advertise := slices.Clone(env), ""
+		for j, cp := range clusterPorts {
+			if cfg.Partitions && j != i {
+				l, err := newLink(i, j, fmt.Sprintf("127.0.0.1:%d", cp))
+				if err != nil {
+					return nil, err
+				}
+				c.links, cp = append(c.links, l), l.port()
+			}
+			routes = append(routes, fmt.Sprintf("OTPLEDGER_NATS_ROUTE_%d=nats-route://route:%s@127.0.0.1:%d", j+1, routePassword, cp))
+		}
+		if cfg.Partitions {
+			dead, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			advertise = fmt.Sprintf("127.0.0.1:%d", dead)
+		}
+		conf, err := clusterConf(cfg.Root, filepath.Join(cfg.Dir, "nats"), name, cfg.Sync, advertise)
+		if err != nil {
+			return nil, err
+		}
 		store := filepath.Join(cfg.Dir, name)
 		c.stores = append(c.stores, store)
 		n := &proc{name: name, bin: cfg.NATSServer, args: []string{"-c", conf},
-			env: append(slices.Clone(env), "OTPLEDGER_NATS_NAME="+name, "OTPLEDGER_NATS_PORT="+strconv.Itoa(ports[i]),
+			env: append(routes, "OTPLEDGER_NATS_NAME="+name, "OTPLEDGER_NATS_PORT="+strconv.Itoa(ports[i]),
 				"OTPLEDGER_NATS_CLUSTER_PORT="+strconv.Itoa(clusterPorts[i]), "OTPLEDGER_NATS_STORE="+store)}
 		c.Nodes = append(c.Nodes, n)
 		urls = append(urls, fmt.Sprintf("nats://otpledger:%s@127.0.0.1:%d", ledgerPassword, ports[i]))
@@ -288,16 +311,17 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 	return c, nil
 }
 
-// clusterConf returns the configuration file of the nodes:
-// deploy/nats/cluster.conf itself when sync is "", else a copy of it (and
-// of the accounts.conf it includes) in dir whose jetstream block sets
-// sync_interval to sync.
-func clusterConf(root, dir, sync string) (string, error) {
+// clusterConf returns the configuration file of node name:
+// deploy/nats/cluster.conf itself when sync and advertise are "", else a
+// copy of it (and of the accounts.conf it includes) in dir whose jetstream
+// block sets sync_interval to sync and whose cluster block advertises
+// advertise as the node's route address.
+func clusterConf(root, dir, name, sync, advertise string) (string, error) {
 	deploy := filepath.Join(root, "deploy/nats")
-	if sync == "" {
+	if sync == "" && advertise == "" {
 		return filepath.Join(deploy, "cluster.conf"), nil
 	}
-	if sync != "always" {
+	if sync != "always" && sync != "" {
 		if _, err := time.ParseDuration(sync); err != nil {
 			return "", fmt.Errorf("sync_interval %q: neither always nor a duration", sync)
 		}
@@ -310,15 +334,23 @@ func clusterConf(root, dir, sync string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	const block = "\njetstream {\n"
-	if bytes.Count(conf, []byte(block)) != 1 {
-		return "", errors.New("deploy/nats/cluster.conf has no single jetstream block to set sync_interval in")
+	var sets [][2]string // a block's opening, the line to add in it
+	if sync != "" {
+		sets = append(sets, [2]string{"\njetstream {\n", "  sync_interval: " + sync + "\n"})
 	}
-	conf = bytes.Replace(conf, []byte(block), []byte(block+"  sync_interval: "+sync+"\n"), 1)
+	if advertise != "" {
+		sets = append(sets, [2]string{"\ncluster {\n", "  advertise: \"" + advertise + "\"\n"})
+	}
+	for _, set := range sets {
+		if bytes.Count(conf, []byte(set[0])) != 1 {
+			return "", fmt.Errorf("deploy/nats/cluster.conf has no single block %q", strings.TrimSpace(set[0]))
+		}
+		conf = bytes.Replace(conf, []byte(set[0]), []byte(set[0]+set[1]), 1)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, "cluster.conf")
+	path := filepath.Join(dir, "cluster-"+name+".conf")
 	return path, errors.Join(os.WriteFile(path, conf, 0o644), os.WriteFile(filepath.Join(dir, "accounts.conf"), accounts, 0o644))
 }
 
@@ -390,8 +422,20 @@ func (c *Cluster) loseUnsynced() (bytes int64, files int, err error) {
 	return bytes, files, err
 }
 
+// isolate cuts (or heals) every link to and from node i.
+func (c *Cluster) isolate(i int, cut bool) {
+	for _, l := range c.links {
+		if l.from == i || l.to == i {
+			l.setCut(cut)
+		}
+	}
+}
+
 // Close kills every process.
 func (c *Cluster) Close() {
+	for _, l := range c.links {
+		l.close()
+	}
 	for _, p := range append(slices.Clone(c.Replicas), c.Nodes...) {
 		p.signal(syscall.SIGCONT)
 		p.kill()

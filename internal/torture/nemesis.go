@@ -19,39 +19,40 @@ import (
 // target with rng, and returns the target's name and how to heal it; the
 // harness heals after a hold it draws from the same seed.
 //
-// A partition (a TCP proxy on the routes that can be cut) would be one
-// more entry; a replica's clock cannot be skewed: serve has no option for it.
+// A replica's clock cannot be skewed: serve has no option for it.
 type Nemesis struct {
 	Name   string
 	Inject func(ctx context.Context, c *Cluster, rng *rand.Rand) (target string, heal func() error, err error)
+	// Hold bounds how long the fault lasts, when it is not Config.Hold.
+	Hold [2]time.Duration
 }
 
 // Nemeses are the faults [Run] draws from by default: process faults.
 var Nemeses = []Nemesis{
-	{"kill-node", func(_ context.Context, c *Cluster, rng *rand.Rand) (string, func() error, error) {
+	{Name: "kill-node", Inject: func(_ context.Context, c *Cluster, rng *rand.Rand) (string, func() error, error) {
 		return kill(c.Nodes[rng.IntN(len(c.Nodes))])
 	}},
-	{"pause-node", func(_ context.Context, c *Cluster, rng *rand.Rand) (string, func() error, error) {
+	{Name: "pause-node", Inject: func(_ context.Context, c *Cluster, rng *rand.Rand) (string, func() error, error) {
 		return pause(c.Nodes[rng.IntN(len(c.Nodes))])
 	}},
-	{"kill-stream-leader", func(ctx context.Context, c *Cluster, _ *rand.Rand) (string, func() error, error) {
+	{Name: "kill-stream-leader", Inject: func(ctx context.Context, c *Cluster, _ *rand.Rand) (string, func() error, error) {
 		n, err := c.StreamLeader(ctx)
 		if err != nil {
 			return "", nil, err
 		}
 		return kill(n)
 	}},
-	{"pause-stream-leader", func(ctx context.Context, c *Cluster, _ *rand.Rand) (string, func() error, error) {
+	{Name: "pause-stream-leader", Inject: func(ctx context.Context, c *Cluster, _ *rand.Rand) (string, func() error, error) {
 		n, err := c.StreamLeader(ctx)
 		if err != nil {
 			return "", nil, err
 		}
 		return pause(n)
 	}},
-	{"kill-replica", func(_ context.Context, c *Cluster, rng *rand.Rand) (string, func() error, error) {
+	{Name: "kill-replica", Inject: func(_ context.Context, c *Cluster, rng *rand.Rand) (string, func() error, error) {
 		return kill(c.Replicas[rng.IntN(len(c.Replicas))])
 	}},
-	{"pause-replica", func(_ context.Context, c *Cluster, rng *rand.Rand) (string, func() error, error) {
+	{Name: "pause-replica", Inject: func(_ context.Context, c *Cluster, rng *rand.Rand) (string, func() error, error) {
 		return pause(c.Replicas[rng.IntN(len(c.Replicas))])
 	}},
 }
@@ -62,7 +63,7 @@ var StoreNemeses = []Nemesis{
 	// kill-all-nodes SIGKILLs the three nodes at once and starts them again
 	// after the hold: the processes die, the machine does not, and what
 	// they wrote is in the page cache.
-	{"kill-all-nodes", func(_ context.Context, c *Cluster, _ *rand.Rand) (string, func() error, error) {
+	{Name: "kill-all-nodes", Inject: func(_ context.Context, c *Cluster, _ *rand.Rand) (string, func() error, error) {
 		c.killNodes()
 		return startNodes(c)
 	}},
@@ -72,7 +73,7 @@ var StoreNemeses = []Nemesis{
 	// fsynced are lost. With the default sync_interval (2 min) nothing
 	// written in those 6–10 s need have reached the disk; with
 	// sync_interval always nothing acknowledged is rolled back.
-	{"lose-unsynced", func(_ context.Context, c *Cluster, _ *rand.Rand) (string, func() error, error) {
+	{Name: "lose-unsynced", Inject: func(_ context.Context, c *Cluster, _ *rand.Rand) (string, func() error, error) {
 		c.killNodes()
 		cut, files, err := c.loseUnsynced()
 		target, heal, _ := startNodes(c)
@@ -82,7 +83,7 @@ var StoreNemeses = []Nemesis{
 	// tail of its stream's last message block while it is down, and starts
 	// it again: a minority's corrupted store, which the node must detect
 	// (checksums) and repair from the leader, or the run must report.
-	{"corrupt-follower", func(ctx context.Context, c *Cluster, rng *rand.Rand) (string, func() error, error) {
+	{Name: "corrupt-follower", Inject: func(ctx context.Context, c *Cluster, rng *rand.Rand) (string, func() error, error) {
 		leader, followers, err := c.streamLeader(ctx, 20*time.Second)
 		if err != nil {
 			return "", nil, err
@@ -150,6 +151,37 @@ func blockIndex(path string) int {
 	return i
 }
 
+// PartitionNemeses cut nodes off the others' routes (ClusterConfig.
+// Partitions puts the routes through proxies when one of them is drawn).
+var PartitionNemeses = []Nemesis{
+	// partition-leader cuts the stream's leader off the two other nodes:
+	// they elect another while the old one may still hold clients.
+	{Name: "partition-leader", Inject: func(ctx context.Context, c *Cluster, _ *rand.Rand) (string, func() error, error) {
+		n, err := c.StreamLeader(ctx)
+		if err != nil {
+			return "", nil, err
+		}
+		return partition(c, slices.Index(c.Nodes, n))
+	}, Hold: partitionHold},
+	// partition-minority cuts one node, drawn at random, off the others.
+	{Name: "partition-minority", Inject: func(_ context.Context, c *Cluster, rng *rand.Rand) (string, func() error, error) {
+		return partition(c, rng.IntN(len(c.Nodes)))
+	}, Hold: partitionHold},
+}
+
+// partitionHold outlasts NATS's election timeout (4–9 s), so that a cut
+// leader is replaced while it may still believe it leads.
+var partitionHold = [2]time.Duration{10 * time.Second, 20 * time.Second}
+
+// partition isolates node i; healing joins it again.
+func partition(c *Cluster, i int) (string, func() error, error) {
+	if len(c.links) == 0 {
+		return "", nil, errors.New("the routes have no proxies: the cluster was started without partitions")
+	}
+	c.isolate(i, true)
+	return c.Nodes[i].name, func() error { c.isolate(i, false); return nil }, nil
+}
+
 // kill SIGKILLs p; healing starts it again on the same store and port.
 func kill(p *proc) (string, func() error, error) {
 	p.kill()
@@ -172,10 +204,11 @@ type Fault struct {
 }
 
 // SelectNemeses returns the nemeses named in names (comma-separated, of
-// Nemeses and StoreNemeses): Nemeses for "", every one of both for "all",
+// Nemeses, StoreNemeses and PartitionNemeses): Nemeses for "", every one
+// for "all",
 // none for "none".
 func SelectNemeses(names string) ([]Nemesis, error) {
-	every := slices.Concat(Nemeses, StoreNemeses)
+	every := slices.Concat(Nemeses, StoreNemeses, PartitionNemeses)
 	switch names {
 	case "":
 		return Nemeses, nil

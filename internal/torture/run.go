@@ -138,7 +138,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		cfg.Duration, len(cfg.Nemeses), cfg.Sync)
 	res := Result{Seed: cfg.Seed}
 	c, err := StartCluster(ctx, ClusterConfig{Root: cfg.Root, Dir: cfg.Dir, NATSServer: cfg.NATSServer, OTPLedger: cfg.OTPLedger,
-		Replicas: cfg.Replicas, DatabaseURL: cfg.DatabaseURL, Sync: cfg.Sync})
+		Replicas: cfg.Replicas, DatabaseURL: cfg.DatabaseURL, Sync: cfg.Sync,
+		Partitions: slices.ContainsFunc(cfg.Nemeses, func(n Nemesis) bool { return strings.HasPrefix(n.Name, "partition-") })})
 	if err != nil {
 		return res, err
 	}
@@ -215,7 +216,11 @@ func nemesis(ctx context.Context, c *Cluster, cfg Config, rec *Recorder) []Fault
 		target, heal, err := n.Inject(ctx, c, rng)
 		f.Target = target
 		if err == nil {
-			time.Sleep(between(cfg.Hold))
+			hold := cfg.Hold
+			if n.Hold != [2]time.Duration{} {
+				hold = n.Hold
+			}
+			time.Sleep(between(hold))
 			err = heal()
 		}
 		f.Healed = time.Duration(rec.Now())
