@@ -175,6 +175,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	if err := clientKeys(res.Ops, stored); err != nil {
+		return res, err
+	}
 	res.stored = stored
 	res.verdict = Check(res.Ops, 5*time.Minute)
 	res.Verdict = res.verdict.Result
