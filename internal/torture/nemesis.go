@@ -71,7 +71,7 @@ var StoreNemeses = []Nemesis{
 	// every message block rolled back to its size when the harness last
 	// marked it (before the pause preceding this fault), as writes never
 	// fsynced are lost. With the default sync_interval (2 min) nothing
-	// written in those 6–10 s need have reached the disk; with
+	// written in that pause (Config.NemesisEvery) need have reached the disk; with
 	// sync_interval always nothing acknowledged is rolled back.
 	{Name: "lose-unsynced", Inject: func(_ context.Context, c *Cluster, _ *rand.Rand) (string, func() error, error) {
 		c.killNodes()
