@@ -1,6 +1,8 @@
 package torture
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 )
@@ -15,6 +17,56 @@ type Stored struct {
 	Key     string // the Idempotency-Key of the command that appended it
 	Type    string
 	Count   int // the error count after the event
+}
+
+// journalKey is the idempotency key the journal stores for a command the
+// client sent under key as principal (internal/httpapi: a key is the
+// principal's, stored as a digest of both).
+func journalKey(key, principal string) string {
+	h := sha256.New()
+	for _, part := range []string{key, principal} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return "http-" + hex.EncodeToString(h.Sum(nil)[:20])
+}
+
+// principal is the API key a workload operation is sent with.
+func principal(k Kind) string {
+	if k == Increment {
+		return "AUTH"
+	}
+	return "CENTER" // registrations and resets: the centre feed
+}
+
+// clientKeys rewrites the journal's keys of stored to the clients' keys of
+// ops, so that [Account] finds the events of commands of unknown outcome
+// or answered refused. An acknowledged event whose journal key is not its
+// command's is an error: the journal no longer derives keys as journalKey
+// does, and the accounting would be blind.
+func clientKeys(ops []Op, stored []Stored) error {
+	keys, byID := map[string]string{}, map[string]string{}
+	for _, o := range ops {
+		if o.Key == "" || o.Kind == Read {
+			continue
+		}
+		keys[journalKey(o.Key, principal(o.Kind))] = o.Key
+		if o.Outcome == Accepted {
+			for _, id := range o.EventIDs {
+				byID[id] = o.Key
+			}
+		}
+	}
+	for i, s := range stored {
+		k, ok := keys[s.Key]
+		if want, acked := byID[s.ID]; acked && k != want {
+			return fmt.Errorf("event %s of the command under key %q is stored under %q: not the key the harness derives", s.ID, want, s.Key)
+		}
+		if ok {
+			stored[i].Key = k
+		}
+	}
+	return nil
 }
 
 // Accounting is Jepsen's accounting of acknowledged events: every event id a

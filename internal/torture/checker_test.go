@@ -144,3 +144,31 @@ func TestAccountingFindsLostAndDuplicated(t *testing.T) {
 		t.Errorf("planted: %s (lost %v, duplicated %v, unexpected %v)", a, a.Lost, a.Duplicated, a.Unexpected)
 	}
 }
+
+// TestAccountingJournalKeys holds the accounting to the keys the journal
+// stores (the HTTP layer's digest of key and principal): a command of
+// unknown outcome that was stored is counted as such, not as an
+// unexpected event, and a stored command answered refused is found.
+func TestAccountingJournalKeys(t *testing.T) {
+	ops := []Op{
+		{Client: 0, Device: "D1", Kind: Increment, Key: "acked", Outcome: Accepted, Version: 1, EventIDs: []string{"e1"}},
+		{Client: 0, Device: "D1", Kind: Increment, Key: "unknown", Outcome: Unknown},
+		{Client: 1, Device: "D1", Kind: Reset, Key: "refused", Outcome: Refused, Rule: "R-X"},
+	}
+	stored := []Stored{
+		{Device: "D1", Version: 1, ID: "e1", Key: journalKey("acked", "AUTH")},
+		{Device: "D1", Version: 2, ID: "e2", Key: journalKey("unknown", "AUTH")},
+		{Device: "D1", Version: 3, ID: "e3", Key: journalKey("refused", "CENTER")},
+	}
+	if err := clientKeys(ops, stored); err != nil {
+		t.Fatal(err)
+	}
+	a := Account(ops, stored)
+	if len(a.Unexpected) != 0 || a.UnknownStored != 1 || len(a.StoredButRefused) != 1 {
+		t.Errorf("journal keys: %s; want 0 unexpected, 1 unknown stored, 1 stored command answered refused", a)
+	}
+	stored[0].Key = "http-another"
+	if err := clientKeys(ops, stored); err == nil {
+		t.Error("an acknowledged event under a key the harness does not derive went unnoticed")
+	}
+}

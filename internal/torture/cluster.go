@@ -185,6 +185,13 @@ type Cluster struct {
 	env      []string // serve's environment (verify's too)
 	bin      string   // otpledger
 	admin    string   // the bootstrap admin token
+	stores   []string // the nodes' store directories, by node
+	sync     string   // the nodes' sync_interval; "" NATS's default (2 min)
+
+	links []*link // the routes' proxies, when partitions are on
+
+	mu   sync.Mutex
+	mark map[string]int64 // size of each .blk file of the stores at the last markSynced
 }
 
 // ClusterConfig says what [StartCluster] starts.
@@ -195,6 +202,15 @@ type ClusterConfig struct {
 	OTPLedger   string
 	Replicas    int    // serve processes; default 2
 	DatabaseURL string // the replicas' shared views; "" keeps them in memory
+	// Sync is the nodes' JetStream sync_interval: "" runs
+	// deploy/nats/cluster.conf as it is (it sets none: NATS's default,
+	// acknowledged writes fsynced every 2 minutes); "always" or a duration
+	// runs a copy of it with that sync_interval in its jetstream block.
+	Sync string
+	// Partitions puts a proxy (a link) on each node's route to each other
+	// node, which the partition nemeses cut; each node advertises a route
+	// address nothing listens on, so no node gossips its way around a cut.
+	Partitions bool
 }
 
 // StartCluster starts three nodes, waits for JetStream, then the replicas
@@ -204,7 +220,7 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 	if cfg.Replicas == 0 {
 		cfg.Replicas = 2
 	}
-	c := &Cluster{bin: cfg.OTPLedger}
+	c := &Cluster{bin: cfg.OTPLedger, sync: cfg.Sync}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -213,21 +229,43 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 	env := []string{"OTPLEDGER_NATS_PASSWORD=" + ledgerPassword, "OTPLEDGER_AUDITOR_PASSWORD=" + auditorPassword,
 		"OTPLEDGER_NATS_ROUTE_PASSWORD=" + routePassword}
 	var ports, clusterPorts []int
-	for i := range 3 {
+	for range 3 {
 		p, err1 := freePort()
 		cp, err2 := freePort()
 		if err := errors.Join(err1, err2); err != nil {
 			return nil, err
 		}
 		ports, clusterPorts = append(ports, p), append(clusterPorts, cp)
-		env = append(env, fmt.Sprintf("OTPLEDGER_NATS_ROUTE_%d=nats-route://route:%s@127.0.0.1:%d", i+1, routePassword, cp))
 	}
 	var urls []string
 	for i := range 3 {
 		name := fmt.Sprintf("n%d", i+1)
+		routes, advertise := slices.Clone(env), ""
+		for j, cp := range clusterPorts {
+			if cfg.Partitions && j != i {
+				l, err := newLink(i, j, fmt.Sprintf("127.0.0.1:%d", cp))
+				if err != nil {
+					return nil, err
+				}
+				c.links, cp = append(c.links, l), l.port()
+			}
+			routes = append(routes, fmt.Sprintf("OTPLEDGER_NATS_ROUTE_%d=nats-route://route:%s@127.0.0.1:%d", j+1, routePassword, cp))
+		}
+		if cfg.Partitions {
+			dead, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			advertise = fmt.Sprintf("127.0.0.1:%d", dead)
+		}
+		conf, err := clusterConf(cfg.Root, filepath.Join(cfg.Dir, "nats"), name, cfg.Sync, advertise)
+		if err != nil {
+			return nil, err
+		}
 		store := filepath.Join(cfg.Dir, name)
-		n := &proc{name: name, bin: cfg.NATSServer, args: []string{"-c", filepath.Join(cfg.Root, "deploy/nats/cluster.conf")},
-			env: append(slices.Clone(env), "OTPLEDGER_NATS_NAME="+name, "OTPLEDGER_NATS_PORT="+strconv.Itoa(ports[i]),
+		c.stores = append(c.stores, store)
+		n := &proc{name: name, bin: cfg.NATSServer, args: []string{"-c", conf},
+			env: append(routes, "OTPLEDGER_NATS_NAME="+name, "OTPLEDGER_NATS_PORT="+strconv.Itoa(ports[i]),
 				"OTPLEDGER_NATS_CLUSTER_PORT="+strconv.Itoa(clusterPorts[i]), "OTPLEDGER_NATS_STORE="+store)}
 		c.Nodes = append(c.Nodes, n)
 		urls = append(urls, fmt.Sprintf("nats://otpledger:%s@127.0.0.1:%d", ledgerPassword, ports[i]))
@@ -273,8 +311,131 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 	return c, nil
 }
 
+// clusterConf returns the configuration file of node name:
+// deploy/nats/cluster.conf itself when sync and advertise are "", else a
+// copy of it (and of the accounts.conf it includes) in dir whose jetstream
+// block sets sync_interval to sync and whose cluster block advertises
+// advertise as the node's route address.
+func clusterConf(root, dir, name, sync, advertise string) (string, error) {
+	deploy := filepath.Join(root, "deploy/nats")
+	if sync == "" && advertise == "" {
+		return filepath.Join(deploy, "cluster.conf"), nil
+	}
+	if sync != "always" && sync != "" {
+		if _, err := time.ParseDuration(sync); err != nil {
+			return "", fmt.Errorf("sync_interval %q: neither always nor a duration", sync)
+		}
+	}
+	conf, err := os.ReadFile(filepath.Join(deploy, "cluster.conf"))
+	if err != nil {
+		return "", err
+	}
+	accounts, err := os.ReadFile(filepath.Join(deploy, "accounts.conf"))
+	if err != nil {
+		return "", err
+	}
+	var sets [][2]string // a block's opening, the line to add in it
+	if sync != "" {
+		sets = append(sets, [2]string{"\njetstream {\n", "  sync_interval: " + sync + "\n"})
+	}
+	if advertise != "" {
+		sets = append(sets, [2]string{"\ncluster {\n", "  advertise: \"" + advertise + "\"\n"})
+	}
+	for _, set := range sets {
+		if bytes.Count(conf, []byte(set[0])) != 1 {
+			return "", fmt.Errorf("deploy/nats/cluster.conf has no single block %q", strings.TrimSpace(set[0]))
+		}
+		conf = bytes.Replace(conf, []byte(set[0]), []byte(set[0]+set[1]), 1)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "cluster-"+name+".conf")
+	return path, errors.Join(os.WriteFile(path, conf, 0o644), os.WriteFile(filepath.Join(dir, "accounts.conf"), accounts, 0o644))
+}
+
+// killNodes SIGKILLs every node at once (the signals first, then the waits:
+// no node sees another's death before its own).
+func (c *Cluster) killNodes() {
+	var wg sync.WaitGroup
+	for _, n := range c.Nodes {
+		wg.Add(1)
+		go func() { defer wg.Done(); n.kill() }()
+	}
+	wg.Wait()
+}
+
+// blocks returns the size of every message block (.blk: the streams' and
+// the Raft groups' logs) of the nodes' stores.
+func (c *Cluster) blocks() map[string]int64 {
+	sizes := map[string]int64{}
+	for _, store := range c.stores {
+		_ = filepath.WalkDir(store, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || filepath.Ext(path) != ".blk" {
+				return nil
+			}
+			if info, err := d.Info(); err == nil {
+				sizes[path] = info.Size()
+			}
+			return nil
+		})
+	}
+	return sizes
+}
+
+// markSynced records the size of every block as the point a power loss
+// rolls the stores back to (see loseUnsynced).
+func (c *Cluster) markSynced() {
+	sizes := c.blocks()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.mark = sizes
+}
+
+// loseUnsynced rolls the stopped nodes' blocks back to the last mark, as a
+// power loss does to writes never fsynced: a block that grew is cut to its
+// marked size, a block made since is removed. Under sync_interval always
+// every acknowledged write was fsynced, and nothing is rolled back. It
+// returns the bytes and files it cut.
+func (c *Cluster) loseUnsynced() (bytes int64, files int, err error) {
+	if c.sync == "always" {
+		return 0, 0, nil
+	}
+	c.mu.Lock()
+	mark := c.mark
+	c.mu.Unlock()
+	if mark == nil {
+		return 0, 0, errors.New("no mark of the synced stores")
+	}
+	for path, size := range c.blocks() {
+		was, ok := mark[path]
+		switch {
+		case !ok:
+			err = errors.Join(err, os.Remove(path))
+		case size > was:
+			err = errors.Join(err, os.Truncate(path, was))
+		default:
+			continue
+		}
+		bytes, files = bytes+size-was, files+1
+	}
+	return bytes, files, err
+}
+
+// isolate cuts (or heals) every link to and from node i.
+func (c *Cluster) isolate(i int, cut bool) {
+	for _, l := range c.links {
+		if l.from == i || l.to == i {
+			l.setCut(cut)
+		}
+	}
+}
+
 // Close kills every process.
 func (c *Cluster) Close() {
+	for _, l := range c.links {
+		l.close()
+	}
 	for _, p := range append(slices.Clone(c.Replicas), c.Nodes...) {
 		p.signal(syscall.SIGCONT)
 		p.kill()

@@ -3,9 +3,8 @@
 // replicas on loopback ports, clients that record every operation they make
 // through the Go client (package client) — invoke and return times on a
 // monotonic clock, input, output, or unknown after a timeout — with an
-// Idempotency-Key per operation retried across replicas, and nemeses that
-// SIGKILL or SIGSTOP nodes, the stream leader and replicas, chosen at random
-// from a printed seed.
+// Idempotency-Key per operation retried across replicas, and nemeses chosen
+// at random from a printed seed.
 //
 // Its checkers judge the recorded history:
 //   - [Check] runs Porcupine over each device's operations with [DeviceModel]
@@ -20,6 +19,12 @@
 //
 // [Run] ties them together; on a failure it saves the history, the seed and
 // Porcupine's HTML visualization in the directory the caller names.
-// Partitions, clock skew and bit flips of store files are not nemeses yet:
-// they are added as more entries of [Nemeses].
+//
+// Beyond the process faults of [Nemeses], [StoreNemeses] reach the nodes'
+// stores (every node killed at once; a power loss rolling back what was not
+// fsynced; bytes flipped in a follower's last message block) and
+// [PartitionNemeses] cut nodes off the others' routes through loopback
+// proxies. The nodes' sync_interval is NATS's default unless
+// [Config].Sync sets it on the harness's copy of deploy/nats/cluster.conf.
+// A replica's clock is not skewed: serve has no option that shifts it.
 package torture

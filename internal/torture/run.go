@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -46,7 +47,10 @@ type Config struct {
 	// that was stored without an answer is stored twice — which the
 	// accounting must report as unexpected events.
 	PlantRetryWithoutKey bool
-	Logf                 func(format string, args ...any)
+	// Sync is the nodes' sync_interval (ClusterConfig.Sync): "" NATS's
+	// default, "always", or a duration.
+	Sync string
+	Logf func(format string, args ...any)
 }
 
 func (c *Config) setDefaults() {
@@ -96,6 +100,7 @@ type Result struct {
 	UnexpectedErrs int    // answers that are none of 201/200, 409 with a rule, 503, or a transport error
 	Saved          string // the directory holding the failure's artefacts, when saved
 	verdict        Verdict
+	stored         []Stored // the journal's events of the devices, read back
 }
 
 // Ok reports whether every history is linearizable, the accounting is
@@ -129,10 +134,12 @@ func (r Result) Summary() string {
 // visualization are saved in cfg.Dir/failure.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	cfg.setDefaults()
-	cfg.Logf("torture seed %d: %d clients, %d devices, %d replicas, %v, %d nemeses", cfg.Seed, cfg.Clients, cfg.Devices, cfg.Replicas, cfg.Duration, len(cfg.Nemeses))
+	cfg.Logf("torture seed %d: %d clients, %d devices, %d replicas, %v, %d nemeses, sync_interval %q", cfg.Seed, cfg.Clients, cfg.Devices, cfg.Replicas,
+		cfg.Duration, len(cfg.Nemeses), cfg.Sync)
 	res := Result{Seed: cfg.Seed}
 	c, err := StartCluster(ctx, ClusterConfig{Root: cfg.Root, Dir: cfg.Dir, NATSServer: cfg.NATSServer, OTPLedger: cfg.OTPLedger,
-		Replicas: cfg.Replicas, DatabaseURL: cfg.DatabaseURL})
+		Replicas: cfg.Replicas, DatabaseURL: cfg.DatabaseURL, Sync: cfg.Sync,
+		Partitions: slices.ContainsFunc(cfg.Nemeses, func(n Nemesis) bool { return strings.HasPrefix(n.Name, "partition-") })})
 	if err != nil {
 		return res, err
 	}
@@ -168,6 +175,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	if err := clientKeys(res.Ops, stored); err != nil {
+		return res, err
+	}
+	res.stored = stored
 	res.verdict = Check(res.Ops, 5*time.Minute)
 	res.Verdict = res.verdict.Result
 	res.Anomalies = Explain(res.Ops, stored)
@@ -175,6 +186,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	out, err := c.Verify(ctx)
 	if err != nil || json.Unmarshal(out, &res.Verify) != nil {
 		res.VerifyErr = fmt.Sprintf("verify: %v: %s", err, tail(string(out), 2000))
+	}
+	if err := saveLogs(filepath.Join(cfg.Dir, "logs"), c); err != nil {
+		return res, err
 	}
 	if !res.Ok() {
 		res.Saved = filepath.Join(cfg.Dir, "failure")
@@ -198,13 +212,18 @@ func nemesis(ctx context.Context, c *Cluster, cfg Config, rec *Recorder) []Fault
 			time.Sleep(time.Until(end))
 			return faults
 		}
+		c.markSynced()
 		time.Sleep(wait)
 		n := cfg.Nemeses[rng.IntN(len(cfg.Nemeses))]
 		f := Fault{Nemesis: n.Name, At: time.Duration(rec.Now())}
 		target, heal, err := n.Inject(ctx, c, rng)
 		f.Target = target
 		if err == nil {
-			time.Sleep(between(cfg.Hold))
+			hold := cfg.Hold
+			if n.Hold != [2]time.Duration{} {
+				hold = n.Hold
+			}
+			time.Sleep(between(hold))
 			err = heal()
 		}
 		f.Healed = time.Duration(rec.Now())
@@ -273,6 +292,19 @@ func save(r Result, c *Cluster) error {
 	return errors.Join(errs...)
 }
 
+// saveLogs writes each process's log into dir (a run's logs, passed or
+// not: what the nodes said of a corrupted store).
+func saveLogs(dir string, c *Cluster) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range append(slices.Clone(c.Nodes), c.Replicas...) {
+		errs = append(errs, os.WriteFile(filepath.Join(dir, p.name+".log"), []byte(p.logs()), 0o644))
+	}
+	return errors.Join(errs...)
+}
+
 // details lists the anomalies and accounting failures, at most 20 of each.
 func (r Result) details() string {
 	var b strings.Builder
@@ -299,7 +331,12 @@ func (r Result) details() string {
 				fmt.Fprintf(&b, "  … %d more\n", len(ids)-20)
 				break
 			}
-			fmt.Fprintf(&b, "%s event %s\n", class, id)
+			fmt.Fprintf(&b, "%s event %s", class, id)
+			if i := slices.IndexFunc(r.stored, func(s Stored) bool { return s.ID == id }); i >= 0 {
+				s := r.stored[i]
+				fmt.Fprintf(&b, ": %s v%d, sequence %d, %s, key %q", s.Device, s.Version, s.Seq, s.Type, s.Key)
+			}
+			b.WriteString("\n")
 		}
 	}
 	return b.String()
