@@ -226,6 +226,23 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 			c.Close()
 		}
 	}()
+	urls, err := c.startNodes(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.waitForJetStream(ctx, strings.Join(urls, ",")); err != nil {
+		return nil, err
+	}
+	if err := c.startReplicas(ctx, cfg, urls); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// startNodes starts the three NATS nodes from the harness's copy of
+// cluster.conf, their routes through cuttable links when cfg.Partitions,
+// and returns the ledger user's URL of each.
+func (c *Cluster) startNodes(cfg ClusterConfig) (urls []string, err error) {
 	env := []string{"OTPLEDGER_NATS_PASSWORD=" + ledgerPassword, "OTPLEDGER_AUDITOR_PASSWORD=" + auditorPassword,
 		"OTPLEDGER_NATS_ROUTE_PASSWORD=" + routePassword}
 	var ports, clusterPorts []int
@@ -237,7 +254,6 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 		}
 		ports, clusterPorts = append(ports, p), append(clusterPorts, cp)
 	}
-	var urls []string
 	for i := range 3 {
 		name := fmt.Sprintf("n%d", i+1)
 		routes, advertise := slices.Clone(env), ""
@@ -273,16 +289,20 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 			return nil, err
 		}
 	}
-	if err := c.waitForJetStream(ctx, strings.Join(urls, ",")); err != nil {
-		return nil, err
-	}
+	return urls, nil
+}
+
+// startReplicas starts cfg.Replicas serve processes on the nodes at urls,
+// each ready before the next starts, and reads the admin token the first
+// wrote.
+func (c *Cluster) startReplicas(ctx context.Context, cfg ClusterConfig, urls []string) error {
 	keys := filepath.Join(cfg.Dir, "keys")
 	if err := os.MkdirAll(keys, 0o700); err != nil {
-		return nil, err
+		return err
 	}
 	fp, cp := filepath.Join(keys, "fingerprint.key"), filepath.Join(keys, "checkpoint.key")
 	if err := errors.Join(os.WriteFile(fp, []byte(strings.Repeat("cd", 32)), 0o600), os.WriteFile(cp, []byte(strings.Repeat("ef", 32)), 0o600)); err != nil {
-		return nil, err
+		return err
 	}
 	dataDir := filepath.Join(cfg.Dir, "serve")
 	c.env = []string{"OTPLEDGER_NATS_URL=" + strings.Join(urls, ","), "OTPLEDGER_DURABILITY=replicated", "OTPLEDGER_DATA_DIR=" + dataDir,
@@ -291,24 +311,24 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 	for i := range cfg.Replicas {
 		port, err := freePort()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		r := &proc{name: fmt.Sprintf("r%d", i), bin: cfg.OTPLedger, args: []string{"serve", "--http-addr", addr}, env: c.env}
 		c.Replicas, c.URLs = append(c.Replicas, r), append(c.URLs, "http://"+addr)
 		if err := r.start(); err != nil {
-			return nil, err
+			return err
 		}
 		if err := c.waitReady(ctx, i, time.Minute); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	admin, err := os.ReadFile(filepath.Join(dataDir, "admin.token"))
 	if err != nil {
-		return nil, fmt.Errorf("the first replica wrote no admin token: %w", err)
+		return fmt.Errorf("the first replica wrote no admin token: %w", err)
 	}
 	c.admin = strings.TrimSpace(string(admin))
-	return c, nil
+	return nil
 }
 
 // clusterConf returns the configuration file of node name:
