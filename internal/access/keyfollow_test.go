@@ -23,30 +23,12 @@ import (
 func TestKeyFollowerActsOnAgreeingMessagesOnly(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv := journaltest.Run(t)
-	j := journaltest.Open(t, srv.Conn, journal.Config{})
-	admin := events.Principal{ID: "ADM1", Role: events.RoleAdmin, Method: events.MethodAPIKey}
-	a, err := OpenKeys(ctx, j, "IBKS", time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, _, err := a.Create(ctx, admin, NewKey{ID: "T100", Role: events.RoleTeller})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := keyOf(t, "T100")
+	srv, j, a, admin, token := k.srv, k.j, k.keys, k.admin, k.token
 	if _, err := a.Revoke(ctx, admin, "T100"); err != nil {
 		t.Fatal(err)
 	}
-	var created []byte
-	for entry, err := range j.Read(ctx, events.KeyRef("T100"), 0) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if created, err = events.EncodeCommit(entry.Commit); err != nil {
-			t.Fatal(err)
-		}
-		break
-	}
+	created := k.created
 	// A key_created for EVIL, well chained, stored under OTHER's subject.
 	now := time.Now().UTC()
 	evil := events.Event{ID: uuid.New(), OccurredAt: now, RecordedAt: now, Aggregate: events.KeyRef("EVIL"), Institution: "IBKS",
@@ -89,4 +71,40 @@ func TestKeyFollowerActsOnAgreeingMessagesOnly(t *testing.T) {
 		n, found := k.Findings()
 		t.Logf("%d findings: %+v", n, found)
 	}
+}
+
+// keyFixture is a journal whose keys follower holds one key, created by an
+// admin: what the follower tests plant foreign messages beside.
+type keyFixture struct {
+	srv     journaltest.Server
+	j       *journal.Journal
+	keys    *Keys
+	admin   events.Principal
+	token   string
+	created []byte // the key's key_created commit as stored
+}
+
+// keyOf opens the keys on a fresh journal and creates key id (a teller's).
+func keyOf(t *testing.T, id string) keyFixture {
+	t.Helper()
+	ctx := context.Background()
+	f := keyFixture{srv: journaltest.Run(t), admin: events.Principal{ID: "ADM1", Role: events.RoleAdmin, Method: events.MethodAPIKey}}
+	f.j = journaltest.Open(t, f.srv.Conn, journal.Config{})
+	var err error
+	if f.keys, err = OpenKeys(ctx, f.j, "IBKS", time.Now); err != nil {
+		t.Fatal(err)
+	}
+	if f.token, _, err = f.keys.Create(ctx, f.admin, NewKey{ID: id, Role: events.RoleTeller}); err != nil {
+		t.Fatal(err)
+	}
+	for entry, err := range f.j.Read(ctx, events.KeyRef(id), 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.created, err = events.EncodeCommit(entry.Commit); err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	return f
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/otpledger/otpledger/consumers"
 	"github.com/otpledger/otpledger/events"
-	"github.com/otpledger/otpledger/events/journal"
 	"github.com/otpledger/otpledger/events/journal/journaltest"
 )
 
@@ -22,26 +21,8 @@ import (
 func TestKeyRevocableAfterForeignMessages(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv := journaltest.Run(t)
-	j := journaltest.Open(t, srv.Conn, journal.Config{})
-	admin := events.Principal{ID: "ADM1", Role: events.RoleAdmin, Method: events.MethodAPIKey}
-	a, err := OpenKeys(ctx, j, "IBKS", time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, _, err := a.Create(ctx, admin, NewKey{ID: "M1", Role: events.RoleTeller})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var created []byte
-	for entry, err := range j.Read(ctx, events.KeyRef("M1"), 0) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if created, err = events.EncodeCommit(entry.Commit); err != nil {
-			t.Fatal(err)
-		}
-	}
+	k := keyOf(t, "M1")
+	srv, j, a, admin, token, created := k.srv, k.j, k.keys, k.admin, k.token, k.created
 	junk := []byte(`{"events":[]}`)
 	planted := map[uint64]consumers.FindingKind{
 		journaltest.Inject(t, srv.Conn, "otpledger.key.M1", junk):    consumers.FindingUndecodable,
