@@ -259,8 +259,8 @@ func DeleteConsumers(t testing.TB, nc *nats.Conn, stream string) {
 	}
 }
 
-// ReaderDoors tries, on reader's connection, every way out of read-only
-// that issue 25 found, and returns a line for each one that worked (none:
+// ReaderDoors tries, on reader's connection, the ways out of read-only a
+// reader of the stream's account had (below), and returns a line for each one that worked (none:
 // the door is shut). ledger is the ledger's connection to the same server,
 // stream the journal's stream (holding at least one message) and durable the
 // name of a durable consumer of the ledger's on it.
